@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+
+// UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits. Within one
+// millisecond the 12-bit rand_a field counts up so ids made by one process
+// sort in creation order (method 1 of RFC 9562 §6.2), which keeps B-tree
+// inserts append-only.
+let lastMs = 0;
+let sequence = 0;
+const sequenceMax = 0xfff;
+
+export function uuidv7(nowMs: number = Date.now()): string {
+  if (nowMs > lastMs) {
+    lastMs = nowMs;
+    sequence = randomBytes(2).readUInt16BE(0) & 0x7ff; // leave headroom to count up
+  } else {
+    sequence += 1;
+    if (sequence > sequenceMax) {
+      // Counter exhausted within one millisecond: borrow the next millisecond.
+      lastMs += 1;
+      sequence = 0;
+    }
+  }
+  const bytes = randomBytes(16);
+  const ms = lastMs;
+  bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
+  bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
+  bytes[2] = (ms >>> 24) & 0xff;
+  bytes[3] = (ms >>> 16) & 0xff;
+  bytes[4] = (ms >>> 8) & 0xff;
+  bytes[5] = ms & 0xff;
+  bytes[6] = 0x70 | ((sequence >>> 8) & 0x0f);
+  bytes[7] = sequence & 0xff;
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const uuidv7Pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isUuidv7(value: string): boolean {
+  return uuidv7Pattern.test(value);
+}
+
+/** Milliseconds since the epoch encoded in a UUIDv7. */
+export function uuidv7Timestamp(id: string): number {
+  return Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+}
