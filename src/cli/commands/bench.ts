@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { CliConfig } from '../config.ts';
+import { CliError } from '../log.ts';
+import { rootDir } from '../paths.ts';
+import { environmentWithSecrets } from '../secrets.ts';
+
+// The scenarios that exist so far. The full `npm run bench` (every flow
+// through the gateway, ceilings, report.html) is its own issue; until it
+// lands, this runs the outbox relay benchmark of the foundation.
+const scenarios: Readonly<Record<string, string>> = {
+  'outbox-relay': join(rootDir, 'bench', 'outbox-relay.ts'),
+};
+
+export function runBench(config: CliConfig, args: string[]): Promise<number> {
+  const names = args.filter((arg) => !arg.startsWith('--'));
+  const options = args.filter((arg) => arg.startsWith('--'));
+  const selected = names.length > 0 ? names : Object.keys(scenarios);
+  const unknown = selected.filter((name) => !(name in scenarios));
+  if (unknown.length > 0) {
+    throw new CliError(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(scenarios).join(', ')}`);
+  }
+  return selected.reduce<Promise<number>>(async (previous, name) => {
+    const code = await previous;
+    if (code !== 0) return code;
+    return runScenario(scenarios[name]!, options, config);
+  }, Promise.resolve(0));
+}
+
+function runScenario(entry: string, options: string[], config: CliConfig): Promise<number> {
+  const child = spawn(process.execPath, [entry, ...options], {
+    cwd: rootDir,
+    stdio: 'inherit',
+    env: { ...environmentWithSecrets(), NURI_KAFKA_BROKERS: config.NURI_KAFKA_BROKERS },
+  });
+  return new Promise((resolveCode) => child.on('exit', (code) => resolveCode(code ?? 1)));
+}

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { type CliConfig } from '../config.ts';
+import { CliError, say } from '../log.ts';
+import { run, waitUntil } from '../process.ts';
+import { environmentWithSecrets } from '../secrets.ts';
+import { serviceEntry, services } from '../services.ts';
+import { Supervisor } from '../supervisor.ts';
+
+const migrateTimeoutMs = 120_000;
+const healthyTimeoutMs = 90_000;
+const healthProbeTimeoutMs = 2_000;
+
+/** Runs each service's own migration entry (services/<name>/src/migrate.ts), one after another. */
+export async function migrateAll(env: NodeJS.ProcessEnv): Promise<void> {
+  for (const service of services) {
+    const entry = serviceEntry(service, 'migrate.ts');
+    if (!existsSync(entry)) continue;
+    const result = await runNode(entry, env);
+    if (result.code !== 0) {
+      throw new CliError(`migrations of ${service.name} failed:\n${(result.stderr || result.stdout).trim().slice(-3_000)}`);
+    }
+    say(`migrated ${service.name}`);
+  }
+}
+
+function runNode(entry: string, env: NodeJS.ProcessEnv) {
+  return run(process.execPath, [entry], { timeoutMs: migrateTimeoutMs, env });
+}
+
+export interface RunningSystem {
+  gatewayUrl: string;
+  stop(): Promise<void>;
+  /** Stops one service on purpose (tests of degraded health); not reported as a crash. */
+  stopService(name: string): Promise<void>;
+  /** Resolves with the service's name when one dies unexpectedly. */
+  crashed: Promise<string>;
+}
+
+/** Starts every service that exists as its own process, then waits until the gateway reports all healthy. */
+export async function startSystem(config: CliConfig, baseEnv: NodeJS.ProcessEnv = process.env): Promise<RunningSystem> {
+  const env = environmentWithSecrets(baseEnv);
+  await migrateAll(env);
+  let reportCrash: (name: string) => void = () => undefined;
+  const crashed = new Promise<string>((resolveCrash) => {
+    reportCrash = resolveCrash;
+  });
+  const present = services.filter((service) => existsSync(serviceEntry(service, 'server.ts')));
+  const supervisor = new Supervisor({
+    nameWidth: Math.max(...present.map((service) => service.name.length)),
+    onUnexpectedExit(name, code, signal) {
+      say(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+      reportCrash(name);
+    },
+  });
+  for (const service of present) {
+    supervisor.start({ name: service.name, command: process.execPath, args: [serviceEntry(service, 'server.ts')], env });
+  }
+  const gatewayUrl = `http://127.0.0.1:${config.NURI_GATEWAY_PORT}`;
+  const healthy = await Promise.race([
+    waitUntil(() => isHealthy(gatewayUrl), healthyTimeoutMs, 300),
+    crashed.then(() => false),
+  ]);
+  if (!healthy) {
+    const body = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) })
+      .then((response) => response.text())
+      .catch((error: Error) => error.message);
+    await supervisor.stopAll();
+    throw new CliError(`the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}`);
+  }
+  return { gatewayUrl, crashed, stop: () => supervisor.stopAll(), stopService: (name) => supervisor.stop(name) };
+}
+
+async function isHealthy(gatewayUrl: string): Promise<boolean> {
+  const response = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) });
+  await response.arrayBuffer();
+  return response.status === 200;
+}

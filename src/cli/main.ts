@@ -1,0 +1,121 @@
+import { ConfigError } from '@nuri/platform/config';
+import { runTests } from './commands/test.ts';
+import { startSystem } from './commands/system.ts';
+import { migrateAll } from './commands/system.ts';
+import { type CliConfig, loadCliConfig } from './config.ts';
+import { infraDown, infraStatus, infraUp, stopStarted } from './infra/index.ts';
+import { CliError, say } from './log.ts';
+import { environmentWithSecrets } from './secrets.ts';
+
+const usage = `usage: nuri <command>
+
+  infra up        start what is down (PostgreSQL, MariaDB, Redis, Kafka), create databases and topics
+  infra down      stop the Kafka broker that nuri started
+  infra status    each component, its state, version and address
+  migrate         run every service's database migrations
+  start           infra up, migrate, run every service and the gateway (Ctrl-C stops all it started)
+  test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
+  bench           the benchmarks (see bench/README.md)
+  reconcile       reconciliation report (not built yet)
+  version         the Node.js version the CLI runs on`;
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case 'infra':
+      return infra(rest[0]);
+    case 'migrate': {
+      await infraUp(loadCliConfig());
+      await migrateAll(environmentWithSecrets());
+      return 0;
+    }
+    case 'start':
+      return start(loadCliConfig());
+    case 'test':
+      return test(loadCliConfig(), rest);
+    case 'bench':
+      return bench(loadCliConfig(), rest);
+    case 'reconcile':
+      say('reconcile is not built yet: it arrives with core-payment (see the open core-zone issue).');
+      return 2;
+    case 'version':
+      process.stdout.write(`${process.version}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${usage}\n`);
+      return command === undefined ? 1 : 0;
+    default:
+      throw new CliError(`unknown command '${command}'\n${usage}`);
+  }
+}
+
+async function infra(action: string | undefined): Promise<number> {
+  const config = loadCliConfig();
+  switch (action) {
+    case 'up': {
+      const startedAt = Date.now();
+      await infraUp(config);
+      say(`infrastructure up in ${Date.now() - startedAt} ms`);
+      return (await infraStatus(config)) ? 0 : 1;
+    }
+    case 'down':
+      await infraDown(config);
+      return 0;
+    case 'status':
+      return (await infraStatus(config)) ? 0 : 1;
+    default:
+      throw new CliError(`usage: nuri infra up|down|status`);
+  }
+}
+
+async function start(config: CliConfig): Promise<number> {
+  const infraResult = await infraUp(config);
+  await infraStatus(config);
+  const system = await startSystem(config);
+  say(`Nuri Bank is up: ${system.gatewayUrl} (GET ${system.gatewayUrl}/health). Ctrl-C stops everything.`);
+  const reason = await Promise.race([waitForStopSignal(), system.crashed.then((name) => `${name} crashed`)]);
+  say(`stopping (${reason})`);
+  await system.stop();
+  await stopStarted(infraResult);
+  return reason.endsWith('crashed') ? 1 : 0;
+}
+
+async function test(config: CliConfig, filters: string[]): Promise<number> {
+  const infraResult = await infraUp(config);
+  try {
+    return await runTests(config, filters);
+  } finally {
+    if (!config.NURI_KEEP_INFRA) await stopStarted(infraResult);
+  }
+}
+
+async function bench(config: CliConfig, args: string[]): Promise<number> {
+  await infraUp(config);
+  const { runBench } = await import('./commands/bench.ts');
+  return runBench(config, args);
+}
+
+function waitForStopSignal(): Promise<string> {
+  return new Promise((resolveSignal) => {
+    // One Ctrl-C may arrive twice (from the terminal and forwarded by the
+    // launcher); the first starts a clean stop, the rest are ignored.
+    const onSignal = (signal: NodeJS.Signals) => resolveSignal(signal);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+  });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof CliError || error instanceof ConfigError) {
+    say(error.message);
+    process.exitCode = error instanceof CliError ? error.exitCode : 1;
+  } else {
+    throw error;
+  }
+}
