@@ -14,6 +14,15 @@ export function mariadbComponent(url: string): Component {
     name: 'mariadb',
     address: `${parsed.hostname}:${parsed.port || '3306'}`,
     probe: () => probeMariadb(url),
+    async stop() {
+      const binary = serverBinaries.find((path) => hasCommand(path));
+      if (!binary) return false;
+      say('stopping MariaDB (started by nuri)');
+      const result = await run('start-stop-daemon', ['--stop', '--oknodo', '--retry', '30', '--exec', binary], {
+        timeoutMs: startTimeoutMs + 5_000,
+      });
+      return result.code === 0;
+    },
     async start() {
       if (!isLocalHost(parsed.hostname)) {
         throw new CliError(`MariaDB/MySQL does not answer at ${parsed.host}; it is not local, so nuri will not start it.`);

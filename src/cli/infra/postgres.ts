@@ -13,6 +13,13 @@ export function postgresComponent(url: string): Component {
     name: 'postgresql',
     address: `${parsed.hostname}:${parsed.port || '5432'}`,
     probe: () => probePostgres(url),
+    async stop() {
+      const cluster = await localCluster();
+      if (!cluster) return false;
+      say(`stopping PostgreSQL cluster ${cluster.join('/')} (started by nuri)`);
+      const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'stop'], { timeoutMs: startTimeoutMs });
+      return result.code === 0;
+    },
     async start() {
       if (!isLocalHost(parsed.hostname)) {
         throw new CliError(`PostgreSQL does not answer at ${url.replace(/\/\/[^@]*@/, '//')}; it is not local, so nuri will not start it.`);
@@ -45,21 +52,29 @@ async function startLocalPostgres(): Promise<void> {
       `PostgreSQL is not running and not installed. Install it with \`apt-get install postgresql\` (Debian/Ubuntu), ${composeHint}.`,
     );
   }
-  const listing = await run('pg_lsclusters', ['--no-header'], { timeoutMs: 10_000 });
-  const cluster = listing.stdout
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .find((fields) => fields.length >= 2 && fields[0] !== '');
+  const cluster = await localCluster();
   if (!cluster) {
     throw new CliError('PostgreSQL is installed but has no cluster: create one with `pg_createcluster 15 main` (Debian).');
   }
-  const [version, name] = cluster as [string, string];
-  say(`starting PostgreSQL cluster ${version}/${name}`);
-  const args = existsSync('/usr/bin/pg_ctlcluster')
-    ? ['--skip-systemctl-redirect', version, name, 'start']
-    : [version, name, 'start'];
-  const result = await run('pg_ctlcluster', args, { timeoutMs: startTimeoutMs });
+  say(`starting PostgreSQL cluster ${cluster.join('/')}`);
+  const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'start'], { timeoutMs: startTimeoutMs });
   if (result.code !== 0 && !/already running/i.test(result.stderr)) {
     throw new CliError(`pg_ctlcluster could not start PostgreSQL: ${result.stderr.trim() || result.stdout.trim()}`);
   }
+}
+
+/** The first cluster Debian's pg_lsclusters lists, as [version, name]. */
+async function localCluster(): Promise<[string, string] | null> {
+  if (!hasCommand('pg_lsclusters')) return null;
+  const listing = await run('pg_lsclusters', ['--no-header'], { timeoutMs: 10_000 });
+  const fields = listing.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((candidate) => candidate.length >= 2 && candidate[0] !== '');
+  return fields ? [fields[0]!, fields[1]!] : null;
+}
+
+// Inside a container without systemd, pg_ctlcluster must not hand over to systemctl.
+function clusterArgs([version, name]: [string, string]): string[] {
+  return existsSync('/usr/bin/pg_ctlcluster') ? ['--skip-systemctl-redirect', version, name] : [version, name];
 }

@@ -17,6 +17,10 @@ export function redisComponent(url: string): Component {
     name: 'redis',
     address: `${host}:${port}`,
     probe: () => probeRedis(host, port),
+    async stop() {
+      say(`stopping Redis on ${host}:${port} (started by nuri)`);
+      return sendRedisCommand(host, port, ['SHUTDOWN', 'NOSAVE']);
+    },
     async start() {
       if (!isLocalHost(host)) {
         throw new CliError(`Redis does not answer at ${host}:${port}; it is not local, so nuri will not start it.`);
@@ -40,6 +44,22 @@ export function redisComponent(url: string): Component {
       }
     },
   };
+}
+
+/** Sends one command and resolves true once the server closed the connection (what SHUTDOWN does). */
+function sendRedisCommand(host: string, port: number, words: string[]): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(probeTimeoutMs, () => {
+      socket.destroy();
+      resolvePromise(false);
+    });
+    socket.on('error', () => resolvePromise(false));
+    socket.on('close', () => resolvePromise(true));
+    socket.on('connect', () => {
+      socket.write(`*${words.length}\r\n${words.map((word) => `$${word.length}\r\n${word}\r\n`).join('')}`);
+    });
+  });
 }
 
 /** One raw RESP round trip (INFO server): no client library, no retry loop to tame. */
