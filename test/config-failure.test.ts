@@ -19,7 +19,10 @@ for (const service of services) {
     });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, new RegExp(`${service.portVariable} `));
-    assert.match(result.stderr, /NURI_LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent/);
+    assert.match(
+      result.stderr,
+      /NURI_LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent/,
+    );
     assert.ok(!result.stderr.includes(secretLookingValue), 'the rejected value leaked into the message');
     assert.ok(!result.stdout.includes('listening'), 'it listened despite the bad configuration');
   });

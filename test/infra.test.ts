@@ -28,7 +28,11 @@ test('when everything already runs, then infra up changes nothing, creates nothi
 });
 
 test('when infra up has run, then every DESIGN.md topic and its DLQ exist on the broker', async () => {
-  const admin = new Admin({ clientId: 'nuri-infra-test', bootstrapBrokers: (process.env.NURI_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), timeout: 5_000 });
+  const admin = new Admin({
+    clientId: 'nuri-infra-test',
+    bootstrapBrokers: (process.env.NURI_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    timeout: 5_000,
+  });
   try {
     const existing = new Set(await admin.listTopics());
     for (const topic of allTopics) {
@@ -48,7 +52,10 @@ test('when Redis is down and redis-server is not installed, then infra up stops 
     PATH: '/nonexistent',
   });
   assert.equal(result.status, 1);
-  assert.match(result.stderr, /Redis is not running and not installed\. Install it with `apt-get install redis-server`/);
+  assert.match(
+    result.stderr,
+    /Redis is not running and not installed\. Install it with `apt-get install redis-server`/,
+  );
 });
 
 test('when a component is down at an address nuri does not manage, then infra up refuses to start it and says why', () => {

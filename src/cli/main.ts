@@ -1,10 +1,12 @@
+import { join } from 'node:path';
 import { ConfigError } from '@nuri/platform/config';
+import { reconcile } from './commands/reconcile.ts';
+import { migrateAll, runScript, startSystem } from './commands/system.ts';
 import { runTests } from './commands/test.ts';
-import { startSystem } from './commands/system.ts';
-import { migrateAll } from './commands/system.ts';
 import { type CliConfig, loadCliConfig } from './config.ts';
 import { infraDown, infraStatus, infraUp, stopStarted } from './infra/index.ts';
 import { CliError, say } from './log.ts';
+import { rootDir } from './paths.ts';
 import { environmentWithSecrets } from './secrets.ts';
 
 const usage = `usage: nuri <command>
@@ -16,7 +18,8 @@ const usage = `usage: nuri <command>
   start           infra up, migrate, run every service and the gateway (Ctrl-C stops all it started)
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
   bench           the benchmarks (see bench/README.md)
-  reconcile       reconciliation report (not built yet)
+  reconcile       reconciliation report; exits 1 on any mismatch, 2 when it cannot check
+  core-user reencrypt   move every customer's PII ciphertexts to the active key
   version         the Node.js version the CLI runs on`;
 
 async function main(args: string[]): Promise<number> {
@@ -36,8 +39,9 @@ async function main(args: string[]): Promise<number> {
     case 'bench':
       return bench(loadCliConfig(), rest);
     case 'reconcile':
-      say('reconcile is not built yet: it arrives with core-payment (see the open core-zone issue).');
-      return 2;
+      return reconcile(loadCliConfig());
+    case 'core-user':
+      return coreUser(rest[0]);
     case 'version':
       process.stdout.write(`${process.version}\n`);
       return 0;
@@ -68,6 +72,12 @@ async function infra(action: string | undefined): Promise<number> {
     default:
       throw new CliError(`usage: nuri infra up|down|status`);
   }
+}
+
+async function coreUser(action: string | undefined): Promise<number> {
+  if (action !== 'reencrypt') throw new CliError('usage: nuri core-user reencrypt');
+  await infraUp(loadCliConfig());
+  return runScript(join(rootDir, 'services', 'core-user', 'src', 'reencrypt.ts'), environmentWithSecrets());
 }
 
 async function start(config: CliConfig): Promise<number> {

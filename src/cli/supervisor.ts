@@ -25,7 +25,10 @@ export class Supervisor {
   #stopping = false;
   readonly #nameWidth: number;
 
-  constructor(options: { nameWidth: number; onUnexpectedExit: (name: string, code: number | null, signal: string | null) => void }) {
+  constructor(options: {
+    nameWidth: number;
+    onUnexpectedExit: (name: string, code: number | null, signal: string | null) => void;
+  }) {
     this.#onUnexpectedExit = options.onUnexpectedExit;
     this.#nameWidth = options.nameWidth;
   }
@@ -39,7 +42,8 @@ export class Supervisor {
     }
     child.on('exit', (code, signal) => {
       this.#children.delete(spec.name);
-      if (!this.#stopping && !this.#expectedExits.has(spec.name)) this.#onUnexpectedExit(spec.name, code, signal);
+      if (!this.#stopping && !this.#expectedExits.has(spec.name))
+        this.#onUnexpectedExit(spec.name, code, signal);
     });
     this.#children.set(spec.name, child);
     return child;

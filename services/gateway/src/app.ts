@@ -26,6 +26,10 @@ export function buildApp(deps: AppDeps) {
     metrics: deps.metrics,
     readinessChecks: { redis: checkRedis },
   });
-  registerHealthRoute(app, { upstreams: deps.upstreams, checkSelf: checkRedis, timeoutMs: deps.healthTimeoutMs });
+  registerHealthRoute(app, {
+    upstreams: deps.upstreams,
+    checkSelf: checkRedis,
+    timeoutMs: deps.healthTimeoutMs,
+  });
   return app;
 }

@@ -2,7 +2,8 @@ import { loadConfig } from '@nuri/platform/config';
 import { commonConfig, portVariable, redisConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 
-const upstreamUrl = (defaultUrl: string) => Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s]+$' });
+const upstreamUrl = (defaultUrl: string) =>
+  Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s]+$' });
 
 export const ConfigSchema = Type.Object({
   ...commonConfig,

@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { type CliConfig } from '../config.ts';
+import type { CliConfig } from '../config.ts';
 import { CliError, say } from '../log.ts';
 import { run, waitUntil } from '../process.ts';
 import { environmentWithSecrets } from '../secrets.ts';
@@ -17,7 +18,9 @@ export async function migrateAll(env: NodeJS.ProcessEnv): Promise<void> {
     if (!existsSync(entry)) continue;
     const result = await runNode(entry, env);
     if (result.code !== 0) {
-      throw new CliError(`migrations of ${service.name} failed:\n${(result.stderr || result.stdout).trim().slice(-3_000)}`);
+      throw new CliError(
+        `migrations of ${service.name} failed:\n${(result.stderr || result.stdout).trim().slice(-3_000)}`,
+      );
     }
     say(`migrated ${service.name}`);
   }
@@ -25,6 +28,12 @@ export async function migrateAll(env: NodeJS.ProcessEnv): Promise<void> {
 
 function runNode(entry: string, env: NodeJS.ProcessEnv) {
   return run(process.execPath, [entry], { timeoutMs: migrateTimeoutMs, env });
+}
+
+/** Runs a service's script (reencrypt, …) in the foreground with its output shown; resolves with its exit code. */
+export function runScript(entry: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const child = spawn(process.execPath, [entry], { env, stdio: 'inherit' });
+  return new Promise((resolveCode) => child.on('exit', (code) => resolveCode(code ?? 1)));
 }
 
 export interface RunningSystem {
@@ -37,7 +46,10 @@ export interface RunningSystem {
 }
 
 /** Starts every service that exists as its own process, then waits until the gateway reports all healthy. */
-export async function startSystem(config: CliConfig, baseEnv: NodeJS.ProcessEnv = process.env): Promise<RunningSystem> {
+export async function startSystem(
+  config: CliConfig,
+  baseEnv: NodeJS.ProcessEnv = process.env,
+): Promise<RunningSystem> {
   const env = environmentWithSecrets(baseEnv);
   await migrateAll(env);
   let reportCrash: (name: string) => void = () => undefined;
@@ -53,7 +65,12 @@ export async function startSystem(config: CliConfig, baseEnv: NodeJS.ProcessEnv 
     },
   });
   for (const service of present) {
-    supervisor.start({ name: service.name, command: process.execPath, args: [serviceEntry(service, 'server.ts')], env });
+    supervisor.start({
+      name: service.name,
+      command: process.execPath,
+      args: [serviceEntry(service, 'server.ts')],
+      env,
+    });
   }
   const gatewayUrl = `http://127.0.0.1:${config.NURI_GATEWAY_PORT}`;
   const healthy = await Promise.race([
@@ -65,9 +82,16 @@ export async function startSystem(config: CliConfig, baseEnv: NodeJS.ProcessEnv 
       .then((response) => response.text())
       .catch((error: Error) => error.message);
     await supervisor.stopAll();
-    throw new CliError(`the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}`);
+    throw new CliError(
+      `the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}`,
+    );
   }
-  return { gatewayUrl, crashed, stop: () => supervisor.stopAll(), stopService: (name) => supervisor.stop(name) };
+  return {
+    gatewayUrl,
+    crashed,
+    stop: () => supervisor.stopAll(),
+    stopService: (name) => supervisor.stop(name),
+  };
 }
 
 async function isHealthy(gatewayUrl: string): Promise<boolean> {

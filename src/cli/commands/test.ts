@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { globSync } from 'node:fs';
-import { type CliConfig } from '../config.ts';
+import type { CliConfig } from '../config.ts';
 import { say } from '../log.ts';
 import { rootDir } from '../paths.ts';
 import { environmentWithSecrets } from '../secrets.ts';

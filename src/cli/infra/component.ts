@@ -20,4 +20,5 @@ export function isLocalHost(host: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '[::1]';
 }
 
-export const composeHint = 'or, on a machine with Docker, `docker compose -f deploy/compose/infra.yaml up -d`';
+export const composeHint =
+  'or, on a machine with Docker, `docker compose -f deploy/compose/infra.yaml up -d`';

@@ -87,9 +87,12 @@ export async function infraStatus(config: CliConfig): Promise<boolean> {
     return [component.name, version ? 'up' : 'DOWN', component.address, version ?? '-', detail ?? ''];
   });
   const widths = [12, 6, 22, 34];
-  const format = (cells: string[]) => cells.map((cell, index) => cell.padEnd(widths[index] ?? 0)).join(' ').trimEnd();
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, index) => cell.padEnd(widths[index] ?? 0))
+      .join(' ')
+      .trimEnd();
   process.stdout.write(`${format(['component', 'state', 'address', 'version', 'detail'])}\n`);
   for (const row of rows) process.stdout.write(`${format(row)}\n`);
   return versions.every((version) => version !== null);
 }
-

@@ -1,5 +1,14 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { waitForBroker } from '@nuri/platform/kafka/admin';
 import { CliError, say } from '../log.ts';
@@ -38,7 +47,9 @@ export function kafkaComponent(brokers: string[]): Component {
     },
     async start() {
       if (!managed) {
-        throw new CliError(`Kafka does not answer at ${brokers.join(',')}; it is not the local default, so nuri will not start it.`);
+        throw new CliError(
+          `Kafka does not answer at ${brokers.join(',')}; it is not the local default, so nuri will not start it.`,
+        );
       }
       await startManagedBroker(brokers);
     },
@@ -57,13 +68,19 @@ async function startManagedBroker(brokers: string[]): Promise<void> {
   await formatStorage();
   const pid = spawnBroker();
   say(`starting Kafka ${kafkaVersion} (pid ${pid}), log ${brokerLogFile}`);
-  const ready = await waitUntil(async () => {
-    if (!isProcessAlive(pid)) throw new Error('broker exited');
-    await waitForBroker(brokers, probeTimeoutMs);
-    return true;
-  }, readyTimeoutMs, 300);
+  const ready = await waitUntil(
+    async () => {
+      if (!isProcessAlive(pid)) throw new Error('broker exited');
+      await waitForBroker(brokers, probeTimeoutMs);
+      return true;
+    },
+    readyTimeoutMs,
+    300,
+  );
   if (!ready) {
-    throw new CliError(`Kafka did not become ready within ${readyTimeoutMs} ms. Last log lines:\n${logTail()}`);
+    throw new CliError(
+      `Kafka did not become ready within ${readyTimeoutMs} ms. Last log lines:\n${logTail()}`,
+    );
   }
 }
 
@@ -85,12 +102,21 @@ async function fetchJars(): Promise<void> {
   say(`fetching Apache Kafka ${kafkaVersion} jars with Maven (once) into ${libsDir}`);
   const result = await run(
     'mvn',
-    ['-q', '-B', '-f', join(rootDir, 'infra', 'kafka', 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libsDir}`],
+    [
+      '-q',
+      '-B',
+      '-f',
+      join(rootDir, 'infra', 'kafka', 'pom.xml'),
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${libsDir}`,
+    ],
     { timeoutMs: fetchTimeoutMs },
   );
   if (result.code !== 0) {
     rmSync(libsDir, { recursive: true, force: true });
-    throw new CliError(`Maven could not fetch the Kafka jars:\n${(result.stdout + result.stderr).trim().slice(-2_000)}`);
+    throw new CliError(
+      `Maven could not fetch the Kafka jars:\n${(result.stdout + result.stderr).trim().slice(-2_000)}`,
+    );
   }
 }
 
@@ -104,11 +130,23 @@ async function formatStorage(): Promise<void> {
   if (existsSync(join(dataDir, 'meta.properties'))) return;
   const result = await run(
     'java',
-    ['-cp', `${libsDir}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile, '--ignore-formatted'],
+    [
+      '-cp',
+      `${libsDir}/*`,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      propertiesFile,
+      '--ignore-formatted',
+    ],
     { timeoutMs: 60_000 },
   );
   if (result.code !== 0) {
-    throw new CliError(`Kafka storage format failed:\n${(result.stdout + result.stderr).trim().slice(-2_000)}`);
+    throw new CliError(
+      `Kafka storage format failed:\n${(result.stdout + result.stderr).trim().slice(-2_000)}`,
+    );
   }
 }
 

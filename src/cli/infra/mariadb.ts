@@ -18,18 +18,26 @@ export function mariadbComponent(url: string): Component {
       const binary = serverBinaries.find((path) => hasCommand(path));
       if (!binary) return false;
       say('stopping MariaDB (started by nuri)');
-      const result = await run('start-stop-daemon', ['--stop', '--oknodo', '--retry', '30', '--exec', binary], {
-        timeoutMs: startTimeoutMs + 5_000,
-      });
+      const result = await run(
+        'start-stop-daemon',
+        ['--stop', '--oknodo', '--retry', '30', '--exec', binary],
+        {
+          timeoutMs: startTimeoutMs + 5_000,
+        },
+      );
       return result.code === 0;
     },
     async start() {
       if (!isLocalHost(parsed.hostname)) {
-        throw new CliError(`MariaDB/MySQL does not answer at ${parsed.host}; it is not local, so nuri will not start it.`);
+        throw new CliError(
+          `MariaDB/MySQL does not answer at ${parsed.host}; it is not local, so nuri will not start it.`,
+        );
       }
       await startLocalMariadb();
       if (!(await waitUntil(async () => (await probeMariadb(url)) !== null, startTimeoutMs))) {
-        throw new CliError(`MariaDB was started but does not answer at ${parsed.host} within ${startTimeoutMs} ms.`);
+        throw new CliError(
+          `MariaDB was started but does not answer at ${parsed.host} within ${startTimeoutMs} ms.`,
+        );
       }
     },
   };
@@ -61,11 +69,9 @@ async function startLocalMariadb(): Promise<void> {
   // lives on a tmpfs that a container may not have recreated.
   mkdirSync('/run/mysqld', { recursive: true });
   await run('chown', ['mysql:mysql', '/run/mysqld'], { timeoutMs: 5_000 }).catch(() => undefined);
-  const result = await run(
-    'start-stop-daemon',
-    ['--start', '--oknodo', '--background', '--exec', binary],
-    { timeoutMs: startTimeoutMs },
-  );
+  const result = await run('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', binary], {
+    timeoutMs: startTimeoutMs,
+  });
   if (result.code !== 0) {
     throw new CliError(`could not start MariaDB: ${result.stderr.trim() || result.stdout.trim()}`);
   }

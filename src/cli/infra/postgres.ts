@@ -17,16 +17,22 @@ export function postgresComponent(url: string): Component {
       const cluster = await localCluster();
       if (!cluster) return false;
       say(`stopping PostgreSQL cluster ${cluster.join('/')} (started by nuri)`);
-      const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'stop'], { timeoutMs: startTimeoutMs });
+      const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'stop'], {
+        timeoutMs: startTimeoutMs,
+      });
       return result.code === 0;
     },
     async start() {
       if (!isLocalHost(parsed.hostname)) {
-        throw new CliError(`PostgreSQL does not answer at ${url.replace(/\/\/[^@]*@/, '//')}; it is not local, so nuri will not start it.`);
+        throw new CliError(
+          `PostgreSQL does not answer at ${url.replace(/\/\/[^@]*@/, '//')}; it is not local, so nuri will not start it.`,
+        );
       }
       await startLocalPostgres();
       if (!(await waitUntil(async () => (await probePostgres(url)) !== null, startTimeoutMs))) {
-        throw new CliError(`PostgreSQL was started but does not answer at ${parsed.host} within ${startTimeoutMs} ms.`);
+        throw new CliError(
+          `PostgreSQL was started but does not answer at ${parsed.host} within ${startTimeoutMs} ms.`,
+        );
       }
     },
   };
@@ -54,12 +60,18 @@ async function startLocalPostgres(): Promise<void> {
   }
   const cluster = await localCluster();
   if (!cluster) {
-    throw new CliError('PostgreSQL is installed but has no cluster: create one with `pg_createcluster 15 main` (Debian).');
+    throw new CliError(
+      'PostgreSQL is installed but has no cluster: create one with `pg_createcluster 15 main` (Debian).',
+    );
   }
   say(`starting PostgreSQL cluster ${cluster.join('/')}`);
-  const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'start'], { timeoutMs: startTimeoutMs });
+  const result = await run('pg_ctlcluster', [...clusterArgs(cluster), 'start'], {
+    timeoutMs: startTimeoutMs,
+  });
   if (result.code !== 0 && !/already running/i.test(result.stderr)) {
-    throw new CliError(`pg_ctlcluster could not start PostgreSQL: ${result.stderr.trim() || result.stdout.trim()}`);
+    throw new CliError(
+      `pg_ctlcluster could not start PostgreSQL: ${result.stderr.trim() || result.stdout.trim()}`,
+    );
   }
 }
 
@@ -76,5 +88,7 @@ async function localCluster(): Promise<[string, string] | null> {
 
 // Inside a container without systemd, pg_ctlcluster must not hand over to systemctl.
 function clusterArgs([version, name]: [string, string]): string[] {
-  return existsSync('/usr/bin/pg_ctlcluster') ? ['--skip-systemctl-redirect', version, name] : [version, name];
+  return existsSync('/usr/bin/pg_ctlcluster')
+    ? ['--skip-systemctl-redirect', version, name]
+    : [version, name];
 }

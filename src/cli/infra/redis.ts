@@ -23,7 +23,9 @@ export function redisComponent(url: string): Component {
     },
     async start() {
       if (!isLocalHost(host)) {
-        throw new CliError(`Redis does not answer at ${host}:${port}; it is not local, so nuri will not start it.`);
+        throw new CliError(
+          `Redis does not answer at ${host}:${port}; it is not local, so nuri will not start it.`,
+        );
       }
       if (!hasCommand('redis-server')) {
         throw new CliError(
@@ -35,12 +37,30 @@ export function redisComponent(url: string): Component {
       say(`starting Redis on ${host}:${port}`);
       const result = await run(
         'redis-server',
-        ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log')],
+        [
+          '--daemonize',
+          'yes',
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--logfile',
+          join(dir, 'redis.log'),
+        ],
         { timeoutMs: startTimeoutMs },
       );
-      if (result.code !== 0) throw new CliError(`could not start Redis: ${result.stderr.trim() || result.stdout.trim()}`);
+      if (result.code !== 0)
+        throw new CliError(`could not start Redis: ${result.stderr.trim() || result.stdout.trim()}`);
       if (!(await waitUntil(async () => (await probeRedis(host, port)) !== null, startTimeoutMs))) {
-        throw new CliError(`Redis was started but does not answer at ${host}:${port} within ${startTimeoutMs} ms.`);
+        throw new CliError(
+          `Redis was started but does not answer at ${host}:${port} within ${startTimeoutMs} ms.`,
+        );
       }
     },
   };

@@ -34,7 +34,8 @@ export function registerHealthRoute(app: HttpApp, deps: HealthDeps): void {
       results.forEach((result, index) => {
         const name = names[index]!;
         services[name] = result.status === 'fulfilled' ? 'ok' : 'unavailable';
-        if (result.status === 'rejected') request.log.warn({ upstream: name, reason: String(result.reason) }, 'not ready');
+        if (result.status === 'rejected')
+          request.log.warn({ upstream: name, reason: String(result.reason) }, 'not ready');
       });
       const allReady = Object.values(services).every((state) => state === 'ok');
       return reply.code(allReady ? 200 : 503).send({ status: allReady ? 'ok' : 'unavailable', services });

@@ -1,0 +1,394 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Consumer, type Message, type MessagesStream, stringDeserializer } from '@platformatic/kafka';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { counterIn, gaugeIn, histogramIn } from './metrics.ts';
+import type { EventProducer, OutgoingMessage } from './producer.ts';
+
+export interface ConsumedEvent<E> {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: string | undefined;
+  event: E;
+}
+
+export interface EventConsumerOptions<E> {
+  brokers: string[];
+  groupId: string;
+  clientId: string;
+  topics: string[];
+  /** Parses the decoded JSON into an event or throws; a throw sends the message to the DLQ untouched. */
+  validate: (topic: string, value: unknown) => E;
+  /**
+   * Handles a batch; throwing fails the whole batch. It should apply the effects
+   * and the inbox record in one transaction so that a retried batch is harmless.
+   */
+  handleBatch: (events: ConsumedEvent<E>[]) => Promise<void>;
+  /** Sends messages that keep failing to `<topic>.dlq`. */
+  dlqProducer: EventProducer;
+  logger: Logger;
+  registry?: Registry;
+  batchSizeMax?: number;
+  /** Whole-batch retries before falling back to one message at a time. */
+  batchRetriesMax?: number;
+  /** Retries of a single message before it goes to the DLQ. */
+  messageRetriesMax?: number;
+  retryBackoffMs?: number;
+  retryBackoffMaxMs?: number;
+  /** Longest a fetch waits on the broker for data; also bounds how long stop() waits when idle. */
+  fetchWaitMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** How often consumer lag is measured; 0 turns lag monitoring off. */
+  lagIntervalMs?: number;
+}
+
+export interface EventConsumer {
+  /** Joins the group and starts consuming; resolves once the stream is open. */
+  start(): Promise<void>;
+  /** Finishes the batch in hand (commit included), then leaves the group. */
+  stop(): Promise<void>;
+}
+
+type RawMessage = Message<string, Buffer, string, string>;
+
+interface FailedMessage {
+  message: RawMessage;
+  error: unknown;
+  kind: 'validation' | 'handler';
+}
+
+export const dlqHeaders = {
+  error: 'x-dlq-error',
+  kind: 'x-dlq-kind',
+  topic: 'x-dlq-topic',
+  partition: 'x-dlq-partition',
+  offset: 'x-dlq-offset',
+  group: 'x-dlq-group',
+  failedAt: 'x-dlq-failed-at',
+} as const;
+
+const errorMessageLengthMax = 2_000;
+
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > errorMessageLengthMax ? `${text.slice(0, errorMessageLengthMax)}…` : text;
+}
+
+function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  const exponential = Math.min(maxMs, baseMs * 2 ** attempt);
+  // Jitter keeps several consumers that failed together from retrying in lockstep.
+  return Math.round(exponential / 2 + (Math.random() * exponential) / 2);
+}
+
+export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventConsumer {
+  const batchSizeMax = options.batchSizeMax ?? 500;
+  const batchRetriesMax = options.batchRetriesMax ?? 3;
+  const messageRetriesMax = options.messageRetriesMax ?? 1;
+  const retryBackoffMs = options.retryBackoffMs ?? 100;
+  const retryBackoffMaxMs = options.retryBackoffMaxMs ?? 5_000;
+  const lagIntervalMs = options.lagIntervalMs ?? 10_000;
+  const { logger, groupId } = options;
+  const metrics = options.registry === undefined ? undefined : createConsumerMetrics(options.registry);
+
+  const consumer = new Consumer<string, Buffer, string, string>({
+    groupId,
+    clientId: options.clientId,
+    bootstrapBrokers: options.brokers,
+    // Values stay raw: a message that is not JSON must reach our DLQ, not fail inside the client.
+    deserializers: {
+      key: stringDeserializer,
+      headerKey: stringDeserializer,
+      headerValue: stringDeserializer,
+    },
+    autocommit: false,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+    rebalanceTimeout: options.rebalanceTimeoutMs ?? 30_000,
+    maxWaitTime: options.fetchWaitMs ?? 500,
+    timeout: options.requestTimeoutMs ?? 10_000,
+    // Bounds what the client buffers ahead of the handler (messages, not bytes).
+    highWaterMark: batchSizeMax * 4,
+  });
+
+  let stream: MessagesStream<string, Buffer, string, string> | undefined;
+  const buffered: RawMessage[] = [];
+  const bufferedMax = batchSizeMax * 2;
+  let stopping = false;
+  let streamFailure: unknown;
+  let wake: (() => void) | undefined;
+  let loopDone: Promise<void> | undefined;
+
+  function signal(): void {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  }
+
+  async function openStream(): Promise<void> {
+    const opened = await consumer.consume({
+      topics: options.topics,
+      mode: 'committed',
+      fallbackMode: 'earliest',
+      autocommit: false,
+    });
+    opened.on('data', (message: RawMessage) => {
+      buffered.push(message);
+      if (buffered.length >= bufferedMax) opened.pause();
+      signal();
+    });
+    opened.on('error', (error: Error) => {
+      streamFailure = error;
+      signal();
+    });
+    stream = opened;
+  }
+
+  function takeBatch(): RawMessage[] {
+    const batch = buffered.splice(0, batchSizeMax);
+    if (stream?.isPaused() && buffered.length < bufferedMax) stream.resume();
+    return batch;
+  }
+
+  function decode(message: RawMessage): E {
+    const text = message.value === undefined || message.value === null ? '' : message.value.toString('utf8');
+    return options.validate(message.topic, JSON.parse(text));
+  }
+
+  async function attempt(events: ConsumedEvent<E>[], retriesMax: number): Promise<unknown> {
+    let lastError: unknown;
+    for (let attemptIndex = 0; attemptIndex <= retriesMax; attemptIndex += 1) {
+      if (attemptIndex > 0) await sleep(backoffMs(attemptIndex - 1, retryBackoffMs, retryBackoffMaxMs));
+      try {
+        await options.handleBatch(events);
+        return undefined;
+      } catch (error) {
+        lastError = error;
+        logger.warn(
+          { err: error, groupId, size: events.length, attempt: attemptIndex + 1 },
+          'event batch handler failed',
+        );
+      }
+    }
+    return lastError ?? new Error('handler failed');
+  }
+
+  /** Returns the messages that still fail after the batch and then each message alone were retried. */
+  async function deliver(
+    items: { message: RawMessage; event: ConsumedEvent<E> }[],
+  ): Promise<FailedMessage[]> {
+    if (items.length === 0) return [];
+    const batchError = await attempt(
+      items.map((item) => item.event),
+      batchRetriesMax,
+    );
+    if (batchError === undefined) return [];
+    if (items.length === 1) return [{ message: items[0]!.message, error: batchError, kind: 'handler' }];
+    // One bad message must not hold back the others: isolate it.
+    const failed: FailedMessage[] = [];
+    for (const item of items) {
+      const error = await attempt([item.event], messageRetriesMax);
+      if (error !== undefined) failed.push({ message: item.message, error, kind: 'handler' });
+    }
+    return failed;
+  }
+
+  function toDlqMessage(failure: FailedMessage): OutgoingMessage {
+    const { message } = failure;
+    return {
+      topic: `${message.topic}.dlq`,
+      key: message.key ?? '',
+      value: message.value === undefined || message.value === null ? '' : message.value.toString('utf8'),
+      headers: {
+        [dlqHeaders.error]: describeError(failure.error),
+        [dlqHeaders.kind]: failure.kind,
+        [dlqHeaders.topic]: message.topic,
+        [dlqHeaders.partition]: String(message.partition),
+        [dlqHeaders.offset]: String(message.offset),
+        [dlqHeaders.group]: groupId,
+        [dlqHeaders.failedAt]: new Date().toISOString(),
+      },
+    };
+  }
+
+  async function sendToDlq(failures: FailedMessage[]): Promise<void> {
+    if (failures.length === 0) return;
+    for (let attemptIndex = 0; ; attemptIndex += 1) {
+      try {
+        await options.dlqProducer.sendRaw(failures.map(toDlqMessage));
+        break;
+      } catch (error) {
+        // Committing past a message that is neither handled nor dead-lettered would drop it.
+        if (stopping) throw error;
+        logger.error(
+          { err: error, groupId, attempt: attemptIndex + 1 },
+          'sending to the DLQ failed; retrying',
+        );
+        await sleep(backoffMs(attemptIndex, retryBackoffMs, retryBackoffMaxMs));
+      }
+    }
+    for (const failure of failures) {
+      logger.error(
+        {
+          groupId,
+          topic: failure.message.topic,
+          partition: failure.message.partition,
+          offset: String(failure.message.offset),
+          kind: failure.kind,
+          error: describeError(failure.error),
+        },
+        'message sent to the DLQ',
+      );
+      metrics?.dlq.inc({ topic: failure.message.topic, group: groupId });
+    }
+  }
+
+  async function commit(batch: RawMessage[]): Promise<void> {
+    const lastByPartition = new Map<string, RawMessage>();
+    for (const message of batch) {
+      const key = `${message.topic}:${message.partition}`;
+      const current = lastByPartition.get(key);
+      if (current === undefined || current.offset < message.offset) lastByPartition.set(key, message);
+    }
+    try {
+      await Promise.all([...lastByPartition.values()].map((message) => message.commit()));
+    } catch (error) {
+      // The effects are recorded in the inbox, so redelivery after a lost commit is harmless.
+      logger.warn({ err: error, groupId }, 'offset commit failed; the batch may be redelivered');
+    }
+  }
+
+  async function processBatch(batch: RawMessage[]): Promise<void> {
+    const endTimer = metrics?.batchDuration.startTimer({ group: groupId });
+    const valid: { message: RawMessage; event: ConsumedEvent<E> }[] = [];
+    const failures: FailedMessage[] = [];
+    for (const message of batch) {
+      try {
+        const event = decode(message);
+        valid.push({
+          message,
+          event: {
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            key: message.key,
+            event,
+          },
+        });
+      } catch (error) {
+        failures.push({ message, error, kind: 'validation' });
+      }
+    }
+    failures.push(...(await deliver(valid)));
+    await sendToDlq(failures);
+    await commit(batch);
+    endTimer?.();
+    if (metrics !== undefined) {
+      for (const message of batch) metrics.consumed.inc({ topic: message.topic, group: groupId });
+    }
+  }
+
+  async function waitForMessages(): Promise<void> {
+    if (buffered.length > 0 || stopping || streamFailure !== undefined) return;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    // Let the rest of a fetch response arrive so batches are full rather than single messages.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  async function restartStream(): Promise<void> {
+    logger.error({ err: streamFailure, groupId }, 'consumer stream failed; reopening');
+    streamFailure = undefined;
+    buffered.length = 0; // uncommitted, so they come again from the committed offsets
+    await stream?.close().catch(() => {});
+    stream = undefined;
+    for (let attemptIndex = 0; !stopping; attemptIndex += 1) {
+      await sleep(backoffMs(attemptIndex, retryBackoffMs, retryBackoffMaxMs));
+      try {
+        await openStream();
+        return;
+      } catch (error) {
+        logger.error({ err: error, groupId }, 'reopening the consumer stream failed');
+      }
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stopping) {
+      await waitForMessages();
+      if (streamFailure !== undefined) {
+        await restartStream();
+        continue;
+      }
+      if (buffered.length === 0) continue;
+      try {
+        await processBatch(takeBatch());
+      } catch (error) {
+        // Only a DLQ send abandoned by stop() lands here; nothing was committed.
+        logger.warn({ err: error, groupId }, 'batch abandoned during stop; it will be redelivered');
+      }
+    }
+  }
+
+  return {
+    async start() {
+      await openStream();
+      if (lagIntervalMs > 0 && metrics !== undefined) {
+        consumer.on('consumer:lag', (lag) => {
+          for (const [topic, partitions] of lag) {
+            partitions.forEach((value, partition) => {
+              if (value >= 0n)
+                metrics.lag.set({ topic, partition: String(partition), group: groupId }, Number(value));
+            });
+          }
+        });
+        consumer.on('consumer:lag:error', (error) =>
+          logger.debug({ err: error, groupId }, 'lag measurement failed'),
+        );
+        consumer.startLagMonitoring({ topics: options.topics }, lagIntervalMs);
+      }
+      loopDone = run().catch((error: unknown) => {
+        logger.fatal({ err: error, groupId }, 'consumer loop crashed');
+      });
+    },
+    async stop() {
+      stopping = true;
+      signal();
+      await loopDone;
+      if (lagIntervalMs > 0 && metrics !== undefined) consumer.stopLagMonitoring();
+      await stream
+        ?.close()
+        .catch((error: unknown) => logger.warn({ err: error, groupId }, 'closing stream failed'));
+      await consumer.close();
+    },
+  };
+}
+
+function createConsumerMetrics(registry: Registry) {
+  return {
+    consumed: counterIn(registry, 'nuri_kafka_messages_consumed_total', 'Messages consumed and committed', [
+      'topic',
+      'group',
+    ]),
+    dlq: counterIn(registry, 'nuri_kafka_dlq_messages_total', 'Messages sent to a dead-letter topic', [
+      'topic',
+      'group',
+    ]),
+    batchDuration: histogramIn(
+      registry,
+      'nuri_kafka_batch_duration_seconds',
+      'Time from taking a batch to committing it',
+      ['group'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    ),
+    lag: gaugeIn(registry, 'nuri_kafka_consumer_lag', 'Messages behind the partition end', [
+      'topic',
+      'partition',
+      'group',
+    ]),
+  };
+}

@@ -1,0 +1,125 @@
+import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely';
+import type { DatabaseDialect } from '../db.ts';
+import { dialectOf } from './sql-dialect.ts';
+
+export interface InboxTable {
+  consumer: string;
+  event_id: string;
+  handled_at: Generated<Date>;
+}
+
+export interface InboxDatabase {
+  inbox: InboxTable;
+}
+
+export const inboxMigrationName = '0000_platform_inbox';
+
+/** Merge into the service's own migrations; the name sorts before service migrations. */
+export function inboxMigrations(dialect: DatabaseDialect): Record<string, Migration> {
+  const up =
+    dialect === 'postgres'
+      ? async (db: Kysely<unknown>) => {
+          await sql`create table inbox (
+            consumer varchar(128) not null,
+            event_id uuid not null,
+            handled_at timestamptz not null default now(),
+            primary key (consumer, event_id)
+          )`.execute(db);
+          await sql`create index inbox_handled_at on inbox (handled_at)`.execute(db);
+        }
+      : async (db: Kysely<unknown>) => {
+          await sql`create table inbox (
+            consumer varchar(128) character set ascii collate ascii_bin not null,
+            event_id char(36) character set ascii collate ascii_bin not null,
+            handled_at datetime(3) not null default current_timestamp(3),
+            primary key (consumer, event_id),
+            key inbox_handled_at (handled_at)
+          ) engine = InnoDB`.execute(db);
+        };
+  return {
+    [inboxMigrationName]: {
+      up,
+      down: async (db) => {
+        await sql`drop table inbox`.execute(db);
+      },
+    },
+  };
+}
+
+/**
+ * Records that `consumer` handled these events and returns the ids it had not
+ * handled before (input order, duplicates removed). Call it inside the
+ * transaction that applies the effects, and apply them only for the returned
+ * ids: a redelivered event then has no second effect, and if the transaction
+ * rolls back the ids are not recorded either.
+ */
+export async function recordInbox<DB>(
+  trx: Transaction<DB>,
+  consumer: string,
+  eventIds: readonly string[],
+): Promise<string[]> {
+  const unique = [...new Set(eventIds)];
+  if (unique.length === 0) return [];
+  const fresh =
+    dialectOf(trx) === 'postgres'
+      ? await recordPostgres(trx, consumer, unique)
+      : await recordMysql(trx, consumer, unique);
+  return unique.filter((id) => fresh.has(id));
+}
+
+async function recordPostgres<DB>(
+  trx: Transaction<DB>,
+  consumer: string,
+  ids: string[],
+): Promise<Set<string>> {
+  // ON CONFLICT DO NOTHING also waits for a concurrent, uncommitted insert of the
+  // same id and then skips it, so two consumers racing on one event cannot both win.
+  const result = await sql<{ event_id: string }>`
+    insert into inbox (consumer, event_id)
+    select ${consumer}, unnest(${ids}::uuid[])
+    on conflict do nothing
+    returning event_id`.execute(trx);
+  return new Set(result.rows.map((row) => row.event_id));
+}
+
+function insertIgnore<DB>(trx: Transaction<DB>, consumer: string, ids: string[]) {
+  const values = sql.join(ids.map((id) => sql`(${consumer}, ${id})`));
+  return sql`insert ignore into inbox (consumer, event_id) values ${values}`.execute(trx);
+}
+
+async function insertAllOrNothing<DB>(
+  trx: Transaction<DB>,
+  consumer: string,
+  ids: string[],
+): Promise<boolean> {
+  await sql`savepoint inbox_record`.execute(trx);
+  const result = await insertIgnore(trx, consumer, ids);
+  if (Number(result.numAffectedRows ?? 0n) === ids.length) {
+    await sql`release savepoint inbox_record`.execute(trx);
+    return true;
+  }
+  await sql`rollback to savepoint inbox_record`.execute(trx);
+  return false;
+}
+
+async function recordMysql<DB>(trx: Transaction<DB>, consumer: string, ids: string[]): Promise<Set<string>> {
+  // MySQL has no INSERT … RETURNING. The common case (nothing seen before) is
+  // one statement; only a redelivery pays for finding out which ids are new.
+  if (await insertAllOrNothing(trx, consumer, ids)) return new Set(ids);
+  // A locking read sees the latest committed rows, not this transaction's snapshot.
+  const existing = await sql<{ event_id: string }>`
+    select event_id from inbox
+    where consumer = ${consumer} and event_id in (${sql.join(ids)})
+    lock in share mode`.execute(trx);
+  const seen = new Set(existing.rows.map((row) => row.event_id));
+  const candidates = ids.filter((id) => !seen.has(id));
+  if (candidates.length === 0) return new Set();
+  if (await insertAllOrNothing(trx, consumer, candidates)) return new Set(candidates);
+  // Another consumer committed some of them in between: the unique key settles each id exactly.
+  const fresh = new Set<string>();
+  for (const id of candidates) {
+    const one = await insertIgnore(trx, consumer, [id]);
+    if (Number(one.numAffectedRows ?? 0n) === 1) fresh.add(id);
+  }
+  return fresh;
+}

@@ -1,0 +1,197 @@
+import { ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka';
+import type { Logger } from 'pino';
+
+/** A send that waited `acquireTimeoutMs` for a free in-flight slot and did not get one. */
+export class ProducerBusyError extends Error {
+  readonly code = 'PRODUCER_BUSY';
+  constructor(inFlightMax: number, acquireTimeoutMs: number) {
+    super(`producer has ${inFlightMax} sends in flight; no slot freed within ${acquireTimeoutMs} ms`);
+    this.name = 'ProducerBusyError';
+  }
+}
+
+export class ProducerClosedError extends Error {
+  readonly code = 'PRODUCER_CLOSED';
+  constructor() {
+    super('producer is closed');
+    this.name = 'ProducerClosedError';
+  }
+}
+
+interface Waiter {
+  grant: () => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Counting semaphore whose waiters give up after a deadline. The waiting list
+ * is bounded too, so a stalled broker turns into fast errors for callers
+ * instead of a queue that grows until memory runs out.
+ */
+export class Semaphore {
+  readonly permitsMax: number;
+  readonly waitersMax: number;
+  #available: number;
+  readonly #waiters: Waiter[] = [];
+
+  constructor(permitsMax: number, waitersMax: number) {
+    if (!Number.isInteger(permitsMax) || permitsMax < 1) throw new RangeError('permitsMax must be ≥ 1');
+    this.permitsMax = permitsMax;
+    this.waitersMax = waitersMax;
+    this.#available = permitsMax;
+  }
+
+  get inUse(): number {
+    return this.permitsMax - this.#available;
+  }
+
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /** Resolves true with a permit, or false when none came within `timeoutMs`. */
+  acquire(timeoutMs: number): Promise<boolean> {
+    if (this.#available > 0) {
+      this.#available -= 1;
+      return Promise.resolve(true);
+    }
+    if (timeoutMs <= 0 || this.#waiters.length >= this.waitersMax) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        grant: () => {
+          clearTimeout(waiter.timer);
+          resolve(true);
+        },
+        timer: setTimeout(() => {
+          const index = this.#waiters.indexOf(waiter);
+          if (index >= 0) this.#waiters.splice(index, 1);
+          resolve(false);
+        }, timeoutMs),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  release(): void {
+    const next = this.#waiters.shift();
+    // The permit passes straight to the next waiter, so a late arrival cannot overtake it.
+    if (next !== undefined) {
+      next.grant();
+      return;
+    }
+    if (this.#available >= this.permitsMax) throw new Error('semaphore released more often than acquired');
+    this.#available += 1;
+  }
+}
+
+export interface OutgoingMessage {
+  topic: string;
+  key: string;
+  /** The serialised envelope (JSON text). */
+  value: string;
+  headers?: Record<string, string>;
+}
+
+export interface EventProducerOptions {
+  brokers: string[];
+  clientId: string;
+  /** Concurrent `send` calls; each may carry many messages. */
+  inFlightMax?: number;
+  /** Callers waiting for a slot beyond `inFlightMax`; more fail at once with ProducerBusyError. */
+  waitersMax?: number;
+  /** How long a caller waits for a free slot before ProducerBusyError. */
+  acquireTimeoutMs?: number;
+  /** Per request to the broker, including waiting for acks from all in-sync replicas. */
+  requestTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Client-level retries of a failed produce request (safe: the producer is idempotent). */
+  retriesMax?: number;
+  retryDelayMs?: number;
+  /**
+   * Called with each event before it is serialised; throws to refuse it.
+   * Wire it to `validateEvent` from @nuri/contracts so a bad event fails at its producer.
+   */
+  validate?: (topic: string, event: unknown) => void;
+  logger?: Logger;
+}
+
+export interface EventToSend {
+  topic: string;
+  key: string;
+  event: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface EventProducer {
+  /** Validates, serialises and sends events; resolves after the broker acked all of them (acks=all). */
+  sendEvents(events: readonly EventToSend[]): Promise<void>;
+  /** Sends already-serialised messages (the outbox relay holds JSON text); no validation. */
+  sendRaw(messages: readonly OutgoingMessage[]): Promise<void>;
+  readonly inFlight: number;
+  close(): Promise<void>;
+}
+
+export function createEventProducer(options: EventProducerOptions): EventProducer {
+  const inFlightMax = options.inFlightMax ?? 5;
+  const acquireTimeoutMs = options.acquireTimeoutMs ?? 5_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const slots = new Semaphore(inFlightMax, options.waitersMax ?? 1_000);
+  const producer = new Producer<string, string, string, string>({
+    clientId: options.clientId,
+    bootstrapBrokers: options.brokers,
+    serializers: stringSerializers,
+    // Idempotence makes client retries safe: the broker drops a resent batch it already wrote.
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    timeout: requestTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
+    retries: options.retriesMax ?? 3,
+    retryDelay: options.retryDelayMs ?? 250,
+    autocreateTopics: false,
+  });
+  let closed = false;
+
+  async function sendRaw(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (closed) throw new ProducerClosedError();
+    if (messages.length === 0) return;
+    if (!(await slots.acquire(acquireTimeoutMs))) throw new ProducerBusyError(inFlightMax, acquireTimeoutMs);
+    try {
+      await producer.send({
+        messages: messages.map((message) => ({
+          topic: message.topic,
+          key: message.key,
+          value: message.value,
+          ...(message.headers === undefined ? {} : { headers: message.headers }),
+        })),
+      });
+    } finally {
+      slots.release();
+    }
+  }
+
+  return {
+    sendRaw,
+    async sendEvents(events) {
+      const messages = events.map((item) => {
+        options.validate?.(item.topic, item.event);
+        return {
+          topic: item.topic,
+          key: item.key,
+          value: JSON.stringify(item.event),
+          ...(item.headers === undefined ? {} : { headers: item.headers }),
+        };
+      });
+      await sendRaw(messages);
+    },
+    get inFlight() {
+      return slots.inUse;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await producer.close();
+      options.logger?.debug({ clientId: options.clientId }, 'kafka producer closed');
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createEvent, type EventOf, newEventId, validateEvent } from '@nuri/contracts/events';
+import { Registry } from 'prom-client';
+import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
+import { createEventConsumer, dlqHeaders } from '../../src/kafka/consumer.ts';
+import { createEventProducer } from '../../src/kafka/producer.ts';
+import {
+  brokers,
+  fastGroupTimings,
+  readTopic,
+  silentLogger,
+  uniqueName,
+  waitUntil,
+} from './kafka-helpers.ts';
+
+const accountNo = '110-234-567890';
+const userUuid = '0192f5a8-5c1e-7a3b-8c4d-1234567890ab';
+
+function deposit(amount: number): EventOf<'deposit.requested'> {
+  return createEvent(
+    'deposit.requested',
+    { depositId: newEventId(), accountNo, userUuid, amount, requestedAt: new Date().toISOString() },
+    { source: 'it-dlq', correlationId: `c-${amount}` },
+  );
+}
+
+describe('poison messages', { timeout: 60_000 }, () => {
+  const topic = uniqueName('it.dlq');
+  const producer = createEventProducer({ brokers, clientId: 'it-dlq' });
+
+  before(async () => {
+    await ensureTopics({
+      brokers,
+      topics: [
+        { name: topic, partitions: 1 },
+        { name: `${topic}.dlq`, partitions: 1 },
+      ],
+    });
+  });
+
+  after(async () => {
+    await producer.close();
+    await deleteTopics(brokers, [topic, `${topic}.dlq`]);
+  });
+
+  it('when messages are not JSON, fail the schema or keep failing the handler, then they land in the DLQ with their error and later messages are still handled', async () => {
+    const first = deposit(1);
+    const outOfRange = { ...deposit(2), data: { ...deposit(2).data, amount: 0 } };
+    const second = deposit(3);
+    const unhandleable = deposit(4);
+    const third = deposit(5);
+    const send = (value: string) => producer.sendRaw([{ topic, key: accountNo, value }]);
+    await send(JSON.stringify(first));
+    await send('{"this is": not json');
+    await send(JSON.stringify(outOfRange));
+    await send(JSON.stringify(second));
+    await send(JSON.stringify(unhandleable));
+    await send(JSON.stringify(third));
+
+    const registry = new Registry();
+    const handled: string[] = [];
+    let handlerCalls = 0;
+    const consumer = createEventConsumer({
+      brokers,
+      groupId: uniqueName('g-dlq'),
+      clientId: 'it-dlq-consumer',
+      topics: [topic],
+      validate: (topicName, value) =>
+        validateEvent(topicName === topic ? 'deposit.requested' : topicName, value),
+      handleBatch: async (batch) => {
+        handlerCalls += 1;
+        // All or nothing, like a handler that works in one transaction.
+        if (batch.some((item) => item.event.id === unhandleable.id)) throw new Error('ledger says no');
+        handled.push(...batch.map((item) => item.event.id));
+      },
+      dlqProducer: producer,
+      logger: silentLogger,
+      registry,
+      batchRetriesMax: 1,
+      messageRetriesMax: 1,
+      retryBackoffMs: 10,
+      retryBackoffMaxMs: 50,
+      ...fastGroupTimings,
+    });
+    await consumer.start();
+    try {
+      await waitUntil('the good events', () => handled.length >= 3, 30_000);
+      const later = deposit(6);
+      await send(JSON.stringify(later));
+      await waitUntil('an event after the poison', () => handled.includes(later.id), 30_000);
+      assert.deepEqual(handled, [first.id, second.id, third.id, later.id], 'each good event once, in order');
+    } finally {
+      await consumer.stop();
+    }
+    assert.ok(handlerCalls > 4, 'the failing batch was retried before isolating the poison');
+
+    const dead = await readTopic(`${topic}.dlq`, 3, 30_000);
+    assert.equal(dead.length, 3);
+    const byOffset = new Map(dead.map((message) => [message.headers.get(dlqHeaders.offset), message]));
+    const notJson = byOffset.get('1');
+    const badSchema = byOffset.get('2');
+    const failing = byOffset.get('4');
+    assert.ok(notJson && badSchema && failing, 'original offsets are recorded');
+    assert.equal(notJson.value, '{"this is": not json');
+    assert.equal(notJson.headers.get(dlqHeaders.kind), 'validation');
+    assert.match(notJson.headers.get(dlqHeaders.error) ?? '', /SyntaxError/);
+    assert.match(badSchema.headers.get(dlqHeaders.error) ?? '', /\/data\/amount/);
+    assert.equal(failing.headers.get(dlqHeaders.kind), 'handler');
+    assert.match(failing.headers.get(dlqHeaders.error) ?? '', /ledger says no/);
+    for (const message of dead) {
+      assert.equal(message.key, accountNo);
+      assert.equal(message.headers.get(dlqHeaders.topic), topic);
+      assert.equal(message.headers.get(dlqHeaders.partition), '0');
+    }
+    assert.match(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} 3/);
+  });
+});
