@@ -1,0 +1,426 @@
+import { STATUS_CODES } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyError,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchemaCompiler,
+  type FastifySchemaValidationError,
+} from 'fastify';
+import Type, { type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
+import { coerceStringProperties } from './coerce.ts';
+import { AppError } from './errors.ts';
+import { uuidv7 } from './ids.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+export type ReadinessCheck = () => Promise<void>;
+
+export type HttpAppOptions = {
+  /** The service's name. Not used for wiring: the logger and metrics passed in already carry it. */
+  name: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Each check throws (or rejects) while its dependency is not ready. */
+  readinessChecks?: Record<string, ReadinessCheck>;
+  readinessCheckTimeoutMs?: number;
+  /** API.md: bodies over 64 KiB → 413. */
+  bodyLimitBytes?: number;
+  /** Time allowed to receive a whole request (slow-loris guard). */
+  requestTimeoutMs?: number;
+  /** Longer than a load balancer's idle timeout (60 s is common) so it, not we, closes idle sockets. */
+  keepAliveTimeoutMs?: number;
+  /** An inactive socket is destroyed after this long. */
+  connectionTimeoutMs?: number;
+  /** Path parameters longer than this make the route not match. */
+  paramLengthMax?: number;
+};
+
+const problemContentType = 'application/problem+json; charset=utf-8';
+const requestIdHeader = 'x-request-id';
+const clientRequestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The body of every error answer (RFC 9457); AppError extra fields are added beside these. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String(),
+    detail: Type.String(),
+    traceId: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+const HealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('fail')]))),
+});
+
+export type HttpApp = ReturnType<typeof createHttpApp>;
+
+// Answered even while draining: probes and scrapes must see the shutdown.
+const operationalRoutes = new Set(['/health/live', '/health/ready', '/metrics']);
+
+// Set by runServer when shutdown begins, so /health/ready answers 503 while
+// in-flight requests drain. Kept outside the instance to avoid augmenting
+// Fastify's types.
+const drainingApps = new WeakSet<object>();
+
+/** A Fastify instance with request ids, problem+json errors, health and metrics routes. It never listens. */
+export function createHttpApp(options: HttpAppOptions) {
+  const {
+    logger,
+    metrics,
+    readinessChecks = {},
+    readinessCheckTimeoutMs = 1_000,
+    bodyLimitBytes = 65_536,
+    requestTimeoutMs = 30_000,
+    keepAliveTimeoutMs = 72_000,
+    connectionTimeoutMs = 60_000,
+    paramLengthMax = 100,
+  } = options;
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: bodyLimitBytes,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionTimeout: connectionTimeoutMs,
+    routerOptions: { maxParamLength: paramLengthMax },
+    requestIdHeader: false,
+    // Log lines carry the id as `reqId` (Fastify's default label).
+    genReqId: chooseRequestId,
+    // Fastify's own closing answer is not problem+json; the drain guard
+    // below answers instead.
+    return503OnClosing: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(compileTypeBoxValidator);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(requestIdHeader, request.id);
+    if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request');
+    }
+  });
+  // Keep-alive sockets would otherwise hold app.close() open after their
+  // in-flight response; telling the client to close lets the drain finish.
+  app.addHook('onSend', async (_request, reply) => {
+    if (drainingApps.has(app)) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    metrics.httpRequestDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1_000,
+    );
+  });
+  app.setErrorHandler((error, request, reply) => handleError(error, request, reply, bodyLimitBytes));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    sendProblem(request, reply, 404, 'NOT_FOUND', `No route for ${request.method} ${path}`);
+  });
+  registerHealthRoutes(app, readinessChecks, readinessCheckTimeoutMs);
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  return app;
+}
+
+function chooseRequestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const fromClient = request.headers[requestIdHeader];
+  if (typeof fromClient === 'string' && clientRequestIdPattern.test(fromClient)) return fromClient;
+  return uuidv7();
+}
+
+// Bodies are validated as sent: a string where a number belongs is a client
+// error, never coerced. Query strings, params and headers are all strings on
+// the wire and are converted strictly (see coerce.ts) before validation.
+const compileTypeBoxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const validator = Compile(schema);
+  return (value: unknown) => {
+    const converted =
+      httpPart === 'body' || !isRecord(value) ? value : coerceStringProperties(schema as object, value);
+    const candidate = Value.Default(schema, converted);
+    if (validator.Check(candidate)) return { value: candidate };
+    return { error: validator.Errors(candidate) as FastifySchemaValidationError[] };
+  };
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function registerHealthRoutes(app: HttpApp, checks: Record<string, ReadinessCheck>, timeoutMs: number): void {
+  const response = { 200: HealthSchema, 503: HealthSchema };
+  app.get('/health/live', { schema: { response } }, async () => ({ status: 'ok' as const }));
+  app.get('/health/ready', { schema: { response } }, async (request, reply) => {
+    if (drainingApps.has(app)) {
+      return reply.code(503).send({ status: 'unavailable', checks: { shutdown: 'fail' } });
+    }
+    const results = await runReadinessChecks(checks, timeoutMs, request);
+    const ready = Object.values(results).every((result) => result === 'ok');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks: results });
+  });
+}
+
+async function runReadinessChecks(
+  checks: Record<string, ReadinessCheck>,
+  timeoutMs: number,
+  request: FastifyRequest,
+): Promise<Record<string, 'ok' | 'fail'>> {
+  const entries = Object.entries(checks);
+  const settled = await Promise.allSettled(entries.map(([, check]) => withTimeout(check, timeoutMs)));
+  const results: Record<string, 'ok' | 'fail'> = {};
+  settled.forEach((outcome, index) => {
+    const name = entries[index]![0];
+    results[name] = outcome.status === 'fulfilled' ? 'ok' : 'fail';
+    if (outcome.status === 'rejected')
+      request.log.warn({ check: name, err: outcome.reason }, 'readiness check failed');
+  });
+  return results;
+}
+
+async function withTimeout(check: ReadinessCheck, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Problem = { status: number; code: string; detail: string; extra?: Readonly<Record<string, unknown>> };
+
+function handleError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bodyLimitBytes: number,
+): void {
+  const problem = classifyError(error, bodyLimitBytes);
+  if (problem === undefined) {
+    request.log.error(
+      { err: error, method: request.method, route: request.routeOptions.url },
+      'unexpected error while handling request',
+    );
+    sendProblem(
+      request,
+      reply,
+      500,
+      'INTERNAL_ERROR',
+      'An unexpected error occurred. Quote the traceId when reporting it.',
+    );
+    return;
+  }
+  const level = problem.status >= 500 ? 'warn' : 'info';
+  request.log[level]({ code: problem.code, status: problem.status }, 'request failed');
+  sendProblem(request, reply, problem.status, problem.code, problem.detail, problem.extra);
+}
+
+/** Maps an error to the problem a client may see, or undefined when it is unexpected (a bug or an outage). */
+function classifyError(error: unknown, bodyLimitBytes: number): Problem | undefined {
+  if (error instanceof AppError) {
+    return {
+      status: error.status,
+      code: error.code,
+      detail: error.detail ?? reasonPhrase(error.status),
+      extra: error.extra,
+    };
+  }
+  if (!(error instanceof Error)) return undefined;
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation !== undefined) {
+    return { status: 400, code: 'VALIDATION_FAILED', detail: describeValidation(fastifyError) };
+  }
+  const known = clientErrorsByFastifyCode(bodyLimitBytes)[fastifyError.code];
+  if (known !== undefined) return known;
+  const status = fastifyError.statusCode;
+  // Any other 4xx carrying a status (a plugin's 429, an aborted upload) is
+  // the client's problem; its message is not ours to vouch for, so only the
+  // status is passed on.
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, code: codeFromStatus(status), detail: reasonPhrase(status) };
+  }
+  return undefined;
+}
+
+function clientErrorsByFastifyCode(bodyLimitBytes: number): Record<string, Problem> {
+  return {
+    FST_ERR_CTP_INVALID_JSON_BODY: {
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      detail: 'The body is not valid JSON',
+    },
+    FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'VALIDATION_FAILED', detail: 'The JSON body is empty' },
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      detail: 'The body size does not match Content-Length',
+    },
+    FST_ERR_CTP_BODY_TOO_LARGE: {
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+      detail: `The body exceeds ${bodyLimitBytes} bytes`,
+    },
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      detail: 'The body must be application/json',
+    },
+  };
+}
+
+// Names the first failing field, as Fastify's context ('body', 'querystring')
+// plus the JSON pointer: enough to fix the request, nothing about the code.
+function describeValidation(error: FastifyError): string {
+  const first = error.validation?.[0];
+  if (first === undefined) return 'The request is invalid';
+  const where = `${error.validationContext ?? 'request'}${first.instancePath}`;
+  return `${where} ${first.message ?? 'is invalid'}`;
+}
+
+function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  detail: string,
+  extra: Readonly<Record<string, unknown>> = {},
+): void {
+  const body = {
+    ...extra,
+    type: problemType(code),
+    title: reasonPhrase(status),
+    status,
+    code,
+    detail,
+    traceId: request.id,
+  };
+  reply.code(status).header(requestIdHeader, request.id).type(problemContentType).send(body);
+}
+
+export function problemType(code: string): string {
+  return `https://nuri.bank/problems/${code.toLowerCase().replaceAll('_', '-')}`;
+}
+
+function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
+}
+
+function codeFromStatus(status: number): string {
+  return reasonPhrase(status)
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
+}
+
+export type RunServerOptions = {
+  host: string;
+  port: number;
+  /** After this long, shutdown gives up waiting and the process exits 1. */
+  shutdownTimeoutMs?: number;
+  /** Run in order after the server has drained: consumers, then relays, then pools. */
+  onShutdown?: Array<() => Promise<void>>;
+  signals?: NodeJS.Signals[];
+  /** How the process ends; tests replace it. */
+  exit?: (code: number) => void;
+};
+
+export type ServerHandle = {
+  /** Actual port (useful when listening on 0). */
+  port: number;
+  url: string;
+  /** Drains and closes as a signal would; resolves with the drain's outcome (0 clean, 1 a step failed). */
+  shutdown: (reason?: string) => Promise<number>;
+};
+
+/** Listens, and on SIGTERM/SIGINT drains in-flight requests, runs onShutdown hooks and exits. */
+export async function runServer(app: HttpApp, options: RunServerOptions): Promise<ServerHandle> {
+  const {
+    host,
+    port,
+    shutdownTimeoutMs = 10_000,
+    onShutdown = [],
+    signals = ['SIGTERM', 'SIGINT'],
+    exit: exitProcess = (code: number) => process.exit(code),
+  } = options;
+  // Whichever comes first (drain done, timeout, second signal) decides the
+  // exit code; later ones must not overrule it.
+  let exited = false;
+  const exit = (code: number) => {
+    if (exited) return;
+    exited = true;
+    exitProcess(code);
+  };
+  const url = await app.listen({ host, port });
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+
+  let shutdownPromise: Promise<number> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shutdownPromise !== undefined) {
+      app.log.error({ signal }, 'second signal during shutdown; exiting now');
+      exit(1);
+      return;
+    }
+    void shutdown(signal);
+  };
+  const shutdown = (reason = 'requested'): Promise<number> => {
+    shutdownPromise ??= shutDownWithin(app, onShutdown, reason, shutdownTimeoutMs, exit).finally(() => {
+      for (const signal of signals) process.off(signal, onSignal);
+    });
+    return shutdownPromise;
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+  app.log.info({ url }, 'listening');
+  return { port: boundPort, url, shutdown };
+}
+
+async function shutDownWithin(
+  app: HttpApp,
+  hooks: Array<() => Promise<void>>,
+  reason: string,
+  timeoutMs: number,
+  exit: (code: number) => void,
+): Promise<number> {
+  app.log.info({ reason }, 'shutting down: draining requests');
+  // Not unref'd: a hung hook must not keep the process alive past the limit.
+  const timer = setTimeout(() => {
+    app.log.error({ timeoutMs }, 'shutdown timed out; exiting');
+    exit(1);
+  }, timeoutMs);
+  const code = await drainAndRunHooks(app, hooks);
+  clearTimeout(timer);
+  app.log.info({ code }, 'shutdown complete');
+  exit(code);
+  return code;
+}
+
+async function drainAndRunHooks(app: HttpApp, hooks: Array<() => Promise<void>>): Promise<number> {
+  drainingApps.add(app);
+  let code = 0;
+  try {
+    await app.close();
+  } catch (error) {
+    app.log.error({ err: error }, 'closing the HTTP server failed');
+    code = 1;
+  }
+  // Every hook runs even when an earlier one fails: a stuck consumer must not
+  // leave the database pool open.
+  for (const [index, hook] of hooks.entries()) {
+    try {
+      await hook();
+    } catch (error) {
+      app.log.error({ err: error, hook: index }, 'shutdown hook failed');
+      code = 1;
+    }
+  }
+  return code;
+}

@@ -1,0 +1,306 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Type from 'typebox';
+import { AppError } from '../../src/errors.ts';
+import { createHttpApp, type HttpAppOptions, problemType } from '../../src/http.ts';
+import { isUuidv7 } from '../../src/ids.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
+
+type TestOptions = Partial<Omit<HttpAppOptions, 'logger' | 'metrics' | 'name'>>;
+
+/** An app with a few routes that exercise each error class, and the lines it logged. */
+function buildTestApp(options: TestOptions = {}) {
+  const lines: string[] = [];
+  const logger = createLogger({
+    name: 'test',
+    level: 'debug',
+    destination: { write: (line) => void lines.push(line) },
+  });
+  const app = createHttpApp({ name: 'test', logger, metrics: createMetrics('test'), ...options });
+  app.post(
+    '/transfers',
+    {
+      schema: {
+        body: Type.Object({ amount: Type.Integer({ minimum: 1 }), memo: Type.Optional(Type.String()) }),
+      },
+    },
+    async (request) => ({ amount: request.body.amount }),
+  );
+  app.get(
+    '/items',
+    {
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }),
+      },
+    },
+    async (request) => ({ limit: request.query.limit }),
+  );
+  app.get('/items/:itemId', async () => {
+    throw new AppError('ALREADY_ISSUED', 409, 'one coupon per user', { couponId: 'c-42' });
+  });
+  app.get('/core-down', async () => {
+    throw new AppError('CORE_UNAVAILABLE', 503, 'nothing was created; safe to retry');
+  });
+  app.get('/limited', async () => {
+    throw Object.assign(new Error('rate limit for 10.0.0.9 exceeded'), { statusCode: 429 });
+  });
+  app.get('/boom', async () => {
+    throw new Error('connection to 10.0.0.7:5432 refused for user nuri_admin');
+  });
+  return { app, lines, logs: () => lines.map((line) => JSON.parse(line)) };
+}
+
+function assertProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
+  status: number,
+  code: string,
+): Record<string, unknown> {
+  assert.equal(response.statusCode, status);
+  assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+  const body = response.json() as Record<string, unknown>;
+  assert.equal(body.status, status);
+  assert.equal(body.code, code);
+  assert.equal(body.type, problemType(code));
+  assert.equal(typeof body.title, 'string');
+  assert.equal(typeof body.detail, 'string');
+  assert.equal(body.traceId, response.headers['x-request-id']);
+  return body;
+}
+
+describe('createHttpApp: request ids', () => {
+  it('when the client sends a well-formed x-request-id, then it is echoed and used as the traceId', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'GET',
+      url: '/nowhere',
+      headers: { 'x-request-id': 'abc.DEF-123_x' },
+    });
+    assert.equal(response.headers['x-request-id'], 'abc.DEF-123_x');
+    assert.equal(response.json().traceId, 'abc.DEF-123_x');
+  });
+
+  it('when the client sends no request id, then a UUIDv7 is generated and echoed', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ method: 'GET', url: '/health/live' });
+    assert.ok(isUuidv7(String(response.headers['x-request-id'])));
+  });
+
+  it('when the client request id is too long or has other characters, then it is replaced', async () => {
+    const { app } = buildTestApp();
+    for (const bad of ['a'.repeat(65), 'has space', 'semi;colon', '<script>']) {
+      const response = await app.inject({
+        method: 'GET',
+        url: '/health/live',
+        headers: { 'x-request-id': bad },
+      });
+      assert.ok(isUuidv7(String(response.headers['x-request-id'])), `kept ${bad}`);
+    }
+  });
+
+  it('when a request carries secrets in its body and query, then the request logs hold neither', async () => {
+    const { app, lines } = buildTestApp();
+    await app.inject({
+      method: 'POST',
+      url: '/transfers?access_token=qs-secret-123',
+      headers: { authorization: 'Bearer hdr-secret-456' },
+      payload: { amount: 1, memo: 'body-secret-789 900101-1234567' },
+    });
+    const text = lines.join('');
+    assert.match(text, /request completed/);
+    for (const secret of ['qs-secret-123', 'hdr-secret-456', 'body-secret-789', '1234567']) {
+      assert.ok(!text.includes(secret), `logs leaked ${secret}`);
+    }
+  });
+
+  it('when a request is logged, then the log line carries the request id as reqId', async () => {
+    const { app, logs } = buildTestApp();
+    await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'trace-1' } });
+    assert.ok(logs().some((line) => line.reqId === 'trace-1' && line.msg === 'request completed'));
+  });
+});
+
+describe('createHttpApp: problem+json errors', () => {
+  it('when a route throws an AppError, then its status, code, detail and extra fields are answered', async () => {
+    const { app } = buildTestApp();
+    const body = assertProblem(await app.inject({ method: 'GET', url: '/items/1' }), 409, 'ALREADY_ISSUED');
+    assert.equal(body.title, 'Conflict');
+    assert.equal(body.detail, 'one coupon per user');
+    assert.equal(body.couponId, 'c-42');
+  });
+
+  it('when the body breaks the schema, then 400 VALIDATION_FAILED names the field', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/transfers', payload: { amount: '100' } });
+    const body = assertProblem(response, 400, 'VALIDATION_FAILED');
+    assert.match(String(body.detail), /^body\/amount /);
+  });
+
+  it('when a required body field is missing, then the detail says which one', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/transfers', payload: { memo: 'x' } });
+    const body = assertProblem(response, 400, 'VALIDATION_FAILED');
+    assert.match(String(body.detail), /amount/);
+  });
+
+  it('when the body is valid, then unknown fields are ignored and the route answers', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/transfers',
+      payload: { amount: 5, extra: true },
+    });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { amount: 5 });
+  });
+
+  it('when a query parameter is a strict integer string, then it is converted; a fraction is refused', async () => {
+    const { app } = buildTestApp();
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/items?limit=50' })).json(), { limit: 50 });
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/items' })).json(), { limit: 20 });
+    const body = assertProblem(
+      await app.inject({ method: 'GET', url: '/items?limit=1.5' }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assert.match(String(body.detail), /^querystring\/limit /);
+  });
+
+  it('when the JSON is malformed, then 400 VALIDATION_FAILED without parser internals', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/transfers',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"amount": 1,',
+    });
+    const body = assertProblem(response, 400, 'VALIDATION_FAILED');
+    assert.equal(body.detail, 'The body is not valid JSON');
+  });
+
+  it('when the body is over 64 KiB, then 413 PAYLOAD_TOO_LARGE', async () => {
+    const { app } = buildTestApp();
+    const payload = JSON.stringify({ amount: 1, memo: 'x'.repeat(70 * 1024) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/transfers',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    const body = assertProblem(response, 413, 'PAYLOAD_TOO_LARGE');
+    assert.equal(body.title, 'Payload Too Large');
+  });
+
+  it('when the body is not JSON, then 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/transfers',
+      headers: { 'content-type': 'application/xml' },
+      payload: '<amount>1</amount>',
+    });
+    assertProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('when no route matches, then 404 NOT_FOUND in the same shape', async () => {
+    const { app } = buildTestApp();
+    const body = assertProblem(await app.inject({ method: 'GET', url: '/nowhere?x=1' }), 404, 'NOT_FOUND');
+    assert.equal(body.detail, 'No route for GET /nowhere');
+  });
+
+  it('when a route throws an expected 5xx AppError, then it is answered as such and not logged as a bug', async () => {
+    const { app, logs } = buildTestApp();
+    const body = assertProblem(
+      await app.inject({ method: 'GET', url: '/core-down' }),
+      503,
+      'CORE_UNAVAILABLE',
+    );
+    assert.equal(body.detail, 'nothing was created; safe to retry');
+    assert.ok(!logs().some((line) => line.level >= 50));
+    assert.ok(logs().some((line) => line.level === 40 && line.code === 'CORE_UNAVAILABLE'));
+  });
+
+  it('when another 4xx error carries a status, then the status passes but not its message', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ method: 'GET', url: '/limited' });
+    const body = assertProblem(response, 429, 'TOO_MANY_REQUESTS');
+    assert.equal(body.detail, 'Too Many Requests');
+    assert.ok(!response.body.includes('10.0.0.9'));
+  });
+
+  it('when a route fails unexpectedly, then 500 INTERNAL_ERROR hides the cause and the log keeps it', async () => {
+    const { app, logs } = buildTestApp();
+    const response = await app.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'boom-1' } });
+    const body = assertProblem(response, 500, 'INTERNAL_ERROR');
+    assert.ok(!response.body.includes('10.0.0.7'));
+    assert.ok(!response.body.includes('nuri_admin'));
+    assert.ok(!response.body.includes('at '), 'no stack frames');
+    assert.equal(body.title, 'Internal Server Error');
+    const logged = logs().find((line) => line.level === 50);
+    assert.ok(logged, 'an error-level line');
+    assert.equal(logged.reqId, 'boom-1');
+    assert.equal(logged.route, '/boom');
+    assert.match(logged.err.message, /refused for user nuri_admin/);
+    assert.match(logged.err.stack, /http\.test\.ts/);
+  });
+});
+
+describe('createHttpApp: health and metrics', () => {
+  it('when asked if alive, then 200 ok', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ method: 'GET', url: '/health/live' });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { status: 'ok' });
+  });
+
+  it('when every readiness check passes, then 200 with each check ok', async () => {
+    const { app } = buildTestApp({ readinessChecks: { database: async () => {}, kafka: async () => {} } });
+    const response = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { status: 'ok', checks: { database: 'ok', kafka: 'ok' } });
+  });
+
+  it('when a check fails or hangs past its timeout, then 503 names it without internals and logs why', async () => {
+    const { app, logs } = buildTestApp({
+      readinessCheckTimeoutMs: 50,
+      readinessChecks: {
+        database: async () => {},
+        redis: async () => {
+          throw new Error('ECONNREFUSED 127.0.0.1:6379');
+        },
+        kafka: () => new Promise<void>(() => {}),
+      },
+    });
+    const startedMs = Date.now();
+    const response = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.ok(Date.now() - startedMs < 1_000, 'the hanging check was cut off');
+    assert.equal(response.statusCode, 503);
+    assert.deepEqual(response.json(), {
+      status: 'unavailable',
+      checks: { database: 'ok', redis: 'fail', kafka: 'fail' },
+    });
+    assert.ok(!response.body.includes('ECONNREFUSED'));
+    const warnings = logs().filter((line) => line.msg === 'readiness check failed');
+    assert.deepEqual(warnings.map((line) => line.check).sort(), ['kafka', 'redis']);
+    assert.ok(warnings.some((line) => /ECONNREFUSED/.test(line.err.message)));
+  });
+
+  it('when metrics are scraped after traffic, then prom-client text holds the route template', async () => {
+    const { app } = buildTestApp();
+    await app.inject({ method: 'GET', url: '/items/7' });
+    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(response.statusCode, 200);
+    assert.match(String(response.headers['content-type']), /^text\/plain/);
+    assert.match(response.body, /nuri_process_cpu_user_seconds_total\{service="test"\}/);
+    const sample = response.body
+      .split('\n')
+      .find(
+        (line) =>
+          line.startsWith('nuri_http_request_duration_seconds_count{') &&
+          line.includes('route="/items/:itemId"'),
+      );
+    assert.ok(sample, 'a histogram sample for the route template');
+    assert.match(sample, /status="409"/);
+    assert.match(sample, /method="GET"/);
+  });
+});
