@@ -25,6 +25,12 @@ export interface EventConsumerOptions<E> {
    * and the inbox record in one transaction so that a retried batch is harmless.
    */
   handleBatch: (events: ConsumedEvent<E>[]) => Promise<void>;
+  /**
+   * Errors that mean "try again later" (an unreachable database) rather than
+   * "this message is bad": retried without limit instead of dead-lettered.
+   * Defaults to isTransientInfrastructureError.
+   */
+  isTransient?: (error: unknown) => boolean;
   /** Sends messages that keep failing to `<topic>.dlq`. */
   dlqProducer: EventProducer;
   logger: Logger;
@@ -78,6 +84,55 @@ function describeError(error: unknown): string {
   return text.length > errorMessageLengthMax ? `${text.slice(0, errorMessageLengthMax)}…` : text;
 }
 
+// Connection-level failures of PostgreSQL (SQLSTATE class 08, admin shutdown
+// 57P01–57P03), MariaDB/MySQL (lost connection, too many connections) and
+// sockets in general. A constraint violation or a bug is none of these.
+const transientCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  'PROTOCOL_CONNECTION_LOST',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+]);
+const transientMessages = [
+  /Connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /connect ECONNREFUSED/,
+];
+
+/** True for errors that say a dependency is unreachable, looking through causes and aggregates. */
+export function isTransientInfrastructureError(error: unknown, depth = 0): boolean {
+  if (depth > 5 || typeof error !== 'object' || error === null) return false;
+  const candidate = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (
+    typeof candidate.code === 'string' &&
+    (transientCodes.has(candidate.code) || candidate.code.startsWith('08'))
+  ) {
+    return true;
+  }
+  if (
+    typeof candidate.message === 'string' &&
+    transientMessages.some((pattern) => pattern.test(candidate.message as string))
+  ) {
+    return true;
+  }
+  if (
+    Array.isArray(candidate.errors) &&
+    candidate.errors.some((inner) => isTransientInfrastructureError(inner, depth + 1))
+  ) {
+    return true;
+  }
+  return isTransientInfrastructureError(candidate.cause, depth + 1);
+}
+
 function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
   const exponential = Math.min(maxMs, baseMs * 2 ** attempt);
   // Jitter keeps several consumers that failed together from retrying in lockstep.
@@ -92,6 +147,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   const retryBackoffMaxMs = options.retryBackoffMaxMs ?? 5_000;
   const lagIntervalMs = options.lagIntervalMs ?? 10_000;
   const { logger, groupId } = options;
+  const isTransient = options.isTransient ?? isTransientInfrastructureError;
   const metrics = options.registry === undefined ? undefined : createConsumerMetrics(options.registry);
 
   const consumer = new Consumer<string, Buffer, string, string>({
@@ -160,17 +216,33 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
 
   async function attempt(events: ConsumedEvent<E>[], retriesMax: number): Promise<unknown> {
     let lastError: unknown;
-    for (let attemptIndex = 0; attemptIndex <= retriesMax; attemptIndex += 1) {
-      if (attemptIndex > 0) await sleep(backoffMs(attemptIndex - 1, retryBackoffMs, retryBackoffMaxMs));
+    let outageStreak = 0;
+    for (let attemptIndex = 0; attemptIndex <= retriesMax; ) {
       try {
         await options.handleBatch(events);
         return undefined;
       } catch (error) {
+        if (isTransient(error)) {
+          // The database (or a peer) is down, not the message bad: dead-lettering
+          // would lose a deposit that only needs the core back. Wait it out;
+          // nothing is committed, and stop() abandons the batch for redelivery.
+          if (stopping) throw error;
+          logger.error(
+            { err: error, groupId, size: events.length },
+            'event handler hit an outage; waiting to retry',
+          );
+          await sleep(backoffMs(outageStreak, retryBackoffMs, retryBackoffMaxMs));
+          outageStreak += 1;
+          continue;
+        }
         lastError = error;
         logger.warn(
           { err: error, groupId, size: events.length, attempt: attemptIndex + 1 },
           'event batch handler failed',
         );
+        attemptIndex += 1;
+        if (attemptIndex <= retriesMax)
+          await sleep(backoffMs(attemptIndex - 1, retryBackoffMs, retryBackoffMaxMs));
       }
     }
     return lastError ?? new Error('handler failed');

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, newEventId, validateEvent } from '@nuri/contracts/events';
 import { Registry } from 'prom-client';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
-import { createEventConsumer, dlqHeaders } from '../../src/kafka/consumer.ts';
+import { createEventConsumer, dlqHeaders, isTransientInfrastructureError } from '../../src/kafka/consumer.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
 import {
   brokers,
@@ -114,5 +114,79 @@ describe('poison messages', { timeout: 60_000 }, () => {
       assert.equal(message.headers.get(dlqHeaders.partition), '0');
     }
     assert.match(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} 3/);
+  });
+});
+
+describe('outages are not poison', { timeout: 60_000 }, () => {
+  const topic = uniqueName('it.outage');
+  const producer = createEventProducer({ brokers, clientId: 'it-outage' });
+
+  before(async () => {
+    await ensureTopics({
+      brokers,
+      topics: [
+        { name: topic, partitions: 1 },
+        { name: `${topic}.dlq`, partitions: 1 },
+      ],
+    });
+  });
+
+  after(async () => {
+    await producer.close();
+    await deleteTopics(brokers, [topic, `${topic}.dlq`]);
+  });
+
+  it('when the handler keeps hitting an unreachable database, then the event waits (past every retry limit) and is handled once it is back, with nothing dead-lettered', async () => {
+    const event = deposit(7);
+    await producer.sendRaw([{ topic, key: accountNo, value: JSON.stringify(event) }]);
+    const outageFailuresWanted = 6; // more than batchRetriesMax + messageRetriesMax
+    let outageFailures = 0;
+    const handled: string[] = [];
+    const registry = new Registry();
+    const consumer = createEventConsumer({
+      brokers,
+      groupId: uniqueName('g-outage'),
+      clientId: 'it-outage-consumer',
+      topics: [topic],
+      validate: (_topicName, value) => validateEvent('deposit.requested', value),
+      handleBatch: async (batch) => {
+        if (outageFailures < outageFailuresWanted) {
+          outageFailures += 1;
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        }
+        handled.push(...batch.map((item) => item.event.id));
+      },
+      dlqProducer: producer,
+      logger: silentLogger,
+      registry,
+      batchRetriesMax: 1,
+      messageRetriesMax: 1,
+      retryBackoffMs: 10,
+      retryBackoffMaxMs: 50,
+      ...fastGroupTimings,
+    });
+    await consumer.start();
+    try {
+      await waitUntil('the event after the outage', () => handled.length === 1, 30_000);
+    } finally {
+      await consumer.stop();
+    }
+    assert.equal(outageFailures, outageFailuresWanted);
+    assert.deepEqual(handled, [event.id]);
+    assert.doesNotMatch(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} [1-9]/);
+  });
+
+  it('when errors are classified, then connection failures are transient and constraint violations or bugs are not', () => {
+    const pgUniqueViolation = Object.assign(new Error('duplicate key'), { code: '23505' });
+    const pgConnectionFailure = Object.assign(new Error('server closed'), { code: '08006' });
+    const wrapped = new Error('query failed', {
+      cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }),
+    });
+    assert.equal(isTransientInfrastructureError(pgConnectionFailure), true);
+    assert.equal(isTransientInfrastructureError(wrapped), true);
+    assert.equal(isTransientInfrastructureError(new AggregateError([pgConnectionFailure])), true);
+    assert.equal(isTransientInfrastructureError(new Error('Connection terminated unexpectedly')), true);
+    assert.equal(isTransientInfrastructureError(pgUniqueViolation), false);
+    assert.equal(isTransientInfrastructureError(new TypeError('undefined is not a function')), false);
   });
 });
