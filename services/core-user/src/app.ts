@@ -1,27 +1,47 @@
-import type { ServiceDb } from './db/database.ts';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
+import { requireInternalToken } from '@nuri/platform/internal-auth';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { createRrnBlindIndexer } from './crypto/blind-index.ts';
+import { createPiiCipher, type PiiKeyring } from './crypto/pii-cipher.ts';
+import type { ServiceDb } from './db/database.ts';
+import { createUserRepository } from './db/user-repository.ts';
+import { createUserService, type UserService } from './domain/users.ts';
+import { registerUserRoutes } from './routes/users.ts';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   database: Database<ServiceDb>;
+  /** NURI_INTERNAL_TOKEN: every non-health call must carry it. */
+  internalToken: string;
+  piiKeyring: PiiKeyring;
+  blindIndexKey: Buffer;
 }
 
-/**
- * The core-user HTTP app; never listens (server.ts does). So far it serves the
- * platform's health and metrics routes only: its business routes are built
- * by their own issues.
- */
+/** The core-user HTTP app (internal real-name registry); never listens (server.ts does). */
 export function buildApp(deps: AppDeps) {
-  return createHttpApp({
+  const app = createHttpApp({
     name: 'core-user',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
-    database: () => deps.database.ping(),
+      database: () => deps.database.ping(),
     },
+  });
+  requireInternalToken(app, { token: deps.internalToken });
+  registerUserRoutes(app, buildUserService(deps));
+  return app;
+}
+
+/** The use cases wired to their database and keys; the re-encryption script uses them without HTTP. */
+export function buildUserService(
+  deps: Pick<AppDeps, 'database' | 'piiKeyring' | 'blindIndexKey'>,
+): UserService {
+  return createUserService({
+    repository: createUserRepository(deps.database.db),
+    cipher: createPiiCipher(deps.piiKeyring),
+    rrnBlindIndex: createRrnBlindIndexer(deps.blindIndexKey),
   });
 }

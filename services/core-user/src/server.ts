@@ -3,7 +3,7 @@ import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
-import { loadServiceConfig } from './config.ts';
+import { loadServiceConfig, secretsFromConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
 
 await runMain('core-user', async () => {
@@ -14,6 +14,7 @@ await runMain('core-user', async () => {
     logger,
     metrics: createMetrics('core-user'),
     database,
+    ...secretsFromConfig(config),
   });
   await runServer(app, {
     host: config.NURI_BIND_HOST,

@@ -1,10 +1,26 @@
 import type { Database } from '@nuri/platform/db';
 import { openPostgres } from '@nuri/platform/service';
+import type { Generated } from 'kysely';
 import type { Config } from '../config.ts';
 
+/** One real-name customer. Every PII column holds a pii-cipher envelope, never plaintext. */
+export interface UsersTable {
+  user_uuid: string;
+  /** HMAC-SHA-256 of the normalised RRN; unique, so one person is one row. */
+  rrn_blind_index: Buffer;
+  name_ciphertext: Buffer;
+  rrn_ciphertext: Buffer;
+  phone_ciphertext: Buffer | null;
+  /** The key every ciphertext of the row is under; lets re-encryption find stale rows by index. */
+  pii_key_id: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
 /** The tables of core-user's own database; grows with its migrations. */
-// biome-ignore lint/complexity/noBannedTypes: no tables yet.
-export type ServiceDb = {};
+export type ServiceDb = {
+  users: UsersTable;
+};
 
 export function openDatabase(config: Config): Database<ServiceDb> {
   return openPostgres(config, config.NURI_CORE_USER_DB, 'core-user');
