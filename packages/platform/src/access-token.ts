@@ -1,0 +1,86 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import { AppError } from './errors.ts';
+import { isUuidv7 } from './ids.ts';
+
+/** Claims every Nuri access token carries (channel-user issues them; DESIGN.md "Login"). */
+export const accessTokenIssuer = 'https://nuri.bank/channel-user';
+export const accessTokenAudience = 'nuri-bank-api';
+export const accessTokenAlgorithm = 'EdDSA';
+
+export interface AccessTokenClaims {
+  userUuid: string;
+  tokenId: string;
+  expiresAt: Date;
+}
+
+export interface AccessTokenVerifier {
+  /** Resolves with the claims, or throws AppError 401 UNAUTHENTICATED (never says why to the client). */
+  verify(token: string): Promise<AccessTokenClaims>;
+}
+
+export interface RemoteVerifierOptions {
+  /** channel-user's `/.well-known/jwks.json`. */
+  jwksUrl: string;
+  fetchTimeoutMs?: number;
+  /** How long fetched keys are trusted before a refetch. */
+  cacheMaxAgeMs?: number;
+  /** A token with an unknown `kid` refetches the set, but at most this often (key rotation without a stampede). */
+  refetchCooldownMs?: number;
+  clockToleranceSeconds?: number;
+}
+
+/** Verifies against a JWKS fetched over HTTP and cached; an unknown kid triggers one refetch. */
+export function createRemoteAccessTokenVerifier(options: RemoteVerifierOptions): AccessTokenVerifier {
+  const keys = createRemoteJWKSet(new URL(options.jwksUrl), {
+    timeoutDuration: options.fetchTimeoutMs ?? 2_000,
+    cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
+    cooldownDuration: options.refetchCooldownMs ?? 30_000,
+  });
+  return createAccessTokenVerifier(keys, options.clockToleranceSeconds ?? 5);
+}
+
+/** Verifies against a key resolver (a local JWKS in channel-user and in tests). */
+export function createAccessTokenVerifier(
+  keys: JWTVerifyGetKey,
+  clockToleranceSeconds = 5,
+): AccessTokenVerifier {
+  return {
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, keys, {
+          issuer: accessTokenIssuer,
+          audience: accessTokenAudience,
+          algorithms: [accessTokenAlgorithm],
+          clockTolerance: clockToleranceSeconds,
+          requiredClaims: ['sub', 'exp', 'jti', 'iat'],
+        });
+        const userUuid = payload.sub;
+        if (typeof userUuid !== 'string' || !isUuidv7(userUuid) || typeof payload.jti !== 'string') {
+          throw new AppError('UNAUTHENTICATED', 401, 'The access token is invalid');
+        }
+        return { userUuid, tokenId: payload.jti, expiresAt: new Date((payload.exp ?? 0) * 1_000) };
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        if (isKeySetUnavailable(error)) {
+          // Keys could not be fetched: an outage of channel-user, not a bad token.
+          throw new AppError('AUTH_UNAVAILABLE', 503, 'Tokens cannot be verified right now; retry shortly');
+        }
+        throw new AppError('UNAUTHENTICATED', 401, 'The access token is missing, invalid or expired');
+      }
+    },
+  };
+}
+
+function isKeySetUnavailable(error: unknown): boolean {
+  return (
+    error instanceof joseErrors.JWKSTimeout ||
+    (error instanceof Error && error.name === 'TypeError' && /fetch/i.test(error.message))
+  );
+}
+
+/** The token of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+  return match?.[1];
+}

@@ -1,0 +1,305 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type Generated, type Kysely, type Migration, sql } from 'kysely';
+import type { DatabaseDialect } from './db.ts';
+import { AppError } from './errors.ts';
+import { dialectOf } from './kafka/sql-dialect.ts';
+
+// API.md "Idempotency": same user + same key + same body → the first response
+// replayed (status and body, plus `Idempotent-Replayed: true`) and the effect
+// happens once; same key, other body → 422 IDEMPOTENCY_KEY_REUSED; keys live
+// at least 24 h. The key is per user, not per route: the route is part of
+// the fingerprint, so a key reused on another route is a reuse too.
+
+export const idempotencyKeyHeader = 'idempotency-key';
+export const idempotentReplayedHeader = 'idempotent-replayed';
+const keyPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface IdempotencyKeysTable {
+  user_uuid: string;
+  idem_key: string;
+  request_hash: string;
+  state: 'PENDING' | 'DONE';
+  status_code: number | null;
+  response_body: string | null;
+  locked_until: Date;
+  created_at: Generated<Date>;
+}
+
+export interface IdempotencyDatabase {
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export const idempotencyMigrationName = '0000_platform_idempotency';
+
+export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, Migration> {
+  const up =
+    dialect === 'postgres'
+      ? async (db: Kysely<unknown>) => {
+          await sql`create table idempotency_keys (
+            user_uuid uuid not null,
+            idem_key varchar(64) not null,
+            request_hash char(64) not null,
+            state varchar(8) not null check (state in ('PENDING', 'DONE')),
+            status_code integer,
+            response_body text,
+            locked_until timestamptz not null,
+            created_at timestamptz not null default now(),
+            primary key (user_uuid, idem_key)
+          )`.execute(db);
+          await sql`create index idempotency_keys_created_at on idempotency_keys (created_at)`.execute(db);
+        }
+      : async (db: Kysely<unknown>) => {
+          await sql`create table idempotency_keys (
+            user_uuid char(36) character set ascii collate ascii_bin not null,
+            idem_key varchar(64) character set ascii collate ascii_bin not null,
+            request_hash char(64) character set ascii collate ascii_bin not null,
+            state varchar(8) character set ascii not null,
+            status_code int,
+            response_body mediumtext,
+            locked_until datetime(3) not null,
+            created_at datetime(3) not null default current_timestamp(3),
+            primary key (user_uuid, idem_key),
+            key idempotency_keys_created_at (created_at)
+          ) engine = InnoDB`.execute(db);
+        };
+  return {
+    [idempotencyMigrationName]: {
+      up,
+      down: async (db) => {
+        await sql`drop table idempotency_keys`.execute(db);
+      },
+    },
+  };
+}
+
+/** The client's key, undefined when absent; a malformed one is the client's error. */
+export function readIdempotencyKey(request: FastifyRequest): string | undefined {
+  const value = request.headers[idempotencyKeyHeader];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !keyPattern.test(value)) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      400,
+      'Idempotency-Key must be 1–64 characters of A-Z, a-z, 0-9, _ and -',
+    );
+  }
+  return value;
+}
+
+/** A stable hash of what makes two requests "the same": route, path parameters and body. */
+export function requestFingerprint(request: FastifyRequest): string {
+  const parts = {
+    method: request.method,
+    route: request.routeOptions.url,
+    params: request.params,
+    body: request.body ?? null,
+  };
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export interface IdempotentResult {
+  statusCode: number;
+  body: unknown;
+}
+
+interface StoredProblem {
+  problem: { code: string; detail: string | undefined; extra: Record<string, unknown> };
+}
+
+export interface IdempotencyStoreOptions {
+  /** A PENDING claim older than this may be taken over (its owner crashed); the effect below must be keyed too. */
+  leaseMs?: number;
+  /** API.md promises at least 24 h. */
+  retentionMs?: number;
+}
+
+export interface IdempotencyStore {
+  /**
+   * Runs `execute` at most once per (user, key): the first call's result (or
+   * its 4xx AppError) is stored and replayed to every later call with the same
+   * fingerprint. 5xx and unexpected errors are not stored: the client may retry.
+   * Without a key, `execute` simply runs.
+   */
+  handle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userUuid: string,
+    execute: () => Promise<IdempotentResult>,
+  ): Promise<unknown>;
+  /** Deletes keys past retention, at most `batchSizeMax` per call; returns how many. */
+  purgeExpired(batchSizeMax?: number): Promise<number>;
+}
+
+// The store is used with each service's own Kysely instance; only its table matters here.
+// biome-ignore lint/suspicious/noExplicitAny: the service's DB type is wider than this table.
+type AnyDb = Kysely<any>;
+
+export function createIdempotencyStore(
+  database: AnyDb,
+  options: IdempotencyStoreOptions = {},
+): IdempotencyStore {
+  const db = database as Kysely<IdempotencyDatabase>;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const retentionMs = options.retentionMs ?? 48 * 3_600_000;
+  const dialect = dialectOf(db);
+
+  async function claim(userUuid: string, key: string, hash: string): Promise<boolean> {
+    const row = {
+      user_uuid: userUuid,
+      idem_key: key,
+      request_hash: hash,
+      state: 'PENDING' as const,
+      locked_until: new Date(Date.now() + leaseMs),
+    };
+    if (dialect === 'postgres') {
+      const inserted = await db
+        .insertInto('idempotency_keys')
+        .values(row)
+        .onConflict((conflict) => conflict.doNothing())
+        .executeTakeFirst();
+      return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
+    }
+    const inserted = await db.insertInto('idempotency_keys').ignore().values(row).executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async function takeOverExpired(userUuid: string, key: string, hash: string): Promise<boolean> {
+    const now = new Date();
+    const updated = await db
+      .updateTable('idempotency_keys')
+      .set({ locked_until: new Date(now.getTime() + leaseMs) })
+      .where('user_uuid', '=', userUuid)
+      .where('idem_key', '=', key)
+      .where('request_hash', '=', hash)
+      .where('state', '=', 'PENDING')
+      .where('locked_until', '<', now)
+      .executeTakeFirst();
+    return Number(updated.numUpdatedRows) === 1;
+  }
+
+  async function finish(userUuid: string, key: string, statusCode: number, body: unknown): Promise<void> {
+    await db
+      .updateTable('idempotency_keys')
+      .set({ state: 'DONE', status_code: statusCode, response_body: JSON.stringify(body) })
+      .where('user_uuid', '=', userUuid)
+      .where('idem_key', '=', key)
+      .execute();
+  }
+
+  async function release(userUuid: string, key: string): Promise<void> {
+    await db
+      .deleteFrom('idempotency_keys')
+      .where('user_uuid', '=', userUuid)
+      .where('idem_key', '=', key)
+      .where('state', '=', 'PENDING')
+      .execute();
+  }
+
+  async function runAsOwner(userUuid: string, key: string, execute: () => Promise<IdempotentResult>) {
+    let result: IdempotentResult;
+    try {
+      result = await execute();
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) {
+        const stored: StoredProblem = {
+          problem: { code: error.code, detail: error.detail, extra: { ...error.extra } },
+        };
+        await finish(userUuid, key, error.status, stored);
+      } else {
+        await release(userUuid, key).catch(() => undefined);
+      }
+      throw error;
+    }
+    await finish(userUuid, key, result.statusCode, result.body);
+    return result;
+  }
+
+  return {
+    async handle(request, reply, userUuid, execute) {
+      const key = readIdempotencyKey(request);
+      if (key === undefined) {
+        const result = await execute();
+        reply.code(result.statusCode);
+        return result.body;
+      }
+      const hash = requestFingerprint(request);
+      if ((await claim(userUuid, key, hash)) || (await takeOverExpired(userUuid, key, hash))) {
+        const result = await runAsOwner(userUuid, key, execute);
+        reply.code(result.statusCode);
+        return result.body;
+      }
+      const existing = await db
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('user_uuid', '=', userUuid)
+        .where('idem_key', '=', key)
+        .executeTakeFirst();
+      if (existing === undefined) {
+        // Released (a 5xx) between our insert attempt and this read: the client may simply retry.
+        throw new AppError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          409,
+          'A request with this Idempotency-Key just failed; retry',
+        );
+      }
+      if (existing.request_hash !== hash) {
+        throw new AppError(
+          'IDEMPOTENCY_KEY_REUSED',
+          422,
+          'This Idempotency-Key was used with a different request',
+        );
+      }
+      if (existing.state === 'PENDING' || existing.status_code === null || existing.response_body === null) {
+        reply.header('retry-after', String(Math.max(1, Math.ceil(leaseMs / 1_000 / 10))));
+        throw new AppError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          409,
+          'A request with this Idempotency-Key is still in progress',
+        );
+      }
+      reply.header(idempotentReplayedHeader, 'true');
+      const body = JSON.parse(existing.response_body) as unknown;
+      if (isStoredProblem(body)) {
+        throw new AppError(body.problem.code, existing.status_code, body.problem.detail, body.problem.extra);
+      }
+      reply.code(existing.status_code);
+      return body;
+    },
+
+    async purgeExpired(batchSizeMax = 1_000) {
+      const cutoff = new Date(Date.now() - retentionMs);
+      const expired = await db
+        .selectFrom('idempotency_keys')
+        .select(['user_uuid', 'idem_key'])
+        .where('created_at', '<', cutoff)
+        .limit(batchSizeMax)
+        .execute();
+      let deleted = 0;
+      for (const row of expired) {
+        const result = await db
+          .deleteFrom('idempotency_keys')
+          .where('user_uuid', '=', row.user_uuid)
+          .where('idem_key', '=', row.idem_key)
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
+    },
+  };
+}
+
+function isStoredProblem(body: unknown): body is StoredProblem {
+  return typeof body === 'object' && body !== null && 'problem' in body && Object.keys(body).length === 1;
+}

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Type } from 'typebox';
+import {
+  createMysqlDatabase,
+  createPgDatabase,
+  type Database,
+  dropMysqlDatabase,
+  dropPgDatabase,
+  ensureMysqlDatabase,
+  ensurePgDatabase,
+  migrateToLatest,
+} from '../../src/db.ts';
+import { AppError } from '../../src/errors.ts';
+import { createHttpApp } from '../../src/http.ts';
+import { createIdempotencyStore, idempotencyMigrations } from '../../src/idempotency.ts';
+import { uuidv7 } from '../../src/ids.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { mysqlAdminUrl, pgAdminUrl, uniqueName } from './kafka-helpers.ts';
+
+/** A tiny money-moving route: the counter stands for the effect that must happen once. */
+function buildApp(database: Database<unknown>, leaseMs = 30_000) {
+  const app = createHttpApp({
+    name: 'idem-test',
+    logger: pino({ level: 'silent' }),
+    metrics: createMetrics('idem-test'),
+  });
+  const store = createIdempotencyStore(database.db, { leaseMs });
+  const effects = { count: 0 };
+  app.post(
+    '/things/:id/transfers',
+    { schema: { params: Type.Object({ id: Type.String() }), body: Type.Object({ amount: Type.Integer() }) } },
+    async (request, reply) =>
+      store.handle(request, reply, String(request.headers['x-user-uuid']), async () => {
+        effects.count += 1;
+        await sleep(20);
+        const { amount } = request.body as { amount: number };
+        if (amount > 1_000)
+          throw new AppError('INSUFFICIENT_BALANCE', 409, 'Not enough money', { shortBy: amount - 1_000 });
+        if (amount === 503) throw new AppError('CORE_UNAVAILABLE', 503, 'Core is down');
+        return { statusCode: 201, body: { transferId: uuidv7(), amount } };
+      }),
+  );
+  return { app, effects, store };
+}
+
+const dialects = [
+  {
+    name: 'PostgreSQL',
+    create: async (name: string) => {
+      await ensurePgDatabase(pgAdminUrl, name);
+      return createPgDatabase<unknown>({
+        url: pgAdminUrl.replace(/\/postgres$/, `/${name}`),
+        poolSizeMax: 10,
+        connectionTimeoutMs: 2_000,
+        statementTimeoutMs: 5_000,
+        applicationName: 'idem-test',
+      });
+    },
+    drop: (name: string) => dropPgDatabase(pgAdminUrl, name),
+    migrations: idempotencyMigrations('postgres'),
+  },
+  {
+    name: 'MariaDB',
+    create: async (name: string) => {
+      await ensureMysqlDatabase(mysqlAdminUrl, name);
+      return createMysqlDatabase<unknown>({
+        url: `${mysqlAdminUrl}${name}`,
+        poolSizeMax: 10,
+        connectTimeoutMs: 2_000,
+        statementTimeoutMs: 5_000,
+      });
+    },
+    drop: (name: string) => dropMysqlDatabase(mysqlAdminUrl, name),
+    migrations: idempotencyMigrations('mysql'),
+  },
+];
+
+for (const dialect of dialects) {
+  describe(`Idempotency-Key on ${dialect.name}`, { timeout: 60_000 }, () => {
+    const databaseName = uniqueName('nuri_idem_test');
+    let database: Database<unknown>;
+    const user = uuidv7();
+    const post = (
+      app: ReturnType<typeof buildApp>['app'],
+      key: string | undefined,
+      amount: number,
+      id = 'a',
+      who = user,
+    ) =>
+      app.inject({
+        method: 'POST',
+        url: `/things/${id}/transfers`,
+        headers: { 'x-user-uuid': who, ...(key === undefined ? {} : { 'idempotency-key': key }) },
+        payload: { amount },
+      });
+
+    before(async () => {
+      database = await dialect.create(databaseName);
+      await migrateToLatest(database.db, dialect.migrations);
+    });
+
+    after(async () => {
+      await database?.close();
+      await dialect.drop(databaseName);
+    });
+
+    it('when the same key and body come twice, then the first response is replayed with Idempotent-Replayed and the effect happens once', async () => {
+      const { app, effects } = buildApp(database);
+      const first = await post(app, 'key-1', 100);
+      const second = await post(app, 'key-1', 100);
+      assert.equal(first.statusCode, 201);
+      assert.equal(second.statusCode, 201);
+      assert.deepEqual(second.json(), first.json());
+      assert.equal(first.headers['idempotent-replayed'], undefined);
+      assert.equal(second.headers['idempotent-replayed'], 'true');
+      assert.equal(effects.count, 1);
+    });
+
+    it('when the same key comes with another body or on another resource, then 422 IDEMPOTENCY_KEY_REUSED and no effect', async () => {
+      const { app, effects } = buildApp(database);
+      await post(app, 'key-2', 100);
+      const otherBody = await post(app, 'key-2', 200);
+      const otherResource = await post(app, 'key-2', 100, 'b');
+      assert.equal(otherBody.statusCode, 422);
+      assert.equal(otherBody.json().code, 'IDEMPOTENCY_KEY_REUSED');
+      assert.equal(otherResource.statusCode, 422);
+      assert.equal(effects.count, 1);
+    });
+
+    it('when another user sends the same key, then it is their own key', async () => {
+      const { app, effects } = buildApp(database);
+      await post(app, 'key-3', 100);
+      const other = await post(app, 'key-3', 100, 'a', uuidv7());
+      assert.equal(other.statusCode, 201);
+      assert.equal(other.headers['idempotent-replayed'], undefined);
+      assert.equal(effects.count, 2);
+    });
+
+    it('when the first answer was a 4xx, then the same problem is replayed without running again', async () => {
+      const { app, effects } = buildApp(database);
+      const first = await post(app, 'key-4', 5_000);
+      const second = await post(app, 'key-4', 5_000);
+      assert.equal(first.statusCode, 409);
+      assert.equal(second.statusCode, 409);
+      assert.equal(second.json().code, 'INSUFFICIENT_BALANCE');
+      assert.equal(second.json().shortBy, 4_000);
+      assert.equal(second.headers['idempotent-replayed'], 'true');
+      assert.equal(effects.count, 1);
+    });
+
+    it('when the first answer was a 5xx, then nothing is stored and a retry with the key runs again', async () => {
+      const { app, effects } = buildApp(database);
+      const first = await post(app, 'key-5', 503);
+      const retry = await post(app, 'key-5', 503);
+      assert.equal(first.statusCode, 503);
+      assert.equal(retry.statusCode, 503);
+      assert.equal(retry.headers['idempotent-replayed'], undefined);
+      assert.equal(effects.count, 2);
+    });
+
+    it('when ten requests with one key race, then the effect happens once and no one gets a different answer', async () => {
+      const { app, effects } = buildApp(database);
+      const responses = await Promise.all(Array.from({ length: 10 }, () => post(app, 'key-6', 300)));
+      assert.equal(effects.count, 1);
+      const created = responses.filter((response) => response.statusCode === 201);
+      const inProgress = responses.filter((response) => response.statusCode === 409);
+      assert.equal(created.length + inProgress.length, 10);
+      assert.ok(created.length >= 1);
+      for (const response of inProgress) assert.equal(response.json().code, 'IDEMPOTENCY_KEY_IN_PROGRESS');
+      const settled = await post(app, 'key-6', 300);
+      assert.deepEqual(settled.json(), created[0]!.json());
+    });
+
+    it('when the owner of a claim died (lease expired), then a retry takes over and runs once', async () => {
+      const { app, effects } = buildApp(database, 50);
+      const fingerprintSource = await post(app, 'key-7', 1); // completes normally: DONE rows are never taken over
+      assert.equal(fingerprintSource.statusCode, 201);
+      await database.db
+        .updateTable('idempotency_keys' as never)
+        .set({ state: 'PENDING', status_code: null, response_body: null } as never)
+        .where('idem_key' as never, '=', 'key-7' as never)
+        .execute();
+      await sleep(80);
+      const retry = await post(app, 'key-7', 1);
+      assert.equal(retry.statusCode, 201);
+      assert.equal(effects.count, 2);
+    });
+
+    it('when the key is malformed, then 400 VALIDATION_FAILED and no effect', async () => {
+      const { app, effects } = buildApp(database);
+      for (const key of ['has space', 'x'.repeat(65), 'semi;colon']) {
+        const response = await post(app, key, 100);
+        assert.equal(response.statusCode, 400, key);
+        assert.equal(response.json().code, 'VALIDATION_FAILED');
+      }
+      assert.equal(effects.count, 0);
+    });
+  });
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
+import {
+  accessTokenAudience,
+  accessTokenIssuer,
+  bearerToken,
+  createAccessTokenVerifier,
+} from '../../src/access-token.ts';
+import { AppError } from '../../src/errors.ts';
+import { uuidv7 } from '../../src/ids.ts';
+
+const signing = generateKeyPairSync('ed25519');
+const stranger = generateKeyPairSync('ed25519');
+const publicJwk = { ...(await exportJWK(signing.publicKey)), kid: 'k1', alg: 'EdDSA', use: 'sig' };
+const verifier = createAccessTokenVerifier(createLocalJWKSet({ keys: [publicJwk] }), 0);
+
+function token(
+  overrides: {
+    audience?: string;
+    issuer?: string;
+    expiresIn?: string;
+    kid?: string;
+    key?: typeof signing.privateKey;
+    sub?: string;
+  } = {},
+) {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid: overrides.kid ?? 'k1' })
+    .setSubject(overrides.sub ?? uuidv7())
+    .setIssuer(overrides.issuer ?? accessTokenIssuer)
+    .setAudience(overrides.audience ?? accessTokenAudience)
+    .setIssuedAt()
+    .setJti(uuidv7())
+    .setExpirationTime(overrides.expiresIn ?? '15m')
+    .sign(overrides.key ?? signing.privateKey);
+}
+
+async function assertUnauthenticated(promise: Promise<unknown>) {
+  await assert.rejects(
+    promise,
+    (error: unknown) => error instanceof AppError && error.status === 401 && error.code === 'UNAUTHENTICATED',
+  );
+}
+
+describe('access token verification', () => {
+  it('when a token is signed by a published key with the right claims, then its subject is the user', async () => {
+    const userUuid = uuidv7();
+    const claims = await verifier.verify(await token({ sub: userUuid }));
+    assert.equal(claims.userUuid, userUuid);
+    assert.ok(claims.expiresAt.getTime() > Date.now());
+  });
+
+  it('when a token is expired, for another audience or issuer, signed by another key, with an unknown kid, or tampered, then 401', async () => {
+    await assertUnauthenticated(verifier.verify(await token({ expiresIn: '-1s' })));
+    await assertUnauthenticated(verifier.verify(await token({ audience: 'someone-else' })));
+    await assertUnauthenticated(verifier.verify(await token({ issuer: 'https://evil.example' })));
+    await assertUnauthenticated(verifier.verify(await token({ key: stranger.privateKey })));
+    await assertUnauthenticated(verifier.verify(await token({ kid: 'k9' })));
+    await assertUnauthenticated(verifier.verify(await token({ sub: 'not-a-uuid' })));
+    const [header, payload, signature] = (await token()).split('.');
+    const forged = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), sub: uuidv7() }),
+    ).toString('base64url');
+    await assertUnauthenticated(verifier.verify(`${header}.${forged}.${signature}`));
+    await assertUnauthenticated(verifier.verify('not.a.jwt'));
+  });
+
+  it('when a token says alg none, then it is refused', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'none', kid: 'k1' })).toString('base64url');
+    const payload = Buffer.from(
+      JSON.stringify({
+        sub: uuidv7(),
+        iss: accessTokenIssuer,
+        aud: accessTokenAudience,
+        exp: Math.floor(Date.now() / 1000) + 60,
+        iat: 1,
+        jti: 'x',
+      }),
+    ).toString('base64url');
+    await assertUnauthenticated(verifier.verify(`${header}.${payload}.`));
+  });
+
+  it('when reading an Authorization header, then only a well-formed Bearer token is taken', () => {
+    assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
+    assert.equal(bearerToken(undefined), undefined);
+    assert.equal(bearerToken('Basic dXNlcjpwYXNz'), undefined);
+    assert.equal(bearerToken('Bearer '), undefined);
+    assert.equal(bearerToken('Bearer a b'), undefined);
+  });
+});
