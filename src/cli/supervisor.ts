@@ -34,7 +34,16 @@ export class Supervisor {
   }
 
   start(spec: ProcessSpec): ChildProcess {
-    const child = spawn(spec.command, spec.args, { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C in the terminal reaches only the CLI, which
+    // then stops each service once, in order, instead of every process
+    // getting SIGINT and SIGTERM at the same moment (a second signal forces
+    // an unclean exit).
+    const child = spawn(spec.command, spec.args, {
+      env: spec.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    if (this.#children.size === 0) process.once('exit', () => this.#killRemaining());
     const color = colors[this.#children.size % colors.length];
     const prefix = `\u001b[${color}m${spec.name.padEnd(this.#nameWidth)} |\u001b[0m `;
     for (const stream of [child.stdout, child.stderr]) {
@@ -58,6 +67,11 @@ export class Supervisor {
     const deadline = Date.now() + stopTimeoutMs;
     while (this.#children.has(name) && Date.now() < deadline) await sleep(50);
     if (this.#children.has(name)) child.kill('SIGKILL');
+  }
+
+  /** Last resort when the CLI itself exits without stopping: no orphaned services. */
+  #killRemaining(): void {
+    for (const child of this.#children.values()) child.kill('SIGKILL');
   }
 
   /** SIGTERM to every child (each drains and exits), SIGKILL to any that outlives the timeout. */
