@@ -1,32 +1,47 @@
-import type { ServiceDb } from './db/database.ts';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
+import { requireInternalToken } from '@nuri/platform/internal-auth';
 import { waitForBroker } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { createAccountStore } from './db/accounts-repository.ts';
+import { createCouponStore } from './db/coupons-repository.ts';
+import type { ServiceDb } from './db/database.ts';
+import { createReconciliationStore } from './db/reconciliation-repository.ts';
+import { createWithdrawalStore } from './db/withdrawals-repository.ts';
+import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerOperationRoutes } from './routes/operations.ts';
+import { registerWithdrawalRoutes } from './routes/withdrawals.ts';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   database: Database<ServiceDb>;
   kafkaBrokers: string[];
+  /** NURI_INTERNAL_TOKEN: every business route needs it; health and metrics stay open. */
+  internalToken: string;
 }
 
 const readinessTimeoutMs = 1_000;
 
-/**
- * The core-payment HTTP app; never listens (server.ts does). So far it serves the
- * platform's health and metrics routes only: its business routes are built
- * by their own issues.
- */
+/** The core-payment HTTP app; never listens (server.ts does). Kafka consumers live in events/, started by server.ts. */
 export function buildApp(deps: AppDeps) {
-  return createHttpApp({
+  const app = createHttpApp({
     name: 'core-payment',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
-    database: () => deps.database.ping(),
-    kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
+      database: () => deps.database.ping(),
+      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
   });
+  requireInternalToken(app, { token: deps.internalToken });
+  const { db } = deps.database;
+  registerAccountRoutes(app, createAccountStore(db));
+  registerWithdrawalRoutes(app, createWithdrawalStore(db));
+  registerOperationRoutes(app, {
+    coupons: createCouponStore(db),
+    reconciliation: createReconciliationStore(db),
+  });
+  return app;
 }

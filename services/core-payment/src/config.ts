@@ -1,13 +1,38 @@
 import { loadConfig } from '@nuri/platform/config';
+import { internalAuthConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
+
+const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
+
+function batchSize(defaultSize: number) {
+  return Type.Integer({ default: defaultSize, minimum: 1, maximum: 5_000 });
+}
 
 export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...postgresConfig,
   ...kafkaConfig,
+  ...internalAuthConfig,
   NURI_CORE_PAYMENT_PORT: portVariable(8102),
   NURI_CORE_PAYMENT_DB: Type.String({ default: 'nuri_core_payment', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+  NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID: Type.String({
+    default: 'core-payment.deposits',
+    pattern: groupIdPattern,
+  }),
+  NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID: Type.String({
+    default: 'core-payment.payments',
+    pattern: groupIdPattern,
+  }),
+  NURI_CORE_PAYMENT_COUPONS_GROUP_ID: Type.String({
+    default: 'core-payment.coupons',
+    pattern: groupIdPattern,
+  }),
+  // Deposits are the bulk traffic: one transaction per batch amortises the commit.
+  NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX: batchSize(1_000),
+  NURI_CORE_PAYMENT_PAYMENT_BATCH_SIZE_MAX: batchSize(200),
+  NURI_CORE_PAYMENT_COUPON_BATCH_SIZE_MAX: batchSize(500),
+  NURI_CORE_PAYMENT_OUTBOX_BATCH_SIZE_MAX: batchSize(1_000),
 });
 
 export type Config = Static<typeof ConfigSchema>;

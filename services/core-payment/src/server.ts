@@ -1,25 +1,55 @@
+import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
-import { brokerList, runMain } from '@nuri/platform/service';
+import { brokerList, databaseUrl, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
 import { loadServiceConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { migrations } from './db/migrations.ts';
+import { createEventRuntime } from './events/runtime.ts';
+import { defaultTopics } from './events/topics.ts';
 
 await runMain('core-payment', async () => {
   const config = loadServiceConfig();
   const logger = createLogger({ name: 'core-payment', level: config.NURI_LOG_LEVEL });
+  const metrics = createMetrics('core-payment');
   const database = openDatabase(config);
+  const brokers = brokerList(config.NURI_KAFKA_BROKERS);
+  // Idempotent and guarded by Kysely's lock table, so several instances starting together migrate once.
+  await migrateToLatest(database.db, migrations);
+  const events = createEventRuntime({
+    db: database.db,
+    brokers,
+    topics: defaultTopics,
+    groupIds: {
+      deposits: config.NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID,
+      payments: config.NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID,
+      coupons: config.NURI_CORE_PAYMENT_COUPONS_GROUP_ID,
+    },
+    batchSizesMax: {
+      deposits: config.NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX,
+      payments: config.NURI_CORE_PAYMENT_PAYMENT_BATCH_SIZE_MAX,
+      coupons: config.NURI_CORE_PAYMENT_COUPON_BATCH_SIZE_MAX,
+      outbox: config.NURI_CORE_PAYMENT_OUTBOX_BATCH_SIZE_MAX,
+    },
+    logger,
+    registry: metrics.registry,
+    listenUrl: databaseUrl(config.NURI_PG_URL, config.NURI_CORE_PAYMENT_DB),
+  });
   const app = buildApp({
     logger,
-    metrics: createMetrics('core-payment'),
+    metrics,
     database,
-      kafkaBrokers: brokerList(config.NURI_KAFKA_BROKERS),
+    kafkaBrokers: brokers,
+    internalToken: config.NURI_INTERNAL_TOKEN,
   });
+  await events.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CORE_PAYMENT_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
-    onShutdown: [() => database.close()],
+    // After HTTP drains: consumers stop, the relay publishes what they wrote, then the pool closes.
+    onShutdown: [() => events.stop(), () => database.close()],
   });
 });

@@ -1,10 +1,101 @@
 import type { Database } from '@nuri/platform/db';
+import type { InboxDatabase } from '@nuri/platform/kafka/inbox';
+import type { OutboxDatabase } from '@nuri/platform/kafka/outbox';
 import { openPostgres } from '@nuri/platform/service';
+import type { ColumnType, Generated } from 'kysely';
 import type { Config } from '../config.ts';
 
-/** The tables of core-payment's own database; grows with its migrations. */
-// biome-ignore lint/complexity/noBannedTypes: no tables yet.
-export type ServiceDb = {};
+/** NUMERIC(20,0): pg hands it back as a string; we write bigint or string. */
+type Money = ColumnType<string, bigint | string, bigint | string>;
+type NullableMoney = ColumnType<string | null, bigint | string | null, bigint | string | null>;
+
+export interface AccountsTable {
+  account_no: string;
+  user_uuid: string;
+  alias: string | null;
+  balance: ColumnType<string, bigint | string | undefined, bigint | string>;
+  currency: Generated<string>;
+  status: Generated<'ACTIVE' | 'CLOSED'>;
+  opened_at: Generated<Date>;
+  closed_at: Date | null;
+}
+
+export interface LedgerTransactionsTable {
+  id: string;
+  type: string;
+  reference: string;
+  account_no: string;
+  amount: Money;
+  created_at: Generated<Date>;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  transaction_id: string;
+  account_no: string;
+  side: 'DEBIT' | 'CREDIT';
+  type: string;
+  amount: Money;
+  balance_after: NullableMoney;
+  reference: string;
+  created_at: Generated<Date>;
+}
+
+export interface WithdrawalsTable {
+  withdrawal_id: string;
+  user_uuid: string;
+  idempotency_key: string;
+  account_no: string;
+  amount: Money;
+  status: 'SUCCEEDED' | 'REJECTED';
+  failure_code: string | null;
+  balance_after: NullableMoney;
+  created_at: Generated<Date>;
+}
+
+export interface DepositsTable {
+  deposit_id: string;
+  account_no: string;
+  user_uuid: string;
+  amount: Money;
+  status: 'COMPLETED' | 'FAILED';
+  failure_code: string | null;
+  balance_after: NullableMoney;
+  settled_at: Generated<Date>;
+}
+
+export interface PaymentsTable {
+  payment_id: string;
+  user_uuid: string;
+  account_no: string;
+  amount: Money;
+  order_id: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  failure_code: string | null;
+  balance_after: NullableMoney;
+  settled_at: Generated<Date>;
+}
+
+export interface IssuedCouponsTable {
+  coupon_id: string;
+  campaign_id: string;
+  user_uuid: string;
+  code: string;
+  issued_at: Date;
+  recorded_at: Generated<Date>;
+}
+
+/** The tables of core-payment's own database. */
+export type ServiceDb = OutboxDatabase &
+  InboxDatabase & {
+    accounts: AccountsTable;
+    ledger_transactions: LedgerTransactionsTable;
+    ledger_entries: LedgerEntriesTable;
+    withdrawals: WithdrawalsTable;
+    deposits: DepositsTable;
+    payments: PaymentsTable;
+    issued_coupons: IssuedCouponsTable;
+  };
 
 export function openDatabase(config: Config): Database<ServiceDb> {
   return openPostgres(config, config.NURI_CORE_PAYMENT_DB, 'core-payment');

@@ -1,0 +1,94 @@
+import { inTransaction } from '@nuri/platform/db';
+import { recordInbox } from '@nuri/platform/kafka/inbox';
+import { enqueueOutbox, type OutboxMessage } from '@nuri/platform/kafka/outbox';
+import { type Kysely, sql } from 'kysely';
+import type { CouponStore, IssuedCoupon } from '../domain/coupons.ts';
+import type { ServiceDb } from './database.ts';
+
+export interface CouponEvent {
+  eventId: string;
+  correlationId: string;
+  coupon: IssuedCoupon;
+}
+
+export interface RecordCouponsInput {
+  consumer: string;
+  events: readonly CouponEvent[];
+  /** Builds coupon.recorded for the coupon as the core holds it (the first one recorded for that campaign and user). */
+  announce: (event: CouponEvent, recorded: IssuedCoupon) => OutboxMessage;
+}
+
+/**
+ * Records a batch of issued coupons in one transaction. Every event not seen
+ * before is answered with coupon.recorded, a duplicate too: the coupon
+ * service's recovery job re-sends until it hears that the core holds it.
+ * Returns how many coupons were newly recorded.
+ */
+export function recordCoupons(db: Kysely<ServiceDb>, input: RecordCouponsInput): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    const fresh = new Set(
+      await recordInbox(
+        trx,
+        input.consumer,
+        input.events.map((event) => event.eventId),
+      ),
+    );
+    // Set.delete is true once per fresh id: keeps new events and drops repeats within the batch.
+    const events = input.events.filter((event) => fresh.delete(event.eventId));
+    if (events.length === 0) return 0;
+    const coupons = events.map((event) => event.coupon);
+    const inserted = await sql<{ coupon_id: string }>`
+      insert into issued_coupons (coupon_id, campaign_id, user_uuid, code, issued_at)
+      select * from unnest(${coupons.map((c) => c.couponId)}::uuid[], ${coupons.map((c) => c.campaignId)}::uuid[],
+                           ${coupons.map((c) => c.userUuid)}::uuid[], ${coupons.map((c) => c.code)}::text[],
+                           ${coupons.map((c) => c.issuedAt.toISOString())}::timestamptz[])
+      on conflict do nothing
+      returning coupon_id`.execute(trx);
+    const held = await sql<{
+      coupon_id: string;
+      campaign_id: string;
+      user_uuid: string;
+      code: string;
+      issued_at: Date;
+    }>`
+      select coupon_id, campaign_id, user_uuid, code, issued_at from issued_coupons
+      where (campaign_id, user_uuid) in (
+        select * from unnest(${coupons.map((c) => c.campaignId)}::uuid[], ${coupons.map((c) => c.userUuid)}::uuid[]))`.execute(
+      trx,
+    );
+    const heldByOwner = new Map(
+      held.rows.map((row) => [
+        `${row.campaign_id}/${row.user_uuid}`,
+        {
+          couponId: row.coupon_id,
+          campaignId: row.campaign_id,
+          userUuid: row.user_uuid,
+          code: row.code,
+          issuedAt: row.issued_at,
+        },
+      ]),
+    );
+    await enqueueOutbox(
+      trx,
+      events.map((event) => {
+        const recorded =
+          heldByOwner.get(`${event.coupon.campaignId}/${event.coupon.userUuid}`) ?? event.coupon;
+        return input.announce(event, recorded);
+      }),
+    );
+    return inserted.rows.length;
+  });
+}
+
+export function createCouponStore(db: Kysely<ServiceDb>): CouponStore {
+  return {
+    async countRecorded(campaignId) {
+      const { recorded } = await db
+        .selectFrom('issued_coupons')
+        .select((eb) => eb.fn.countAll<string>().as('recorded'))
+        .where('campaign_id', '=', campaignId)
+        .executeTakeFirstOrThrow();
+      return Number(recorded);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import { AppError } from '@nuri/platform/errors';
+import { generateAccountNo } from './account-number.ts';
+import type { MovementType } from './ledger.ts';
+
+/** API.md: at most 5 open accounts per user. */
+export const openAccountsPerUserMax = 5;
+/** 10^11 numbers make a collision rare; a handful of retries make failing for one absurd. */
+export const accountNoAttemptsMax = 8;
+export const aliasLengthMax = 30;
+export const transactionsPageSizeMax = 100;
+
+export type AccountStatus = 'ACTIVE' | 'CLOSED';
+
+export interface Account {
+  accountNo: string;
+  userUuid: string;
+  alias: string | null;
+  balance: bigint;
+  currency: 'KRW';
+  status: AccountStatus;
+  openedAt: Date;
+}
+
+export interface TransactionItem {
+  id: string;
+  type: MovementType;
+  amount: bigint;
+  balanceAfter: bigint;
+  reference: string;
+  createdAt: Date;
+}
+
+export interface TransactionPage {
+  items: TransactionItem[];
+  /** Opaque position after the last item; null on the last page. */
+  nextCursor: string | null;
+}
+
+export type OpenAccountResult =
+  | { kind: 'opened'; account: Account }
+  | { kind: 'limitReached' }
+  | { kind: 'collision' };
+
+/** What the account use cases need from storage. */
+export interface AccountStore {
+  /**
+   * Opens the account unless the user already has `openAccountsMax` open ones.
+   * Must be race-free per user (the count and the insert are one critical section).
+   */
+  openAccount(input: {
+    accountNo: string;
+    userUuid: string;
+    alias: string | null;
+    openAccountsMax: number;
+  }): Promise<OpenAccountResult>;
+  findAccount(accountNo: string): Promise<Account | undefined>;
+  listAccountsOfUser(userUuid: string): Promise<Account[]>;
+  /** Newest first: up to `limit` of the account's movements whose entry id is below `beforeEntryId`. */
+  listTransactions(
+    accountNo: string,
+    limit: number,
+    beforeEntryId: string | undefined,
+  ): Promise<Array<TransactionItem & { entryId: string }>>;
+}
+
+export function accountNotFound(): AppError {
+  return new AppError('ACCOUNT_NOT_FOUND', 404, 'No such account');
+}
+
+/** Trimmed alias, or null when absent; blank or too long is the caller's mistake. */
+export function normalizeAlias(alias: string | undefined): string | null {
+  if (alias === undefined) return null;
+  const trimmed = alias.trim();
+  const length = Array.from(trimmed).length;
+  if (length < 1 || length > aliasLengthMax) {
+    throw new AppError('VALIDATION_FAILED', 400, `alias must be 1–${aliasLengthMax} characters once trimmed`);
+  }
+  return trimmed;
+}
+
+export async function openAccount(
+  store: AccountStore,
+  input: { userUuid: string; alias?: string | undefined },
+  newAccountNo: () => string = generateAccountNo,
+): Promise<Account> {
+  const alias = normalizeAlias(input.alias);
+  for (let attempt = 0; attempt < accountNoAttemptsMax; attempt += 1) {
+    const result = await store.openAccount({
+      accountNo: newAccountNo(),
+      userUuid: input.userUuid,
+      alias,
+      openAccountsMax: openAccountsPerUserMax,
+    });
+    if (result.kind === 'opened') return result.account;
+    if (result.kind === 'limitReached') {
+      throw new AppError(
+        'ACCOUNT_LIMIT_REACHED',
+        409,
+        `A user may hold at most ${openAccountsPerUserMax} open accounts`,
+      );
+    }
+  }
+  throw new Error(`no free account number after ${accountNoAttemptsMax} attempts`);
+}
+
+/** The account, or 404 — also when `userUuid` is given and someone else owns it, so nothing leaks. */
+export async function getAccount(
+  store: AccountStore,
+  accountNo: string,
+  userUuid?: string,
+): Promise<Account> {
+  const account = await store.findAccount(accountNo);
+  if (account === undefined || (userUuid !== undefined && account.userUuid !== userUuid))
+    throw accountNotFound();
+  return account;
+}
+
+export function listAccounts(store: AccountStore, userUuid: string): Promise<Account[]> {
+  return store.listAccountsOfUser(userUuid);
+}
+
+export async function listTransactions(
+  store: AccountStore,
+  input: { accountNo: string; userUuid?: string | undefined; limit: number; cursor?: string | undefined },
+): Promise<TransactionPage> {
+  const beforeEntryId = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
+  await getAccount(store, input.accountNo, input.userUuid);
+  const limit = Math.min(Math.max(1, input.limit), transactionsPageSizeMax);
+  // One row more than the page tells whether another page exists without a count.
+  const rows = await store.listTransactions(input.accountNo, limit + 1, beforeEntryId);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(({ entryId: _entryId, ...item }) => item),
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.entryId) : null,
+  };
+}
+
+const cursorPrefix = 'e1:';
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Opaque to clients (base64url) so the position can change shape later; the
+// version prefix lets an old cursor be recognised and refused.
+export function encodeCursor(entryId: string): string {
+  return Buffer.from(`${cursorPrefix}${entryId}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const entryId = text.startsWith(cursorPrefix) ? text.slice(cursorPrefix.length) : '';
+  if (!uuidPattern.test(entryId))
+    throw new AppError('VALIDATION_FAILED', 400, 'cursor is not one this API issued');
+  return entryId;
+}

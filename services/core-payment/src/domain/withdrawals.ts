@@ -1,0 +1,101 @@
+import { AppError } from '@nuri/platform/errors';
+import { uuidv7 } from '@nuri/platform/ids';
+import { accountNotFound } from './accounts.ts';
+
+export interface WithdrawalRequest {
+  accountNo: string;
+  userUuid: string;
+  amount: bigint;
+  idempotencyKey: string;
+}
+
+export interface Withdrawal {
+  withdrawalId: string;
+  accountNo: string;
+  amount: bigint;
+  balanceAfter: bigint;
+}
+
+/** What the first request with this (user, key) decided; replays answer from it. */
+export interface StoredWithdrawal {
+  withdrawalId: string;
+  accountNo: string;
+  amount: bigint;
+  status: 'SUCCEEDED' | 'REJECTED';
+  failureCode: string | null;
+  balanceAfter: bigint | null;
+}
+
+export type WithdrawResult =
+  | { kind: 'succeeded'; balanceAfter: bigint }
+  | { kind: 'insufficientBalance' }
+  | { kind: 'accountNotFound' }
+  | { kind: 'accountClosed' }
+  /** The key was used before: here is what that request decided. */
+  | { kind: 'replay'; stored: StoredWithdrawal };
+
+export interface WithdrawalStore {
+  /**
+   * Debits the account once per (userUuid, idempotencyKey) with a conditional
+   * update, writes the ledger transaction and its legs, and records the
+   * outcome — atomically. A lack of funds is recorded (and replayed); an
+   * unknown or foreign account is not.
+   */
+  withdraw(
+    input: WithdrawalRequest & { withdrawalId: string; transactionId: string; entryIds: [string, string] },
+  ): Promise<WithdrawResult>;
+}
+
+export async function withdraw(store: WithdrawalStore, request: WithdrawalRequest): Promise<Withdrawal> {
+  const withdrawalId = uuidv7();
+  const result = await store.withdraw({
+    ...request,
+    withdrawalId,
+    transactionId: uuidv7(),
+    entryIds: [uuidv7(), uuidv7()],
+  });
+  switch (result.kind) {
+    case 'succeeded':
+      return {
+        withdrawalId,
+        accountNo: request.accountNo,
+        amount: request.amount,
+        balanceAfter: result.balanceAfter,
+      };
+    case 'insufficientBalance':
+      throw insufficientBalance();
+    case 'accountNotFound':
+      throw accountNotFound();
+    case 'accountClosed':
+      throw new AppError('ACCOUNT_CLOSED', 409, 'The account is closed');
+    case 'replay':
+      return replay(request, result.stored);
+  }
+}
+
+function replay(request: WithdrawalRequest, stored: StoredWithdrawal): Withdrawal {
+  if (stored.accountNo !== request.accountNo || stored.amount !== request.amount) {
+    throw new AppError(
+      'IDEMPOTENCY_KEY_REUSED',
+      422,
+      'This idempotency key was used with a different request',
+    );
+  }
+  if (stored.status === 'REJECTED') throw insufficientBalance();
+  if (stored.balanceAfter === null)
+    throw new Error(`withdrawal ${stored.withdrawalId} succeeded without a balance`);
+  return {
+    withdrawalId: stored.withdrawalId,
+    accountNo: stored.accountNo,
+    amount: stored.amount,
+    balanceAfter: stored.balanceAfter,
+  };
+}
+
+function insufficientBalance(): AppError {
+  return new AppError(
+    'INSUFFICIENT_BALANCE',
+    409,
+    'The balance does not cover the amount; nothing was debited',
+  );
+}

@@ -1,0 +1,56 @@
+import type { HttpApp } from '@nuri/platform/http';
+import { amountToJson } from '@nuri/platform/money';
+import Type from 'typebox';
+import { type CouponStore, recordedCount } from '../domain/coupons.ts';
+import { type ReconciliationStore, reconcile } from '../domain/reconciliation.ts';
+import { AccountNo, Problem, Timestamp, Uuidv7 } from './schemas.ts';
+
+const ReconciliationSchema = Type.Object({
+  checkedAt: Timestamp,
+  accountsChecked: Type.Integer({ minimum: 0 }),
+  balanceMismatches: Type.Array(
+    Type.Object({ accountNo: AccountNo, balance: Type.Integer(), ledgerSum: Type.Integer() }),
+  ),
+  unbalancedTransactions: Type.Array(Type.String()),
+  duplicateApplications: Type.Array(
+    Type.Object({ type: Type.String(), reference: Type.String(), applications: Type.Integer() }),
+  ),
+  ok: Type.Boolean(),
+});
+
+export function registerOperationRoutes(
+  app: HttpApp,
+  stores: { coupons: CouponStore; reconciliation: ReconciliationStore },
+): void {
+  app.get(
+    '/internal/v1/coupon-campaigns/:campaignId/recorded-count',
+    {
+      schema: {
+        params: Type.Object({ campaignId: Uuidv7 }),
+        response: {
+          200: Type.Object({ campaignId: Uuidv7, recorded: Type.Integer({ minimum: 0 }) }),
+          400: Problem,
+          401: Problem,
+        },
+      },
+    },
+    async (request) => recordedCount(stores.coupons, request.params.campaignId),
+  );
+
+  app.get(
+    '/internal/v1/reconciliation',
+    { schema: { response: { 200: ReconciliationSchema, 401: Problem } } },
+    async () => {
+      const report = await reconcile(stores.reconciliation);
+      return {
+        ...report,
+        checkedAt: report.checkedAt.toISOString(),
+        balanceMismatches: report.balanceMismatches.map((mismatch) => ({
+          accountNo: mismatch.accountNo,
+          balance: amountToJson(mismatch.balance),
+          ledgerSum: amountToJson(mismatch.ledgerSum),
+        })),
+      };
+    },
+  );
+}
