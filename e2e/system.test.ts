@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
-import { loadCliConfig } from '../src/cli/config.ts';
 import { services } from '../src/cli/services.ts';
+import { startTestSystem, type TestSystem } from './harness.ts';
 
-// The whole system as `npm start` runs it (every service its own process),
-// on ports of its own so that a developer's running `npm start` is untouched.
-const portOffset = 10_000;
-const env: NodeJS.ProcessEnv = { ...process.env, NURI_LOG_LEVEL: 'warn' };
-for (const service of services) {
-  env[service.portVariable] = String(service.defaultPort + portOffset);
-  const urlVariable = `NURI_${service.name.toUpperCase().replaceAll('-', '_')}_URL`;
-  env[urlVariable] = `http://127.0.0.1:${service.defaultPort + portOffset}`;
-}
-
-let system: RunningSystem;
+let system: TestSystem;
 
 before(async () => {
-  system = await startSystem(loadCliConfig(env), env);
+  system = await startTestSystem({ portOffset: 10_000 });
 });
 
 after(async () => {
-  await system?.stop();
+  await system?.shutdown();
 });
 
 test('when every service has started, then GET /health through the gateway names each one ok', async () => {
@@ -45,7 +34,7 @@ test('when a path is not part of the public API, then the gateway answers 404 pr
 });
 
 test('when one service stops, then /health answers 503 naming it and the others stay ok', async () => {
-  const coreUserUrl = env.NURI_CORE_USER_URL!;
+  const coreUserUrl = system.env.NURI_CORE_USER_URL!;
   await system.stopService('core-user');
   const response = await fetch(`${system.gatewayUrl}/health`);
   const body = (await response.json()) as { status: string; services: Record<string, string> };

@@ -28,8 +28,9 @@ async function main(args: string[]): Promise<number> {
     case 'infra':
       return infra(rest[0]);
     case 'migrate': {
-      await infraUp(loadCliConfig());
-      await migrateAll(environmentWithSecrets());
+      const config = loadCliConfig();
+      await infraUp(config);
+      await migrateAll(config, environmentWithSecrets());
       return 0;
     }
     case 'start':

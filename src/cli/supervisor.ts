@@ -25,15 +25,21 @@ export class Supervisor {
   #stopping = false;
   readonly #nameWidth: number;
 
+  readonly #onOutputLine: ((name: string, line: string) => void) | undefined;
+
   constructor(options: {
     nameWidth: number;
     onUnexpectedExit: (name: string, code: number | null, signal: string | null) => void;
+    /** Receives each output line instead of the console (tests scan them). */
+    onOutputLine?: (name: string, line: string) => void;
   }) {
     this.#onUnexpectedExit = options.onUnexpectedExit;
     this.#nameWidth = options.nameWidth;
+    this.#onOutputLine = options.onOutputLine;
   }
 
   start(spec: ProcessSpec): ChildProcess {
+    this.#expectedExits.delete(spec.name);
     // Own process group: a Ctrl-C in the terminal reaches only the CLI, which
     // then stops each service once, in order, instead of every process
     // getting SIGINT and SIGTERM at the same moment (a second signal forces
@@ -47,7 +53,10 @@ export class Supervisor {
     const color = colors[this.#children.size % colors.length];
     const prefix = `\u001b[${color}m${spec.name.padEnd(this.#nameWidth)} |\u001b[0m `;
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
+      createInterface({ input: stream }).on('line', (line) => {
+        if (this.#onOutputLine === undefined) process.stdout.write(`${prefix}${line}\n`);
+        else this.#onOutputLine(spec.name, line);
+      });
     }
     child.on('exit', (code, signal) => {
       this.#children.delete(spec.name);
@@ -56,6 +65,10 @@ export class Supervisor {
     });
     this.#children.set(spec.name, child);
     return child;
+  }
+
+  isRunning(name: string): boolean {
+    return this.#children.has(name);
   }
 
   /** Stops one child (SIGTERM, then SIGKILL after the timeout) without counting it as a crash. */

@@ -1,18 +1,29 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { ensureMysqlDatabase, ensurePgDatabase } from '@nuri/platform/db';
 import type { CliConfig } from '../config.ts';
 import { CliError, say } from '../log.ts';
 import { run, waitUntil } from '../process.ts';
 import { environmentWithSecrets } from '../secrets.ts';
-import { serviceEntry, services } from '../services.ts';
+import { databaseNameOf, type ServiceSpec, serviceEntry, services } from '../services.ts';
 import { Supervisor } from '../supervisor.ts';
 
 const migrateTimeoutMs = 120_000;
 const healthyTimeoutMs = 90_000;
 const healthProbeTimeoutMs = 2_000;
 
-/** Runs each service's own migration entry (services/<name>/src/migrate.ts), one after another. */
-export async function migrateAll(env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Creates each service's database under the names this environment gives
+ * (infra up creates the default ones; tests rename them), then runs each
+ * service's own migration entry (services/<name>/src/migrate.ts) in turn.
+ */
+export async function migrateAll(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {
+  for (const service of services) {
+    const name = databaseNameOf(service, env);
+    if (!service.database || name === undefined) continue;
+    if (service.database.kind === 'postgres') await ensurePgDatabase(config.NURI_PG_URL, name);
+    else await ensureMysqlDatabase(config.NURI_MYSQL_URL, name);
+  }
   for (const service of services) {
     const entry = serviceEntry(service, 'migrate.ts');
     if (!existsSync(entry)) continue;
@@ -41,6 +52,8 @@ export interface RunningSystem {
   stop(): Promise<void>;
   /** Stops one service on purpose (tests of degraded health); not reported as a crash. */
   stopService(name: string): Promise<void>;
+  /** Starts a stopped service again (tests of recovery); spawned, not yet ready. No-op while it runs. */
+  startService(name: string): void;
   /** Resolves with the service's name when one dies unexpectedly. */
   crashed: Promise<string>;
 }
@@ -49,9 +62,10 @@ export interface RunningSystem {
 export async function startSystem(
   config: CliConfig,
   baseEnv: NodeJS.ProcessEnv = process.env,
+  options: { onOutputLine?: (service: string, line: string) => void } = {},
 ): Promise<RunningSystem> {
   const env = environmentWithSecrets(baseEnv);
-  await migrateAll(env);
+  await migrateAll(config, env);
   let reportCrash: (name: string) => void = () => undefined;
   const crashed = new Promise<string>((resolveCrash) => {
     reportCrash = resolveCrash;
@@ -63,15 +77,15 @@ export async function startSystem(
       say(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
       reportCrash(name);
     },
+    ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
   });
-  for (const service of present) {
-    supervisor.start({
-      name: service.name,
-      command: process.execPath,
-      args: [serviceEntry(service, 'server.ts')],
-      env,
-    });
-  }
+  const processSpec = (service: ServiceSpec) => ({
+    name: service.name,
+    command: process.execPath,
+    args: [serviceEntry(service, 'server.ts')],
+    env,
+  });
+  for (const service of present) supervisor.start(processSpec(service));
   const gatewayUrl = `http://127.0.0.1:${config.NURI_GATEWAY_PORT}`;
   const healthy = await Promise.race([
     waitUntil(() => isHealthy(gatewayUrl), healthyTimeoutMs, 300),
@@ -91,6 +105,11 @@ export async function startSystem(
     crashed,
     stop: () => supervisor.stopAll(),
     stopService: (name) => supervisor.stop(name),
+    startService: (name) => {
+      const service = present.find((candidate) => candidate.name === name);
+      if (service === undefined) throw new CliError(`no service named ${name}`);
+      if (!supervisor.isRunning(name)) supervisor.start(processSpec(service));
+    },
   };
 }
 
