@@ -1,32 +1,67 @@
-import type { ServiceDb } from './db/database.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
+import { createIdempotencyStore } from '@nuri/platform/idempotency';
+import { requireInternalToken } from '@nuri/platform/internal-auth';
 import { waitForBroker } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import type { ServiceDb } from './db/database.ts';
+import { createReconciliationStore } from './db/reconciliation-repository.ts';
+import { createWalletStore } from './db/wallets-repository.ts';
+import type { AccountLinks, PaymentStore } from './domain/payments.ts';
+import { requireAccessToken } from './routes/authentication.ts';
+import { registerOperationRoutes } from './routes/operations.ts';
+import { registerPaymentRoutes } from './routes/payments.ts';
+import { registerPointRoutes } from './routes/points.ts';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   database: Database<ServiceDb>;
   kafkaBrokers: string[];
+  /** Verifies users' access tokens (channel-user's JWKS in production, a local set in tests). */
+  accessTokens: AccessTokenVerifier;
+  /** channel-user's account links: who owns an account. */
+  accountLinks: AccountLinks;
+  /** The saga's payments (shared with the settled consumer and the timeout job). */
+  payments: PaymentStore;
+  /** NURI_INTERNAL_TOKEN: guards /internal/*. */
+  internalToken: string;
+  paymentTimeoutMs: number;
+  attemptsMax: number;
 }
 
 const readinessTimeoutMs = 1_000;
 
-/**
- * The point HTTP app; never listens (server.ts does). So far it serves the
- * platform's health and metrics routes only: its business routes are built
- * by their own issues.
- */
+/** The point HTTP app; never listens (server.ts does). Kafka and the timeout job live beside it. */
 export function buildApp(deps: AppDeps) {
-  return createHttpApp({
+  const app = createHttpApp({
     name: 'point',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
-    database: () => deps.database.ping(),
-    kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
+      database: () => deps.database.ping(),
+      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
   });
+  const { db } = deps.database;
+  const idempotency = createIdempotencyStore(db);
+  // Two encapsulated scopes: users (access token) and services (internal token).
+  app.register(async (plain) => {
+    const users = plain.withTypeProvider<TypeBoxTypeProvider>();
+    requireAccessToken(users, deps.accessTokens);
+    registerPointRoutes(users, { wallets: createWalletStore(db), idempotency });
+    registerPaymentRoutes(users, { payments: deps.payments, accountLinks: deps.accountLinks, idempotency });
+  });
+  app.register(async (plain) => {
+    const internal = plain.withTypeProvider<TypeBoxTypeProvider>();
+    requireInternalToken(internal, { token: deps.internalToken });
+    registerOperationRoutes(internal, {
+      reconciliation: createReconciliationStore(db, deps.attemptsMax),
+      paymentTimeoutMs: deps.paymentTimeoutMs,
+    });
+  });
+  return app;
 }

@@ -1,25 +1,92 @@
+import { createRemoteAccessTokenVerifier } from '@nuri/platform/access-token';
+import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
+import { createAccountLinkClient } from './clients/account-links.ts';
 import { loadServiceConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { migrations } from './db/migrations.ts';
+import { createPaymentRepository } from './db/payments-repository.ts';
+import { paymentRequestedMessage } from './events/payment-requested.ts';
+import { createEventRuntime } from './events/runtime.ts';
+import { createTimeoutResender } from './jobs/timeout-resender.ts';
 
 await runMain('point', async () => {
   const config = loadServiceConfig();
   const logger = createLogger({ name: 'point', level: config.NURI_LOG_LEVEL });
+  const metrics = createMetrics('point');
   const database = openDatabase(config);
+  const brokers = brokerList(config.NURI_KAFKA_BROKERS);
+  // Idempotent and guarded by Kysely's lock table, so several instances starting together migrate once.
+  await migrateToLatest(database.db, migrations);
+  const topics = {
+    paymentRequested: config.NURI_POINT_PAYMENT_REQUESTED_TOPIC,
+    paymentSettled: config.NURI_POINT_PAYMENT_SETTLED_TOPIC,
+  };
+  const payments = createPaymentRepository(database.db, {
+    requestCash: (payment, attempt) => paymentRequestedMessage(topics.paymentRequested, payment, attempt),
+    retryPolicy: {
+      timeoutMs: config.NURI_POINT_PAYMENT_TIMEOUT_MS,
+      attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
+      backoffFactor: config.NURI_POINT_PAYMENT_BACKOFF_FACTOR,
+      backoffMaxMs: config.NURI_POINT_PAYMENT_BACKOFF_MAX_MS,
+    },
+  });
+  const events = createEventRuntime({
+    db: database.db,
+    brokers,
+    topics,
+    groupId: config.NURI_POINT_SETTLED_GROUP_ID,
+    settlements: payments,
+    settledBatchSizeMax: config.NURI_POINT_SETTLED_BATCH_SIZE_MAX,
+    outboxBatchSizeMax: config.NURI_POINT_OUTBOX_BATCH_SIZE_MAX,
+    relayPollIntervalMs: config.NURI_POINT_OUTBOX_POLL_INTERVAL_MS,
+    logger,
+    registry: metrics.registry,
+  });
+  const timeouts = createTimeoutResender({
+    store: payments,
+    logger,
+    registry: metrics.registry,
+    scanIntervalMs: config.NURI_POINT_TIMEOUT_SCAN_INTERVAL_MS,
+    batchSizeMax: config.NURI_POINT_TIMEOUT_SCAN_BATCH_SIZE_MAX,
+  });
+  const accountLinks = createAccountLinkClient({
+    baseUrl: config.NURI_CHANNEL_USER_URL,
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    timeoutMs: config.NURI_POINT_ACCOUNT_CHECK_TIMEOUT_MS,
+    cacheTtlMs: config.NURI_POINT_ACCOUNT_LINK_CACHE_TTL_MS,
+  });
   const app = buildApp({
     logger,
-    metrics: createMetrics('point'),
+    metrics,
     database,
-      kafkaBrokers: brokerList(config.NURI_KAFKA_BROKERS),
+    kafkaBrokers: brokers,
+    accessTokens: createRemoteAccessTokenVerifier({
+      jwksUrl: new URL('/.well-known/jwks.json', config.NURI_CHANNEL_USER_URL).toString(),
+    }),
+    accountLinks,
+    payments,
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    paymentTimeoutMs: config.NURI_POINT_PAYMENT_TIMEOUT_MS,
+    attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
   });
+  await events.start();
+  timeouts.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_POINT_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
-    onShutdown: [() => database.close()],
+    // After HTTP drains: no more re-sends, the consumer stops, the relay
+    // publishes what is left, then the clients and the pool close.
+    onShutdown: [
+      () => timeouts.stop(),
+      () => events.stop(),
+      () => accountLinks.close(),
+      () => database.close(),
+    ],
   });
 });

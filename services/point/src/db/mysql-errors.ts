@@ -1,0 +1,31 @@
+// MariaDB/MySQL error numbers the repositories act on.
+const duplicateEntryErrno = 1062;
+const lockWaitTimeoutErrno = 1205;
+const deadlockErrno = 1213;
+
+function errnoOf(error: unknown): number | undefined {
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' ? errno : undefined;
+}
+
+/** A unique-key violation of the named key (the message is the only place MariaDB names it). */
+export function isDuplicateKey(error: unknown, keyName: string): boolean {
+  return errnoOf(error) === duplicateEntryErrno && String((error as Error).message).includes(keyName);
+}
+
+/** The transaction lost a lock race and was rolled back; running it again is safe. */
+export function isLockConflict(error: unknown): boolean {
+  const errno = errnoOf(error);
+  return errno === deadlockErrno || errno === lockWaitTimeoutErrno;
+}
+
+/** Runs `work` again when it lost a lock race, at most `attemptsMax` times in all. */
+export async function retryOnLockConflict<T>(work: () => Promise<T>, attemptsMax = 3): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attemptsMax || !isLockConflict(error)) throw error;
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { inTransaction } from '@nuri/platform/db';
+import { parseDbAmount } from '@nuri/platform/money';
+import type { Kysely } from 'kysely';
+import type { WalletStore } from '../domain/points.ts';
+import type { ServiceDb } from './database.ts';
+import { retryOnLockConflict } from './mysql-errors.ts';
+import { creditCharge } from './wallet-ledger.ts';
+
+export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
+  return {
+    async balanceOf(userUuid) {
+      const row = await db
+        .selectFrom('point_wallets')
+        .select('balance')
+        .where('user_uuid', '=', userUuid)
+        .executeTakeFirst();
+      return row === undefined ? 0n : parseDbAmount(row.balance);
+    },
+
+    charge: (userUuid, amount) =>
+      retryOnLockConflict(() => inTransaction(db, (trx) => creditCharge(trx, userUuid, amount))),
+
+    async history(userUuid, limit, beforeId) {
+      let query = db
+        .selectFrom('point_history')
+        .select(['id', 'type', 'amount', 'balance_after', 'payment_id', 'created_at'])
+        .where('user_uuid', '=', userUuid)
+        .orderBy('id', 'desc')
+        .limit(limit);
+      if (beforeId !== undefined) query = query.where('id', '<', beforeId);
+      const rows = await query.execute();
+      return rows.map((row) => ({
+        id: row.id,
+        type: row.type,
+        amount: parseDbAmount(row.amount),
+        balanceAfter: parseDbAmount(row.balance_after),
+        paymentId: row.payment_id,
+        createdAt: row.created_at,
+      }));
+    },
+  };
+}

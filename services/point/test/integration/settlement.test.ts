@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createEvent, type EventOf, messageKey, validateEvent } from '@nuri/contracts/events';
+import { uuidv7 } from '@nuri/platform/ids';
+import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
+import {
+  brokers,
+  charge,
+  fakeAccountNo,
+  historyOf,
+  internalToken,
+  metricValue,
+  newUser,
+  outboxRows,
+  paymentRow,
+  pointBalance,
+  readTopic,
+  startPoint,
+  type TestPoint,
+  type TestUser,
+  waitUntil,
+} from './helpers.ts';
+
+// The core is played by this test: it sends payment.settled straight onto the
+// topic, in whatever order and as often as a real broker might deliver it.
+describe('composite payments: settlement from Kafka and timeouts', { timeout: 120_000 }, () => {
+  let point: TestPoint;
+  let core: EventProducer;
+  before(async () => {
+    point = await startPoint('settlement', {
+      retryPolicy: { timeoutMs: 1_000, attemptsMax: 3, backoffFactor: 2, backoffMaxMs: 10_000 },
+    });
+    await point.startEvents({ relay: false });
+    core = createEventProducer({ brokers, clientId: 'point-test-core' });
+  });
+  after(async () => {
+    await core?.close();
+    await point?.close();
+  });
+
+  async function startPayment(
+    points: number,
+    cash: number,
+  ): Promise<{ user: TestUser; paymentId: string; accountNo: string }> {
+    const user = await newUser();
+    const accountNo = fakeAccountNo();
+    point.stub.link(accountNo, user.userUuid);
+    if (points > 0) await charge(point, user, points * 2);
+    const response = await point.app.inject({
+      method: 'POST',
+      url: '/api/v1/payments',
+      headers: user.headers,
+      payload: { accountNo, cashAmount: cash, pointAmount: points },
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    return { user, paymentId: response.json().paymentId, accountNo };
+  }
+
+  function settled(
+    payment: { user: TestUser; paymentId: string; accountNo: string },
+    outcome: 'SUCCEEDED' | 'FAILED',
+  ): EventOf<'payment.settled'> {
+    return createEvent(
+      'payment.settled',
+      {
+        paymentId: payment.paymentId,
+        userUuid: payment.user.userUuid,
+        accountNo: payment.accountNo,
+        settledAt: new Date().toISOString(),
+        ...(outcome === 'SUCCEEDED'
+          ? { status: 'SUCCEEDED' as const, balanceAfter: 1_000 }
+          : { status: 'FAILED' as const, failureCode: 'INSUFFICIENT_BALANCE' }),
+      },
+      { source: 'core-payment', correlationId: payment.paymentId },
+    );
+  }
+
+  async function send(events: EventOf<'payment.settled'>[]) {
+    await core.sendEvents(
+      events.map((event) => ({ topic: point.topics.paymentSettled, key: messageKey(event), event })),
+    );
+  }
+
+  async function statusOf(paymentId: string) {
+    return (await paymentRow(point, paymentId))?.status;
+  }
+
+  it('when SUCCEEDED arrives three times (one a redelivery of the same event), then the payment COMPLETES once and no points move', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    const first = settled(payment, 'SUCCEEDED');
+    await send([first, first, settled(payment, 'SUCCEEDED')]);
+    await waitUntil('COMPLETED', async () => (await statusOf(payment.paymentId)) === 'COMPLETED', 20_000);
+    const row = await paymentRow(point, payment.paymentId);
+    assert.ok(row?.settled_at);
+    assert.equal(row?.failure_code, null);
+    assert.equal(await pointBalance(point, payment.user.userUuid), 1_000n);
+    assert.deepEqual(
+      (await historyOf(point, payment.user.userUuid)).map((entry) => entry.type),
+      ['CHARGE', 'USE'],
+    );
+  });
+
+  it('when FAILED arrives several times, then the points are refunded exactly once with one REFUND row and the failure code', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    await send([settled(payment, 'FAILED'), settled(payment, 'FAILED'), settled(payment, 'FAILED')]);
+    await waitUntil('FAILED', async () => (await statusOf(payment.paymentId)) === 'FAILED', 20_000);
+    // Give the later duplicates time to arrive and be ignored.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const read = await point.app.inject({
+      method: 'GET',
+      url: `/api/v1/payments/${payment.paymentId}`,
+      headers: payment.user.headers,
+    });
+    assert.equal(read.json().status, 'FAILED');
+    assert.equal(read.json().failureCode, 'INSUFFICIENT_BALANCE');
+    assert.ok(read.json().settledAt);
+    assert.equal(await pointBalance(point, payment.user.userUuid), 2_000n);
+    const history = await historyOf(point, payment.user.userUuid);
+    assert.deepEqual(
+      history.map((entry) => [entry.type, entry.amount, entry.balance_after]),
+      [
+        ['CHARGE', '2000', '2000'],
+        ['USE', '1000', '1000'],
+        ['REFUND', '1000', '2000'],
+      ],
+    );
+  });
+
+  it('when outcomes arrive out of order for several payments (and a conflicting late one), then each applies its first outcome only', async () => {
+    const a = await startPayment(100, 1_000);
+    const b = await startPayment(100, 1_000);
+    const c = await startPayment(0, 1_000);
+    await send([
+      settled(b, 'FAILED'),
+      settled(a, 'SUCCEEDED'),
+      settled(c, 'FAILED'),
+      settled(a, 'FAILED'),
+      settled(b, 'SUCCEEDED'),
+    ]);
+    await waitUntil(
+      'all settled',
+      async () => {
+        const statuses = await Promise.all([a, b, c].map((payment) => statusOf(payment.paymentId)));
+        return statuses.every((status) => status !== 'PENDING');
+      },
+      20_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await statusOf(a.paymentId), 'COMPLETED');
+    assert.equal(await statusOf(b.paymentId), 'FAILED');
+    assert.equal(await statusOf(c.paymentId), 'FAILED');
+    assert.equal(await pointBalance(point, a.user.userUuid), 100n);
+    assert.equal(await pointBalance(point, b.user.userUuid), 200n);
+    assert.equal((await historyOf(point, c.user.userUuid)).length, 0, 'a cash-only failure refunds nothing');
+  });
+
+  it('when an outcome names a payment point never made, then it goes to the DLQ and the rest of the batch still applies', async () => {
+    const known = await startPayment(100, 1_000);
+    const stranger = { user: await newUser(), paymentId: uuidv7(), accountNo: fakeAccountNo() };
+    await send([settled(stranger, 'SUCCEEDED'), settled(known, 'SUCCEEDED')]);
+    await waitUntil('known COMPLETED', async () => (await statusOf(known.paymentId)) === 'COMPLETED', 30_000);
+    const dead = await readTopic(`${point.topics.paymentSettled}.dlq`, 1, 30_000);
+    assert.equal(dead.length, 1);
+    assert.equal(
+      validateEvent('payment.settled', JSON.parse(dead[0]!.value)).data.paymentId,
+      stranger.paymentId,
+    );
+  });
+
+  it('when the core stays silent, then the request is re-sent with backoff (new event id, attempt+1), never compensated, reported stuck after the last attempt, and a late answer still settles it', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    const job = point.timeouts();
+    const createdAt = (await paymentRow(point, payment.paymentId))!.created_at.getTime();
+    // Deadlines: attempt 1 + 1 s, attempt 2 + 2 s, attempt 3 + 4 s.
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 900)), { resent: 0, stuck: 0 });
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 1_000)), { resent: 1, stuck: 0 });
+    assert.deepEqual(
+      await job.runOnce(new Date(createdAt + 2_500)),
+      { resent: 0, stuck: 0 },
+      'backoff: attempt 2 waits 2 s',
+    );
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 3_000)), { resent: 1, stuck: 0 });
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 7_000)), { resent: 0, stuck: 1 });
+    assert.deepEqual(
+      await job.runOnce(new Date(createdAt + 60_000)),
+      { resent: 0, stuck: 0 },
+      'reported once',
+    );
+
+    const requests = (await outboxRows(point))
+      .map((row) => validateEvent('payment.requested', JSON.parse(row.payload)))
+      .filter((event) => event.data.paymentId === payment.paymentId);
+    assert.deepEqual(
+      requests.map((event) => event.data.attempt),
+      [1, 2, 3],
+    );
+    assert.equal(new Set(requests.map((event) => event.id)).size, 3, 'each attempt is a new event');
+    const row = await paymentRow(point, payment.paymentId);
+    assert.deepEqual([row?.status, row?.attempts, row?.stuck_at !== null], ['PENDING', 3, true]);
+    assert.equal(
+      await pointBalance(point, payment.user.userUuid),
+      1_000n,
+      'no refund while the cash outcome is unknown',
+    );
+    assert.equal(await metricValue(point, 'nuri_point_payments_stuck_total'), 1);
+
+    const report = await point.app.inject({
+      method: 'GET',
+      url: '/internal/v1/reconciliation',
+      headers: { authorization: `Bearer ${internalToken}` },
+    });
+    assert.equal(report.statusCode, 200);
+    const body = report.json();
+    assert.equal(body.ok, false);
+    assert.deepEqual(
+      body.stuckPayments
+        .filter((stuck: { paymentId: string }) => stuck.paymentId === payment.paymentId)
+        .map((stuck: { attempts: number }) => stuck.attempts),
+      [3],
+    );
+    assert.deepEqual(body.walletMismatches, []);
+    assert.deepEqual(body.paymentMismatches, []);
+
+    await send([settled(payment, 'SUCCEEDED')]);
+    await waitUntil('COMPLETED', async () => (await statusOf(payment.paymentId)) === 'COMPLETED', 20_000);
+    assert.equal(await pointBalance(point, payment.user.userUuid), 1_000n);
+  });
+
+  it('when reconciliation is asked without the internal token, then 401', async () => {
+    const response = await point.app.inject({ method: 'GET', url: '/internal/v1/reconciliation' });
+    assert.equal(response.statusCode, 401);
+    const user = await newUser();
+    const withUserToken = await point.app.inject({
+      method: 'GET',
+      url: '/internal/v1/reconciliation',
+      headers: user.headers,
+    });
+    assert.equal(withUserToken.statusCode, 401);
+  });
+});

@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { historyOf, newUser, pointBalance, startPoint, type TestPoint } from './helpers.ts';
+
+describe('point wallets: balance, charge, history', { timeout: 60_000 }, () => {
+  let point: TestPoint;
+  before(async () => {
+    point = await startPoint('wallet');
+  });
+  after(async () => {
+    await point?.close();
+  });
+
+  it('when a new user asks for the balance, then it is 0 and no wallet row is created', async () => {
+    const user = await newUser();
+    const response = await point.app.inject({ method: 'GET', url: '/api/v1/points', headers: user.headers });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { balance: 0 });
+    assert.equal(
+      (
+        await point.database.db
+          .selectFrom('point_wallets')
+          .select('user_uuid')
+          .where('user_uuid', '=', user.userUuid)
+          .execute()
+      ).length,
+      0,
+    );
+  });
+
+  it('when a user charges twice, then the balance adds up and each charge is a CHARGE row with its balance after', async () => {
+    const user = await newUser();
+    for (const amount of [3_000, 1_000_000]) {
+      const response = await point.app.inject({
+        method: 'POST',
+        url: '/api/v1/points/charge',
+        headers: user.headers,
+        payload: { amount },
+      });
+      assert.equal(response.statusCode, 200);
+    }
+    const balance = await point.app.inject({ method: 'GET', url: '/api/v1/points', headers: user.headers });
+    assert.deepEqual(balance.json(), { balance: 1_003_000 });
+    assert.equal(await pointBalance(point, user.userUuid), 1_003_000n);
+    const rows = await historyOf(point, user.userUuid);
+    assert.deepEqual(
+      rows.map((row) => [row.type, row.amount, row.balance_after, row.payment_id]),
+      [
+        ['CHARGE', '3000', '3000', null],
+        ['CHARGE', '1000000', '1003000', null],
+      ],
+    );
+  });
+
+  it('when a charge is not a whole number of points in 1–1,000,000, then 400 VALIDATION_FAILED and nothing is charged', async () => {
+    const user = await newUser();
+    const bad: unknown[] = [0, -1, 1.5, '100', 1_000_001, null, 1e20];
+    for (const amount of bad) {
+      const response = await point.app.inject({
+        method: 'POST',
+        url: '/api/v1/points/charge',
+        headers: user.headers,
+        payload: { amount },
+      });
+      assert.equal(response.statusCode, 400, `amount ${JSON.stringify(amount)}`);
+      assert.equal(response.json().code, 'VALIDATION_FAILED');
+      assert.match(String(response.headers['content-type']), /application\/problem\+json/);
+    }
+    const missing = await point.app.inject({
+      method: 'POST',
+      url: '/api/v1/points/charge',
+      headers: user.headers,
+      payload: {},
+    });
+    assert.equal(missing.statusCode, 400);
+    assert.equal(await pointBalance(point, user.userUuid), 0n);
+  });
+
+  it('when a request has no or a bad access token, then 401 UNAUTHENTICATED on every user route', async () => {
+    const routes = [
+      { method: 'GET' as const, url: '/api/v1/points' },
+      { method: 'POST' as const, url: '/api/v1/points/charge', payload: { amount: 10 } },
+      { method: 'GET' as const, url: '/api/v1/points/history' },
+      {
+        method: 'POST' as const,
+        url: '/api/v1/payments',
+        payload: { accountNo: '110-000-000000', cashAmount: 1, pointAmount: 0 },
+      },
+      { method: 'GET' as const, url: '/api/v1/payments/0192f5a8-5c1e-7a3b-8c4d-1234567890ab' },
+    ];
+    for (const route of routes) {
+      for (const headers of [{}, { authorization: 'Bearer not.a.token' }]) {
+        const response = await point.app.inject({ ...route, headers });
+        assert.equal(response.statusCode, 401, `${route.method} ${route.url}`);
+        assert.equal(response.json().code, 'UNAUTHENTICATED');
+      }
+    }
+  });
+
+  it('when a charge is retried with the same Idempotency-Key, then the first answer is replayed and the points are added once', async () => {
+    const user = await newUser();
+    const send = (amount: number) =>
+      point.app.inject({
+        method: 'POST',
+        url: '/api/v1/points/charge',
+        headers: { ...user.headers, 'idempotency-key': 'charge-1' },
+        payload: { amount },
+      });
+    const first = await send(500);
+    const replay = await send(500);
+    assert.equal(first.statusCode, 200);
+    assert.equal(replay.statusCode, 200);
+    assert.deepEqual(replay.json(), first.json());
+    assert.equal(replay.headers['idempotent-replayed'], 'true');
+    const reused = await send(700);
+    assert.equal(reused.statusCode, 422);
+    assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.equal(await pointBalance(point, user.userUuid), 500n);
+    assert.equal((await historyOf(point, user.userUuid)).length, 1);
+  });
+
+  it('when the history spans pages, then it comes newest first with an opaque cursor until nextCursor is null', async () => {
+    const user = await newUser();
+    for (let amount = 1; amount <= 5; amount += 1) {
+      await point.app.inject({
+        method: 'POST',
+        url: '/api/v1/points/charge',
+        headers: user.headers,
+        payload: { amount },
+      });
+    }
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = cursor === null ? '?limit=2' : `?limit=2&cursor=${encodeURIComponent(cursor)}`;
+      const response = await point.app.inject({
+        method: 'GET',
+        url: `/api/v1/points/history${query}`,
+        headers: user.headers,
+      });
+      assert.equal(response.statusCode, 200);
+      const page = response.json<{
+        items: { amount: number; type: string; balanceAfter: number; paymentId?: string }[];
+        nextCursor: string | null;
+      }>();
+      for (const item of page.items) {
+        assert.equal(item.type, 'CHARGE');
+        assert.equal('paymentId' in item, false);
+      }
+      seen.push(...page.items.map((item) => item.amount));
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null);
+    assert.deepEqual(seen, [5, 4, 3, 2, 1]);
+    assert.equal(pages, 3);
+    const defaults = await point.app.inject({
+      method: 'GET',
+      url: '/api/v1/points/history',
+      headers: user.headers,
+    });
+    assert.equal(defaults.json().items.length, 5);
+    assert.equal(defaults.json().nextCursor, null);
+  });
+
+  it('when the page limit or cursor is invalid, then 400 VALIDATION_FAILED', async () => {
+    const user = await newUser();
+    for (const query of ['?limit=0', '?limit=101', '?limit=abc', '?cursor=nonsense', '?limit=1.5']) {
+      const response = await point.app.inject({
+        method: 'GET',
+        url: `/api/v1/points/history${query}`,
+        headers: user.headers,
+      });
+      assert.equal(response.statusCode, 400, query);
+      assert.equal(response.json().code, 'VALIDATION_FAILED');
+    }
+  });
+});

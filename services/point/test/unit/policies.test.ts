@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '@nuri/platform/config';
+import { AppError } from '@nuri/platform/errors';
+import { uuidv7 } from '@nuri/platform/ids';
+import { loadServiceConfig } from '../../src/config.ts';
+import { cashRequestDeadline } from '../../src/domain/payments.ts';
+import { decodeCursor, encodeCursor } from '../../src/domain/points.ts';
+
+const internalToken = 'x'.repeat(40);
+
+describe('point policies', () => {
+  it('when a cash request is sent, then its deadline backs off by the factor per attempt and stops at the cap', () => {
+    const policy = { timeoutMs: 30_000, attemptsMax: 5, backoffFactor: 2, backoffMaxMs: 100_000 };
+    const sentAt = new Date(0);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((attempt) => cashRequestDeadline(sentAt, attempt, policy).getTime()),
+      [30_000, 60_000, 100_000, 100_000, 100_000],
+    );
+  });
+
+  it('when a history cursor is issued, then it decodes to the same position; anything else is a 400', () => {
+    const id = uuidv7();
+    assert.equal(decodeCursor(encodeCursor(id)), id);
+    for (const bad of ['nonsense', encodeCursor('not-a-uuid'), Buffer.from('[]').toString('base64url')]) {
+      assert.throws(
+        () => decodeCursor(bad),
+        (error: unknown) => error instanceof AppError && error.status === 400,
+      );
+    }
+  });
+
+  it('when only the internal token is set, then the documented defaults apply (30 s timeout, 5 attempts, port 8202)', () => {
+    const config = loadServiceConfig({ NURI_INTERNAL_TOKEN: internalToken });
+    assert.equal(config.NURI_POINT_PORT, 8202);
+    assert.equal(config.NURI_POINT_PAYMENT_TIMEOUT_MS, 30_000);
+    assert.equal(config.NURI_POINT_PAYMENT_ATTEMPTS_MAX, 5);
+    assert.equal(config.NURI_POINT_PAYMENT_REQUESTED_TOPIC, 'payment.requested');
+    assert.equal(config.NURI_POINT_PAYMENT_SETTLED_TOPIC, 'payment.settled');
+  });
+
+  it('when the internal token is missing or a limit is out of range, then boot fails naming the variable', () => {
+    assert.throws(
+      () => loadServiceConfig({}),
+      (error: unknown) => error instanceof ConfigError && /NURI_INTERNAL_TOKEN/.test(error.message),
+    );
+    assert.throws(
+      () => loadServiceConfig({ NURI_INTERNAL_TOKEN: internalToken, NURI_POINT_PAYMENT_ATTEMPTS_MAX: '0' }),
+      (error: unknown) =>
+        error instanceof ConfigError && /NURI_POINT_PAYMENT_ATTEMPTS_MAX/.test(error.message),
+    );
+  });
+});
