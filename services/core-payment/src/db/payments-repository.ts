@@ -14,7 +14,6 @@ import type { ServiceDb } from './database.ts';
 import { appendMovements } from './ledger-writer.ts';
 
 export interface SettlePaymentInput {
-  consumer: string;
   eventId: string;
   request: PaymentRequest;
   /** Builds the payment.settled message for the outcome (new or repeated). */
@@ -24,38 +23,60 @@ export interface SettlePaymentInput {
 export type SettlePaymentResult = 'alreadyHandled' | 'repeated' | 'settled';
 
 /**
- * Settles one payment's cash step in one transaction. The payments row keyed
- * by payment_id holds the outcome: a request re-sent under a new event id is
- * answered from it and never debits again.
+ * Settles a batch of payments' cash steps in ONE transaction (one commit, not
+ * one per payment: the commit is what a 2-core box pays for), in the order
+ * they arrived, so two payments on one account meet its balance in order.
+ * The payments row keyed by payment_id holds each outcome: a request re-sent
+ * under a new event id is answered from it and never debits again. If the
+ * batch fails, the consumer retries it and then each payment on its own.
  */
-export function settlePayment(
+export function settlePayments(
   db: Kysely<ServiceDb>,
-  input: SettlePaymentInput,
-): Promise<SettlePaymentResult> {
+  consumer: string,
+  inputs: readonly SettlePaymentInput[],
+): Promise<SettlePaymentResult[]> {
   return inTransaction(db, async (trx) => {
-    const fresh = await recordInbox(trx, input.consumer, [input.eventId]);
-    if (fresh.length === 0) return 'alreadyHandled';
-    const stored = await findOutcome(trx, input.request.paymentId);
-    if (stored !== undefined) {
-      await enqueueOutbox(trx, [input.announce(stored)]);
-      return 'repeated';
+    const fresh = new Set(
+      await recordInbox(
+        trx,
+        consumer,
+        inputs.map((input) => input.eventId),
+      ),
+    );
+    const results: SettlePaymentResult[] = [];
+    const announcements: OutboxMessage[] = [];
+    for (const input of inputs) {
+      if (!fresh.has(input.eventId)) {
+        results.push('alreadyHandled');
+        continue;
+      }
+      // A batch may carry the same event twice; only its first copy counts.
+      fresh.delete(input.eventId);
+      const stored = await findOutcome(trx, input.request.paymentId);
+      if (stored !== undefined) {
+        announcements.push(input.announce(stored));
+        results.push('repeated');
+        continue;
+      }
+      const outcome = await debitForPayment(trx, input.request);
+      await trx
+        .insertInto('payments')
+        .values({
+          payment_id: input.request.paymentId,
+          user_uuid: input.request.userUuid,
+          account_no: input.request.accountNo,
+          amount: input.request.amount,
+          order_id: input.request.orderId,
+          status: outcome.status,
+          failure_code: outcome.status === 'FAILED' ? outcome.failureCode : null,
+          balance_after: outcome.status === 'SUCCEEDED' ? outcome.balanceAfter : null,
+        })
+        .execute();
+      announcements.push(input.announce(outcome));
+      results.push('settled');
     }
-    const outcome = await debitForPayment(trx, input.request);
-    await trx
-      .insertInto('payments')
-      .values({
-        payment_id: input.request.paymentId,
-        user_uuid: input.request.userUuid,
-        account_no: input.request.accountNo,
-        amount: input.request.amount,
-        order_id: input.request.orderId,
-        status: outcome.status,
-        failure_code: outcome.status === 'FAILED' ? outcome.failureCode : null,
-        balance_after: outcome.status === 'SUCCEEDED' ? outcome.balanceAfter : null,
-      })
-      .execute();
-    await enqueueOutbox(trx, [input.announce(outcome)]);
-    return 'settled';
+    if (announcements.length > 0) await enqueueOutbox(trx, announcements);
+    return results;
   });
 }
 

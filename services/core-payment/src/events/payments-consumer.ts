@@ -1,16 +1,16 @@
 import { createEvent, type EventOf, messageKey, validateEvent } from '@nuri/contracts/events';
 import { createEventConsumer, type EventConsumer } from '@nuri/platform/kafka/consumer';
 import { amountToJson } from '@nuri/platform/money';
-import { settlePayment } from '../db/payments-repository.ts';
+import { settlePayments } from '../db/payments-repository.ts';
 import type { PaymentOutcome } from '../domain/payments.ts';
 import { type ConsumerDeps, consumerTuning } from './consumer-deps.ts';
 import { eventSource } from './topics.ts';
 
 /**
  * payment.requested → the saga's pivot: debit the cash exactly once per
- * paymentId and answer payment.settled through the outbox. Payments are few
- * next to deposits, so each one gets its own short transaction; a re-run of
- * the batch after a failure skips the ones already in the inbox.
+ * paymentId and answer payment.settled through the outbox, a whole batch per
+ * transaction; a re-run of the batch after a failure skips the ones already
+ * in the inbox.
  */
 export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
   const { topics, groupId } = deps;
@@ -19,9 +19,10 @@ export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
     topics: [topics.paymentRequested],
     validate: (_topic, value) => validateEvent('payment.requested', value),
     handleBatch: async (batch) => {
-      for (const { event } of batch) {
-        const result = await settlePayment(deps.db, {
-          consumer: groupId,
+      const results = await settlePayments(
+        deps.db,
+        groupId,
+        batch.map(({ event }) => ({
           eventId: event.id,
           request: {
             paymentId: event.data.paymentId,
@@ -30,16 +31,13 @@ export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
             amount: BigInt(event.data.amount),
             orderId: event.data.orderId,
           },
-          announce: (outcome) => {
+          announce: (outcome: PaymentOutcome) => {
             const settled = settledEvent(event, outcome);
             return { topic: topics.paymentSettled, key: messageKey(settled), event: settled };
           },
-        });
-        deps.logger.debug(
-          { groupId, paymentId: event.data.paymentId, attempt: event.data.attempt, result },
-          'payment request handled',
-        );
-      }
+        })),
+      );
+      deps.logger.debug({ groupId, size: batch.length, results }, 'payment requests handled');
     },
   });
 }
