@@ -15,6 +15,8 @@ const CliConfigSchema = Type.Object({
   NURI_GATEWAY_PORT: Type.Integer({ default: 8080, minimum: 1, maximum: 65_535 }),
   /** Where `nuri reconcile` asks for the ledger's reconciliation. */
   NURI_CORE_PAYMENT_URL: Type.String({ default: 'http://127.0.0.1:8102', pattern: '^https?://[^/\\s]+$' }),
+  NURI_POINT_URL: Type.String({ default: 'http://127.0.0.1:8202', pattern: '^https?://[^/\\s]+$' }),
+  NURI_COUPON_URL: Type.String({ default: 'http://127.0.0.1:8203', pattern: '^https?://[^/\\s]+$' }),
   /** `npm test` stops the infrastructure it started unless this is true. */
   NURI_KEEP_INFRA: Type.Boolean({ default: false }),
 });

@@ -4,68 +4,125 @@ import { environmentWithSecrets } from '../secrets.ts';
 
 const requestTimeoutMs = 60_000;
 
-interface CoreReconciliation {
+/** One line of the report: a check that holds or not, with the findings that break it. */
+interface Check {
+  label: string;
   ok: boolean;
-  checkedAt: string;
-  accountsChecked: number;
-  balanceMismatches: Array<{ accountNo: string; balance: number; ledgerSum: number }>;
-  unbalancedTransactions: string[];
-  duplicateApplications: unknown[];
+  summary: string;
+  findings: string[];
 }
 
 /**
- * Asks core-payment for its reconciliation (it owns the ledger; nobody reads
- * its database but itself), prints the report and returns the exit code:
- * 0 when everything agrees, 1 on any mismatch, 2 when it could not check.
- * Point and coupon checks join this report with their services.
+ * A service that owns data answers for it: nobody reads another service's
+ * database, so each one exposes GET /internal/v1/reconciliation and this
+ * command only gathers and prints. `checks` turns its report into lines.
+ */
+interface Source {
+  service: string;
+  baseUrl: string;
+  checks: (report: Record<string, unknown>) => Check[];
+}
+
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const count = (value: unknown, noun: string) => `${list(value).length} ${noun}`;
+const show = (value: unknown) => list(value).map((item) => JSON.stringify(item));
+
+function sources(config: CliConfig): Source[] {
+  return [
+    {
+      service: 'core-payment',
+      baseUrl: config.NURI_CORE_PAYMENT_URL,
+      checks: (report) => [
+        { label: 'accounts checked', ok: true, summary: String(report.accountsChecked), findings: [] },
+        {
+          label: 'balance = ledger sum, every account',
+          ok: list(report.balanceMismatches).length === 0,
+          summary: count(report.balanceMismatches, 'mismatches'),
+          findings: show(report.balanceMismatches),
+        },
+        {
+          label: 'every transaction balances (debits = credits)',
+          ok: list(report.unbalancedTransactions).length === 0,
+          summary: count(report.unbalancedTransactions, 'unbalanced'),
+          findings: show(report.unbalancedTransactions),
+        },
+        {
+          label: 'every deposit/payment applied at most once',
+          ok: list(report.duplicateApplications).length === 0,
+          summary: count(report.duplicateApplications, 'duplicates'),
+          findings: show(report.duplicateApplications),
+        },
+      ],
+    },
+    {
+      service: 'point',
+      baseUrl: config.NURI_POINT_URL,
+      checks: (report) => [
+        {
+          label: 'every payment terminal or younger than its timeout',
+          ok: list(report.stuckPayments).length === 0 && report.pendingOverdue === 0,
+          summary: `${count(report.stuckPayments, 'stuck')}, ${String(report.pendingOverdue)} overdue`,
+          findings: show(report.stuckPayments),
+        },
+        {
+          label: 'wallet = charged - used + refunded, every user',
+          ok: list(report.walletMismatches).length === 0,
+          summary: count(report.walletMismatches, 'mismatches'),
+          findings: show(report.walletMismatches),
+        },
+        {
+          label: 'one USE per payment, one REFUND per FAILED',
+          ok: list(report.paymentMismatches).length === 0,
+          summary: count(report.paymentMismatches, 'mismatches'),
+          findings: show(report.paymentMismatches),
+        },
+      ],
+    },
+  ];
+}
+
+/**
+ * Prints the reconciliation report and returns the exit code: 0 when
+ * everything agrees, 1 on any mismatch, 2 when a service could not be asked.
  */
 export async function reconcile(config: CliConfig): Promise<number> {
   const token = environmentWithSecrets().NURI_INTERNAL_TOKEN;
-  const baseUrl = config.NURI_CORE_PAYMENT_URL;
-  let report: CoreReconciliation;
+  const reports = await Promise.all(
+    sources(config).map(async (source) => ({ source, report: await fetchReport(source, token) })),
+  );
+  process.stdout.write(`Nuri Bank reconciliation at ${new Date().toISOString()}\n`);
+  let allOk = true;
+  for (const { source, report } of reports) {
+    process.stdout.write(`\n${source.service}\n`);
+    for (const check of source.checks(report)) {
+      allOk &&= check.ok;
+      process.stdout.write(`  ${check.ok ? 'OK  ' : 'FAIL'}  ${check.label.padEnd(50)} ${check.summary}\n`);
+      for (const finding of check.findings) process.stdout.write(`        ${finding}\n`);
+    }
+  }
+  process.stdout.write(`\n${allOk ? 'RECONCILED' : 'MISMATCH'}\n`);
+  return allOk ? 0 : 1;
+}
+
+async function fetchReport(source: Source, token: string | undefined): Promise<Record<string, unknown>> {
+  const url = `${source.baseUrl}/internal/v1/reconciliation`;
+  let response: Response;
   try {
-    const response = await fetch(`${baseUrl}/internal/v1/reconciliation`, {
+    response = await fetch(url, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(requestTimeoutMs),
     });
-    if (response.status !== 200)
-      throw new CliError(`core-payment answered ${response.status}: ${await response.text()}`, 2);
-    report = (await response.json()) as CoreReconciliation;
   } catch (error) {
-    if (error instanceof CliError) throw error;
     throw new CliError(
-      `could not reach core-payment at ${baseUrl} (is \`npm start\` running?): ${(error as Error).message}`,
+      `could not reach ${source.service} at ${url} (is \`npm start\` running?): ${(error as Error).message}`,
       2,
     );
   }
-  printReport(report);
-  return report.ok ? 0 : 1;
-}
-
-function printReport(report: CoreReconciliation): void {
-  const line = (label: string, value: string | number, ok: boolean) =>
-    process.stdout.write(`${ok ? 'OK  ' : 'FAIL'}  ${label.padEnd(44)} ${value}\n`);
-  process.stdout.write(`Nuri Bank reconciliation at ${report.checkedAt}\n`);
-  line('accounts checked', report.accountsChecked, true);
-  line(
-    'balance = ledger sum, every account',
-    `${report.balanceMismatches.length} mismatches`,
-    report.balanceMismatches.length === 0,
-  );
-  for (const mismatch of report.balanceMismatches) {
-    process.stdout.write(
-      `      ${mismatch.accountNo}: balance ${mismatch.balance}, ledger ${mismatch.ledgerSum}\n`,
+  if (response.status !== 200) {
+    throw new CliError(
+      `${source.service} answered ${response.status} to ${url}: ${(await response.text()).slice(0, 500)}`,
+      2,
     );
   }
-  line(
-    'every transaction balances (debits = credits)',
-    `${report.unbalancedTransactions.length} unbalanced`,
-    report.unbalancedTransactions.length === 0,
-  );
-  line(
-    'every deposit/payment applied at most once',
-    `${report.duplicateApplications.length} duplicates`,
-    report.duplicateApplications.length === 0,
-  );
-  process.stdout.write(`${report.ok ? 'RECONCILED' : 'MISMATCH'}\n`);
+  return (await response.json()) as Record<string, unknown>;
 }
