@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { topics } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
+import { startGroupsAtEnd } from '@nuri/platform/kafka/admin';
 import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
-import { type CliConfig, loadCliConfig } from '../src/cli/config.ts';
+import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { databaseNameOf, services } from '../src/cli/services.ts';
 
 /**
@@ -17,14 +19,17 @@ export interface TestSystem extends RunningSystem {
   shutdown(): Promise<void>;
 }
 
-// Every consumer group a service reads with; each gets a per-run suffix.
-const groupVariables = [
-  'NURI_CHANNEL_DEPOSITS_GROUP_ID',
-  'NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID',
-  'NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID',
-  'NURI_CORE_PAYMENT_COUPONS_GROUP_ID',
-  'NURI_COUPON_EVENTS_GROUP_ID',
-  'NURI_POINT_SETTLED_GROUP_ID',
+// Every consumer group a service reads with, and the topics it reads: each
+// gets a per-run name that starts at the topics' current end, so a run
+// neither replays (and re-settles) the history of earlier runs nor shares a
+// group with a running dev system.
+const consumerGroups: ReadonlyArray<{ variable: string; topics: readonly string[] }> = [
+  { variable: 'NURI_CHANNEL_DEPOSITS_GROUP_ID', topics: [topics.depositSettled] },
+  { variable: 'NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID', topics: [topics.depositRequested] },
+  { variable: 'NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID', topics: [topics.paymentRequested] },
+  { variable: 'NURI_CORE_PAYMENT_COUPONS_GROUP_ID', topics: [topics.couponIssued] },
+  { variable: 'NURI_COUPON_EVENTS_GROUP_ID', topics: [topics.couponRecorded] },
+  { variable: 'NURI_POINT_SETTLED_GROUP_ID', topics: [topics.paymentSettled] },
 ];
 
 export function testSystemEnvironment(portOffset: number, runId: string): NodeJS.ProcessEnv {
@@ -35,7 +40,7 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
       `http://127.0.0.1:${service.defaultPort + portOffset}`;
     if (service.database) env[service.database.variable] = `${service.database.name}_e2e_${runId}`;
   }
-  for (const variable of groupVariables) env[variable] = `e2e.${runId}.${variable.toLowerCase()}`;
+  for (const group of consumerGroups) env[group.variable] = `e2e.${runId}.${group.variable.toLowerCase()}`;
   return env;
 }
 
@@ -45,6 +50,10 @@ export async function startTestSystem(
   const runId = randomBytes(4).toString('hex');
   const env = testSystemEnvironment(options.portOffset ?? 10_000, runId);
   const config = loadCliConfig(env);
+  await startGroupsAtEnd(
+    kafkaBrokerList(config),
+    consumerGroups.map((group) => ({ groupId: env[group.variable]!, topics: group.topics })),
+  );
   let system: RunningSystem;
   try {
     system = await startSystem(

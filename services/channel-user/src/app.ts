@@ -1,32 +1,75 @@
-import type { ServiceDb } from './db/database.ts';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
+import { createIdempotencyStore } from '@nuri/platform/idempotency';
+import { uuidv7 } from '@nuri/platform/ids';
 import { waitForBroker } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import type { AccessTokenIssuer } from './auth/access-tokens.ts';
+import { createAccountLinkStore } from './db/account-links-repository.ts';
+import type { ServiceDb } from './db/database.ts';
+import { createDepositStore } from './db/deposits-repository.ts';
+import { createLoginStore } from './db/logins-repository.ts';
+import { createRefreshTokenStore } from './db/refresh-tokens-repository.ts';
+import type { CoreLedger } from './domain/accounts.ts';
+import type { UserRegistry } from './domain/auth.ts';
+import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
+import { guardRoutes } from './routes/authenticate.ts';
+import { registerDepositRoutes } from './routes/deposits.ts';
+import { registerInternalRoutes } from './routes/internal.ts';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   database: Database<ServiceDb>;
   kafkaBrokers: string[];
+  /** NURI_INTERNAL_TOKEN: guards /internal/* (the core clients carry it too). */
+  internalToken: string;
+  accessTokens: AccessTokenIssuer;
+  refreshTokenTtlSeconds: number;
+  /** core-user's registry. */
+  registry: UserRegistry;
+  /** core-payment's accounts and withdrawals. */
+  ledger: CoreLedger;
+  depositRequestedTopic: string;
 }
 
 const readinessTimeoutMs = 1_000;
 
-/**
- * The channel-user HTTP app; never listens (server.ts does). So far it serves the
- * platform's health and metrics routes only: its business routes are built
- * by their own issues.
- */
+/** The channel-user HTTP app; never listens (server.ts does). Kafka runs beside it (events/runtime.ts). */
 export function buildApp(deps: AppDeps) {
-  return createHttpApp({
+  const app = createHttpApp({
     name: 'channel-user',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
-    database: () => deps.database.ping(),
-    kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
+      database: () => deps.database.ping(),
+      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
   });
+  const { db } = deps.database;
+  const links = createAccountLinkStore(db);
+  const idempotency = createIdempotencyStore(db);
+  guardRoutes(app, deps.accessTokens.verifier, deps.internalToken);
+  registerAuthRoutes(
+    app,
+    {
+      registry: deps.registry,
+      logins: createLoginStore(db),
+      refreshTokens: createRefreshTokenStore(db),
+      accessTokens: deps.accessTokens,
+      refreshTokenTtlSeconds: deps.refreshTokenTtlSeconds,
+      newFamilyId: uuidv7,
+    },
+    deps.accessTokens,
+  );
+  registerAccountRoutes(app, { ledger: deps.ledger, links, newIdempotencyKey: uuidv7 }, idempotency);
+  registerDepositRoutes(
+    app,
+    { links, deposits: createDepositStore(db, deps.depositRequestedTopic), newDepositId: uuidv7 },
+    idempotency,
+  );
+  registerInternalRoutes(app, links);
+  return app;
 }

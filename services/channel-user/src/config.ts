@@ -1,17 +1,55 @@
-import { loadConfig } from '@nuri/platform/config';
+import { ConfigError, loadConfig } from '@nuri/platform/config';
+import { internalAuthConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
+import { parseSigningKeys, type SigningKeyring, SigningKeysError } from './auth/signing-keys.ts';
+
+const upstreamUrl = (defaultUrl: string) =>
+  Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s]+$' });
+const keyId = '[A-Za-z0-9_-]{1,32}';
+const pkcs8 = '[A-Za-z0-9_-]{40,200}';
+const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
 
 export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...postgresConfig,
   ...kafkaConfig,
+  // The same token proves this service to the core and guards our own /internal routes.
+  ...internalAuthConfig,
   NURI_CHANNEL_USER_PORT: portVariable(8201),
   NURI_CHANNEL_DB: Type.String({ default: 'nuri_channel', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+  NURI_CORE_USER_URL: upstreamUrl('http://127.0.0.1:8101'),
+  NURI_CORE_PAYMENT_URL: upstreamUrl('http://127.0.0.1:8102'),
+  /** Per attempt of a core call (connect + headers + body). */
+  NURI_CORE_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 50, maximum: 30_000 }),
+  /** Keep-alive sockets per core service. */
+  NURI_CORE_CONNECTIONS_MAX: Type.Integer({ default: 64, minimum: 1, maximum: 1_024 }),
+  /** `kid:base64url(PKCS8 DER of an Ed25519 key)`, comma separated: the active key signs, all verify. */
+  NURI_JWT_SIGNING_KEYS: Type.String({ pattern: `^${keyId}:${pkcs8}(,${keyId}:${pkcs8})*$` }),
+  NURI_JWT_ACTIVE_KEY_ID: Type.String({ pattern: `^${keyId}$` }),
+  NURI_ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 3_600 }),
+  NURI_REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ default: 14 * 86_400, minimum: 60, maximum: 90 * 86_400 }),
+  NURI_CHANNEL_DEPOSITS_GROUP_ID: Type.String({ default: 'channel-user.deposits', pattern: groupIdPattern }),
+  /** Deposits do not NOTIFY (see deposits-repository.ts), so this bounds how long one waits in the outbox. */
+  NURI_CHANNEL_OUTBOX_POLL_INTERVAL_MS: Type.Integer({ default: 20, minimum: 1, maximum: 10_000 }),
+  NURI_CHANNEL_OUTBOX_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
+  NURI_CHANNEL_DEPOSIT_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
 
 export function loadServiceConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
-  return loadConfig(ConfigSchema, env);
+  const config = loadConfig(ConfigSchema, env);
+  signingKeysFromConfig(config);
+  return config;
+}
+
+/** The JWT keyring; a ConfigError names the variable (never a key) when it does not parse. */
+export function signingKeysFromConfig(config: Config): SigningKeyring {
+  try {
+    return parseSigningKeys(config.NURI_JWT_SIGNING_KEYS, config.NURI_JWT_ACTIVE_KEY_ID);
+  } catch (error) {
+    if (!(error instanceof SigningKeysError)) throw error;
+    throw new ConfigError([`${error.variable} ${error.message}`]);
+  }
 }

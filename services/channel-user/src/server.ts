@@ -1,25 +1,83 @@
+import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
+import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
-import { loadServiceConfig } from './config.ts';
+import { createAccessTokenIssuer } from './auth/access-tokens.ts';
+import { createCoreClient } from './clients/core-client.ts';
+import { createCoreLedger } from './clients/core-payment-client.ts';
+import { createUserRegistry } from './clients/core-user-client.ts';
+import { loadServiceConfig, signingKeysFromConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { migrations } from './db/migrations.ts';
+import { createEventRuntime } from './events/runtime.ts';
+import { defaultTopics } from './events/topics.ts';
+import { startHousekeeping } from './housekeeping.ts';
 
 await runMain('channel-user', async () => {
   const config = loadServiceConfig();
   const logger = createLogger({ name: 'channel-user', level: config.NURI_LOG_LEVEL });
+  const metrics = createMetrics('channel-user');
   const database = openDatabase(config);
+  const brokers = brokerList(config.NURI_KAFKA_BROKERS);
+  // Idempotent and guarded by Kysely's lock table, so several instances starting together migrate once.
+  await migrateToLatest(database.db, migrations);
+  const coreOptions = {
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    timeoutMs: config.NURI_CORE_TIMEOUT_MS,
+    connectionsMax: config.NURI_CORE_CONNECTIONS_MAX,
+    logger,
+  };
+  const coreUser = createCoreClient({
+    ...coreOptions,
+    name: 'core-user',
+    baseUrl: config.NURI_CORE_USER_URL,
+  });
+  const corePayment = createCoreClient({
+    ...coreOptions,
+    name: 'core-payment',
+    baseUrl: config.NURI_CORE_PAYMENT_URL,
+  });
+  const events = createEventRuntime({
+    db: database.db,
+    brokers,
+    topics: defaultTopics,
+    depositsGroupId: config.NURI_CHANNEL_DEPOSITS_GROUP_ID,
+    depositBatchSizeMax: config.NURI_CHANNEL_DEPOSIT_BATCH_SIZE_MAX,
+    outboxBatchSizeMax: config.NURI_CHANNEL_OUTBOX_BATCH_SIZE_MAX,
+    logger,
+    registry: metrics.registry,
+    relayPollIntervalMs: config.NURI_CHANNEL_OUTBOX_POLL_INTERVAL_MS,
+  });
   const app = buildApp({
     logger,
-    metrics: createMetrics('channel-user'),
+    metrics,
     database,
-      kafkaBrokers: brokerList(config.NURI_KAFKA_BROKERS),
+    kafkaBrokers: brokers,
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    accessTokens: createAccessTokenIssuer(
+      signingKeysFromConfig(config),
+      config.NURI_ACCESS_TOKEN_TTL_SECONDS,
+    ),
+    refreshTokenTtlSeconds: config.NURI_REFRESH_TOKEN_TTL_SECONDS,
+    registry: createUserRegistry(coreUser),
+    ledger: createCoreLedger(corePayment),
+    depositRequestedTopic: defaultTopics.depositRequested,
   });
+  const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
+  await events.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CHANNEL_USER_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
-    onShutdown: [() => database.close()],
+    // After HTTP drains: the consumer and relay stop, then the pools close.
+    onShutdown: [
+      async () => stopHousekeeping(),
+      () => events.stop(),
+      () => Promise.all([coreUser.close(), corePayment.close()]).then(() => undefined),
+      () => database.close(),
+    ],
   });
 });

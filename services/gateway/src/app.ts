@@ -1,22 +1,31 @@
+import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import { createHttpApp } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
+import type { UpstreamProxy } from './proxy.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { registerHealthRoute } from './routes/health.ts';
+import { registerProxyRoutes } from './routes/proxy.ts';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   redis: Redis;
+  /** Every service, core included, for the aggregated GET /health. */
   upstreams: Record<string, string>;
   healthTimeoutMs: number;
+  /** Forwards to the channel services. */
+  proxy: UpstreamProxy;
+  /** Access tokens, against channel-user's JWKS. */
+  verifier: AccessTokenVerifier;
+  rateLimiter: RateLimiter;
 }
 
 /**
- * The gateway app; never listens (server.ts does). So far: request ids,
- * problem+json errors, the aggregated GET /health. Routing, the JWT check and
- * rate limits arrive with the channel-zone issue; until then every other path
- * answers 404.
+ * The gateway app; never listens (server.ts does): request ids, problem+json
+ * errors, the aggregated GET /health, and the public API forwarded to the
+ * channel services after the path, token and rate-limit checks.
  */
 export function buildApp(deps: AppDeps) {
   const checkRedis = () => redisReadinessCheck(deps.redis);
@@ -31,5 +40,6 @@ export function buildApp(deps: AppDeps) {
     checkSelf: checkRedis,
     timeoutMs: deps.healthTimeoutMs,
   });
+  registerProxyRoutes(app, { proxy: deps.proxy, verifier: deps.verifier, rateLimiter: deps.rateLimiter });
   return app;
 }

@@ -140,3 +140,49 @@ export async function deleteTopics(
     await admin.close();
   }
 }
+
+/**
+ * Commits offsets at the current end of each topic for consumer groups that
+ * do not exist yet, so they start from "now" instead of replaying history.
+ * For isolated test systems: production groups start at the earliest offset
+ * so that nothing published before their first join is lost.
+ */
+export async function startGroupsAtEnd(
+  brokers: string[],
+  groups: ReadonlyArray<{ groupId: string; topics: readonly string[] }>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const admin = createAdmin(brokers, 'nuri-admin-seek', timeoutMs);
+  try {
+    const topicNames = [...new Set(groups.flatMap((group) => group.topics))];
+    const metadata = await admin.metadata({ topics: topicNames, forceUpdate: true });
+    const latestTimestamp = -1n;
+    const listed = await admin.listOffsets({
+      topics: topicNames.map((name) => ({
+        name,
+        partitions: Array.from(
+          { length: metadata.topics.get(name)?.partitionsCount ?? 0 },
+          (_, partitionIndex) => ({
+            partitionIndex,
+            timestamp: latestTimestamp,
+          }),
+        ),
+      })),
+    });
+    const endOffsets = new Map(listed.map((topic) => [topic.name, topic.partitions]));
+    for (const group of groups) {
+      await admin.alterConsumerGroupOffsets({
+        groupId: group.groupId,
+        topics: group.topics.map((name) => ({
+          name,
+          partitionOffsets: (endOffsets.get(name) ?? []).map((partition) => ({
+            partition: partition.partitionIndex,
+            offset: partition.offset,
+          })),
+        })),
+      });
+    }
+  } finally {
+    await admin.close();
+  }
+}

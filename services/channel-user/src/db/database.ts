@@ -1,10 +1,59 @@
 import type { Database } from '@nuri/platform/db';
+import type { IdempotencyDatabase } from '@nuri/platform/idempotency';
+import type { InboxDatabase } from '@nuri/platform/kafka/inbox';
+import type { OutboxDatabase } from '@nuri/platform/kafka/outbox';
 import { openPostgres } from '@nuri/platform/service';
+import type { Generated } from 'kysely';
 import type { Config } from '../config.ts';
 
-/** The tables of channel-user's own database; grows with its migrations. */
-// biome-ignore lint/complexity/noBannedTypes: no tables yet.
-export type ServiceDb = {};
+export interface LoginsTable {
+  user_uuid: string;
+  login_id: string;
+  password_hash: string;
+  // Masked copies from the core registry for /me; the plaintext never reaches the channel zone.
+  masked_name: string;
+  masked_rrn: string;
+  masked_phone: string | null;
+  failed_attempts: Generated<number>;
+  locked_until: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface RefreshTokensTable {
+  token_hash: Buffer;
+  family_id: string;
+  user_uuid: string;
+  expires_at: Date;
+  used_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface AccountLinksTable {
+  account_no: string;
+  user_uuid: string;
+  created_at: Generated<Date>;
+}
+
+export interface DepositsTable {
+  deposit_id: string;
+  account_no: string;
+  user_uuid: string;
+  amount: string;
+  status: 'PENDING' | 'COMPLETED' | 'FAILED';
+  balance_after: string | null;
+  failure_code: string | null;
+  requested_at: Date;
+  settled_at: Date | null;
+}
+
+/** The tables of channel-user's own database. */
+export interface ServiceDb extends OutboxDatabase, InboxDatabase, IdempotencyDatabase {
+  logins: LoginsTable;
+  refresh_tokens: RefreshTokensTable;
+  account_links: AccountLinksTable;
+  deposits: DepositsTable;
+}
 
 export function openDatabase(config: Config): Database<ServiceDb> {
   return openPostgres(config, config.NURI_CHANNEL_DB, 'channel-user');

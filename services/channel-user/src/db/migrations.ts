@@ -1,7 +1,92 @@
 import type { Migration } from '@nuri/platform/db';
+import { idempotencyMigrations } from '@nuri/platform/idempotency';
+import { inboxMigrations } from '@nuri/platform/kafka/inbox';
+import { outboxMigrations } from '@nuri/platform/kafka/outbox';
+import { sql } from 'kysely';
 
 /**
  * channel-user's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
-export const migrations: Record<string, Migration> = {};
+export const migrations: Record<string, Migration> = {
+  ...outboxMigrations('postgres'),
+  ...inboxMigrations('postgres'),
+  ...idempotencyMigrations('postgres'),
+  '0001_logins': {
+    async up(db) {
+      // One login per person (user_uuid) and per loginId; only masked PII is kept.
+      await sql`
+        create table logins (
+          user_uuid uuid primary key,
+          login_id varchar(20) not null,
+          password_hash text not null,
+          masked_name text not null,
+          masked_rrn varchar(14) not null,
+          masked_phone varchar(13),
+          failed_attempts integer not null default 0 check (failed_attempts >= 0),
+          locked_until timestamptz,
+          created_at timestamptz not null default now(),
+          constraint logins_login_id_key unique (login_id)
+        )
+      `.execute(db);
+    },
+    async down(db) {
+      await sql`drop table logins`.execute(db);
+    },
+  },
+  '0002_refresh_tokens': {
+    async up(db) {
+      await sql`
+        create table refresh_tokens (
+          token_hash bytea primary key check (octet_length(token_hash) = 32),
+          family_id uuid not null,
+          user_uuid uuid not null references logins (user_uuid),
+          expires_at timestamptz not null,
+          used_at timestamptz,
+          revoked_at timestamptz,
+          created_at timestamptz not null default now()
+        )
+      `.execute(db);
+      await sql`create index refresh_tokens_family_idx on refresh_tokens (family_id)`.execute(db);
+      await sql`create index refresh_tokens_expires_idx on refresh_tokens (expires_at)`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table refresh_tokens`.execute(db);
+    },
+  },
+  '0003_account_links': {
+    async up(db) {
+      await sql`
+        create table account_links (
+          account_no char(14) primary key,
+          user_uuid uuid not null,
+          created_at timestamptz not null default now()
+        )
+      `.execute(db);
+      await sql`create index account_links_user_idx on account_links (user_uuid)`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table account_links`.execute(db);
+    },
+  },
+  '0004_deposits': {
+    async up(db) {
+      await sql`
+        create table deposits (
+          deposit_id uuid primary key,
+          account_no char(14) not null references account_links (account_no),
+          user_uuid uuid not null,
+          amount numeric(20, 0) not null check (amount > 0),
+          status varchar(9) not null check (status in ('PENDING', 'COMPLETED', 'FAILED')),
+          balance_after numeric(20, 0),
+          failure_code varchar(64),
+          requested_at timestamptz not null,
+          settled_at timestamptz
+        )
+      `.execute(db);
+    },
+    async down(db) {
+      await sql`drop table deposits`.execute(db);
+    },
+  },
+};

@@ -35,7 +35,7 @@ export function registerHealthRoute(app: HttpApp, deps: HealthDeps): void {
         const name = names[index]!;
         services[name] = result.status === 'fulfilled' ? 'ok' : 'unavailable';
         if (result.status === 'rejected')
-          request.log.warn({ upstream: name, reason: String(result.reason) }, 'not ready');
+          request.log.info({ upstream: name, reason: String(result.reason) }, 'not ready');
       });
       const allReady = Object.values(services).every((state) => state === 'ok');
       return reply.code(allReady ? 200 : 503).send({ status: allReady ? 'ok' : 'unavailable', services });

@@ -1,0 +1,114 @@
+import { amountToJson } from '@nuri/platform/money';
+import type { Account, CoreLedger, Transaction, TransactionPage, Withdrawal } from '../domain/accounts.ts';
+import { type CoreClient, problemFrom } from './core-client.ts';
+
+/** Withdrawals carry their idempotency key, so a retry after a lost answer cannot debit twice. */
+const withdrawalRetriesMax = 2;
+/** Reads are safe to repeat. */
+const readRetriesMax = 1;
+
+type CoreAccount = Account & { userUuid?: string };
+
+/** core-payment's accounts, transactions and withdrawals over its internal REST API. */
+export function createCoreLedger(core: CoreClient): CoreLedger {
+  return {
+    async openAccount(userUuid, alias, requestId) {
+      // No retries: opening is not idempotent at the core, and a retry after a
+      // lost answer would open a second account.
+      const response = await core.request({
+        method: 'POST',
+        path: '/internal/v1/accounts',
+        body: { userUuid, ...(alias === undefined ? {} : { alias }) },
+        requestId,
+      });
+      if (response.status !== 201) throw problemFrom(response);
+      return toAccount(response.body as CoreAccount);
+    },
+
+    async listAccounts(userUuid, requestId) {
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/users/${encodeURIComponent(userUuid)}/accounts`,
+        requestId,
+        retriesMax: readRetriesMax,
+      });
+      if (response.status !== 200) throw problemFrom(response);
+      return (response.body as { items: CoreAccount[] }).items.map(toAccount);
+    },
+
+    async getAccount(accountNo, userUuid, requestId) {
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/accounts/${accountNo}?userUuid=${encodeURIComponent(userUuid)}`,
+        requestId,
+        retriesMax: readRetriesMax,
+      });
+      if (response.status !== 200) throw problemFrom(response);
+      return toAccount(response.body as CoreAccount);
+    },
+
+    async listTransactions(accountNo, userUuid, page, requestId): Promise<TransactionPage> {
+      const query = new URLSearchParams({ userUuid, limit: String(page.limit) });
+      if (page.cursor !== undefined) query.set('cursor', page.cursor);
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/accounts/${accountNo}/transactions?${query.toString()}`,
+        requestId,
+        retriesMax: readRetriesMax,
+      });
+      if (response.status !== 200) throw problemFrom(response);
+      const body = response.body as { items: Transaction[]; nextCursor: string | null };
+      return { items: body.items.map(toTransaction), nextCursor: body.nextCursor };
+    },
+
+    async withdraw(request, requestId): Promise<Withdrawal> {
+      const response = await core.request({
+        method: 'POST',
+        path: `/internal/v1/accounts/${request.accountNo}/withdrawals`,
+        body: {
+          userUuid: request.userUuid,
+          amount: amountToJson(request.amount),
+          idempotencyKey: request.idempotencyKey,
+        },
+        requestId,
+        retriesMax: withdrawalRetriesMax,
+      });
+      if (response.status !== 200) throw problemFrom(response);
+      const body = response.body as {
+        withdrawalId: string;
+        accountNo: string;
+        amount: number;
+        balanceAfter: number;
+      };
+      return {
+        withdrawalId: body.withdrawalId,
+        accountNo: body.accountNo,
+        amount: body.amount,
+        balanceAfter: body.balanceAfter,
+      };
+    },
+  };
+}
+
+// Picks the public fields: core's userUuid stays inside.
+function toAccount(account: CoreAccount): Account {
+  return {
+    accountNo: account.accountNo,
+    alias: account.alias,
+    balance: account.balance,
+    currency: account.currency,
+    status: account.status,
+    openedAt: account.openedAt,
+  };
+}
+
+function toTransaction(item: Transaction): Transaction {
+  return {
+    id: item.id,
+    type: item.type,
+    amount: item.amount,
+    balanceAfter: item.balanceAfter,
+    reference: item.reference,
+    createdAt: item.createdAt,
+  };
+}

@@ -1,0 +1,17 @@
+import { AppError } from '@nuri/platform/errors';
+
+/** core-payment's limit, checked here too so a bad alias costs no core call (and answers 400 while it is down). */
+export const aliasLengthMax = 30;
+
+export function checkAlias(alias: string | undefined): string | undefined {
+  if (alias === undefined) return undefined;
+  const length = Array.from(alias.trim()).length;
+  if (length < 1 || length > aliasLengthMax) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      400,
+      `body/alias must be 1–${aliasLengthMax} characters once trimmed`,
+    );
+  }
+  return alias;
+}

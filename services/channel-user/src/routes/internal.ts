@@ -1,0 +1,28 @@
+import { AppError } from '@nuri/platform/errors';
+import type { HttpApp } from '@nuri/platform/http';
+import type { AccountLinkStore } from '../domain/accounts.ts';
+import { requireOwnAccount } from '../domain/accounts.ts';
+import { AccountLinkQuery, AccountLinkSchema, AccountParams, problems } from './schemas.ts';
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** For the point service: is this account linked to this user? (Internal token checked by guardRoutes.) */
+export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore): void {
+  app.get(
+    '/internal/v1/account-links/:accountNo',
+    {
+      schema: {
+        params: AccountParams,
+        querystring: AccountLinkQuery,
+        response: { 200: AccountLinkSchema, ...problems(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { accountNo } = request.params;
+      const userUuid = request.query.userUuid.toLowerCase();
+      if (!uuidPattern.test(userUuid)) throw new AppError('ACCOUNT_NOT_FOUND', 404, 'No such account');
+      await requireOwnAccount(links, accountNo, userUuid);
+      return { accountNo, userUuid };
+    },
+  );
+}

@@ -1,0 +1,141 @@
+import { NameInput, PhoneInput, RrnInput } from '@nuri/contracts/identity';
+import { ProblemSchema } from '@nuri/platform/http';
+import Type, { type TSchema } from 'typebox';
+
+/** API.md: one operation moves 1 to ₩100,000,000, as a JSON integer. */
+export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000 });
+const Money = Type.Integer({ minimum: 0 });
+const Timestamp = Type.String({ format: 'date-time' });
+const AccountNo = Type.String();
+
+/** Error answers of a route, all problem+json. */
+export function problems<const Codes extends readonly number[]>(...codes: Codes) {
+  return Object.fromEntries(codes.map((code) => [code, ProblemSchema])) as unknown as Record<
+    Codes[number],
+    TSchema
+  >;
+}
+
+// Bounds before the real rules (domain/auth.ts, contracts/identity.ts): nothing unbounded reaches a hash or regex.
+export const SignupBody = Type.Object({
+  loginId: Type.String({ pattern: '^[a-z0-9_]{4,20}$' }),
+  password: Type.String({ minLength: 1, maxLength: 512 }),
+  name: NameInput,
+  rrn: RrnInput,
+  phone: Type.Optional(PhoneInput),
+});
+
+export const SignupResponse = Type.Object({
+  userUuid: Type.String(),
+  loginId: Type.String(),
+  maskedName: Type.String(),
+  maskedRrn: Type.String(),
+});
+
+export const LoginBody = Type.Object({
+  loginId: Type.String({ minLength: 1, maxLength: 64 }),
+  password: Type.String({ minLength: 1, maxLength: 512 }),
+});
+
+export const RefreshTokenBody = Type.Object({
+  refreshToken: Type.String({ minLength: 1, maxLength: 256 }),
+});
+
+export const TokenPairSchema = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer(),
+});
+
+export const ProfileSchema = Type.Object({
+  userUuid: Type.String(),
+  loginId: Type.String(),
+  maskedName: Type.String(),
+  maskedRrn: Type.String(),
+  maskedPhone: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const JwksSchema = Type.Object({
+  keys: Type.Array(
+    Type.Object({
+      kty: Type.String(),
+      crv: Type.String(),
+      x: Type.String(),
+      kid: Type.String(),
+      alg: Type.String(),
+      use: Type.String(),
+    }),
+  ),
+});
+
+/** The public account shape (core's userUuid is not part of it). */
+export const AccountSchema = Type.Object({
+  accountNo: AccountNo,
+  alias: Type.Union([Type.String(), Type.Null()]),
+  balance: Money,
+  currency: Type.Literal('KRW'),
+  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('CLOSED')]),
+  openedAt: Timestamp,
+});
+
+// An absent body is as good as `{}`: API.md makes every field optional.
+export const OpenAccountBody = Type.Union([
+  Type.Object({ alias: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })) }),
+  Type.Undefined(),
+  Type.Null(),
+]);
+
+/** Any string up to a bound: the domain answers 404 for a malformed number, as for a foreign one. */
+export const AccountParams = Type.Object({ accountNo: Type.String({ minLength: 1, maxLength: 32 }) });
+
+export const TransactionsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+export const TransactionPageSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      type: Type.Union([Type.Literal('DEPOSIT'), Type.Literal('WITHDRAWAL'), Type.Literal('PAYMENT')]),
+      amount: Money,
+      balanceAfter: Money,
+      reference: Type.String(),
+      createdAt: Timestamp,
+    }),
+  ),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const AmountBody = Type.Object({ amount: Amount });
+
+export const DepositAccepted = Type.Object({
+  depositId: Type.String(),
+  accountNo: AccountNo,
+  amount: Amount,
+  status: Type.Literal('PENDING'),
+});
+
+export const DepositSchema = Type.Object({
+  depositId: Type.String(),
+  accountNo: AccountNo,
+  amount: Amount,
+  status: Type.Union([Type.Literal('PENDING'), Type.Literal('COMPLETED'), Type.Literal('FAILED')]),
+  balanceAfter: Type.Optional(Money),
+  failureCode: Type.Optional(Type.String()),
+  requestedAt: Timestamp,
+  settledAt: Type.Optional(Timestamp),
+});
+
+export const DepositParams = Type.Object({ depositId: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const WithdrawalSchema = Type.Object({
+  withdrawalId: Type.String(),
+  accountNo: AccountNo,
+  amount: Amount,
+  balanceAfter: Money,
+});
+
+export const AccountLinkQuery = Type.Object({ userUuid: Type.String({ minLength: 1, maxLength: 64 }) });
+export const AccountLinkSchema = Type.Object({ accountNo: Type.String(), userUuid: Type.String() });

@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-token';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { sql } from 'kysely';
+import { purgeExpiredRefreshTokens } from '../../src/db/refresh-tokens-repository.ts';
+import { fakeRegistry, randomRrn, startService, type TestService, uniqueLoginId } from './helpers.ts';
+
+const password = 'correct-horse-42';
+
+let service: TestService;
+
+before(async () => {
+  service = await startService('auth');
+  service.coreUser.handler = fakeRegistry();
+});
+
+after(async () => {
+  await service?.close();
+});
+
+async function signUp(body: Record<string, unknown>) {
+  return service.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: body });
+}
+
+async function logIn(loginId: string, pass = password) {
+  return service.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { loginId, password: pass },
+  });
+}
+
+async function newUser() {
+  const loginId = uniqueLoginId();
+  const response = await signUp({
+    loginId,
+    password,
+    name: '홍길동',
+    rrn: randomRrn(),
+    phone: '010-1234-5678',
+  });
+  assert.equal(response.statusCode, 201, response.body);
+  return { loginId, userUuid: response.json<{ userUuid: string }>().userUuid };
+}
+
+describe('signup', () => {
+  test('when a new person signs up, then 201 carries masked values only and the login is stored hashed', async () => {
+    const loginId = uniqueLoginId();
+    const rrn = randomRrn();
+    const response = await signUp({ loginId, password, name: '홍길동', rrn, phone: '01012345678' });
+    assert.equal(response.statusCode, 201, response.body);
+    const body = response.json<Record<string, string>>();
+    assert.deepEqual(Object.keys(body).sort(), ['loginId', 'maskedName', 'maskedRrn', 'userUuid']);
+    assert.equal(body.maskedName, '홍*동');
+    assert.equal(body.maskedRrn, `${rrn.slice(0, 6)}-1******`);
+    assert.ok(!response.body.includes(rrn.slice(7)) && !response.body.includes('홍길동'));
+    const row = await service.database.db
+      .selectFrom('logins')
+      .selectAll()
+      .where('login_id', '=', loginId)
+      .executeTakeFirstOrThrow();
+    assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    assert.equal(row.masked_phone, '010-1234-****');
+    const dump = JSON.stringify(row);
+    assert.ok(!dump.includes(password) && !dump.includes(rrn.slice(7)) && !dump.includes('홍길동'));
+  });
+
+  test('when the same person signs up again with another loginId, then 409 ALREADY_REGISTERED', async () => {
+    const rrn = randomRrn();
+    const first = await signUp({ loginId: uniqueLoginId(), password, name: '김철수', rrn });
+    assert.equal(first.statusCode, 201);
+    const second = await signUp({ loginId: uniqueLoginId(), password, name: '김철수', rrn });
+    assert.equal(second.statusCode, 409);
+    assert.equal(second.json().code, 'ALREADY_REGISTERED');
+  });
+
+  test('when another person takes a used loginId, then 409 LOGIN_ID_TAKEN and no second login exists', async () => {
+    const { loginId } = await newUser();
+    const response = await signUp({ loginId, password, name: '이영희', rrn: randomRrn() });
+    assert.equal(response.statusCode, 409);
+    assert.equal(response.json().code, 'LOGIN_ID_TAKEN');
+    const count = await service.database.db
+      .selectFrom('logins')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('login_id', '=', loginId)
+      .executeTakeFirstOrThrow();
+    assert.equal(count.n, 1);
+  });
+
+  test('when the RRN is registered under another name, then the core 409 REAL_NAME_MISMATCH passes through', async () => {
+    const rrn = randomRrn();
+    assert.equal((await signUp({ loginId: uniqueLoginId(), password, name: '박민수', rrn })).statusCode, 201);
+    const response = await signUp({ loginId: uniqueLoginId(), password, name: '박민지', rrn });
+    assert.equal(response.statusCode, 409);
+    assert.equal(response.json().code, 'REAL_NAME_MISMATCH');
+  });
+
+  test('when input breaks a rule, then 400 VALIDATION_FAILED and the core is not called', async () => {
+    const good = { loginId: uniqueLoginId(), password, name: '홍길동', rrn: randomRrn() };
+    const bad: Array<Record<string, unknown>> = [
+      { ...good, loginId: 'ab' },
+      { ...good, loginId: 'UPPER_case' },
+      { ...good, loginId: "x' or 1=1--" },
+      { ...good, password: 'short1' },
+      { ...good, password: 'nodigitsatall' },
+      { ...good, password: '1234567890123' },
+      { ...good, password: `a1${'x'.repeat(127)}` },
+      { ...good, name: '' },
+      { ...good, name: 'Robert"); DROP TABLE logins;--' },
+      { ...good, name: 123 },
+      { ...good, rrn: '901301-1234567' },
+      { ...good, rrn: '900101-9234567' },
+      { ...good, rrn: '9001011234' },
+      { ...good, phone: '02-123-4567' },
+      { loginId: good.loginId, password },
+    ];
+    const callsBefore = service.coreUser.calls.length;
+    for (const body of bad) {
+      const response = await signUp(body);
+      assert.equal(response.statusCode, 400, JSON.stringify(body));
+      assert.equal(response.json().code, 'VALIDATION_FAILED');
+      assert.ok(!response.body.includes(good.rrn));
+    }
+    assert.equal(service.coreUser.calls.length, callsBefore);
+  });
+
+  test('when the core is unreachable or fails, then 503 CORE_UNAVAILABLE and nothing is created', async () => {
+    const loginId = uniqueLoginId();
+    const registry = service.coreUser.handler;
+    for (const answer of [
+      { status: 500 },
+      { status: 200, delayMs: 1_500 },
+      { status: 502, body: '<html>' },
+    ]) {
+      service.coreUser.handler = () => answer;
+      const response = await signUp({ loginId, password, name: '홍길동', rrn: randomRrn() });
+      assert.equal(response.statusCode, 503);
+      assert.equal(response.json().code, 'CORE_UNAVAILABLE');
+    }
+    service.coreUser.handler = registry;
+    service.coreClients.user.breaker.recordSuccess();
+    const row = await service.database.db
+      .selectFrom('logins')
+      .select('user_uuid')
+      .where('login_id', '=', loginId)
+      .executeTakeFirst();
+    assert.equal(row, undefined);
+  });
+
+  test('when the call to the core is made, then it carries the internal token', async () => {
+    await newUser();
+    assert.equal(
+      service.coreUser.calls.at(-1)?.authorization,
+      'Bearer test-internal-token-0123456789abcdefghijklmnop',
+    );
+  });
+
+  test('when two signups of one person race, then exactly one login is created', async () => {
+    const rrn = randomRrn();
+    const responses = await Promise.all(
+      [0, 1, 2].map(() => signUp({ loginId: uniqueLoginId(), password, name: '최지우', rrn })),
+    );
+    assert.deepEqual(responses.map((response) => response.statusCode).sort(), [201, 409, 409]);
+  });
+});
+
+describe('login, tokens and lockout', () => {
+  test('when the password is right, then a signed EdDSA access token and a refresh token come back', async () => {
+    const { loginId, userUuid } = await newUser();
+    const response = await logIn(loginId);
+    assert.equal(response.statusCode, 200, response.body);
+    const body = response.json<{
+      accessToken: string;
+      refreshToken: string;
+      tokenType: string;
+      expiresIn: number;
+    }>();
+    assert.equal(body.tokenType, 'Bearer');
+    assert.equal(body.expiresIn, 900);
+    assert.match(body.refreshToken, /^[A-Za-z0-9_-]{43}$/);
+    const header = decodeProtectedHeader(body.accessToken);
+    const claims = decodeJwt(body.accessToken);
+    assert.equal(header.alg, 'EdDSA');
+    assert.equal(header.kid, 'k1');
+    assert.equal(claims.sub, userUuid);
+    assert.equal(claims.iss, accessTokenIssuer);
+    assert.equal(claims.aud, accessTokenAudience);
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 900);
+    assert.ok(typeof claims.jti === 'string');
+    const me = await service.app.inject({
+      method: 'GET',
+      url: '/api/v1/me',
+      headers: { authorization: `Bearer ${body.accessToken}` },
+    });
+    assert.equal(me.statusCode, 200);
+    assert.deepEqual(me.json(), {
+      userUuid,
+      loginId,
+      maskedName: '홍*동',
+      maskedRrn: me.json().maskedRrn,
+      maskedPhone: '010-1234-****',
+    });
+    const stored = await service.database.db
+      .selectFrom('refresh_tokens')
+      .selectAll()
+      .where('user_uuid', '=', userUuid)
+      .execute();
+    assert.equal(stored.length, 1);
+    assert.notEqual(stored[0]!.token_hash.toString('base64url'), body.refreshToken);
+  });
+
+  test('when the loginId is unknown or the password wrong, then the same 401 INVALID_CREDENTIALS', async () => {
+    const { loginId } = await newUser();
+    const unknown = await logIn(uniqueLoginId());
+    const wrong = await logIn(loginId, 'wrong-password-1');
+    for (const response of [unknown, wrong]) {
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().code, 'INVALID_CREDENTIALS');
+      assert.equal(response.json().detail, unknown.json().detail);
+    }
+  });
+
+  test('when 5 attempts in a row fail, then even the right password answers 423 LOGIN_LOCKED until the lock expires', async () => {
+    const { loginId, userUuid } = await newUser();
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      assert.equal((await logIn(loginId, 'wrong-password-1')).statusCode, 401);
+    }
+    const locked = await logIn(loginId);
+    assert.equal(locked.statusCode, 423);
+    assert.equal(locked.json().code, 'LOGIN_LOCKED');
+    const row = await service.database.db
+      .selectFrom('logins')
+      .selectAll()
+      .where('user_uuid', '=', userUuid)
+      .executeTakeFirstOrThrow();
+    assert.ok(row.locked_until !== null && row.locked_until.getTime() > Date.now() + 14 * 60_000);
+    await service.database.db
+      .updateTable('logins')
+      .set({ locked_until: new Date(Date.now() - 1_000) })
+      .where('user_uuid', '=', userUuid)
+      .execute();
+    assert.equal((await logIn(loginId)).statusCode, 200);
+  });
+
+  test('when wrong guesses race, then the counter loses none and locks after 5', async () => {
+    const { loginId, userUuid } = await newUser();
+    const responses = await Promise.all(Array.from({ length: 8 }, () => logIn(loginId, 'wrong-password-1')));
+    const statuses = responses.map((response) => response.statusCode);
+    assert.equal(statuses.filter((status) => status === 401).length, 5, statuses.join(','));
+    assert.equal(statuses.filter((status) => status === 423).length, 3);
+    const row = await service.database.db
+      .selectFrom('logins')
+      .selectAll()
+      .where('user_uuid', '=', userUuid)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.failed_attempts, 5);
+  });
+
+  test('when a success follows 4 failures, then the count starts over', async () => {
+    const { loginId } = await newUser();
+    for (let attempt = 1; attempt <= 4; attempt += 1) await logIn(loginId, 'wrong-password-1');
+    assert.equal((await logIn(loginId)).statusCode, 200);
+    for (let attempt = 1; attempt <= 4; attempt += 1) await logIn(loginId, 'wrong-password-1');
+    assert.equal((await logIn(loginId)).statusCode, 200);
+  });
+
+  test('when a refresh token is used, then a new pair comes back and the old one is dead; reusing it kills the family', async () => {
+    const { loginId } = await newUser();
+    const first = (await logIn(loginId)).json<{ refreshToken: string }>();
+    const refresh = (refreshToken: string) =>
+      service.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } });
+    const second = await refresh(first.refreshToken);
+    assert.equal(second.statusCode, 200);
+    const secondPair = second.json<{ refreshToken: string; accessToken: string }>();
+    assert.notEqual(secondPair.refreshToken, first.refreshToken);
+    const reuse = await refresh(first.refreshToken);
+    assert.equal(reuse.statusCode, 401);
+    assert.equal(reuse.json().code, 'UNAUTHENTICATED');
+    // The thief's reuse revoked the whole family: the legitimate newest token is dead too.
+    assert.equal((await refresh(secondPair.refreshToken)).statusCode, 401);
+    assert.equal((await refresh('not-a-token')).statusCode, 401);
+  });
+
+  test('when two refreshes with one token race, then exactly one wins', async () => {
+    const { loginId } = await newUser();
+    const { refreshToken } = (await logIn(loginId)).json<{ refreshToken: string }>();
+    const responses = await Promise.all(
+      [0, 1].map(() =>
+        service.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } }),
+      ),
+    );
+    assert.deepEqual(responses.map((response) => response.statusCode).sort(), [200, 401]);
+  });
+
+  test('when a user logs out, then 204 and that refresh token no longer refreshes', async () => {
+    const { loginId } = await newUser();
+    const pair = (await logIn(loginId)).json<{ refreshToken: string; accessToken: string }>();
+    const logout = await service.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/logout',
+      headers: { authorization: `Bearer ${pair.accessToken}` },
+      payload: { refreshToken: pair.refreshToken },
+    });
+    assert.equal(logout.statusCode, 204);
+    assert.equal(logout.body, '');
+    const refresh = await service.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/refresh',
+      payload: { refreshToken: pair.refreshToken },
+    });
+    assert.equal(refresh.statusCode, 401);
+  });
+
+  test('when protected routes get no, a tampered or a foreign token, then 401 UNAUTHENTICATED', async () => {
+    const { loginId } = await newUser();
+    const { accessToken } = (await logIn(loginId)).json<{ accessToken: string }>();
+    const [header, , signature] = accessToken.split('.');
+    const forgedPayload = Buffer.from(
+      JSON.stringify({ ...decodeJwt(accessToken), sub: '01890a5d-ac96-774b-bcce-b302099a8057' }),
+    ).toString('base64url');
+    const other = await startService('auth_other');
+    const { token: foreign } = await other.issuer.issue('01890a5d-ac96-774b-bcce-b302099a8057');
+    await other.close();
+    const cases: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer' },
+      { authorization: `Basic ${accessToken}` },
+      { authorization: `Bearer ${header}.${forgedPayload}.${signature}` },
+      { authorization: `Bearer ${accessToken.slice(0, -2)}AA` },
+      { authorization: `Bearer ${foreign}` },
+      { authorization: `Bearer ${accessToken}`, 'x-user-uuid': '01890a5d-ac96-774b-bcce-b302099a8057' },
+    ];
+    for (const headers of cases) {
+      const response = await service.app.inject({ method: 'GET', url: '/api/v1/me', headers });
+      assert.equal(response.statusCode, 401, JSON.stringify(headers));
+      assert.equal(response.json().code, 'UNAUTHENTICATED');
+    }
+  });
+
+  test('when the JWKS is fetched, then it lists the public key with its kid and no private part', async () => {
+    const response = await service.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    assert.equal(response.statusCode, 200);
+    const { keys } = response.json<{ keys: Array<Record<string, string>> }>();
+    assert.equal(keys.length, 1);
+    assert.deepEqual(Object.keys(keys[0]!).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x']);
+    assert.equal(keys[0]!.kid, 'k1');
+  });
+});
+
+test('when core answers an unexpected 4xx without a problem body, then the client sees 503 not internals', async () => {
+  const registry = service.coreUser.handler;
+  service.coreUser.handler = () => ({ status: 418, body: { secret: 'internal' } });
+  const response = await signUp({ loginId: uniqueLoginId(), password, name: '홍길동', rrn: randomRrn() });
+  service.coreUser.handler = registry;
+  assert.equal(response.statusCode, 503);
+  assert.ok(!response.body.includes('internal'));
+});
+
+test('when refresh tokens have been expired for over a day, then housekeeping deletes them and keeps the rest', async () => {
+  const { loginId, userUuid } = await newUser();
+  await logIn(loginId);
+  await service.database.db
+    .insertInto('refresh_tokens')
+    .values({
+      token_hash: Buffer.alloc(32, 7),
+      family_id: '01890a5d-ac96-774b-bcce-b302099a8057',
+      user_uuid: userUuid,
+      expires_at: new Date(Date.now() - 2 * 86_400_000),
+      used_at: null,
+      revoked_at: null,
+    })
+    .execute();
+  assert.ok((await purgeExpiredRefreshTokens(service.database.db, 100)) >= 1);
+  const left = await service.database.db
+    .selectFrom('refresh_tokens')
+    .select('expires_at')
+    .where('user_uuid', '=', userUuid)
+    .execute();
+  assert.equal(left.length, 1);
+  assert.ok(left[0]!.expires_at.getTime() > Date.now());
+});

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createEvent, messageKey } from '@nuri/contracts/events';
+import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
+import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
+import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+import { sql } from 'kysely';
+import { createEventRuntime, type EventRuntime } from '../../src/events/runtime.ts';
+import { type ChannelTopics, topicsToEnsure } from '../../src/events/topics.ts';
+import {
+  brokers,
+  randomUserUuid,
+  silentLogger,
+  startService,
+  type TestService,
+  uniqueName,
+  waitUntil,
+} from './helpers.ts';
+
+const fastTimings = {
+  sessionTimeoutMs: 6_000,
+  heartbeatIntervalMs: 500,
+  rebalanceTimeoutMs: 6_000,
+  fetchWaitMs: 100,
+  lagIntervalMs: 0,
+};
+
+let service: TestService;
+let topics: ChannelTopics;
+let runtime: EventRuntime;
+let core: EventProducer;
+let userUuid: string;
+let token: string;
+const accountNo = '110-300-000001';
+
+before(async () => {
+  const base = uniqueName('it.cu');
+  topics = { depositRequested: `${base}.deposit.requested`, depositSettled: `${base}.deposit.settled` };
+  await ensureTopics({ brokers, topics: topicsToEnsure(topics).map((name) => ({ name, partitions: 2 })) });
+  service = await startService('deposits', { depositRequestedTopic: topics.depositRequested });
+  runtime = createEventRuntime({
+    db: service.database.db,
+    brokers,
+    topics,
+    depositsGroupId: uniqueName('channel-user.deposits'),
+    depositBatchSizeMax: 100,
+    outboxBatchSizeMax: 100,
+    logger: silentLogger,
+    relayPollIntervalMs: 20,
+    consumerTimings: fastTimings,
+  });
+  await runtime.start();
+  core = createEventProducer({ brokers, clientId: 'channel-user-test-core' });
+  userUuid = randomUserUuid();
+  token = (await service.issuer.issue(userUuid)).token;
+  await service.database.db
+    .insertInto('account_links')
+    .values({ account_no: accountNo, user_uuid: userUuid })
+    .execute();
+});
+
+after(async () => {
+  await core?.close();
+  await runtime?.stop();
+  await service?.close();
+  if (topics !== undefined) await deleteTopics(brokers, topicsToEnsure(topics)).catch(() => {});
+});
+
+function deposit(amount: unknown, headers: Record<string, string> = {}, as = token, to = accountNo) {
+  return service.app.inject({
+    method: 'POST',
+    url: `/api/v1/accounts/${to}/deposits`,
+    headers: { authorization: `Bearer ${as}`, ...headers },
+    payload: { amount } as Record<string, unknown>,
+  });
+}
+
+async function readTopic(topic: string, count: number): Promise<Message<string, string, string, string>[]> {
+  const consumer = new Consumer<string, string, string, string>({
+    groupId: uniqueName('reader'),
+    clientId: 'channel-user-test-reader',
+    bootstrapBrokers: brokers,
+    deserializers: stringDeserializers,
+    sessionTimeout: 6_000,
+    heartbeatInterval: 500,
+    rebalanceTimeout: 6_000,
+    maxWaitTime: 100,
+  });
+  const received: Message<string, string, string, string>[] = [];
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+    stream.on('data', (message) => received.push(message));
+    await waitUntil(`${count} messages on ${topic}`, () => received.length >= count, 15_000);
+    await stream.close();
+  } finally {
+    await consumer.close(true);
+  }
+  return received;
+}
+
+async function settle(
+  data: { depositId: string; status: 'COMPLETED' | 'FAILED'; balanceAfter?: number; failureCode?: string },
+  id?: string,
+) {
+  const event = createEvent(
+    'deposit.settled',
+    { accountNo, settledAt: new Date().toISOString(), ...data },
+    { source: 'core-payment', correlationId: 'test', ...(id === undefined ? {} : { id }) },
+  );
+  await core.sendEvents([{ topic: topics.depositSettled, key: messageKey(event), event }]);
+  return event;
+}
+
+async function getDeposit(depositId: string, as = token) {
+  return service.app.inject({
+    method: 'GET',
+    url: `/api/v1/deposits/${depositId}`,
+    headers: { authorization: `Bearer ${as}` },
+  });
+}
+
+test('when a deposit is requested, then 202 PENDING, the row and its deposit.requested event exist, and settlement completes it once', async () => {
+  const response = await deposit(50_000);
+  assert.equal(response.statusCode, 202, response.body);
+  const accepted = response.json<{ depositId: string; accountNo: string; amount: number; status: string }>();
+  assert.deepEqual(
+    { ...accepted, depositId: 'x' },
+    { depositId: 'x', accountNo, amount: 50_000, status: 'PENDING' },
+  );
+  const row = await service.database.db
+    .selectFrom('deposits')
+    .selectAll()
+    .where('deposit_id', '=', accepted.depositId)
+    .executeTakeFirstOrThrow();
+  assert.equal(row.status, 'PENDING');
+  assert.equal(row.amount, '50000');
+
+  const [message] = (await readTopic(topics.depositRequested, 1)).filter((m) =>
+    m.value.includes(accepted.depositId),
+  );
+  assert.ok(message);
+  const event = JSON.parse(message.value) as { type: string; data: Record<string, unknown> };
+  assert.equal(event.type, 'deposit.requested');
+  assert.equal(message.key, accountNo);
+  assert.deepEqual(event.data, {
+    ...event.data,
+    depositId: accepted.depositId,
+    accountNo,
+    userUuid,
+    amount: 50_000,
+  });
+
+  const pending = await getDeposit(accepted.depositId);
+  assert.equal(pending.json().status, 'PENDING');
+  assert.ok(!('settledAt' in pending.json()));
+
+  const settled = await settle({ depositId: accepted.depositId, status: 'COMPLETED', balanceAfter: 50_000 });
+  // Redelivery of the same event must change nothing.
+  await settle(
+    { depositId: accepted.depositId, status: 'FAILED', failureCode: 'ACCOUNT_CLOSED' },
+    settled.id,
+  );
+  await waitUntil(
+    'COMPLETED',
+    async () => (await getDeposit(accepted.depositId)).json().status === 'COMPLETED',
+    15_000,
+  );
+  const done = (await getDeposit(accepted.depositId)).json();
+  assert.equal(done.balanceAfter, 50_000);
+  assert.ok(done.settledAt);
+  assert.ok(!('failureCode' in done));
+  const inbox = await service.database.db
+    .selectFrom('inbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('event_id', '=', settled.id)
+    .executeTakeFirstOrThrow();
+  assert.equal(inbox.n, 1);
+});
+
+test('when the core reports a failure a user can act on, then the deposit is FAILED with that code', async () => {
+  const { depositId } = (await deposit(7)).json<{ depositId: string }>();
+  await settle({ depositId, status: 'FAILED', failureCode: 'ACCOUNT_CLOSED' });
+  await waitUntil('FAILED', async () => (await getDeposit(depositId)).json().status === 'FAILED', 15_000);
+  const body = (await getDeposit(depositId)).json();
+  assert.equal(body.failureCode, 'ACCOUNT_CLOSED');
+  assert.ok(!('balanceAfter' in body));
+});
+
+test('when another user or a malformed id asks for a deposit, then 404 DEPOSIT_NOT_FOUND', async () => {
+  const { depositId } = (await deposit(10)).json<{ depositId: string }>();
+  const stranger = (await service.issuer.issue(randomUserUuid())).token;
+  for (const [id, as] of [
+    [depositId, stranger],
+    ['not-a-uuid', token],
+    ['01890a5d-ac96-774b-bcce-b302099a8057', token],
+  ] as const) {
+    const response = await getDeposit(id, as);
+    assert.equal(response.statusCode, 404);
+    assert.equal(response.json().code, 'DEPOSIT_NOT_FOUND');
+  }
+});
+
+test('when someone deposits to an account that is not theirs, then 404 and nothing is written', async () => {
+  const stranger = (await service.issuer.issue(randomUserUuid())).token;
+  const before = await service.database.db
+    .selectFrom('outbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .executeTakeFirstOrThrow();
+  assert.equal((await deposit(10, {}, stranger)).statusCode, 404);
+  assert.equal((await deposit(10, {}, token, '110-300-999999')).statusCode, 404);
+  const afterCount = await service.database.db
+    .selectFrom('outbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .executeTakeFirstOrThrow();
+  assert.equal(afterCount.n, before.n);
+});
+
+test('when the amount is bad, then 400 and when the key is replayed, then one deposit with the replayed answer', async () => {
+  for (const amount of [0, -5, 0.5, '5', 100_000_001, null]) {
+    const response = await deposit(amount);
+    assert.equal(response.statusCode, 400, JSON.stringify(amount));
+    assert.equal(response.json().code, 'VALIDATION_FAILED');
+  }
+  const headers = { 'idempotency-key': uniqueName('dep') };
+  const first = await deposit(1_000, headers);
+  const second = await deposit(1_000, headers);
+  assert.equal(first.statusCode, 202);
+  assert.equal(second.statusCode, 202);
+  assert.equal(second.headers['idempotent-replayed'], 'true');
+  assert.equal(second.json().depositId, first.json().depositId);
+  const count = await service.database.db
+    .selectFrom('deposits')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('deposit_id', '=', first.json().depositId)
+    .executeTakeFirstOrThrow();
+  assert.equal(count.n, 1);
+  const reused = await deposit(2_000, headers);
+  assert.equal(reused.statusCode, 422);
+  assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
+});

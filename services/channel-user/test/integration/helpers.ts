@@ -1,0 +1,222 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createPgDatabase,
+  type Database,
+  dropPgDatabase,
+  ensurePgDatabase,
+  migrateToLatest,
+} from '@nuri/platform/db';
+import { createLogger } from '@nuri/platform/logger';
+import { createMetrics } from '@nuri/platform/metrics';
+import { databaseUrl } from '@nuri/platform/service';
+import { buildApp } from '../../src/app.ts';
+import { createAccessTokenIssuer } from '../../src/auth/access-tokens.ts';
+import { parseSigningKeys } from '../../src/auth/signing-keys.ts';
+import { type CoreClient, createCoreClient } from '../../src/clients/core-client.ts';
+import { createCoreLedger } from '../../src/clients/core-payment-client.ts';
+import { createUserRegistry } from '../../src/clients/core-user-client.ts';
+import type { ServiceDb } from '../../src/db/database.ts';
+import { migrations } from '../../src/db/migrations.ts';
+
+export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const brokers = ['127.0.0.1:9092'];
+export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
+export const silentLogger = createLogger({ name: 'channel-user-test', level: 'silent' });
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+export function uniqueLoginId(): string {
+  return `u_${randomBytes(6).toString('hex')}`;
+}
+
+export function signingKeyEnv(kid = 'k1'): string {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return `${kid}:${privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url')}`;
+}
+
+export type FakeHandler = (request: {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+  headers: IncomingMessage['headers'];
+}) =>
+  | { status: number; body?: unknown; delayMs?: number }
+  | Promise<{ status: number; body?: unknown; delayMs?: number }>;
+
+/** A stand-in core service on an ephemeral port; each test sets `handler` to script its answers. */
+export interface FakeCore {
+  url: string;
+  handler: FakeHandler;
+  calls: Array<{ method: string; path: string; body: unknown; authorization: string | undefined }>;
+  close(): Promise<void>;
+}
+
+export async function startFakeCore(handler: FakeHandler = () => ({ status: 500 })): Promise<FakeCore> {
+  const fake: FakeCore = { url: '', handler, calls: [], close: async () => undefined };
+  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', async () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const url = new URL(request.url ?? '/', 'http://fake');
+      const body = text === '' ? undefined : (JSON.parse(text) as unknown);
+      fake.calls.push({
+        method: request.method ?? '',
+        path: url.pathname,
+        body,
+        authorization: request.headers.authorization,
+      });
+      const answer = await fake.handler({
+        method: request.method ?? '',
+        path: url.pathname,
+        query: url.searchParams,
+        body,
+        headers: request.headers,
+      });
+      if (answer.delayMs !== undefined) await sleep(answer.delayMs);
+      if (response.destroyed) return;
+      response.writeHead(answer.status, { 'content-type': 'application/json' });
+      response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return fake;
+}
+
+export function problem(status: number, code: string) {
+  return { status, body: { type: 'x', title: 'x', status, code, detail: code.toLowerCase(), traceId: 't' } };
+}
+
+export interface TestService {
+  name: string;
+  database: Database<ServiceDb>;
+  app: ReturnType<typeof buildApp>;
+  coreUser: FakeCore;
+  corePayment: FakeCore;
+  coreClients: { user: CoreClient; payment: CoreClient };
+  issuer: ReturnType<typeof createAccessTokenIssuer>;
+  depositRequestedTopic: string;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  coreTimeoutMs?: number;
+  breakerOpenMs?: number;
+  depositRequestedTopic?: string;
+}
+
+/** A throwaway, migrated database, two fake cores and the app on them; close() drops the database. */
+export async function startService(prefix: string, options: ServiceOptions = {}): Promise<TestService> {
+  const name = uniqueName(`it_cu_${prefix}`).toLowerCase();
+  await ensurePgDatabase(pgAdminUrl, name);
+  const database = createPgDatabase<ServiceDb>({
+    url: databaseUrl(pgAdminUrl, name),
+    poolSizeMax: 10,
+    connectionTimeoutMs: 5_000,
+    statementTimeoutMs: 10_000,
+    applicationName: 'channel-user-test',
+  });
+  await migrateToLatest(database.db, migrations);
+  const coreUser = await startFakeCore();
+  const corePayment = await startFakeCore();
+  const clientOptions = {
+    internalToken,
+    timeoutMs: options.coreTimeoutMs ?? 1_000,
+    connectionsMax: 8,
+    logger: silentLogger,
+    retryBackoffMs: 10,
+    ...(options.breakerOpenMs === undefined ? {} : { breakerOpenMs: options.breakerOpenMs }),
+  };
+  const user = createCoreClient({ ...clientOptions, name: 'core-user', baseUrl: coreUser.url });
+  const payment = createCoreClient({ ...clientOptions, name: 'core-payment', baseUrl: corePayment.url });
+  const issuer = createAccessTokenIssuer(parseSigningKeys(signingKeyEnv(), 'k1'), 900);
+  const depositRequestedTopic = options.depositRequestedTopic ?? uniqueName('it.unused.deposit.requested');
+  const app = buildApp({
+    logger: silentLogger,
+    metrics: createMetrics('channel-user-test'),
+    database,
+    kafkaBrokers: brokers,
+    internalToken,
+    accessTokens: issuer,
+    refreshTokenTtlSeconds: 3_600,
+    registry: createUserRegistry(user),
+    ledger: createCoreLedger(payment),
+    depositRequestedTopic,
+  });
+  await app.ready();
+  return {
+    name,
+    database,
+    app,
+    coreUser,
+    corePayment,
+    coreClients: { user, payment },
+    issuer,
+    depositRequestedTopic,
+    async close() {
+      await app.close();
+      await Promise.all([user.close(), payment.close(), coreUser.close(), corePayment.close()]);
+      await database.close();
+      await dropPgDatabase(pgAdminUrl, name);
+    },
+  };
+}
+
+export function randomUserUuid(): string {
+  const hex = randomBytes(16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
+
+/** A core-user stand-in: registers by RRN (same RRN → same user), refuses another name for it. */
+export function fakeRegistry(): FakeHandler {
+  const byRrn = new Map<string, { userUuid: string; name: string }>();
+  return ({ path, body }) => {
+    if (path !== '/internal/v1/users') return problem(404, 'NOT_FOUND');
+    const { name, rrn, phone } = body as { name: string; rrn: string; phone?: string };
+    const existing = byRrn.get(rrn);
+    if (existing !== undefined && existing.name !== name) return problem(409, 'REAL_NAME_MISMATCH');
+    const user = existing ?? { userUuid: randomUserUuid(), name };
+    byRrn.set(rrn, user);
+    return {
+      status: existing === undefined ? 201 : 200,
+      body: {
+        userUuid: user.userUuid,
+        maskedName: `${name[0]}*${name.at(-1)}`,
+        maskedRrn: `${rrn.slice(0, 6)}-${rrn[6]}******`,
+        maskedPhone: phone === undefined ? null : `${phone.slice(0, 3)}-${phone.slice(3, 7)}-****`,
+      },
+    };
+  };
+}
+
+/** A fresh, valid RRN (1990s birth date, gender 1) so that each test registers its own person. */
+export function randomRrn(): string {
+  const month = String(1 + Math.floor(Math.random() * 12)).padStart(2, '0');
+  const day = String(1 + Math.floor(Math.random() * 28)).padStart(2, '0');
+  const tail = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+  return `9${Math.floor(Math.random() * 10)}${month}${day}-1${tail}`;
+}
+
+export async function waitUntil(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

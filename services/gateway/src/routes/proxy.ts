@@ -1,0 +1,95 @@
+import { type AccessTokenVerifier, bearerToken } from '@nuri/platform/access-token';
+import { AppError } from '@nuri/platform/errors';
+import type { HttpApp } from '@nuri/platform/http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { UpstreamProxy } from '../proxy.ts';
+import type { RateLimiter } from '../rate-limit.ts';
+import { isAmbiguousPath, needsAccessToken, publicRoutes, type UpstreamName } from '../routing.ts';
+
+export interface ProxyRouteDeps {
+  proxy: UpstreamProxy;
+  verifier: AccessTokenVerifier;
+  rateLimiter: RateLimiter;
+}
+
+const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+// The verified subject of a request, kept beside it rather than on it.
+const verifiedUsers = new WeakMap<FastifyRequest, string>();
+
+/**
+ * The public API: each route of publicRoutes is checked (path shape, access
+ * token, rate limits) before its body is even read, then forwarded as is to
+ * its channel service, whose answer comes back unchanged.
+ */
+export function registerProxyRoutes(app: HttpApp, deps: ProxyRouteDeps): void {
+  // Bodies stay bytes: the owning service parses and validates them, so the
+  // gateway neither rewrites nor re-serialises what clients send. The size
+  // limit (413) still applies while reading.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  for (const { upstream, urls } of publicRoutes) {
+    for (const url of urls) {
+      app.route({
+        method: [...methods],
+        url,
+        onRequest: (request, reply) => admit(deps, request, reply),
+        handler: (request, reply) => forward(deps, upstream, request, reply),
+      });
+    }
+  }
+}
+
+async function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const path = pathOf(request);
+  if (isAmbiguousPath(path)) throw new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`);
+  let userUuid: string | undefined;
+  let authError: unknown;
+  if (needsAccessToken(path)) {
+    try {
+      const token = bearerToken(request.headers.authorization);
+      if (token === undefined) throw new AppError('UNAUTHENTICATED', 401, 'An access token is required');
+      userUuid = (await deps.verifier.verify(token)).userUuid;
+    } catch (error) {
+      authError = error;
+    }
+  }
+  // Counted before the auth verdict, so a flood of bad tokens is limited per IP too.
+  const decision = await deps.rateLimiter.hit(request.ip, userUuid);
+  if (decision.limited) {
+    reply.header('retry-after', String(decision.retryAfterSeconds));
+    throw new AppError('RATE_LIMITED', 429, 'Too many requests; slow down');
+  }
+  if (authError !== undefined) throw authError;
+  if (userUuid !== undefined) verifiedUsers.set(request, userUuid);
+}
+
+async function forward(
+  deps: ProxyRouteDeps,
+  upstream: UpstreamName,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  let answer: Awaited<ReturnType<UpstreamProxy['forward']>>;
+  try {
+    answer = await deps.proxy.forward(upstream, {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: Buffer.isBuffer(request.body) ? request.body : undefined,
+      requestId: request.id,
+      clientIp: request.ip,
+      userUuid: verifiedUsers.get(request),
+    });
+  } catch (error) {
+    request.log.warn({ upstream, err: error }, 'forwarding failed');
+    throw error;
+  }
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+function pathOf(request: FastifyRequest): string {
+  const query = request.url.indexOf('?');
+  return query === -1 ? request.url : request.url.slice(0, query);
+}

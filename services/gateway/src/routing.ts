@@ -1,0 +1,51 @@
+import type { ChannelUpstreams } from './config.ts';
+
+export type UpstreamName = keyof ChannelUpstreams;
+
+/**
+ * The public API (API.md) by owning service, as Fastify route patterns. Only
+ * these are forwarded: /internal/* and anything unlisted answer 404 here.
+ */
+export const publicRoutes: ReadonlyArray<{ upstream: UpstreamName; urls: readonly string[] }> = [
+  {
+    upstream: 'channel-user',
+    urls: [
+      '/api/v1/auth/*',
+      '/api/v1/me',
+      '/api/v1/accounts',
+      '/api/v1/accounts/*',
+      '/api/v1/deposits/*',
+      '/.well-known/jwks.json',
+    ],
+  },
+  {
+    upstream: 'point',
+    urls: ['/api/v1/points', '/api/v1/points/*', '/api/v1/payments', '/api/v1/payments/*'],
+  },
+  {
+    upstream: 'coupon',
+    urls: ['/api/v1/coupon-campaigns/*', '/api/v1/coupons', '/api/v1/coupons/*', '/api/v1/admin/*'],
+  },
+];
+
+/** API.md: no access token on signup, login, refresh and the JWKS (health is not proxied). */
+const anonymousPaths = new Set([
+  '/api/v1/auth/signup',
+  '/api/v1/auth/login',
+  '/api/v1/auth/refresh',
+  '/.well-known/jwks.json',
+]);
+/** The owning service checks the admin token itself (API.md, Coupons). */
+const adminPrefix = '/api/v1/admin/';
+
+export function needsAccessToken(path: string): boolean {
+  return !anonymousPaths.has(path) && !path.startsWith(adminPrefix);
+}
+
+// Dot segments, doubled or encoded slashes and backslashes could make an
+// upstream see another path than the one routed here (`/api/v1/me/../../internal`).
+const ambiguousPath = /(^|\/)\.\.?(\/|$)|\/\/|%2e|%2f|%5c|\\/i;
+
+export function isAmbiguousPath(path: string): boolean {
+  return ambiguousPath.test(path);
+}

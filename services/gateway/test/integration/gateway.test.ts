@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { newSigningKey, randomUserUuid, signToken, startGateway, type TestGateway } from './helpers.ts';
+
+let gateway: TestGateway;
+let userUuid: string;
+let token: string;
+
+before(async () => {
+  gateway = await startGateway({ upstreamTimeoutMs: 500 });
+  userUuid = randomUserUuid();
+  token = await signToken(gateway.keys[0]!, userUuid);
+});
+
+beforeEach(() => {
+  for (const upstream of Object.values(gateway.upstreams)) upstream.seen.length = 0;
+});
+
+after(async () => {
+  await gateway?.close();
+});
+
+function call(method: 'GET' | 'POST', url: string, headers: Record<string, string> = {}, payload?: string) {
+  return gateway.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+}
+
+const bearer = () => ({ authorization: `Bearer ${token}` });
+
+describe('routing', () => {
+  test('when a public path is called, then it reaches its owning channel service with the path and query unchanged', async () => {
+    const cases: Array<[string, keyof TestGateway['upstreams']]> = [
+      ['/api/v1/me', 'channel-user'],
+      ['/api/v1/accounts', 'channel-user'],
+      ['/api/v1/accounts/110-200-000001/transactions?limit=5&cursor=abc', 'channel-user'],
+      ['/api/v1/deposits/01890a5d-ac96-774b-bcce-b302099a8057', 'channel-user'],
+      ['/api/v1/points', 'point'],
+      ['/api/v1/points/history?limit=3', 'point'],
+      ['/api/v1/payments/x', 'point'],
+      ['/api/v1/coupon-campaigns/c1', 'coupon'],
+      ['/api/v1/coupons', 'coupon'],
+    ];
+    for (const [url, owner] of cases) {
+      const response = await call('GET', url, bearer());
+      assert.equal(response.statusCode, 200, url);
+      assert.deepEqual(response.json(), { from: owner });
+      assert.equal(gateway.upstreams[owner].seen.at(-1)?.url, url);
+    }
+  });
+
+  test('when a path is internal, unknown or ambiguous, then 404 problem+json and nothing is forwarded', async () => {
+    for (const url of [
+      '/internal/v1/users',
+      '/internal/v1/account-links/110-200-000001?userUuid=x',
+      '/api/v1/nope',
+      '/api/v2/accounts',
+      '/api/v1/accounts/../../internal/v1/users',
+      '/api/v1/accounts/%2e%2e/%2e%2e/internal/v1/users',
+      '/api/v1/accounts//x',
+      '/api/v1/accounts/%2Finternal',
+    ]) {
+      const response = await call('GET', url, bearer());
+      assert.equal(response.statusCode, 404, url);
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(response.json().code, 'NOT_FOUND');
+    }
+    const forwarded = Object.values(gateway.upstreams).flatMap((upstream) => upstream.seen);
+    assert.deepEqual(
+      forwarded.filter((seen) => seen.url !== '/.well-known/jwks.json'),
+      [],
+    );
+  });
+
+  test('when the upstream answers, then status, body, content-type and API headers pass through unchanged', async () => {
+    const body = JSON.stringify({ type: 't', code: 'INSUFFICIENT_BALANCE', status: 409 });
+    const original = gateway.upstreams['channel-user'].answer;
+    gateway.upstreams['channel-user'].answer = () => ({
+      status: 409,
+      body,
+      contentType: 'application/problem+json; charset=utf-8',
+      headers: { 'idempotent-replayed': 'true' },
+    });
+    const response = await call(
+      'POST',
+      '/api/v1/accounts/110-200-000001/withdrawals',
+      { ...bearer(), 'content-type': 'application/json' },
+      '{"amount":1}',
+    );
+    assert.equal(response.statusCode, 409);
+    assert.equal(response.body, body);
+    assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(response.headers['idempotent-replayed'], 'true');
+    const seen = gateway.upstreams['channel-user'].seen.at(-1)!;
+    assert.equal(seen.body, '{"amount":1}');
+    assert.equal(seen.headers['content-type'], 'application/json');
+    gateway.upstreams['channel-user'].answer = original;
+  });
+
+  test('when malformed JSON or injection strings are sent, then the gateway forwards the bytes untouched for the owner to judge', async () => {
+    const payload = `{"amount": "1; DROP TABLE accounts; --", "$where": "1==1"`;
+    await call('POST', '/api/v1/accounts', { ...bearer(), 'content-type': 'application/json' }, payload);
+    assert.equal(gateway.upstreams['channel-user'].seen.at(-1)?.body, payload);
+  });
+
+  test('when the body exceeds 64 KiB, then 413 at the gateway and nothing is forwarded', async () => {
+    const payload = JSON.stringify({ alias: 'x'.repeat(70_000) });
+    const response = await call(
+      'POST',
+      '/api/v1/accounts',
+      { ...bearer(), 'content-type': 'application/json' },
+      payload,
+    );
+    assert.equal(response.statusCode, 413);
+    assert.equal(response.json().code, 'PAYLOAD_TOO_LARGE');
+    assert.equal(gateway.upstreams['channel-user'].seen.length, 0);
+  });
+
+  test('when the upstream is down or slow, then 502 UPSTREAM_FAILED or 504 UPSTREAM_TIMEOUT without internals', async () => {
+    gateway.upstreams.point.answer = () => ({ status: 200, body: '{}', delayMs: 1_000 });
+    const slow = await call('GET', '/api/v1/points', bearer());
+    assert.equal(slow.statusCode, 504);
+    assert.equal(slow.json().code, 'UPSTREAM_TIMEOUT');
+    gateway.upstreams.point.answer = () => ({
+      status: 200,
+      body: '{"from":"point"}',
+      contentType: 'application/json',
+    });
+    const down = await startGateway();
+    await down.upstreams.coupon.close();
+    const failed = await down.app.inject({
+      method: 'GET',
+      url: '/api/v1/coupons',
+      headers: { authorization: `Bearer ${await signToken(down.keys[0]!, userUuid)}` },
+    });
+    await down.close();
+    assert.equal(failed.statusCode, 502);
+    assert.equal(failed.json().code, 'UPSTREAM_FAILED');
+    assert.ok(!failed.body.includes('127.0.0.1'));
+  });
+});
+
+describe('authentication', () => {
+  test('when a token is valid, then x-user-uuid is its subject (a client-sent one is replaced) and x-request-id travels', async () => {
+    const response = await call('GET', '/api/v1/me', {
+      ...bearer(),
+      'x-user-uuid': '01890a5d-ac96-774b-bcce-b302099a8057',
+      'x-request-id': 'client-trace-1',
+    });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['x-request-id'], 'client-trace-1');
+    const seen = gateway.upstreams['channel-user'].seen.at(-1)!;
+    assert.equal(seen.headers['x-user-uuid'], userUuid);
+    assert.equal(seen.headers['x-request-id'], 'client-trace-1');
+  });
+
+  test('when signup, login, refresh, JWKS or admin paths are called without a token, then they are forwarded without x-user-uuid', async () => {
+    for (const url of [
+      '/api/v1/auth/signup',
+      '/api/v1/auth/login',
+      '/api/v1/auth/refresh',
+      '/api/v1/admin/coupon-campaigns',
+    ]) {
+      const response = await call(
+        'POST',
+        url,
+        { 'content-type': 'application/json', 'x-user-uuid': userUuid },
+        '{}',
+      );
+      assert.equal(response.statusCode, 200, url);
+    }
+    const jwks = await call('GET', '/.well-known/jwks.json');
+    assert.equal(jwks.statusCode, 200);
+    const seen = [...gateway.upstreams['channel-user'].seen, ...gateway.upstreams.coupon.seen];
+    assert.ok(seen.every((request) => request.headers['x-user-uuid'] === undefined));
+    // Admin paths keep their bearer for the coupon service to check.
+    await call('POST', '/api/v1/admin/coupon-campaigns', { authorization: 'Bearer admin-secret' }, '{}');
+    assert.equal(gateway.upstreams.coupon.seen.at(-1)?.headers.authorization, 'Bearer admin-secret');
+  });
+
+  test('when the token is missing, expired, for another audience or issuer, tampered or unsigned, then 401 UNAUTHENTICATED and nothing is forwarded', async () => {
+    const key = gateway.keys[0]!;
+    const [header, payload] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ sub: randomUserUuid(), iss: 'x' })).toString('base64url');
+    const stranger = newSigningKey('k1');
+    const bad = [
+      undefined,
+      'Bearer',
+      'Bearer not.a.jwt',
+      `Bearer ${await signToken(key, userUuid, { expiresInSeconds: -60 })}`,
+      `Bearer ${await signToken(key, userUuid, { audience: 'someone-else' })}`,
+      `Bearer ${await signToken(key, userUuid, { issuer: 'https://evil.example' })}`,
+      `Bearer ${header}.${forged}.${token.split('.')[2]}`,
+      `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
+      `Bearer ${await signToken(stranger, userUuid)}`,
+      `Bearer ${await signToken(key, 'not-a-uuid')}`,
+    ];
+    for (const authorization of bad) {
+      const response = await call(
+        'GET',
+        '/api/v1/accounts',
+        authorization === undefined ? {} : { authorization },
+      );
+      assert.equal(response.statusCode, 401, authorization);
+      assert.equal(response.json().code, 'UNAUTHENTICATED');
+    }
+    assert.equal(
+      gateway.upstreams['channel-user'].seen.filter((seen) => seen.url !== '/.well-known/jwks.json').length,
+      0,
+    );
+  });
+
+  test('when channel-user rotates to a new key, then a token with the new kid verifies after one JWKS refetch', async () => {
+    const next = newSigningKey('k2');
+    gateway.keys.push(next);
+    const response = await call('GET', '/api/v1/me', {
+      authorization: `Bearer ${await signToken(next, userUuid)}`,
+    });
+    assert.equal(response.statusCode, 200);
+  });
+});
+
+describe('rate limits', () => {
+  test('when a user exceeds the per-user limit, then 429 RATE_LIMITED with Retry-After; another user is unaffected', async () => {
+    const limited = await startGateway({ userMax: 3 });
+    try {
+      const heavy = await signToken(limited.keys[0]!, randomUserUuid());
+      const light = await signToken(limited.keys[0]!, randomUserUuid());
+      // Stay inside one 1 s window so the count is not reset midway.
+      while (Date.now() % 1_000 > 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      const statuses: number[] = [];
+      for (let index = 0; index < 5; index += 1) {
+        statuses.push(
+          (
+            await limited.app.inject({
+              method: 'GET',
+              url: '/api/v1/me',
+              headers: { authorization: `Bearer ${heavy}` },
+            })
+          ).statusCode,
+        );
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+      const refused = await limited.app.inject({
+        method: 'GET',
+        url: '/api/v1/me',
+        headers: { authorization: `Bearer ${heavy}` },
+      });
+      assert.equal(refused.json().code, 'RATE_LIMITED');
+      assert.ok(Number(refused.headers['retry-after']) >= 1);
+      const other = await limited.app.inject({
+        method: 'GET',
+        url: '/api/v1/me',
+        headers: { authorization: `Bearer ${light}` },
+      });
+      assert.equal(other.statusCode, 200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('when one IP exceeds the per-IP limit, then even anonymous and bad-token requests get 429', async () => {
+    const limited = await startGateway({ ipMax: 2 });
+    try {
+      await limited.redis.del(`rl:ip:{127.0.0.1}:${Math.floor(Date.now() / 1_000)}`);
+      while (Date.now() % 1_000 > 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      const statuses: number[] = [];
+      for (let index = 0; index < 4; index += 1) {
+        statuses.push(
+          (
+            await limited.app.inject({
+              method: 'GET',
+              url: '/api/v1/me',
+              headers: { authorization: 'Bearer bad' },
+            })
+          ).statusCode,
+        );
+      }
+      assert.deepEqual(statuses.slice(-2), [429, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});

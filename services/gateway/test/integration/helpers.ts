@@ -1,0 +1,189 @@
+import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type AccessTokenVerifier,
+  accessTokenAudience,
+  accessTokenIssuer,
+  createRemoteAccessTokenVerifier,
+} from '@nuri/platform/access-token';
+import { createLogger } from '@nuri/platform/logger';
+import { createMetrics } from '@nuri/platform/metrics';
+import { createRedis, type Redis } from '@nuri/platform/redis';
+import { SignJWT } from 'jose';
+import { buildApp } from '../../src/app.ts';
+import type { ChannelUpstreams } from '../../src/config.ts';
+import { createProxy } from '../../src/proxy.ts';
+import { createRateLimiter } from '../../src/rate-limit.ts';
+
+export const silentLogger = createLogger({ name: 'gateway-test', level: 'silent' });
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export type Answer = {
+  status: number;
+  body?: string;
+  contentType?: string;
+  delayMs?: number;
+  headers?: Record<string, string>;
+};
+
+/** An upstream stand-in that records what reached it and answers as scripted. */
+export interface FakeUpstream {
+  url: string;
+  seen: Seen[];
+  answer: (seen: Seen) => Answer;
+  close(): Promise<void>;
+}
+
+export async function startUpstream(name: string): Promise<FakeUpstream> {
+  const fake: FakeUpstream = {
+    url: '',
+    seen: [],
+    answer: () => ({ status: 200, body: JSON.stringify({ from: name }), contentType: 'application/json' }),
+    close: async () => undefined,
+  };
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', async () => {
+      const seen = {
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
+      fake.seen.push(seen);
+      const answer = fake.answer(seen);
+      if (answer.delayMs !== undefined) await sleep(answer.delayMs);
+      if (response.destroyed) return;
+      response.writeHead(answer.status, {
+        ...(answer.contentType === undefined ? {} : { 'content-type': answer.contentType }),
+        ...answer.headers,
+      });
+      response.end(answer.body ?? '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return fake;
+}
+
+export interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+  jwk: Record<string, unknown>;
+}
+
+export function newSigningKey(kid: string): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { kid, privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' } };
+}
+
+export function randomUserUuid(): string {
+  const hex = randomBytes(16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
+
+export async function signToken(
+  key: SigningKey,
+  userUuid: string,
+  overrides: { audience?: string; issuer?: string; expiresInSeconds?: number } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1_000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid })
+    .setSubject(userUuid)
+    .setIssuer(overrides.issuer ?? accessTokenIssuer)
+    .setAudience(overrides.audience ?? accessTokenAudience)
+    .setIssuedAt(now - 60)
+    .setExpirationTime(now + (overrides.expiresInSeconds ?? 900))
+    .setJti(randomBytes(8).toString('hex'))
+    .sign(key.privateKey);
+}
+
+export interface TestGateway {
+  app: ReturnType<typeof buildApp>;
+  upstreams: Record<keyof ChannelUpstreams, FakeUpstream>;
+  keys: SigningKey[];
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  ipMax?: number;
+  userMax?: number;
+  upstreamTimeoutMs?: number;
+  verifier?: AccessTokenVerifier;
+}
+
+/**
+ * The gateway app on real Redis with fake channel services; channel-user's
+ * fake serves a JWKS that tests may change (key rotation).
+ */
+export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
+  const channelUser = await startUpstream('channel-user');
+  const point = await startUpstream('point');
+  const coupon = await startUpstream('coupon');
+  const keys = [newSigningKey('k1')];
+  const forwardByDefault = channelUser.answer;
+  channelUser.answer = (seen) =>
+    seen.url === '/.well-known/jwks.json'
+      ? {
+          status: 200,
+          body: JSON.stringify({ keys: keys.map((key) => key.jwk) }),
+          contentType: 'application/json',
+        }
+      : forwardByDefault(seen);
+  const upstreams = { 'channel-user': channelUser, point, coupon };
+  const redis = createRedis({ url: 'redis://127.0.0.1:6379', name: 'gateway-test' });
+  const proxy = createProxy({
+    upstreams: { 'channel-user': channelUser.url, point: point.url, coupon: coupon.url },
+    timeoutMs: options.upstreamTimeoutMs ?? 2_000,
+    connectionsMax: 8,
+  });
+  const app = buildApp({
+    logger: silentLogger,
+    metrics: createMetrics('gateway-test'),
+    redis,
+    upstreams: {},
+    healthTimeoutMs: 500,
+    proxy,
+    verifier:
+      options.verifier ??
+      createRemoteAccessTokenVerifier({
+        jwksUrl: `${channelUser.url}/.well-known/jwks.json`,
+        refetchCooldownMs: 0,
+      }),
+    rateLimiter: createRateLimiter({
+      redis,
+      logger: silentLogger,
+      ipMax: options.ipMax ?? 1_000_000,
+      userMax: options.userMax ?? 1_000_000,
+      windowMs: 1_000,
+    }),
+  });
+  await app.ready();
+  return {
+    app,
+    upstreams,
+    keys,
+    redis,
+    async close() {
+      await app.close();
+      await proxy.close();
+      await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()));
+      redis.disconnect();
+    },
+  };
+}
