@@ -39,7 +39,6 @@ interface Person {
 
 before(async () => {
   system = await startTestSystem({
-    portOffset: 11_000,
     onOutputLine: (service, line) => {
       logLines.push({ service, line });
       // Keep failures visible without flooding the test output with info lines.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { topics } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
 import { startGroupsAtEnd } from '@nuri/platform/kafka/admin';
@@ -45,10 +46,10 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
 }
 
 export async function startTestSystem(
-  options: { portOffset?: number; onOutputLine?: (service: string, line: string) => void } = {},
+  options: { onOutputLine?: (service: string, line: string) => void } = {},
 ): Promise<TestSystem> {
   const runId = randomBytes(4).toString('hex');
-  const env = testSystemEnvironment(options.portOffset ?? 10_000, runId);
+  const env = testSystemEnvironment(await freePortOffset(), runId);
   const config = loadCliConfig(env);
   await startGroupsAtEnd(
     kafkaBrokerList(config),
@@ -73,6 +74,29 @@ export async function startTestSystem(
       await dropDatabases(config, env);
     },
   };
+}
+
+// Test files run in parallel processes, each with a whole system: each picks
+// an offset whose every port is free right now (ports 10080–29203).
+const offsetStepPorts = 1_000;
+const offsetChoices = 20;
+const offsetTriesMax = 20;
+
+async function freePortOffset(): Promise<number> {
+  for (let attempt = 0; attempt < offsetTriesMax; attempt += 1) {
+    const offset = 10_000 + offsetStepPorts * Math.floor(Math.random() * offsetChoices);
+    const free = await Promise.all(services.map((service) => isPortFree(service.defaultPort + offset)));
+    if (free.every(Boolean)) return offset;
+  }
+  throw new Error('no free port range for a test system');
+}
+
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePromise(true)));
+  });
 }
 
 async function dropDatabases(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {

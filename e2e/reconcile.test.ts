@@ -15,7 +15,7 @@ import { startTestSystem, type TestSystem } from './harness.ts';
 let system: TestSystem;
 
 before(async () => {
-  system = await startTestSystem({ portOffset: 11_000 });
+  system = await startTestSystem();
 });
 
 after(async () => {

@@ -6,7 +6,7 @@ import { startTestSystem, type TestSystem } from './harness.ts';
 let system: TestSystem;
 
 before(async () => {
-  system = await startTestSystem({ portOffset: 10_000 });
+  system = await startTestSystem();
 });
 
 after(async () => {
