@@ -28,7 +28,6 @@ const { values: args } = parseArgs({
     'overhead-duration-s': { type: 'string', default: '5' },
     gateway: { type: 'string' },
     'channel-user': { type: 'string' },
-    'port-offset': { type: 'string', default: '13000' },
   },
 });
 
@@ -77,7 +76,7 @@ async function bootSystem(): Promise<void> {
   // Throwaway databases and consumer groups, offset ports (e2e/harness.ts): a
   // running `npm start` is neither measured nor disturbed.
   process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
-  system = await startTestSystem({ portOffset: Number(args['port-offset']) });
+  system = await startTestSystem();
   gatewayUrl = system.gatewayUrl;
   channelUserUrl = system.env.NURI_CHANNEL_USER_URL!;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { topics } from '@nuri/contracts/events';
+import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
-import { startGroupsAtEnd } from '@nuri/platform/kafka/admin';
+import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
 import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { databaseNameOf, services } from '../src/cli/services.ts';
@@ -11,8 +11,8 @@ import { databaseNameOf, services } from '../src/cli/services.ts';
  * The whole system as `npm start` runs it (every service its own process),
  * isolated for a test run: ports offset from the defaults (a developer's
  * `npm start` keeps running), throwaway databases (no state from earlier runs
- * or other keys), and consumer groups of its own (a running dev system does
- * not steal its events). Topics are the real ones.
+ * or other keys), and topics and consumer groups of its own (a running dev
+ * system or another test system neither steals nor answers its events).
  */
 export interface TestSystem extends RunningSystem {
   env: NodeJS.ProcessEnv;
@@ -20,18 +20,20 @@ export interface TestSystem extends RunningSystem {
   shutdown(): Promise<void>;
 }
 
-// Every consumer group a service reads with, and the topics it reads: each
-// gets a per-run name that starts at the topics' current end, so a run
-// neither replays (and re-settles) the history of earlier runs nor shares a
-// group with a running dev system.
-const consumerGroups: ReadonlyArray<{ variable: string; topics: readonly string[] }> = [
-  { variable: 'NURI_CHANNEL_DEPOSITS_GROUP_ID', topics: [topics.depositSettled] },
-  { variable: 'NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID', topics: [topics.depositRequested] },
-  { variable: 'NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID', topics: [topics.paymentRequested] },
-  { variable: 'NURI_CORE_PAYMENT_COUPONS_GROUP_ID', topics: [topics.couponIssued] },
-  { variable: 'NURI_COUPON_EVENTS_GROUP_ID', topics: [topics.couponRecorded] },
-  { variable: 'NURI_POINT_SETTLED_GROUP_ID', topics: [topics.paymentSettled] },
+// Every consumer group a service reads with: each gets a per-run name.
+const groupVariables = [
+  'NURI_CHANNEL_DEPOSITS_GROUP_ID',
+  'NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID',
+  'NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID',
+  'NURI_CORE_PAYMENT_COUPONS_GROUP_ID',
+  'NURI_COUPON_EVENTS_GROUP_ID',
+  'NURI_POINT_SETTLED_GROUP_ID',
 ];
+// Each run has topics of its own (NURI_KAFKA_TOPIC_PREFIX): two systems on one
+// broker would otherwise settle each other's deposits (one's core answers
+// ACCOUNT_NOT_FOUND to the other's requests) and a new group would replay
+// every earlier run's events.
+const runTopicPartitions = 2;
 
 export function testSystemEnvironment(portOffset: number, runId: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NURI_LOG_LEVEL: process.env.NURI_E2E_LOG_LEVEL ?? 'warn' };
@@ -41,7 +43,8 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
       `http://127.0.0.1:${service.defaultPort + portOffset}`;
     if (service.database) env[service.database.variable] = `${service.database.name}_e2e_${runId}`;
   }
-  for (const group of consumerGroups) env[group.variable] = `e2e.${runId}.${group.variable.toLowerCase()}`;
+  for (const variable of groupVariables) env[variable] = `e2e.${runId}.${variable.toLowerCase()}`;
+  env.NURI_KAFKA_TOPIC_PREFIX = topicPrefixOf(runId);
   return env;
 }
 
@@ -51,10 +54,18 @@ export async function startTestSystem(
   const runId = randomBytes(4).toString('hex');
   const env = testSystemEnvironment(await freePortOffset(), runId);
   const config = loadCliConfig(env);
-  await startGroupsAtEnd(
-    kafkaBrokerList(config),
-    consumerGroups.map((group) => ({ groupId: env[group.variable]!, topics: group.topics })),
-  );
+  const brokers = kafkaBrokerList(config);
+  const runTopics = allTopics
+    .flatMap((topic) => [topic, dlqTopic(topic)])
+    .map((topic) => `${topicPrefixOf(runId)}${topic}`);
+  await ensureTopics({
+    brokers,
+    topics: runTopics.map((name) => ({ name, partitions: runTopicPartitions })),
+  });
+  const cleanUp = async () => {
+    await dropDatabases(config, env);
+    await deleteTopics(brokers, runTopics);
+  };
   let system: RunningSystem;
   try {
     system = await startSystem(
@@ -63,7 +74,7 @@ export async function startTestSystem(
       options.onOutputLine ? { onOutputLine: options.onOutputLine } : {},
     );
   } catch (error) {
-    await dropDatabases(config, env);
+    await cleanUp();
     throw error;
   }
   return {
@@ -71,9 +82,13 @@ export async function startTestSystem(
     env,
     async shutdown() {
       await system.stop();
-      await dropDatabases(config, env);
+      await cleanUp();
     },
   };
+}
+
+function topicPrefixOf(runId: string): string {
+  return `e2e.${runId}.`;
 }
 
 // Test files run in parallel processes, each with a whole system: each picks

@@ -23,7 +23,10 @@ export const commonConfig = {
 } satisfies TProperties;
 
 export const postgresConfig = {
-  NURI_PG_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/postgres', pattern: '^postgres(ql)?://' }),
+  NURI_PG_URL: Type.String({
+    default: 'postgres://postgres@127.0.0.1:5432/postgres',
+    pattern: '^postgres(ql)?://',
+  }),
   NURI_PG_POOL_SIZE_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   NURI_PG_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 5_000, minimum: 100, maximum: 600_000 }),
 } satisfies TProperties;
@@ -40,7 +43,23 @@ export const redisConfig = {
 
 export const kafkaConfig = {
   NURI_KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' }),
+  /**
+   * Prepended to every topic name (e.g. `e2e.3f9a.`): lets an isolated system
+   * (an end-to-end run, a second environment on one cluster) share a broker
+   * without reading another's events. Empty in production.
+   */
+  NURI_KAFKA_TOPIC_PREFIX: Type.String({ default: '', pattern: '^([a-z0-9][a-z0-9_-]{0,40}\\.)*$' }),
 } satisfies TProperties;
+
+/** The same topic map with the prefix in front of every name. */
+export function prefixTopics<Topics extends { [Role in keyof Topics]: string }>(
+  topics: Topics,
+  prefix: string,
+): Topics {
+  return Object.fromEntries(
+    Object.entries(topics as Record<string, string>).map(([role, name]) => [role, `${prefix}${name}`]),
+  ) as Topics;
+}
 
 export function brokerList(brokers: string): string[] {
   return brokers.split(',');
@@ -88,7 +107,11 @@ export function openPostgres<DB>(
 
 /** Opens a service's MariaDB/MySQL database with the limits from its config. */
 export function openMysql<DB>(
-  config: { NURI_MYSQL_URL: string; NURI_MYSQL_POOL_SIZE_MAX: number; NURI_MYSQL_STATEMENT_TIMEOUT_MS: number },
+  config: {
+    NURI_MYSQL_URL: string;
+    NURI_MYSQL_POOL_SIZE_MAX: number;
+    NURI_MYSQL_STATEMENT_TIMEOUT_MS: number;
+  },
   database: string,
 ): Database<DB> {
   return createMysqlDatabase<DB>({

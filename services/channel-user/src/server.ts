@@ -3,7 +3,7 @@ import { runServer } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
-import { brokerList, runMain } from '@nuri/platform/service';
+import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
 import { createAccessTokenIssuer } from './auth/access-tokens.ts';
 import { createCoreClient } from './clients/core-client.ts';
@@ -18,6 +18,7 @@ import { startHousekeeping } from './housekeeping.ts';
 
 await runMain('channel-user', async () => {
   const config = loadServiceConfig();
+  const topics = prefixTopics(defaultTopics, config.NURI_KAFKA_TOPIC_PREFIX);
   const logger = createLogger({ name: 'channel-user', level: config.NURI_LOG_LEVEL });
   const metrics = createMetrics('channel-user');
   const database = openDatabase(config);
@@ -43,7 +44,7 @@ await runMain('channel-user', async () => {
   const events = createEventRuntime({
     db: database.db,
     brokers,
-    topics: defaultTopics,
+    topics,
     depositsGroupId: config.NURI_CHANNEL_DEPOSITS_GROUP_ID,
     depositBatchSizeMax: config.NURI_CHANNEL_DEPOSIT_BATCH_SIZE_MAX,
     outboxBatchSizeMax: config.NURI_CHANNEL_OUTBOX_BATCH_SIZE_MAX,
@@ -64,7 +65,7 @@ await runMain('channel-user', async () => {
     refreshTokenTtlSeconds: config.NURI_REFRESH_TOKEN_TTL_SECONDS,
     registry: createUserRegistry(coreUser),
     ledger: createCoreLedger(corePayment),
-    depositRequestedTopic: defaultTopics.depositRequested,
+    depositRequestedTopic: topics.depositRequested,
   });
   const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
   await events.start();

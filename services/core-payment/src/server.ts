@@ -2,7 +2,7 @@ import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
-import { brokerList, databaseUrl, runMain } from '@nuri/platform/service';
+import { brokerList, databaseUrl, prefixTopics, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
 import { loadServiceConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
@@ -21,7 +21,7 @@ await runMain('core-payment', async () => {
   const events = createEventRuntime({
     db: database.db,
     brokers,
-    topics: defaultTopics,
+    topics: prefixTopics(defaultTopics, config.NURI_KAFKA_TOPIC_PREFIX),
     groupIds: {
       deposits: config.NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID,
       payments: config.NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID,

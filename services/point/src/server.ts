@@ -3,7 +3,7 @@ import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
-import { brokerList, runMain } from '@nuri/platform/service';
+import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
 import { buildApp } from './app.ts';
 import { createAccountLinkClient } from './clients/account-links.ts';
 import { loadServiceConfig } from './config.ts';
@@ -22,10 +22,13 @@ await runMain('point', async () => {
   const brokers = brokerList(config.NURI_KAFKA_BROKERS);
   // Idempotent and guarded by Kysely's lock table, so several instances starting together migrate once.
   await migrateToLatest(database.db, migrations);
-  const topics = {
-    paymentRequested: config.NURI_POINT_PAYMENT_REQUESTED_TOPIC,
-    paymentSettled: config.NURI_POINT_PAYMENT_SETTLED_TOPIC,
-  };
+  const topics = prefixTopics(
+    {
+      paymentRequested: config.NURI_POINT_PAYMENT_REQUESTED_TOPIC,
+      paymentSettled: config.NURI_POINT_PAYMENT_SETTLED_TOPIC,
+    },
+    config.NURI_KAFKA_TOPIC_PREFIX,
+  );
   const payments = createPaymentRepository(database.db, {
     requestCash: (payment, attempt) => paymentRequestedMessage(topics.paymentRequested, payment, attempt),
     retryPolicy: {
