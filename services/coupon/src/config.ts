@@ -1,14 +1,53 @@
+import { topics } from '@nuri/contracts/events';
 import { loadConfig } from '@nuri/platform/config';
+import { internalAuthConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, mysqlConfig, portVariable, redisConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
+
+const topicPattern = '^[A-Za-z0-9._-]{1,200}$';
+const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
 
 export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...mysqlConfig,
   ...redisConfig,
   ...kafkaConfig,
+  // The token this service presents to core-payment (recorded-count during a rebuild).
+  ...internalAuthConfig,
   NURI_COUPON_PORT: portVariable(8203),
   NURI_COUPON_DB: Type.String({ default: 'nuri_coupon', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+  /** Bearer token of the admin routes; compared in constant time. No default: it is a secret. */
+  NURI_ADMIN_TOKEN: Type.String({ minLength: 32, maxLength: 512, pattern: '^[A-Za-z0-9._~+/=-]+$' }),
+  /** channel-user's base URL; its /.well-known/jwks.json verifies access tokens. */
+  NURI_CHANNEL_USER_URL: Type.String({ default: 'http://127.0.0.1:8201', pattern: '^https?://' }),
+  NURI_CORE_PAYMENT_URL: Type.String({ default: 'http://127.0.0.1:8102', pattern: '^https?://' }),
+  NURI_CORE_PAYMENT_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 100, maximum: 30_000 }),
+  NURI_COUPON_ISSUED_TOPIC: Type.String({ default: topics.couponIssued, pattern: topicPattern }),
+  NURI_COUPON_RECORDED_TOPIC: Type.String({ default: topics.couponRecorded, pattern: topicPattern }),
+  /** One group reads coupon.issued (the MySQL mirror) and coupon.recorded (clears pending). */
+  NURI_COUPON_EVENTS_GROUP_ID: Type.String({ default: 'coupon.events', pattern: groupIdPattern }),
+  NURI_COUPON_EVENTS_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 5_000 }),
+  /** coupon.issued events handed to Kafka and not yet acked, across all requests. */
+  NURI_COUPON_SEND_WINDOW_MAX: Type.Integer({ default: 5_000, minimum: 1, maximum: 100_000 }),
+  /** Events per produce request; a full window drains in window/batch round trips. */
+  NURI_COUPON_SEND_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 10_000 }),
+  /** How long a winning request waits for room in a full window before 503 COUPON_UNAVAILABLE. */
+  NURI_COUPON_SEND_WAIT_MS: Type.Integer({ default: 500, minimum: 0, maximum: 30_000 }),
+  /** Per produce request to the broker, acks included; bounds how long a 201 can take. */
+  NURI_COUPON_SEND_TIMEOUT_MS: Type.Integer({ default: 5_000, minimum: 100, maximum: 60_000 }),
+  NURI_COUPON_RECOVERY_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 100, maximum: 3_600_000 }),
+  /** A coupon not recorded by the core this long after its issue is re-sent. */
+  NURI_COUPON_RECOVERY_GRACE_MS: Type.Integer({ default: 30_000, minimum: 0, maximum: 86_400_000 }),
+  /**
+   * Before rebuilding a campaign whose Redis state vanished, wait this long so
+   * that every send started before the loss has been acked or failed (see
+   * domain/rebuild.ts). Must exceed the longest send: window wait + (retries + 1)
+   * × max(connect timeout, send timeout) + retry delays — about 21 s with the
+   * platform producer's defaults (3 retries, 5 s connect) and a 5 s send timeout.
+   */
+  NURI_COUPON_REBUILD_SETTLE_MS: Type.Integer({ default: 30_000, minimum: 0, maximum: 600_000 }),
+  /** Longest a rebuild may take (settle included) before requests for that campaign get 503. */
+  NURI_COUPON_REBUILD_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 1_000, maximum: 600_000 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,278 @@
+import { AppError } from '@nuri/platform/errors';
+import type { HeldCoupon, IssueDecision } from './issue-decision.ts';
+
+/** A campaign as defined by an admin; immutable once created. */
+export interface CampaignDefinition {
+  campaignId: string;
+  name: string;
+  quantity: number;
+  startsAt: Date | null;
+  endsAt: Date | null;
+}
+
+export interface IssuedCoupon {
+  couponId: string;
+  campaignId: string;
+  userUuid: string;
+  code: string;
+  issuedAt: Date;
+}
+
+export interface CampaignView extends CampaignDefinition {
+  remaining: number;
+  issued: number;
+}
+
+export const quantityMax = 10_000_000;
+export const nameLengthMax = 100;
+/** GET /api/v1/coupons has no pagination in the contract; one user past this many coupons is not a real case. */
+export const couponsPerUserListedMax = 1_000;
+
+// Ports the use cases need; redis/, db/, events/ and clients/ implement them.
+
+export interface CampaignDefinitions {
+  insert(campaign: CampaignDefinition): Promise<void>;
+  find(campaignId: string): Promise<CampaignDefinition | undefined>;
+}
+
+export interface LiveCampaigns {
+  issue(
+    campaignId: string,
+    attempt: { userUuid: string; couponId: string; code: string },
+  ): Promise<IssueDecision>;
+  rollback(campaignId: string, userUuid: string, couponId: string): Promise<string>;
+  load(
+    campaignId: string,
+    state: { quantity: number; remaining: number; startsAtMs: number | null; endsAtMs: number | null },
+  ): Promise<boolean>;
+  readStock(campaignId: string): Promise<{ quantity: number; remaining: number } | undefined>;
+  rememberRecent(userUuid: string, campaignId: string, coupon: HeldCoupon): Promise<void>;
+  recentOf(userUuid: string): Promise<Array<{ campaignId: string; coupon: HeldCoupon }>>;
+}
+
+export interface CouponHandOff {
+  /** Resolves once the broker acked coupon.issued (acks=all); rejects if it was not handed off. */
+  handOff(coupon: IssuedCoupon, correlationId: string): Promise<void>;
+}
+
+export interface MirroredCoupons {
+  listByUser(userUuid: string, limit: number): Promise<IssuedCoupon[]>;
+}
+
+export interface Rebuilder {
+  /** Resolves once the campaign's live state exists again; throws 503 if that takes too long. */
+  ensureLoaded(campaign: CampaignDefinition): Promise<void>;
+}
+
+export interface CouponCounters {
+  issued(): void;
+  soldOut(): void;
+  duplicate(): void;
+  rollback(): void;
+  stock(campaignId: string, remaining: number): void;
+}
+
+export interface Logger {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+export interface CampaignServiceDeps {
+  definitions: CampaignDefinitions;
+  live: LiveCampaigns;
+  handOff: CouponHandOff;
+  mirrored: MirroredCoupons;
+  rebuilder: Rebuilder;
+  counters: CouponCounters;
+  logger: Logger;
+  newId: () => string;
+  newCode: () => string;
+}
+
+export const campaignNotFound = () => new AppError('CAMPAIGN_NOT_FOUND', 404, 'No such coupon campaign');
+const couponUnavailable = () =>
+  new AppError('COUPON_UNAVAILABLE', 503, 'No coupon was issued; the request is safe to retry');
+
+// Campaign ids go into Redis keys between hash-tag braces: anything but a UUID
+// is refused before it gets there.
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const definitionsCachedMax = 10_000;
+
+export function createCampaignService(deps: CampaignServiceDeps) {
+  const { live, counters } = deps;
+  // Definitions never change after creation, so a hit never goes stale.
+  const definitionCache = new Map<string, CampaignDefinition>();
+
+  async function findDefinition(campaignId: string): Promise<CampaignDefinition | undefined> {
+    if (!uuidPattern.test(campaignId)) return undefined;
+    const cached = definitionCache.get(campaignId);
+    if (cached !== undefined) return cached;
+    const found = await deps.definitions.find(campaignId);
+    if (found === undefined) return undefined;
+    if (definitionCache.size >= definitionsCachedMax) definitionCache.clear();
+    definitionCache.set(campaignId, found);
+    return found;
+  }
+
+  /**
+   * Runs `attempt` on the live state; a campaign Redis lost is rebuilt first,
+   * an unknown one is 404. Redis unreachable is 503: the script either did not
+   * run, or won and left a pending coupon that the recovery job hands off.
+   */
+  async function withLiveCampaign<T>(
+    campaignId: string,
+    attempt: () => Promise<T | 'NOT_LOADED'>,
+  ): Promise<T> {
+    if (!uuidPattern.test(campaignId)) throw campaignNotFound();
+    const guarded = async () => {
+      try {
+        return await attempt();
+      } catch (error) {
+        deps.logger.warn({ err: error, campaignId }, 'live campaign state unreachable');
+        throw couponUnavailable();
+      }
+    };
+    const first = await guarded();
+    if (first !== 'NOT_LOADED') return first;
+    const definition = await findDefinition(campaignId);
+    if (definition === undefined) throw campaignNotFound();
+    await deps.rebuilder.ensureLoaded(definition);
+    const second = await guarded();
+    if (second === 'NOT_LOADED') throw couponUnavailable();
+    return second;
+  }
+
+  async function handOffOrRollback(coupon: IssuedCoupon, correlationId: string): Promise<void> {
+    try {
+      await deps.handOff.handOff(coupon, correlationId);
+      return;
+    } catch (error) {
+      const outcome = await live
+        .rollback(coupon.campaignId, coupon.userUuid, coupon.couponId)
+        .catch((rollbackError: unknown) => {
+          // The win stays in Redis as pending; the recovery job hands it off later, so nothing is over-issued.
+          deps.logger.error(
+            { err: rollbackError, campaignId: coupon.campaignId, couponId: coupon.couponId },
+            'rollback after a failed hand-off failed; the coupon stays pending',
+          );
+          return 'FAILED';
+        });
+      // Kafka had it after all (the mirror saw it before the failure was reported): the promise holds.
+      if (outcome === 'HANDED_OFF') return;
+      if (outcome === 'ROLLED_BACK') counters.rollback();
+      deps.logger.warn(
+        { err: error, campaignId: coupon.campaignId, couponId: coupon.couponId, rollback: outcome },
+        'coupon hand-off failed; the win was rolled back',
+      );
+      throw couponUnavailable();
+    }
+  }
+
+  return {
+    async createCampaign(input: {
+      name: string;
+      quantity: number;
+      startsAt: Date | null;
+      endsAt: Date | null;
+    }): Promise<CampaignView> {
+      if (input.startsAt !== null && input.endsAt !== null && input.endsAt <= input.startsAt) {
+        throw new AppError('VALIDATION_FAILED', 400, 'body/endsAt must be later than startsAt');
+      }
+      const campaign: CampaignDefinition = { campaignId: deps.newId(), ...input };
+      await deps.definitions.insert(campaign);
+      await live.load(campaign.campaignId, {
+        quantity: campaign.quantity,
+        remaining: campaign.quantity,
+        startsAtMs: campaign.startsAt?.getTime() ?? null,
+        endsAtMs: campaign.endsAt?.getTime() ?? null,
+      });
+      counters.stock(campaign.campaignId, campaign.quantity);
+      return { ...campaign, remaining: campaign.quantity, issued: 0 };
+    },
+
+    async getCampaign(campaignId: string): Promise<CampaignView> {
+      const stock = await withLiveCampaign(
+        campaignId,
+        async () => (await live.readStock(campaignId)) ?? 'NOT_LOADED',
+      );
+      const definition = await findDefinition(campaignId);
+      if (definition === undefined) throw campaignNotFound();
+      return {
+        ...definition,
+        // Below zero only if coupons Kafka already had were adopted with no stock left; issued says so.
+        remaining: Math.max(0, stock.remaining),
+        issued: stock.quantity - stock.remaining,
+      };
+    },
+
+    /** The table of contents of the race: one script decides, Kafka's ack makes it a promise. */
+    async issueCoupon(userUuid: string, campaignId: string, correlationId: string): Promise<IssuedCoupon> {
+      const couponId = deps.newId();
+      const code = deps.newCode();
+      const decision = await withLiveCampaign(campaignId, async () => {
+        const reply = await live.issue(campaignId, { userUuid, couponId, code });
+        return reply.outcome === 'NOT_LOADED' ? 'NOT_LOADED' : reply;
+      });
+      switch (decision.outcome) {
+        case 'NOT_ACTIVE':
+          throw new AppError('CAMPAIGN_NOT_ACTIVE', 409, 'The campaign is not open at this time');
+        case 'ALREADY_ISSUED':
+          counters.duplicate();
+          throw new AppError('ALREADY_ISSUED', 409, 'This user already holds a coupon of this campaign', {
+            couponId: decision.held.couponId,
+          });
+        case 'SOLD_OUT':
+          counters.soldOut();
+          counters.stock(campaignId, 0);
+          throw new AppError('SOLD_OUT', 410, 'Every coupon of this campaign has been issued');
+        case 'ISSUED':
+          break;
+      }
+      const coupon: IssuedCoupon = {
+        couponId,
+        campaignId,
+        userUuid,
+        code,
+        issuedAt: new Date(decision.coupon.issuedAtMs),
+      };
+      await handOffOrRollback(coupon, correlationId);
+      counters.issued();
+      counters.stock(campaignId, decision.remaining);
+      // Not awaited: the 201 does not depend on it, and commands on one Redis
+      // connection run in order, so this instance's next list already sees it.
+      // If it fails, only the read-your-write shortcut is missing until the mirror catches up.
+      void live.rememberRecent(userUuid, campaignId, decision.coupon).catch((error: unknown) => {
+        deps.logger.warn({ err: error, campaignId, couponId }, 'recent-coupon index not updated');
+      });
+      return coupon;
+    },
+
+    /** The user's coupons: the MySQL mirror, plus the ones too recent to be mirrored yet. */
+    async listCoupons(userUuid: string): Promise<IssuedCoupon[]> {
+      const [mirrored, recent] = await Promise.all([
+        deps.mirrored.listByUser(userUuid, couponsPerUserListedMax),
+        // Without Redis the list is the mirror alone: at most the last second's coupons are missing.
+        live.recentOf(userUuid).catch((error: unknown) => {
+          deps.logger.warn({ err: error }, 'recent-coupon index unreachable; listing the mirror only');
+          return [];
+        }),
+      ]);
+      const byId = new Map(mirrored.map((coupon) => [coupon.couponId, coupon]));
+      for (const { campaignId, coupon } of recent) {
+        if (byId.has(coupon.couponId)) continue;
+        byId.set(coupon.couponId, {
+          couponId: coupon.couponId,
+          campaignId,
+          userUuid,
+          code: coupon.code,
+          issuedAt: new Date(coupon.issuedAtMs),
+        });
+      }
+      return [...byId.values()]
+        .sort((a, b) => b.issuedAt.getTime() - a.issuedAt.getTime())
+        .slice(0, couponsPerUserListedMax);
+    },
+  };
+}
+
+export type CampaignService = ReturnType<typeof createCampaignService>;

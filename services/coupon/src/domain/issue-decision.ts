@@ -1,0 +1,100 @@
+// The issue decision as a pure state machine. redis/scripts.ts runs the same
+// decision atomically inside Redis; test/unit/issue-decision.test.ts drives
+// both with the same cases so the two cannot drift apart.
+
+/** A campaign's live state as the issue script sees it. */
+export interface LiveCampaign {
+  remaining: number;
+  /** Inclusive start; null = open. */
+  startsAtMs: number | null;
+  /** Exclusive end; null = open. */
+  endsAtMs: number | null;
+  /** userUuid → the coupon that user holds. */
+  holders: ReadonlyMap<string, HeldCoupon>;
+}
+
+export interface HeldCoupon {
+  couponId: string;
+  code: string;
+  issuedAtMs: number;
+  /** True once the coupon was seen in Kafka: from then on a rollback must not remove it. */
+  handedOff: boolean;
+}
+
+export interface IssueAttempt {
+  userUuid: string;
+  couponId: string;
+  code: string;
+  nowMs: number;
+}
+
+export type IssueDecision =
+  | { outcome: 'NOT_LOADED' }
+  | { outcome: 'NOT_ACTIVE' }
+  | { outcome: 'ALREADY_ISSUED'; held: HeldCoupon }
+  | { outcome: 'SOLD_OUT' }
+  | { outcome: 'ISSUED'; coupon: HeldCoupon; remaining: number };
+
+/**
+ * Every check comes before any write: known, active, not yet holding, stock
+ * left. Only the last branch changes anything (stock − 1, holder recorded).
+ */
+export function decideIssue(campaign: LiveCampaign | undefined, attempt: IssueAttempt): IssueDecision {
+  if (campaign === undefined) return { outcome: 'NOT_LOADED' };
+  if (!isActive(campaign, attempt.nowMs)) return { outcome: 'NOT_ACTIVE' };
+  const held = campaign.holders.get(attempt.userUuid);
+  if (held !== undefined) return { outcome: 'ALREADY_ISSUED', held };
+  if (campaign.remaining <= 0) return { outcome: 'SOLD_OUT' };
+  const coupon = {
+    couponId: attempt.couponId,
+    code: attempt.code,
+    issuedAtMs: attempt.nowMs,
+    handedOff: false,
+  };
+  return { outcome: 'ISSUED', coupon, remaining: campaign.remaining - 1 };
+}
+
+export function isActive(campaign: Pick<LiveCampaign, 'startsAtMs' | 'endsAtMs'>, nowMs: number): boolean {
+  if (campaign.startsAtMs !== null && nowMs < campaign.startsAtMs) return false;
+  if (campaign.endsAtMs !== null && nowMs >= campaign.endsAtMs) return false;
+  return true;
+}
+
+export type RollbackDecision = 'NOT_LOADED' | 'NOT_HELD' | 'HANDED_OFF' | 'ROLLED_BACK';
+
+/**
+ * Undo of a win whose hand-off failed. Only the exact coupon is removed: if
+ * the user now holds another one (or none), nothing changes. A coupon already
+ * seen in Kafka stays, because the core will record it.
+ */
+export function decideRollback(
+  campaign: LiveCampaign | undefined,
+  userUuid: string,
+  couponId: string,
+): RollbackDecision {
+  if (campaign === undefined) return 'NOT_LOADED';
+  const held = campaign.holders.get(userUuid);
+  if (held === undefined || held.couponId !== couponId) return 'NOT_HELD';
+  if (held.handedOff) return 'HANDED_OFF';
+  return 'ROLLED_BACK';
+}
+
+export type HandOffDecision = 'NOT_LOADED' | 'HELD' | 'CONFLICT' | 'ADOPTED' | 'OVERSOLD';
+
+/**
+ * A coupon.issued seen in Kafka (the service reads its own topic). Normally
+ * Redis holds it already (HELD, now marked handed off). If Redis does not, a
+ * send reported as failed reached the broker after all, and the rollback gave
+ * its stock back: the coupon is taken again (ADOPTED), even below zero stock
+ * (OVERSOLD), because the core will record it whatever Redis says.
+ */
+export function decideHandOff(
+  campaign: LiveCampaign | undefined,
+  userUuid: string,
+  couponId: string,
+): HandOffDecision {
+  if (campaign === undefined) return 'NOT_LOADED';
+  const held = campaign.holders.get(userUuid);
+  if (held !== undefined) return held.couponId === couponId ? 'HELD' : 'CONFLICT';
+  return campaign.remaining > 0 ? 'ADOPTED' : 'OVERSOLD';
+}
