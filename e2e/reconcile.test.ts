@@ -36,6 +36,8 @@ test('when the ledger agrees with every balance, then reconcile prints RECONCILE
   assert.match(result.stdout, /core-payment\n/);
   assert.match(result.stdout, /point\n/);
   assert.match(result.stdout, /OK {2}\s+balance = ledger sum, every account/);
+  assert.match(result.stdout, /coupon\n/);
+  assert.match(result.stdout, /OK {2}\s+coupons issued in Redis = recorded in the core\s+0 mismatches/);
   assert.match(result.stdout, /RECONCILED\n$/);
 });
 

@@ -18,6 +18,7 @@ import { couponCounters } from './metrics.ts';
 import { createCampaignStore } from './redis/campaign-store.ts';
 import { createAdminAuthenticator, createUserAuthenticator } from './routes/auth.ts';
 import { registerCampaignRoutes } from './routes/campaigns.ts';
+import { registerOperationRoutes } from './routes/operations.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -35,6 +36,10 @@ export interface AppDeps {
   /** When the coupon.issued mirror has caught up with the topic, for rebuilds. */
   mirror: { waitUntilCaughtUp(timeoutMs: number): Promise<void> };
   rebuild: { settleMs: number; timeoutMs: number; requestWaitMs: number };
+  /** NURI_INTERNAL_TOKEN: guards /internal/* (and nothing else). */
+  internalToken: string;
+  /** NURI_COUPON_RECOVERY_GRACE_MS: pending coupons younger than this are in flight, not missing. */
+  recoveryGraceMs: number;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -57,6 +62,16 @@ export function buildApp(deps: AppDeps) {
     campaigns,
     authenticate: createUserAuthenticator(deps.accessTokens),
     authenticateAdmin: createAdminAuthenticator(deps.adminToken),
+  });
+  registerOperationRoutes(app, {
+    internalToken: deps.internalToken,
+    reconciliation: {
+      campaigns: createCampaignRepository(deps.database.db),
+      live: createCampaignStore(deps.redis),
+      core: deps.core,
+      logger: deps.logger,
+      graceMs: deps.recoveryGraceMs,
+    },
   });
   return app;
 }

@@ -104,6 +104,8 @@ await runMain('coupon', async () => {
       jwksUrl: new URL('/.well-known/jwks.json', config.NURI_CHANNEL_USER_URL).toString(),
     }),
     adminToken: config.NURI_ADMIN_TOKEN,
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    recoveryGraceMs: config.NURI_COUPON_RECOVERY_GRACE_MS,
     handOff,
     core: createCorePaymentClient({
       baseUrl: config.NURI_CORE_PAYMENT_URL,

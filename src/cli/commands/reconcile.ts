@@ -78,6 +78,22 @@ function sources(config: CliConfig): Source[] {
         },
       ],
     },
+    {
+      service: 'coupon',
+      baseUrl: config.NURI_COUPON_URL,
+      checks: (report) => [
+        {
+          label: 'coupons issued in Redis = recorded in the core',
+          ok: list(report.mismatches).length === 0,
+          summary:
+            `${count(report.mismatches, 'mismatches')} of ${count(report.campaigns, 'campaigns')}` +
+            (list(report.notLoaded).length > 0
+              ? `, ${count(report.notLoaded, 'not in Redis (not compared)')}`
+              : ''),
+          findings: show(report.mismatches),
+        },
+      ],
+    },
   ];
 }
 

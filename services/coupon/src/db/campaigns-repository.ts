@@ -42,6 +42,17 @@ export function createCampaignRepository(db: Kysely<ServiceDb>) {
       return row === undefined ? undefined : toDefinition(row);
     },
 
+    /** The newest campaigns first (ids are UUIDv7, so id order is creation order). */
+    async listNewest(limit: number): Promise<Array<{ campaignId: string; quantity: number }>> {
+      const rows = await db
+        .selectFrom('campaigns')
+        .select(['campaign_id', 'quantity'])
+        .orderBy('campaign_id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ campaignId: row.campaign_id, quantity: Number(row.quantity) }));
+    },
+
     /** Campaigns still open, or closed after `endedAfter`: the ones that may have coupons to re-send. */
     async listRecent(endedAfter: Date, limit: number): Promise<string[]> {
       const rows = await db

@@ -5,6 +5,7 @@ import type {
   IssueDecision,
   RollbackDecision,
 } from '../domain/issue-decision.ts';
+import type { LiveSnapshot } from '../domain/reconciliation.ts';
 import { handOffScript, issueScript, loadScript, rollbackScript, unlockScript } from './scripts.ts';
 
 /** The Redis keys of one campaign; the `{campaignId}` hash tag puts them all in one Cluster slot. */
@@ -198,6 +199,30 @@ export function createCampaignStore(redis: Redis) {
     async recentOf(userUuid: string): Promise<Array<{ campaignId: string; coupon: HeldCoupon }>> {
       const entries = await redis.hgetall(recentKey(userUuid));
       return Object.entries(entries).map(([campaignId, value]) => ({ campaignId, coupon: parseHeld(value) }));
+    },
+
+    /**
+     * The counters reconciliation compares, in one MULTI so that issued and
+     * pending belong together; undefined when the campaign is not loaded.
+     */
+    async snapshot(campaignId: string, overdueCutoffMs: number): Promise<LiveSnapshot | undefined> {
+      const keys = campaignKeys(campaignId);
+      const results = await redis
+        .multi()
+        .hmget(keys.meta, 'quantity', 'remaining')
+        .zcard(keys.pending)
+        .zcount(keys.pending, '-inf', overdueCutoffMs)
+        .exec();
+      if (results === null) throw new Error('reconciliation snapshot transaction was aborted');
+      const failure = results.find(([error]) => error !== null);
+      if (failure !== undefined) throw failure[0];
+      const [quantity, remaining] = results[0]![1] as [string | null, string | null];
+      if (quantity === null || remaining === null) return undefined;
+      return {
+        issued: Number(quantity) - Number(remaining),
+        pending: Number(results[1]![1]),
+        pendingOverdue: Number(results[2]![1]),
+      };
     },
 
     /** The server's clock, the one the issue script compares campaign windows with. */

@@ -1,6 +1,7 @@
 import { ProblemSchema } from '@nuri/platform/http';
 import Type from 'typebox';
 import { type CampaignView, type IssuedCoupon, nameLengthMax, quantityMax } from '../domain/campaigns.ts';
+import type { CouponReconciliationReport } from '../domain/reconciliation.ts';
 
 export const Problem = ProblemSchema;
 const Timestamp = Type.String({ format: 'date-time' });
@@ -59,4 +60,36 @@ export function couponToJson(coupon: IssuedCoupon) {
     code: coupon.code,
     issuedAt: coupon.issuedAt.toISOString(),
   };
+}
+
+const CampaignCounts = {
+  campaignId: Type.String(),
+  quantity: Type.Integer({ minimum: 0 }),
+  issuedInRedis: Type.Integer(),
+  recordedInCore: Type.Integer({ minimum: 0 }),
+  /** Issued, coupon.recorded not yet back. */
+  pending: Type.Integer({ minimum: 0 }),
+  /** Of those, older than the recovery grace period. */
+  pendingOverdue: Type.Integer({ minimum: 0 }),
+};
+
+export const Reconciliation = Type.Object({
+  checkedAt: Timestamp,
+  ok: Type.Boolean(),
+  campaigns: Type.Array(Type.Object(CampaignCounts)),
+  mismatches: Type.Array(
+    Type.Object({
+      ...CampaignCounts,
+      reason: Type.Union([
+        Type.Literal('OVER_ISSUED'),
+        Type.Literal('RECORDED_BUT_NOT_ISSUED'),
+        Type.Literal('ISSUED_BUT_NOT_RECORDED'),
+      ]),
+    }),
+  ),
+  notLoaded: Type.Array(Type.String()),
+});
+
+export function reconciliationToJson(report: CouponReconciliationReport) {
+  return { ...report, checkedAt: report.checkedAt.toISOString() };
 }

@@ -42,6 +42,8 @@ export const brokers = ['127.0.0.1:9092'];
 export const redisUrl = 'redis://127.0.0.1:6379';
 export const adminToken = randomBytes(32).toString('base64url');
 export const adminAuth = { authorization: `Bearer ${adminToken}` };
+export const internalToken = randomBytes(32).toString('base64url');
+export const internalAuth = { authorization: `Bearer ${internalToken}` };
 export const silentLogger = createLogger({ name: 'coupon-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */
@@ -182,6 +184,7 @@ export interface TestCouponOptions {
   core?: AppDeps['core'];
   rebuild?: Partial<AppDeps['rebuild']>;
   sendWindowMax?: number;
+  recoveryGraceMs?: number;
 }
 
 /** The coupon app as server.ts wires it, on the given database, topics and producer. */
@@ -227,6 +230,8 @@ export async function startCoupon(options: TestCouponOptions): Promise<TestCoupo
     core: options.core ?? { countRecorded: async () => 0 },
     mirror: createMirrorProgress({ brokers, topic: options.topics.couponIssued, groupId }),
     rebuild: { settleMs: 0, timeoutMs: 20_000, requestWaitMs: 15_000, ...options.rebuild },
+    internalToken,
+    recoveryGraceMs: options.recoveryGraceMs ?? 30_000,
   };
   const app = buildApp(deps);
   await app.ready();
