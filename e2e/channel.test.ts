@@ -760,7 +760,7 @@ describe('PII never leaves the core zone', () => {
     assert.ok(channelLines.length > 50, 'the services logged at info level');
     for (const { service, line } of channelLines)
       assert.equal(find(line), undefined, `${service} logged PII`);
-    const events = await readRecent('deposit.requested', 5_000);
+    const events = await readRecent(`${system.env.NURI_KAFKA_TOPIC_PREFIX ?? ''}deposit.requested`, 5_000);
     assert.ok(events.length > 0);
     for (const event of events) assert.equal(find(event), undefined, 'a deposit.requested event');
   });
