@@ -49,10 +49,10 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
 }
 
 export async function startTestSystem(
-  options: { onOutputLine?: (service: string, line: string) => void } = {},
+  options: { onOutputLine?: (service: string, line: string) => void; envOverrides?: NodeJS.ProcessEnv } = {},
 ): Promise<TestSystem> {
   const runId = randomBytes(4).toString('hex');
-  const env = testSystemEnvironment(await freePortOffset(), runId);
+  const env = { ...testSystemEnvironment(await freePortOffset(), runId), ...options.envOverrides };
   const config = loadCliConfig(env);
   const brokers = kafkaBrokerList(config);
   const runTopics = allTopics

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { services } from '../src/cli/services.ts';
 import { startTestSystem, type TestSystem } from './harness.ts';
@@ -42,4 +43,23 @@ test('when one service stops, then /health answers 503 naming it and the others 
   assert.equal(body.services['core-user'], 'unavailable');
   assert.equal(body.services['core-payment'], 'ok');
   await assert.rejects(fetch(`${coreUserUrl}/health/live`));
+});
+
+test('when a service cannot start, then starting the system fails naming it and quoting its last lines', async () => {
+  // Something else holds the port point wants: it passes migrations, then dies on listen.
+  const squatter = createServer();
+  await new Promise<void>((resolveListen) => squatter.listen(0, '127.0.0.1', resolveListen));
+  const port = (squatter.address() as AddressInfo).port;
+  try {
+    await assert.rejects(
+      startTestSystem({ envOverrides: { NURI_POINT_PORT: String(port) }, onOutputLine: () => undefined }),
+      (error: Error) => {
+        assert.match(error.message, /point exited; its last lines:/);
+        assert.match(error.message, /EADDRINUSE/);
+        return true;
+      },
+    );
+  } finally {
+    squatter.close();
+  }
 });

@@ -26,13 +26,17 @@ export class Supervisor {
   readonly #nameWidth: number;
 
   readonly #onOutputLine: ((name: string, line: string) => void) | undefined;
+  readonly #tap: ((name: string, line: string) => void) | undefined;
 
   constructor(options: {
     nameWidth: number;
     onUnexpectedExit: (name: string, code: number | null, signal: string | null) => void;
     /** Receives each output line instead of the console (tests scan them). */
     onOutputLine?: (name: string, line: string) => void;
+    /** Sees every output line as well, whoever prints it. */
+    tap?: (name: string, line: string) => void;
   }) {
+    this.#tap = options.tap;
     this.#onUnexpectedExit = options.onUnexpectedExit;
     this.#nameWidth = options.nameWidth;
     this.#onOutputLine = options.onOutputLine;
@@ -54,6 +58,7 @@ export class Supervisor {
     const prefix = `\u001b[${color}m${spec.name.padEnd(this.#nameWidth)} |\u001b[0m `;
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
+        this.#tap?.(spec.name, line);
         if (this.#onOutputLine === undefined) process.stdout.write(`${prefix}${line}\n`);
         else this.#onOutputLine(spec.name, line);
       });

@@ -11,6 +11,7 @@ import { Supervisor } from '../supervisor.ts';
 const migrateTimeoutMs = 120_000;
 const healthyTimeoutMs = 90_000;
 const healthProbeTimeoutMs = 2_000;
+const recentLinesMax = 30;
 
 /**
  * Creates each service's database under the names this environment gives
@@ -71,12 +72,24 @@ export async function startSystem(
     reportCrash = resolveCrash;
   });
   const present = services.filter((service) => existsSync(serviceEntry(service, 'server.ts')));
+  // The last lines of each service, so a failed start says why, even when a
+  // test captures the output instead of printing it.
+  const recentLines = new Map<string, string[]>();
+  const remember = (service: string, line: string) => {
+    const lines = recentLines.get(service) ?? [];
+    lines.push(line);
+    if (lines.length > recentLinesMax) lines.shift();
+    recentLines.set(service, lines);
+  };
+  let crashedName: string | undefined;
   const supervisor = new Supervisor({
     nameWidth: Math.max(...present.map((service) => service.name.length)),
     onUnexpectedExit(name, code, signal) {
       say(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+      crashedName ??= name;
       reportCrash(name);
     },
+    tap: remember,
     ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
   });
   const processSpec = (service: ServiceSpec) => ({
@@ -96,8 +109,11 @@ export async function startSystem(
       .then((response) => response.text())
       .catch((error: Error) => error.message);
     await supervisor.stopAll();
+    const culprit =
+      crashedName === undefined ? 'no service exited' : `${crashedName} exited; its last lines:`;
+    const tail = crashedName === undefined ? '' : `\n${(recentLines.get(crashedName) ?? []).join('\n')}`;
     throw new CliError(
-      `the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}`,
+      `the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}; ${culprit}${tail}`,
     );
   }
   return {
