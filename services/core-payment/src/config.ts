@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   }),
   // Deposits are the bulk traffic: one transaction per batch amortises the commit.
   NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX: batchSize(1_000),
+  /** Deposit consumers per process (at most the topic's partitions do work). */
+  NURI_CORE_PAYMENT_DEPOSIT_CONSUMERS: Type.Integer({ default: 2, minimum: 1, maximum: 16 }),
   NURI_CORE_PAYMENT_PAYMENT_BATCH_SIZE_MAX: batchSize(200),
   NURI_CORE_PAYMENT_COUPON_BATCH_SIZE_MAX: batchSize(500),
   NURI_CORE_PAYMENT_OUTBOX_BATCH_SIZE_MAX: batchSize(1_000),

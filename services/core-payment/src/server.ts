@@ -27,6 +27,7 @@ await runMain('core-payment', async () => {
       payments: config.NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID,
       coupons: config.NURI_CORE_PAYMENT_COUPONS_GROUP_ID,
     },
+    depositConsumers: config.NURI_CORE_PAYMENT_DEPOSIT_CONSUMERS,
     batchSizesMax: {
       deposits: config.NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX,
       payments: config.NURI_CORE_PAYMENT_PAYMENT_BATCH_SIZE_MAX,

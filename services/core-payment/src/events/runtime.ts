@@ -18,6 +18,12 @@ export interface EventRuntimeOptions {
   topics: CorePaymentTopics;
   groupIds: { deposits: string; payments: string; coupons: string };
   batchSizesMax: { deposits: number; payments: number; coupons: number; outbox: number };
+  /**
+   * Deposit consumers in this process, one group: Kafka gives each its own
+   * partitions (keyed by account), so their batches touch disjoint accounts
+   * and commit in parallel instead of queueing behind one connection.
+   */
+  depositConsumers?: number;
   logger: Logger;
   registry?: Registry;
   /** A PostgreSQL URL for the relay's LISTEN connection; without it the relay polls. */
@@ -53,12 +59,15 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     ...(options.registry === undefined ? {} : { registry: options.registry }),
     ...(options.consumerTimings === undefined ? {} : { timings: options.consumerTimings }),
   };
-  const consumers: EventConsumer[] = [
+  const depositConsumers = Array.from({ length: options.depositConsumers ?? 1 }, () =>
     createDepositsConsumer({
       ...shared,
       groupId: options.groupIds.deposits,
       batchSizeMax: options.batchSizesMax.deposits,
     }),
+  );
+  const consumers: EventConsumer[] = [
+    ...depositConsumers,
     createPaymentsConsumer({
       ...shared,
       groupId: options.groupIds.payments,
