@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Generated, type Kysely, type Migration, sql } from 'kysely';
 import type { DatabaseDialect } from './db.ts';
 import { AppError } from './errors.ts';
+import { uuidv7 } from './ids.ts';
 import { dialectOf } from './kafka/sql-dialect.ts';
 
 // API.md "Idempotency": same user + same key + same body → the first response
@@ -19,6 +20,8 @@ export interface IdempotencyKeysTable {
   user_uuid: string;
   idem_key: string;
   request_hash: string;
+  /** Given to the effect as its id: a re-run after a crash or a lost answer names the same resource. */
+  operation_id: string;
   state: 'PENDING' | 'DONE';
   status_code: number | null;
   response_body: string | null;
@@ -40,6 +43,7 @@ export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, 
             user_uuid uuid not null,
             idem_key varchar(64) not null,
             request_hash char(64) not null,
+            operation_id uuid not null,
             state varchar(8) not null check (state in ('PENDING', 'DONE')),
             status_code integer,
             response_body text,
@@ -54,6 +58,7 @@ export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, 
             user_uuid char(36) character set ascii collate ascii_bin not null,
             idem_key varchar(64) character set ascii collate ascii_bin not null,
             request_hash char(64) character set ascii collate ascii_bin not null,
+            operation_id char(36) character set ascii collate ascii_bin not null,
             state varchar(8) character set ascii not null,
             status_code int,
             response_body mediumtext,
@@ -119,7 +124,11 @@ interface StoredProblem {
 }
 
 export interface IdempotencyStoreOptions {
-  /** A PENDING claim older than this may be taken over (its owner crashed); the effect below must be keyed too. */
+  /**
+   * A PENDING claim older than this may be taken over (its owner crashed or
+   * failed). The taker runs the effect again with the SAME operation id, so
+   * an effect keyed by it (a deposit id, a payment id) happens once.
+   */
   leaseMs?: number;
   /** API.md promises at least 24 h. */
   retentionMs?: number;
@@ -130,13 +139,16 @@ export interface IdempotencyStore {
    * Runs `execute` at most once per (user, key): the first call's result (or
    * its 4xx AppError) is stored and replayed to every later call with the same
    * fingerprint. 5xx and unexpected errors are not stored: the client may retry.
-   * Without a key, `execute` simply runs.
+   * `execute` receives the operation id to use as the id of what it creates:
+   * fixed per (user, key), so a retry after a failure whose effect did commit
+   * finds that effect instead of making a second one. Without a key, `execute`
+   * simply runs with a fresh id.
    */
   handle(
     request: FastifyRequest,
     reply: FastifyReply,
     userUuid: string,
-    execute: () => Promise<IdempotentResult>,
+    execute: (operationId: string) => Promise<IdempotentResult>,
   ): Promise<unknown>;
   /** Deletes keys past retention, at most `batchSizeMax` per call; returns how many. */
   purgeExpired(batchSizeMax?: number): Promise<number>;
@@ -155,11 +167,12 @@ export function createIdempotencyStore(
   const retentionMs = options.retentionMs ?? 48 * 3_600_000;
   const dialect = dialectOf(db);
 
-  async function claim(userUuid: string, key: string, hash: string): Promise<boolean> {
+  async function claim(userUuid: string, key: string, hash: string, operationId: string): Promise<boolean> {
     const row = {
       user_uuid: userUuid,
       idem_key: key,
       request_hash: hash,
+      operation_id: operationId,
       state: 'PENDING' as const,
       locked_until: new Date(Date.now() + leaseMs),
     };
@@ -175,7 +188,8 @@ export function createIdempotencyStore(
     return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
   }
 
-  async function takeOverExpired(userUuid: string, key: string, hash: string): Promise<boolean> {
+  /** The operation id of a claim whose lease ran out, now ours; undefined when there is none to take. */
+  async function takeOverExpired(userUuid: string, key: string, hash: string): Promise<string | undefined> {
     const now = new Date();
     const updated = await db
       .updateTable('idempotency_keys')
@@ -186,7 +200,14 @@ export function createIdempotencyStore(
       .where('state', '=', 'PENDING')
       .where('locked_until', '<', now)
       .executeTakeFirst();
-    return Number(updated.numUpdatedRows) === 1;
+    if (Number(updated.numUpdatedRows) !== 1) return undefined;
+    const row = await db
+      .selectFrom('idempotency_keys')
+      .select('operation_id')
+      .where('user_uuid', '=', userUuid)
+      .where('idem_key', '=', key)
+      .executeTakeFirst();
+    return row?.operation_id;
   }
 
   async function finish(userUuid: string, key: string, statusCode: number, body: unknown): Promise<void> {
@@ -198,19 +219,29 @@ export function createIdempotencyStore(
       .execute();
   }
 
+  // After a 5xx or an unexpected error the effect may or may not have
+  // committed. The claim stays (with its operation id) but its lease ends now,
+  // so the client's retry takes it over at once and re-runs the effect under
+  // the same id instead of a fresh one.
   async function release(userUuid: string, key: string): Promise<void> {
     await db
-      .deleteFrom('idempotency_keys')
+      .updateTable('idempotency_keys')
+      .set({ locked_until: new Date(0) })
       .where('user_uuid', '=', userUuid)
       .where('idem_key', '=', key)
       .where('state', '=', 'PENDING')
       .execute();
   }
 
-  async function runAsOwner(userUuid: string, key: string, execute: () => Promise<IdempotentResult>) {
+  async function runAsOwner(
+    userUuid: string,
+    key: string,
+    operationId: string,
+    execute: (operationId: string) => Promise<IdempotentResult>,
+  ) {
     let result: IdempotentResult;
     try {
-      result = await execute();
+      result = await execute(operationId);
     } catch (error) {
       if (error instanceof AppError && error.status < 500) {
         const stored: StoredProblem = {
@@ -230,13 +261,17 @@ export function createIdempotencyStore(
     async handle(request, reply, userUuid, execute) {
       const key = readIdempotencyKey(request);
       if (key === undefined) {
-        const result = await execute();
+        const result = await execute(uuidv7());
         reply.code(result.statusCode);
         return result.body;
       }
       const hash = requestFingerprint(request);
-      if ((await claim(userUuid, key, hash)) || (await takeOverExpired(userUuid, key, hash))) {
-        const result = await runAsOwner(userUuid, key, execute);
+      const freshId = uuidv7();
+      const operationId = (await claim(userUuid, key, hash, freshId))
+        ? freshId
+        : await takeOverExpired(userUuid, key, hash);
+      if (operationId !== undefined) {
+        const result = await runAsOwner(userUuid, key, operationId, execute);
         reply.code(result.statusCode);
         return result.body;
       }

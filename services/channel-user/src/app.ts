@@ -67,7 +67,7 @@ export function buildApp(deps: AppDeps) {
   registerAccountRoutes(app, { ledger: deps.ledger, links, newIdempotencyKey: uuidv7 }, idempotency);
   registerDepositRoutes(
     app,
-    { links, deposits: createDepositStore(db, deps.depositRequestedTopic), newDepositId: uuidv7 },
+    { links, deposits: createDepositStore(db, deps.depositRequestedTopic) },
     idempotency,
   );
   registerInternalRoutes(app, links);

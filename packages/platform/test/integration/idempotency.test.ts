@@ -28,13 +28,14 @@ function buildApp(database: Database<unknown>, leaseMs = 30_000) {
     metrics: createMetrics('idem-test'),
   });
   const store = createIdempotencyStore(database.db, { leaseMs });
-  const effects = { count: 0 };
+  const effects = { count: 0, operationIds: [] as string[] };
   app.post(
     '/things/:id/transfers',
     { schema: { params: Type.Object({ id: Type.String() }), body: Type.Object({ amount: Type.Integer() }) } },
     async (request, reply) =>
-      store.handle(request, reply, String(request.headers['x-user-uuid']), async () => {
+      store.handle(request, reply, String(request.headers['x-user-uuid']), async (operationId) => {
         effects.count += 1;
+        effects.operationIds.push(operationId);
         await sleep(20);
         const { amount } = request.body as { amount: number };
         if (amount > 1_000)
@@ -151,7 +152,7 @@ for (const dialect of dialects) {
       assert.equal(effects.count, 1);
     });
 
-    it('when the first answer was a 5xx, then nothing is stored and a retry with the key runs again', async () => {
+    it('when the first answer was a 5xx, then nothing is stored and a retry runs again under the same operation id', async () => {
       const { app, effects } = buildApp(database);
       const first = await post(app, 'key-5', 503);
       const retry = await post(app, 'key-5', 503);
@@ -159,6 +160,16 @@ for (const dialect of dialects) {
       assert.equal(retry.statusCode, 503);
       assert.equal(retry.headers['idempotent-replayed'], undefined);
       assert.equal(effects.count, 2);
+      // The effect may have committed before the failure: the retry must name the same resource.
+      assert.equal(effects.operationIds[1], effects.operationIds[0]);
+    });
+
+    it('when requests carry no key or different keys, then each run gets its own operation id', async () => {
+      const { app, effects } = buildApp(database);
+      await post(app, undefined, 100);
+      await post(app, undefined, 100);
+      await post(app, 'key-5b', 100);
+      assert.equal(new Set(effects.operationIds).size, 3);
     });
 
     it('when ten requests with one key race, then the effect happens once and no one gets a different answer', async () => {
@@ -187,6 +198,7 @@ for (const dialect of dialects) {
       const retry = await post(app, 'key-7', 1);
       assert.equal(retry.statusCode, 201);
       assert.equal(effects.count, 2);
+      assert.equal(effects.operationIds[1], effects.operationIds[0], 'the taker re-runs under the same id');
     });
 
     it('when the key is malformed, then 400 VALIDATION_FAILED and no effect', async () => {

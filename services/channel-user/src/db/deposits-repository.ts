@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { createEvent, messageKey } from '@nuri/contracts/events';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
@@ -7,7 +8,7 @@ import { eventSource } from '../events/topics.ts';
 import type { ServiceDb } from './database.ts';
 
 export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic: string): DepositStore {
-  return {
+  const store: DepositStore = {
     async request(deposit, correlationId) {
       const event = createEvent(
         'deposit.requested',
@@ -25,16 +26,22 @@ export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic:
       // all. No NOTIFY: it makes commits take a database-wide lock one at a
       // time, which would cap deposits; the relay polls every few ms instead.
       // The foreign key to account_links refuses an unlinked account.
-      await sql`
+      const written = await sql`
         with deposit as (
           insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
           values (${deposit.depositId}, ${deposit.accountNo}, ${deposit.userUuid},
                   ${deposit.amount.toString()}, 'PENDING', ${deposit.requestedAt})
+          on conflict (deposit_id) do nothing
           returning deposit_id
         )
         insert into outbox (id, topic, key, payload)
         select ${event.id}, ${depositRequestedTopic}, ${messageKey(event)}, ${JSON.stringify(event)}
         from deposit`.execute(db);
+      if (Number(written.numAffectedRows ?? 0n) === 1) return deposit;
+      // The id was taken: this is a retry of a deposit already accepted (its event is already queued).
+      const existing = await store.find(deposit.depositId, deposit.userUuid);
+      assert.ok(existing !== undefined, 'a deposit id taken by another user');
+      return existing;
     },
 
     async find(depositId, userUuid): Promise<Deposit | undefined> {
@@ -58,6 +65,7 @@ export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic:
       };
     },
   };
+  return store;
 }
 
 /**

@@ -27,26 +27,29 @@ export interface DepositSettlement {
 }
 
 export interface DepositStore {
-  /** The PENDING row and its deposit.requested outbox event, in one transaction. */
-  request(deposit: Deposit, correlationId: string): Promise<void>;
+  /**
+   * The PENDING row and its deposit.requested outbox event, in one
+   * transaction. A deposit id already taken (a retry of a request whose answer
+   * was lost) writes nothing and returns the deposit that exists.
+   */
+  request(deposit: Deposit, correlationId: string): Promise<Deposit>;
   find(depositId: string, userUuid: string): Promise<Deposit | undefined>;
 }
 
 export interface DepositDeps {
   links: AccountLinkStore;
   deposits: DepositStore;
-  newDepositId: () => string;
 }
 
 /** Durably accepts a deposit: once this resolves it reaches the core, even if the core is down now. */
 export async function requestDeposit(
   deps: DepositDeps,
-  input: { userUuid: string; accountNo: string; amount: bigint },
+  input: { depositId: string; userUuid: string; accountNo: string; amount: bigint },
   correlationId: string,
 ): Promise<Deposit> {
   await requireOwnAccount(deps.links, input.accountNo, input.userUuid);
   const deposit: Deposit = {
-    depositId: deps.newDepositId(),
+    depositId: input.depositId,
     accountNo: input.accountNo,
     userUuid: input.userUuid,
     amount: input.amount,
@@ -56,8 +59,7 @@ export async function requestDeposit(
     requestedAt: new Date(),
     settledAt: null,
   };
-  await deps.deposits.request(deposit, correlationId);
-  return deposit;
+  return deps.deposits.request(deposit, correlationId);
 }
 
 export async function getDeposit(deps: DepositDeps, userUuid: string, depositId: string): Promise<Deposit> {

@@ -25,10 +25,11 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
     async (request, reply) => {
       const userUuid = userOf(request);
       const amount = parseAmount(request.body.amount);
-      return idempotency.handle(request, reply, userUuid, async () => {
+      // The operation id is the deposit id: a retry after a lost answer finds the same deposit.
+      return idempotency.handle(request, reply, userUuid, async (depositId) => {
         const deposit = await requestDeposit(
           deps,
-          { userUuid, accountNo: request.params.accountNo, amount },
+          { depositId, userUuid, accountNo: request.params.accountNo, amount },
           request.id,
         );
         return {

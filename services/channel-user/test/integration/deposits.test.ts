@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createEvent, messageKey } from '@nuri/contracts/events';
+import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
 import { sql } from 'kysely';
+import { createDepositStore } from '../../src/db/deposits-repository.ts';
 import { createEventRuntime, type EventRuntime } from '../../src/events/runtime.ts';
 import { type ChannelTopics, topicsToEnsure } from '../../src/events/topics.ts';
 import {
@@ -237,4 +239,38 @@ test('when the amount is bad, then 400 and when the key is replayed, then one de
   const reused = await deposit(2_000, headers);
   assert.equal(reused.statusCode, 422);
   assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
+});
+
+test('when the same deposit id is requested again (a retry whose first answer was lost), then one deposit and one event exist and the first is returned', async () => {
+  const store = createDepositStore(service.database.db, topics.depositRequested);
+  const depositId = uuidv7();
+  const first = await store.request(
+    {
+      depositId,
+      accountNo,
+      userUuid,
+      amount: 7_000n,
+      status: 'PENDING',
+      balanceAfter: null,
+      failureCode: null,
+      requestedAt: new Date(),
+      settledAt: null,
+    },
+    'retry-test',
+  );
+  const again = await store.request({ ...first, requestedAt: new Date(Date.now() + 1_000) }, 'retry-test');
+  assert.equal(again.depositId, depositId);
+  assert.equal(again.requestedAt.getTime(), first.requestedAt.getTime(), 'the stored deposit, not the retry');
+  const rows = await service.database.db
+    .selectFrom('deposits')
+    .select('deposit_id')
+    .where('deposit_id', '=', depositId)
+    .execute();
+  assert.equal(rows.length, 1);
+  const events = await sql<{
+    count: string;
+  }>`select count(*) as count from outbox where payload like ${`%${depositId}%`}`.execute(
+    service.database.db,
+  );
+  assert.equal(Number(events.rows[0]?.count), 1);
 });

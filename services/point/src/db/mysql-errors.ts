@@ -13,6 +13,11 @@ export function isDuplicateKey(error: unknown, keyName: string): boolean {
   return errnoOf(error) === duplicateEntryErrno && String((error as Error).message).includes(keyName);
 }
 
+/** Any unique-key violation, whichever key. */
+export function isAnyDuplicateKey(error: unknown): boolean {
+  return errnoOf(error) === duplicateEntryErrno;
+}
+
 /** The transaction lost a lock race and was rolled back; running it again is safe. */
 export function isLockConflict(error: unknown): boolean {
   const errno = errnoOf(error);

@@ -21,7 +21,7 @@ import {
 } from '../domain/payments.ts';
 import type { CashOutcome, SettlementRecord, SettlementStore, TimeoutStore } from '../domain/settlement.ts';
 import type { PaymentsTable, ServiceDb } from './database.ts';
-import { isDuplicateKey, retryOnLockConflict } from './mysql-errors.ts';
+import { isAnyDuplicateKey, isDuplicateKey, retryOnLockConflict } from './mysql-errors.ts';
 import { deductPoints, refundPoints } from './wallet-ledger.ts';
 
 /** Builds the payment.requested message for one attempt (events/ owns the envelope and topic). */
@@ -128,6 +128,15 @@ export function createPaymentRepository(
       .execute();
   }
 
+  async function findPayment(paymentId: string): Promise<Payment | undefined> {
+    const row = await db
+      .selectFrom('payments')
+      .selectAll()
+      .where('payment_id', '=', paymentId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toPayment(row);
+  }
+
   async function start(input: NewPayment, decision: SagaDecision): Promise<StartPaymentResult> {
     assert.ok(decision.kind === 'transition' && decision.from === 'NEW', 'start needs the ACCEPTED decision');
     const startedAt = now();
@@ -163,6 +172,14 @@ export function createPaymentRepository(
       );
     } catch (error) {
       if (error instanceof InsufficientPointsSignal) return { kind: 'insufficientPoints' };
+      if (isAnyDuplicateKey(error)) {
+        // The payment id is the request's idempotency operation id: a retry
+        // after a lost answer meets its own payment (its USE row, its id) and
+        // gets that payment back instead of paying twice.
+        const existing = await findPayment(payment.paymentId);
+        if (existing !== undefined && existing.userUuid === payment.userUuid)
+          return { kind: 'started', payment: existing };
+      }
       if (isDuplicateKey(error, 'payments_user_order')) return { kind: 'duplicateOrder' };
       throw error;
     }
@@ -288,14 +305,7 @@ export function createPaymentRepository(
     start,
     settle,
 
-    async find(paymentId) {
-      const row = await db
-        .selectFrom('payments')
-        .selectAll()
-        .where('payment_id', '=', paymentId)
-        .executeTakeFirst();
-      return row === undefined ? undefined : toPayment(row);
-    },
+    find: findPayment,
 
     async handleOverdue(at, batchSizeMax) {
       const overdue = await db

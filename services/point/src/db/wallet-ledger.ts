@@ -26,12 +26,14 @@ async function appendHistory(
     amount: bigint;
     balanceAfter: bigint;
     paymentId: string | null;
+    /** A caller-chosen id (a charge's operation id) makes a repeated charge a duplicate key. */
+    id?: string;
   },
 ): Promise<void> {
   await trx
     .insertInto('point_history')
     .values({
-      id: uuidv7(),
+      id: entry.id ?? uuidv7(),
       user_uuid: entry.userUuid,
       type: entry.type,
       amount: entry.amount,
@@ -41,11 +43,16 @@ async function appendHistory(
     .execute();
 }
 
-/** Adds a charge; undefined (nothing written) when the balance would pass its cap. */
+/**
+ * Adds a charge; undefined (nothing written) when the balance would pass its
+ * cap. `chargeId` becomes the CHARGE row's id, so the same charge applied
+ * twice fails on the primary key and its transaction rolls back.
+ */
 export async function creditCharge(
   trx: Transaction<ServiceDb>,
   userUuid: string,
   amount: bigint,
+  chargeId: string,
 ): Promise<bigint | undefined> {
   await sql`insert ignore into point_wallets (user_uuid, balance) values (${userUuid}, 0)`.execute(trx);
   const updated = await sql`update point_wallets set balance = balance + ${amount.toString()}
@@ -54,7 +61,7 @@ export async function creditCharge(
   );
   if (Number(updated.numAffectedRows ?? 0n) !== 1) return undefined;
   const balanceAfter = await balanceInTransaction(trx, userUuid);
-  await appendHistory(trx, { userUuid, type: 'CHARGE', amount, balanceAfter, paymentId: null });
+  await appendHistory(trx, { userUuid, type: 'CHARGE', amount, balanceAfter, paymentId: null, id: chargeId });
   return balanceAfter;
 }
 

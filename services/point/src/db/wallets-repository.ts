@@ -3,11 +3,11 @@ import { parseDbAmount } from '@nuri/platform/money';
 import type { Kysely } from 'kysely';
 import type { WalletStore } from '../domain/points.ts';
 import type { ServiceDb } from './database.ts';
-import { retryOnLockConflict } from './mysql-errors.ts';
+import { isDuplicateKey, retryOnLockConflict } from './mysql-errors.ts';
 import { creditCharge } from './wallet-ledger.ts';
 
 export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
-  return {
+  const store: WalletStore = {
     async balanceOf(userUuid) {
       const row = await db
         .selectFrom('point_wallets')
@@ -17,8 +17,17 @@ export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
       return row === undefined ? 0n : parseDbAmount(row.balance);
     },
 
-    charge: (userUuid, amount) =>
-      retryOnLockConflict(() => inTransaction(db, (trx) => creditCharge(trx, userUuid, amount))),
+    async charge(userUuid, amount, chargeId) {
+      try {
+        return await retryOnLockConflict(() =>
+          inTransaction(db, (trx) => creditCharge(trx, userUuid, amount, chargeId)),
+        );
+      } catch (error) {
+        // This charge was already applied (a retry after a lost answer): nothing more to do.
+        if (isDuplicateKey(error, 'PRIMARY')) return store.balanceOf(userUuid);
+        throw error;
+      }
+    },
 
     async history(userUuid, limit, beforeId) {
       let query = db
@@ -39,4 +48,5 @@ export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
       }));
     },
   };
+  return store;
 }

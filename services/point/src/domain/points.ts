@@ -22,7 +22,8 @@ export interface WalletStore {
   /** 0n when the user never had a wallet. */
   balanceOf(userUuid: string): Promise<bigint>;
   /** Adds `amount` and writes the CHARGE row in one transaction; undefined when the balance cap would be passed. */
-  charge(userUuid: string, amount: bigint): Promise<bigint | undefined>;
+  /** Applies the charge `chargeId` once; a repeat returns the balance without charging again. */
+  charge(userUuid: string, amount: bigint, chargeId: string): Promise<bigint | undefined>;
   /** Newest first: entries with an id below `beforeId` (all when undefined), at most `limit`. */
   history(userUuid: string, limit: number, beforeId: string | undefined): Promise<PointHistoryItem[]>;
 }
@@ -36,8 +37,13 @@ export function getBalance(wallets: WalletStore, userUuid: string): Promise<bigi
   return wallets.balanceOf(userUuid);
 }
 
-export async function chargePoints(wallets: WalletStore, userUuid: string, amount: bigint): Promise<bigint> {
-  const balance = await wallets.charge(userUuid, amount);
+export async function chargePoints(
+  wallets: WalletStore,
+  userUuid: string,
+  amount: bigint,
+  chargeId: string,
+): Promise<bigint> {
+  const balance = await wallets.charge(userUuid, amount, chargeId);
   if (balance === undefined) {
     throw new AppError('POINT_BALANCE_LIMIT_EXCEEDED', 409, 'The point balance would exceed its limit');
   }

@@ -12,11 +12,11 @@ export async function respondIdempotently<Body>(
   reply: FastifyReply,
   userUuid: string,
   statusCode: number,
-  execute: () => Promise<Body>,
+  execute: (operationId: string) => Promise<Body>,
 ): Promise<Body> {
-  const body = await idempotency.handle(request, reply, userUuid, async () => ({
+  const body = await idempotency.handle(request, reply, userUuid, async (operationId) => ({
     statusCode,
-    body: await execute(),
+    body: await execute(operationId),
   }));
   return body as Body;
 }

@@ -1,5 +1,4 @@
 import type { IdempotencyStore } from '@nuri/platform/idempotency';
-import { uuidv7 } from '@nuri/platform/ids';
 import { parseAmount } from '@nuri/platform/money';
 import {
   type AccountLinks,
@@ -53,8 +52,9 @@ export function registerPaymentRoutes(
         merchant: body.merchant,
         orderId: body.orderId,
       };
-      return respondIdempotently(deps.idempotency, request, reply, userUuid, 202, async () =>
-        paymentAcceptedToJson(await startPayment(deps, { ...input, paymentId: uuidv7() })),
+      // The operation id is the payment id: a retry after a lost answer finds the same payment.
+      return respondIdempotently(deps.idempotency, request, reply, userUuid, 202, async (paymentId) =>
+        paymentAcceptedToJson(await startPayment(deps, { ...input, paymentId })),
       );
     },
   );

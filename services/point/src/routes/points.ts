@@ -47,8 +47,9 @@ export function registerPointRoutes(
     async (request, reply) => {
       const userUuid = userOf(request);
       const amount = parseAmount(request.body.amount, { max: chargeAmountMax });
-      return respondIdempotently(deps.idempotency, request, reply, userUuid, 200, async () => ({
-        balance: amountToJson(await chargePoints(deps.wallets, userUuid, amount)),
+      // The operation id names the CHARGE row: a retry after a lost answer charges once.
+      return respondIdempotently(deps.idempotency, request, reply, userUuid, 200, async (chargeId) => ({
+        balance: amountToJson(await chargePoints(deps.wallets, userUuid, amount, chargeId)),
       }));
     },
   );

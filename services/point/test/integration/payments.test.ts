@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { validateEvent } from '@nuri/contracts/events';
+import { uuidv7 } from '@nuri/platform/ids';
+import { startPayment } from '../../src/domain/payments.ts';
 import {
   charge,
   fakeAccountNo,
@@ -308,5 +310,32 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
       assert.equal(response.statusCode, 404);
       assert.equal(response.json().code, 'PAYMENT_NOT_FOUND');
     }
+  });
+  it('when the same payment id is started twice (a retry whose first answer was lost), then points are deducted once and the first payment is returned', async () => {
+    const user = await userWithAccount(5_000);
+    const paymentId = uuidv7();
+    const input = {
+      userUuid: user.userUuid,
+      accountNo: user.accountNo,
+      cashAmount: 1_000n,
+      pointAmount: 2_000n,
+      merchant: undefined,
+      orderId: undefined,
+      paymentId,
+    };
+    const deps = { payments: point.payments, accountLinks: point.accountLinks };
+    const first = await startPayment(deps, input);
+    const again = await startPayment(deps, input);
+    assert.equal(again.paymentId, first.paymentId);
+    assert.equal(
+      again.createdAt.getTime(),
+      first.createdAt.getTime(),
+      'the stored payment, not a second one',
+    );
+    assert.equal(await pointBalance(point, user.userUuid), 3_000n);
+    const uses = (await historyOf(point, user.userUuid)).filter((row) => row.type === 'USE');
+    assert.equal(uses.length, 1);
+    const requests = (await outboxRows(point)).filter((row) => row.payload.includes(paymentId));
+    assert.equal(requests.length, 1);
   });
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { uuidv7 } from '@nuri/platform/ids';
+import { createWalletStore } from '../../src/db/wallets-repository.ts';
 import { historyOf, newUser, pointBalance, startPoint, type TestPoint } from './helpers.ts';
 
 describe('point wallets: balance, charge, history', { timeout: 60_000 }, () => {
@@ -174,5 +176,26 @@ describe('point wallets: balance, charge, history', { timeout: 60_000 }, () => {
       assert.equal(response.statusCode, 400, query);
       assert.equal(response.json().code, 'VALIDATION_FAILED');
     }
+  });
+});
+
+describe('point charges retried after a lost answer', { timeout: 60_000 }, () => {
+  let point: TestPoint;
+  before(async () => {
+    point = await startPoint('wallet_retry');
+  });
+  after(async () => {
+    await point?.close();
+  });
+
+  it('when the same charge id is applied twice, then the points are charged once and the balance is answered', async () => {
+    const user = await newUser();
+    const wallets = createWalletStore(point.database.db);
+    const chargeId = uuidv7();
+    assert.equal(await wallets.charge(user.userUuid, 2_500n, chargeId), 2_500n);
+    assert.equal(await wallets.charge(user.userUuid, 2_500n, chargeId), 2_500n);
+    assert.equal(await pointBalance(point, user.userUuid), 2_500n);
+    const charges = (await historyOf(point, user.userUuid)).filter((row) => row.type === 'CHARGE');
+    assert.equal(charges.length, 1);
   });
 });
