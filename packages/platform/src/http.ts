@@ -117,6 +117,12 @@ export function createHttpApp(options: HttpAppOptions) {
       reply.elapsedTime / 1_000,
     );
   });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: bodyLimitBytes },
+    parseJsonBody,
+  );
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply, bodyLimitBytes));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
@@ -128,6 +134,61 @@ export function createHttpApp(options: HttpAppOptions) {
     return metrics.registry.metrics();
   });
   return app;
+}
+
+// Every number in this API is an integer (won, points, quantities, limits).
+// JSON.parse turns `1.0` and `1e2` into integers before any schema sees them,
+// so a client sending a float would pass as if it had sent an integer: the
+// parser looks at each number's source text and refuses a fraction or an
+// exponent. Money is never rounded by us.
+const nonIntegerLiteral = /[.eE]/;
+
+function parseJsonBody(
+  _request: FastifyRequest,
+  body: string | Buffer,
+  done: (error: Error | null, value?: unknown) => void,
+): void {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (text.trim() === '') {
+    done(
+      Object.assign(new Error('empty JSON body'), { code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 }),
+    );
+    return;
+  }
+  let nonInteger = false;
+  let prototypeKey = false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text, (key, value: unknown, context?: { source?: string }) => {
+      if (typeof value === 'number' && nonIntegerLiteral.test(context?.source ?? '')) nonInteger = true;
+      // The same guard as Fastify's own parser: no key that could reach a prototype later.
+      if (key === '__proto__' || key === 'constructor') prototypeKey = true;
+      return value;
+    });
+  } catch {
+    done(
+      Object.assign(new Error('invalid JSON body'), {
+        code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+        statusCode: 400,
+      }),
+    );
+    return;
+  }
+  if (prototypeKey) {
+    done(new AppError('VALIDATION_FAILED', 400, 'The body must not use the keys __proto__ or constructor'));
+    return;
+  }
+  if (nonInteger) {
+    done(
+      new AppError(
+        'VALIDATION_FAILED',
+        400,
+        'Numbers must be integers, without a decimal point or an exponent',
+      ),
+    );
+    return;
+  }
+  done(null, parsed);
 }
 
 function chooseRequestId(request: { headers: Record<string, string | string[] | undefined> }): string {

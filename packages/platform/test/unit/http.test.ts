@@ -178,6 +178,31 @@ describe('createHttpApp: problem+json errors', () => {
     assert.equal(body.detail, 'The body is not valid JSON');
   });
 
+  it('when a number is written as a float (1.0, 1e2, 0.5) or the body is empty, then 400 VALIDATION_FAILED; a plain integer passes', async () => {
+    const { app } = buildTestApp();
+    const send = (payload: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/transfers',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+    for (const payload of [
+      '{"amount": 1.0}',
+      '{"amount": 1e2}',
+      '{"amount": 0.5}',
+      '{"amount": 5, "memo": [2.5]}',
+    ]) {
+      const body = assertProblem(await send(payload), 400, 'VALIDATION_FAILED');
+      assert.match(String(body.detail), /integers/, payload);
+    }
+    assertProblem(await send(''), 400, 'VALIDATION_FAILED');
+    assertProblem(await send('{"__proto__": {"admin": true}, "amount": 5}'), 400, 'VALIDATION_FAILED');
+    const fine = await send('{"amount": 100}');
+    assert.equal(fine.statusCode, 200);
+    assert.deepEqual(fine.json(), { amount: 100 });
+  });
+
   it('when the body is over 64 KiB, then 413 PAYLOAD_TOO_LARGE', async () => {
     const { app } = buildTestApp();
     const payload = JSON.stringify({ amount: 1, memo: 'x'.repeat(70 * 1024) });
