@@ -1,16 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
 import { pino } from 'pino';
+import { readTopicFrom, uniqueName, waitUntil } from '../../src/testing.ts';
 
 export const brokers = ['127.0.0.1:9092'];
 export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const mysqlAdminUrl = 'mysql://root@127.0.0.1:3306/';
 export const silentLogger = pino({ level: 'silent' });
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 /** Short group timings so the first join takes well under a second on the test broker. */
 export const fastGroupTimings = {
@@ -21,43 +15,9 @@ export const fastGroupTimings = {
   lagIntervalMs: 0,
 } as const;
 
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/** Reads a topic from the beginning until `count` messages arrived (then a little longer, to catch extras). */
+export function readTopic(topic: string, count: number, timeoutMs: number, settleMs = 0) {
+  return readTopicFrom(brokers, topic, count, timeoutMs, settleMs);
 }
 
-/** Reads a topic from the beginning with a throwaway group until `count` messages arrived. */
-export async function readTopic(
-  topic: string,
-  count: number,
-  timeoutMs: number,
-): Promise<Message<string, string, string, string>[]> {
-  const consumer = new Consumer<string, string, string, string>({
-    groupId: uniqueName('reader'),
-    clientId: 'test-reader',
-    bootstrapBrokers: brokers,
-    deserializers: stringDeserializers,
-    sessionTimeout: 6_000,
-    heartbeatInterval: 500,
-    rebalanceTimeout: 6_000,
-    maxWaitTime: 100,
-  });
-  const received: Message<string, string, string, string>[] = [];
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    stream.on('data', (message) => received.push(message));
-    await waitUntil(`${count} messages on ${topic}`, () => received.length >= count, timeoutMs);
-    await stream.close();
-  } finally {
-    await consumer.close(true);
-  }
-  return received;
-}
+export { uniqueName, waitUntil };

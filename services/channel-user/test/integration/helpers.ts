@@ -12,6 +12,7 @@ import {
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { databaseUrl } from '@nuri/platform/service';
+import { uniqueName, waitUntil } from '@nuri/platform/testing';
 import { buildApp } from '../../src/app.ts';
 import { createAccessTokenIssuer } from '../../src/auth/access-tokens.ts';
 import { parseSigningKeys } from '../../src/auth/signing-keys.ts';
@@ -25,10 +26,6 @@ export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const brokers = ['127.0.0.1:9092'];
 export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
 export const silentLogger = createLogger({ name: 'channel-user-test', level: 'silent' });
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 export function uniqueLoginId(): string {
   return `u_${randomBytes(6).toString('hex')}`;
@@ -208,15 +205,4 @@ export function randomRrn(): string {
   return `9${Math.floor(Math.random() * 10)}${month}${day}-1${tail}`;
 }
 
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export { uniqueName, waitUntil };

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createPgDatabase,
   type Database,
@@ -13,7 +12,7 @@ import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/pr
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { databaseUrl } from '@nuri/platform/service';
-import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+import { readTopicFrom, uniqueName, waitUntil } from '@nuri/platform/testing';
 import { buildApp } from '../../src/app.ts';
 import type { ServiceDb } from '../../src/db/database.ts';
 import { settleDeposits } from '../../src/db/deposits-repository.ts';
@@ -35,10 +34,6 @@ export const fastConsumerTimings = {
   fetchWaitMs: 100,
   lagIntervalMs: 0,
 } as const;
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 export function uniqueTopics(prefix: string): CorePaymentTopics {
   const base = uniqueName(`it.${prefix}`);
@@ -137,49 +132,6 @@ export async function balanceOf(service: TestService, accountNo: string): Promis
   return BigInt(row.balance);
 }
 
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-/** Reads a topic from the beginning with a throwaway group until `count` messages arrived (then a little longer, to catch extras). */
-export async function readTopic(
-  topic: string,
-  count: number,
-  timeoutMs: number,
-  settleMs = 500,
-): Promise<Message<string, string, string, string>[]> {
-  const consumer = new Consumer<string, string, string, string>({
-    groupId: uniqueName('reader'),
-    clientId: 'core-payment-test-reader',
-    bootstrapBrokers: brokers,
-    deserializers: stringDeserializers,
-    sessionTimeout: 6_000,
-    heartbeatInterval: 500,
-    rebalanceTimeout: 6_000,
-    maxWaitTime: 100,
-  });
-  const received: Message<string, string, string, string>[] = [];
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    stream.on('data', (message) => received.push(message));
-    await waitUntil(`${count} messages on ${topic}`, () => received.length >= count, timeoutMs);
-    await sleep(settleMs);
-    await stream.close();
-  } finally {
-    await consumer.close(true);
-  }
-  return received;
-}
-
 export interface TestEvents {
   topics: CorePaymentTopics;
   runtime: EventRuntime;
@@ -222,3 +174,10 @@ export async function startEvents(service: TestService, prefix: string): Promise
     },
   };
 }
+
+/** Reads a topic from the beginning until `count` messages arrived (then a little longer, to catch extras). */
+export function readTopic(topic: string, count: number, timeoutMs: number, settleMs = 500) {
+  return readTopicFrom(brokers, topic, count, timeoutMs, settleMs);
+}
+
+export { uniqueName, waitUntil };

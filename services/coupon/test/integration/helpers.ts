@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { validateEvent } from '@nuri/contracts/events';
 import {
   accessTokenAlgorithm,
@@ -22,6 +21,7 @@ import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis, type Redis } from '@nuri/platform/redis';
 import { databaseUrl } from '@nuri/platform/service';
+import { uniqueName, waitUntil } from '@nuri/platform/testing';
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
 import { generateKeyPair, SignJWT } from 'jose';
 import { type AppDeps, buildApp } from '../../src/app.ts';
@@ -54,10 +54,6 @@ export const fastConsumerTimings = {
   fetchWaitMs: 100,
   lagIntervalMs: 0,
 } as const;
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 export function uniqueTopics(prefix: string): CouponTopics {
   const base = uniqueName(`it.coupon.${prefix}`);
@@ -292,19 +288,6 @@ export async function issue(coupon: TestCoupon, campaignId: string, token: strin
   });
 }
 
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 /** Collects every message of `topic` from the beginning while the returned reader runs. */
 export async function startTopicReader(topic: string) {
   const consumer = new Consumer<string, string, string, string>({
@@ -329,3 +312,5 @@ export async function startTopicReader(topic: string) {
     },
   };
 }
+
+export { uniqueName, waitUntil };

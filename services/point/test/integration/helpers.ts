@@ -1,5 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { generateKeyPairSync } from 'node:crypto';
 import {
   accessTokenAudience,
   accessTokenIssuer,
@@ -17,7 +16,7 @@ import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics, type Metrics } from '@nuri/platform/metrics';
 import { databaseUrl } from '@nuri/platform/service';
-import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+import { readTopicFrom, uniqueName, waitUntil } from '@nuri/platform/testing';
 import Fastify from 'fastify';
 import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import { buildApp } from '../../src/app.ts';
@@ -44,10 +43,6 @@ export const fastConsumerTimings = {
   fetchWaitMs: 50,
   lagIntervalMs: 0,
 } as const;
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 // ---- access tokens: signed like channel-user's, verified by the real verifier
 
@@ -319,49 +314,6 @@ export async function charge(point: TestPoint, user: TestUser, amount: number): 
   if (response.statusCode !== 200) throw new Error(`charge: ${response.statusCode} ${response.body}`);
 }
 
-export async function waitUntil(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-/** Reads a topic from the beginning with a throwaway group until `count` messages arrived (then a little longer). */
-export async function readTopic(
-  topic: string,
-  count: number,
-  timeoutMs: number,
-  settleMs = 300,
-): Promise<Message<string, string, string, string>[]> {
-  const consumer = new Consumer<string, string, string, string>({
-    groupId: uniqueName('reader'),
-    clientId: 'point-test-reader',
-    bootstrapBrokers: brokers,
-    deserializers: stringDeserializers,
-    sessionTimeout: 6_000,
-    heartbeatInterval: 500,
-    rebalanceTimeout: 6_000,
-    maxWaitTime: 100,
-  });
-  const received: Message<string, string, string, string>[] = [];
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    stream.on('data', (message) => received.push(message));
-    await waitUntil(`${count} messages on ${topic}`, () => received.length >= count, timeoutMs);
-    await sleep(settleMs);
-    await stream.close();
-  } finally {
-    await consumer.close(true);
-  }
-  return received;
-}
-
 /** The summed value of a counter in the point's registry (0 when it does not exist yet). */
 export async function metricValue(point: TestPoint, name: string): Promise<number> {
   const metric = point.metrics.registry.getSingleMetric(name);
@@ -369,3 +321,10 @@ export async function metricValue(point: TestPoint, name: string): Promise<numbe
   const { values } = await metric.get();
   return values.reduce((sum, value) => sum + value.value, 0);
 }
+
+/** Reads a topic from the beginning until `count` messages arrived (then a little longer, to catch extras). */
+export function readTopic(topic: string, count: number, timeoutMs: number, settleMs = 300) {
+  return readTopicFrom(brokers, topic, count, timeoutMs, settleMs);
+}
+
+export { uniqueName, waitUntil };
