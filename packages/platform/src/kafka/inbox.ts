@@ -1,4 +1,5 @@
 import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
 import type { DatabaseDialect } from '../db.ts';
 import { dialectOf } from './sql-dialect.ts';
 
@@ -122,4 +123,91 @@ async function recordMysql<DB>(trx: Transaction<DB>, consumer: string, ids: stri
     if (Number(one.numAffectedRows ?? 0n) === 1) fresh.add(id);
   }
   return fresh;
+}
+
+/**
+ * Deletes inbox rows handled before `cutoff`, at most `batchSizeMax` of them;
+ * returns how many. An id is only needed while its event can still be
+ * redelivered, so the cutoff must lie further back than the topics keep events.
+ */
+export async function pruneInbox<DB>(db: Kysely<DB>, cutoff: Date, batchSizeMax: number): Promise<number> {
+  const result =
+    dialectOf(db) === 'postgres'
+      ? await sql`delete from inbox where (consumer, event_id) in (
+          select consumer, event_id from inbox where handled_at < ${cutoff} limit ${batchSizeMax})`.execute(
+          db,
+        )
+      : await sql`delete from inbox where handled_at < ${cutoff} limit ${batchSizeMax}`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+export interface InboxPrunerOptions<DB> {
+  db: Kysely<DB>;
+  logger: Logger;
+  /** How long a handled id is kept; longer than any topic's retention. Default 8 days. */
+  retentionMs?: number;
+  /** Default 10 minutes; the first pass runs one interval after start. */
+  intervalMs?: number;
+  /** Rows per statement; a pass repeats statements until fewer come back. Default 10,000. */
+  batchSizeMax?: number;
+}
+
+export interface InboxPruner {
+  /** One pass: deletes every row past retention, a batch at a time; returns how many. */
+  prune(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps the inbox from growing without limit: every interval, the ids handled
+ * longer ago than the retention are deleted in bounded batches. A failed pass
+ * is logged and tried again at the next interval; nothing depends on it
+ * except the table's size.
+ */
+export function createInboxPruner<DB>(options: InboxPrunerOptions<DB>): InboxPruner {
+  const retentionMs = options.retentionMs ?? 8 * 86_400_000;
+  const intervalMs = options.intervalMs ?? 600_000;
+  const batchSizeMax = options.batchSizeMax ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+
+  async function prune(): Promise<number> {
+    const cutoff = new Date(Date.now() - retentionMs);
+    let total = 0;
+    for (;;) {
+      const deleted = await pruneInbox(options.db, cutoff, batchSizeMax);
+      total += deleted;
+      if (deleted < batchSizeMax) return total;
+    }
+  }
+
+  function schedule(): void {
+    // Chained rather than an interval: a slow pass never overlaps the next one.
+    timer = setTimeout(() => {
+      running = prune()
+        .then((deleted) => {
+          if (deleted > 0) options.logger.debug({ deleted }, 'inbox ids past retention deleted');
+        })
+        .catch((error: unknown) =>
+          options.logger.warn({ err: error }, 'inbox pruning failed; it is tried again at the next interval'),
+        )
+        .finally(() => {
+          if (timer !== undefined) schedule();
+        });
+    }, intervalMs);
+    timer.unref();
+  }
+
+  return {
+    prune,
+    start() {
+      if (timer === undefined) schedule();
+    },
+    async stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import { validateEvent } from '@nuri/contracts/events';
 import type { EventConsumer } from '@nuri/platform/kafka/consumer';
+import { createInboxPruner } from '@nuri/platform/kafka/inbox';
 import { createOutboxRelay, type OutboxRelay } from '@nuri/platform/kafka/outbox';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import type { Logger } from '@nuri/platform/logger';
@@ -88,14 +89,17 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     ...(options.listenUrl === undefined ? {} : { listenUrl: options.listenUrl }),
     ...(options.relayPollIntervalMs === undefined ? {} : { pollIntervalMs: options.relayPollIntervalMs }),
   });
+  const inboxPruner = createInboxPruner({ db, logger });
 
   return {
     producer,
     async start() {
       await relay.start();
       await Promise.all(consumers.map((consumer) => consumer.start()));
+      inboxPruner.start();
     },
     async stop() {
+      await inboxPruner.stop();
       const stopped = await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
       await relay.stop();
       await producer.close();
