@@ -62,15 +62,26 @@ describe('Kafka unavailable mid-race', { timeout: 120_000 }, () => {
       }
     })();
 
-    // Requests arrive over ~200 ms; after the 30th answer the plug is pulled,
-    // so what is not yet acked by then, and everything after, fails.
+    // The first 40 requests arrive over ~80 ms; after the 30th answer the plug
+    // is pulled, so what is not yet acked by then fails. The other 60 arrive
+    // only once it is pulled (a loaded machine could otherwise answer all 100
+    // before the 30th answer is counted), so some requests are always stranded.
     let answered = 0;
+    let pulled: () => void = () => {};
+    const unplugged = new Promise<void>((resolve) => {
+      pulled = resolve;
+    });
+    const firstWave = 40;
     const responses = await Promise.all(
       tokens.map(async (token, index) => {
-        await sleep(index * 2);
+        if (index >= firstWave) await unplugged;
+        await sleep((index % firstWave) * 2);
         const response = await issue(coupon, campaignId, token);
         answered += 1;
-        if (answered === 30) kafka.unplug();
+        if (answered === 30) {
+          kafka.unplug();
+          pulled();
+        }
         return response;
       }),
     );
