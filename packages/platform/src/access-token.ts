@@ -71,6 +71,43 @@ export function createAccessTokenVerifier(
   };
 }
 
+export interface CachingVerifierOptions {
+  /** Distinct tokens remembered; beyond this the oldest are forgotten (and verified again when seen). */
+  entriesMax?: number;
+  now?: () => number;
+}
+
+/**
+ * Remembers tokens that verified, until they expire: a client sends the same
+ * token for up to 15 minutes, and checking its Ed25519 signature on every
+ * request is a service's largest CPU cost per request. The whole token is the
+ * key, so a changed byte is another key and a tampered token is never served
+ * from here; failures are not cached.
+ */
+export function createCachingAccessTokenVerifier(
+  verifier: AccessTokenVerifier,
+  options: CachingVerifierOptions = {},
+): AccessTokenVerifier {
+  const entriesMax = options.entriesMax ?? 50_000;
+  const now = options.now ?? Date.now;
+  const verified = new Map<string, AccessTokenClaims>();
+  return {
+    async verify(token) {
+      const cached = verified.get(token);
+      if (cached !== undefined && cached.expiresAt.getTime() > now()) return cached;
+      if (cached !== undefined) verified.delete(token);
+      const claims = await verifier.verify(token);
+      if (verified.size >= entriesMax) {
+        // Map iteration is insertion order: drop the oldest entry.
+        const oldest = verified.keys().next().value;
+        if (oldest !== undefined) verified.delete(oldest);
+      }
+      verified.set(token, claims);
+      return claims;
+    },
+  };
+}
+
 function isKeySetUnavailable(error: unknown): boolean {
   return (
     error instanceof joseErrors.JWKSTimeout ||

@@ -99,23 +99,29 @@ export function createHttpApp(options: HttpAppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(compileTypeBoxValidator);
-  app.addHook('onRequest', async (request, reply) => {
+  // The hooks below run on every request of every service: they take
+  // Fastify's callback form, which costs no promise per hook.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(requestIdHeader, request.id);
     if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
-      throw new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request');
+      done(new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request'));
+      return;
     }
+    done();
   });
   // Keep-alive sockets would otherwise hold app.close() open after their
   // in-flight response; telling the client to close lets the drain finish.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (drainingApps.has(app)) reply.header('connection', 'close');
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? '(unmatched)';
     metrics.httpRequestDuration.observe(
       { method: request.method, route, status: String(reply.statusCode) },
       reply.elapsedTime / 1_000,
     );
+    done();
   });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(

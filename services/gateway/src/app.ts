@@ -7,6 +7,7 @@ import type { UpstreamProxy } from './proxy.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { registerHealthRoute } from './routes/health.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
+import { createCachingVerifier } from './token-cache.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -17,7 +18,7 @@ export interface AppDeps {
   healthTimeoutMs: number;
   /** Forwards to the channel services. */
   proxy: UpstreamProxy;
-  /** Access tokens, against channel-user's JWKS. */
+  /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (token-cache.ts). */
   verifier: AccessTokenVerifier;
   rateLimiter: RateLimiter;
 }
@@ -40,6 +41,10 @@ export function buildApp(deps: AppDeps) {
     checkSelf: checkRedis,
     timeoutMs: deps.healthTimeoutMs,
   });
-  registerProxyRoutes(app, { proxy: deps.proxy, verifier: deps.verifier, rateLimiter: deps.rateLimiter });
+  registerProxyRoutes(app, {
+    proxy: deps.proxy,
+    verifier: createCachingVerifier(deps.verifier),
+    rateLimiter: deps.rateLimiter,
+  });
   return app;
 }

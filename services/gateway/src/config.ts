@@ -29,6 +29,14 @@ export const ConfigSchema = Type.Object({
   /** Requests per authenticated user per window. */
   NURI_RATE_LIMIT_USER_MAX: Type.Integer({ default: 5_000, minimum: 1, maximum: 10_000_000 }),
   NURI_RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 1_000, minimum: 100, maximum: 3_600_000 }),
+  /**
+   * Each gateway counts locally and adds its counts to the shared ones in
+   * Redis this often (rate-limit.ts), rather than a Redis round trip per
+   * request. The limits hold across instances approximately: within about
+   * one interval a key may pass its limit by what the other instances admit
+   * meanwhile. One instance alone enforces them exactly.
+   */
+  NURI_RATE_LIMIT_SYNC_INTERVAL_MS: Type.Integer({ default: 50, minimum: 5, maximum: 10_000 }),
   /** How long channel-user's JWKS is trusted before a refetch (an unknown kid refetches sooner). */
   NURI_JWKS_CACHE_MAX_AGE_MS: Type.Integer({ default: 600_000, minimum: 1_000, maximum: 86_400_000 }),
 });

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError } from '@nuri/platform/errors';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { ChannelUpstreams } from './config.ts';
 import type { UpstreamName } from './routing.ts';
 
@@ -84,20 +84,22 @@ export function createProxy(options: ProxyOptions): UpstreamProxy {
   }
 
   return {
-    async forward(upstream, request) {
+    forward(upstream, request) {
       const pool = pools.get(upstream)!;
-      try {
-        const response = await pool.request({
-          method: request.method as 'GET',
-          path: request.url,
-          headers: forwardedHeaders(request),
-          body: request.body ?? null,
-        });
-        const body = await readBounded(response.body);
-        return { status: response.statusCode, headers: answerHeaders(response.headers), body };
-      } catch (error) {
-        throw upstreamError(error);
-      }
+      // dispatch with a handler that gathers the answer, rather than
+      // pool.request: no Readable and async iterator per answer, which the
+      // gateway would only turn back into one Buffer.
+      return new Promise((resolve, reject) => {
+        pool.dispatch(
+          {
+            method: request.method as Dispatcher.HttpMethod,
+            path: request.url,
+            headers: forwardedHeaders(request),
+            body: request.body ?? null,
+          },
+          new AnswerCollector(resolve, reject),
+        );
+      });
     },
     async close() {
       await Promise.all([...pools.values()].map((pool) => pool.close()));
@@ -105,9 +107,59 @@ export function createProxy(options: ProxyOptions): UpstreamProxy {
   };
 }
 
+/** Collects one upstream answer into a Buffer, refusing it past responseBytesMax. */
+class AnswerCollector implements Dispatcher.DispatchHandler {
+  #resolve: (answer: UpstreamResponse) => void;
+  #reject: (error: AppError) => void;
+  #status = 0;
+  #headers: Record<string, string | string[]> = {};
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  constructor(resolve: (answer: UpstreamResponse) => void, reject: (error: AppError) => void) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  // Present even though empty: undici tells this handler interface from the legacy one by it.
+  onRequestStart(): void {}
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    // 1xx informational answers precede the real one.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#headers = answerHeaders(headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#length += chunk.length;
+    if (this.#length > responseBytesMax) {
+      controller.abort(new Error(`upstream answer exceeds ${responseBytesMax} bytes`));
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const chunks = this.#chunks;
+    // Chunks are the socket's own reads, not reused by undici: one can be sent as is.
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length);
+    this.#resolve({ status: this.#status, headers: this.#headers, body });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#reject(upstreamError(error));
+  }
+}
+
 function forwardedHeaders(request: ForwardRequest): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
+  for (const name in request.headers) {
+    const value = request.headers[name];
     if (value === undefined || requestHeadersDropped.has(name)) continue;
     headers[name] = value;
   }
@@ -117,26 +169,14 @@ function forwardedHeaders(request: ForwardRequest): Record<string, string | stri
   return headers;
 }
 
-function answerHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string | string[]> {
+function answerHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const kept: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || responseHeadersDropped.has(name)) continue;
     kept[name] = value;
   }
   return kept;
-}
-
-async function readBounded(body: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += chunk.length;
-    if (length > responseBytesMax) throw new Error(`upstream answer exceeds ${responseBytesMax} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, length);
 }
 
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -1,12 +1,26 @@
 import type { Logger } from '@nuri/platform/logger';
 import type { Redis } from '@nuri/platform/redis';
 
-// Fixed window per key: one INCR, the expiry set by the first hit. Atomic in
-// Redis, one key per call, so it works unchanged on a cluster.
-const hitScript = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return count`;
+// Fixed windows per key (an IP, a user), shared by every gateway instance
+// through Redis, without a Redis round trip per request: a round trip per
+// request was the gateway's largest cost (a socket write and read here and
+// a Lua call in Redis, on the same cores as everything else).
+//
+// Each instance counts its hits per key in memory and decides on
+//   estimate = the key's global count as last read from Redis
+//            + this instance's hits not yet added to it.
+// Every syncIntervalMs a background sync sends each key hit since the last
+// sync as one pipelined INCRBY + PEXPIRE and keeps the new global count that
+// INCRBY returns. The limit is therefore approximate across instances: an
+// instance sees another's hits only once both have synced that key, so a key
+// can exceed its limit by up to what the other instances admit within about
+// one sync interval. It is never refused early: the estimate never exceeds
+// the true count. One instance alone enforces the limit exactly.
+//
+// Redis unreachable (the last sync failed): requests pass unlimited, as the
+// shared counts are unknown and refusing everyone would turn a Redis outage
+// into a full outage; a warning at most every 10 s says so. Hits are still
+// counted and reach Redis once it is back.
 
 export interface RateLimitOptions {
   redis: Redis;
@@ -14,45 +28,160 @@ export interface RateLimitOptions {
   ipMax: number;
   userMax: number;
   windowMs: number;
+  /** How often local counts are added to the shared ones (the cross-instance slack). */
+  syncIntervalMs: number;
+  /** Keys counted per window in memory; past it the oldest key of the window is forgotten. */
+  keysMax?: number;
+  /** Prefix of the Redis keys; tests use their own. */
+  keyPrefix?: string;
+  now?: () => number;
 }
 
 export type RateDecision = { limited: false } | { limited: true; retryAfterSeconds: number };
 
 export interface RateLimiter {
-  /** Counts this request against its IP and, when known, its user. */
-  hit(ip: string, userUuid: string | undefined): Promise<RateDecision>;
+  /** Counts this request against its IP and, when known, its user; decides without waiting on Redis. */
+  hit(ip: string, userUuid: string | undefined): RateDecision;
+  /** Adds the local counts to Redis now and reads the global ones back (the timer does this on its own). */
+  sync(): Promise<void>;
+  /** Stops the background sync. */
+  close(): Promise<void>;
 }
 
-type HitCommand = (key: string, windowMs: number) => Promise<number>;
+interface Counter {
+  key: string;
+  max: number;
+  /** The window's count across instances, as Redis last answered. */
+  globalCount: number;
+  /** Hits sent to Redis by the sync now in flight. */
+  sendingCount: number;
+  /** Hits since the last sync began. */
+  localCount: number;
+}
 
+export const rateLimitKeysMax = 100_000;
 const failureLogIntervalMs = 10_000;
+const notLimited: RateDecision = { limited: false };
 
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
-  const { redis, windowMs } = options;
-  redis.defineCommand('nuriRateHit', { numberOfKeys: 1, lua: hitScript });
-  const hitCommand = (redis as unknown as { nuriRateHit: HitCommand }).nuriRateHit.bind(redis);
+  const { redis, logger, windowMs, now = Date.now } = options;
+  const keysMax = options.keysMax ?? rateLimitKeysMax;
+  const keyPrefix = options.keyPrefix ?? 'rl';
+  // Keys outlive their window a little so a slow clock elsewhere cannot reset them early.
+  const keyTtlMs = windowMs * 2;
+
+  // Only the current window is kept: a new window starts with new maps, so
+  // memory is bounded by the keys of one window (and keysMax).
+  let window = Math.floor(now() / windowMs);
+  let counters = new Map<string, Counter>();
+  let unsynced = new Set<Counter>();
+  let syncing: Promise<void> | undefined;
+  let lastSyncFailed = false;
   let lastFailureLogAt = 0;
 
-  return {
-    async hit(ip, userUuid) {
-      const window = Math.floor(Date.now() / windowMs);
-      const keys: Array<[string, number]> = [[`rl:ip:{${ip}}:${window}`, options.ipMax]];
-      if (userUuid !== undefined) keys.push([`rl:user:{${userUuid}}:${window}`, options.userMax]);
-      try {
-        // Keys outlive their window a little so a slow clock elsewhere cannot reset them early.
-        const counts = await Promise.all(keys.map(([key]) => hitCommand(key, windowMs * 2)));
-        const limited = counts.some((count, index) => count > keys[index]![1]);
-        if (!limited) return { limited: false };
-        const retryAfterMs = (window + 1) * windowMs - Date.now();
-        return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1_000)) };
-      } catch (error) {
-        // Redis down: serve without limits rather than refuse everyone; say so, but not per request.
-        if (Date.now() - lastFailureLogAt > failureLogIntervalMs) {
-          lastFailureLogAt = Date.now();
-          options.logger.warn({ err: error }, 'rate limiting unavailable; requests pass unlimited');
-        }
-        return { limited: false };
+  const warnUnavailable = (reason: unknown) => {
+    if (now() - lastFailureLogAt < failureLogIntervalMs) return;
+    lastFailureLogAt = now();
+    const cause = typeof reason === 'string' ? { reason } : { err: reason };
+    logger.warn({ ...cause, redis: redis.status }, 'rate limiting unavailable; requests pass unlimited');
+  };
+
+  const counterOf = (kind: 'ip' | 'user', id: string, max: number): Counter => {
+    const name = `${kind}:${id}`;
+    let counter = counters.get(name);
+    if (counter !== undefined) return counter;
+    if (counters.size >= keysMax) {
+      // A flood of distinct keys: forgetting the oldest only loosens its limit.
+      const [oldestName, oldest] = counters.entries().next().value!;
+      counters.delete(oldestName);
+      unsynced.delete(oldest);
+    }
+    counter = {
+      key: `${keyPrefix}:${kind}:{${id}}:${window}`,
+      max,
+      globalCount: 0,
+      sendingCount: 0,
+      localCount: 0,
+    };
+    counters.set(name, counter);
+    return counter;
+  };
+
+  // Every hit counts, a refused one too, so a client that keeps knocking stays refused.
+  const count = (counter: Counter): boolean => {
+    counter.localCount += 1;
+    unsynced.add(counter);
+    return counter.globalCount + counter.sendingCount + counter.localCount > counter.max;
+  };
+
+  const sendCounts = async (): Promise<void> => {
+    if (unsynced.size === 0) return;
+    const batch = [...unsynced];
+    unsynced = new Set();
+    const pipeline = redis.pipeline();
+    for (const counter of batch) {
+      counter.sendingCount = counter.localCount;
+      counter.localCount = 0;
+      pipeline.incrby(counter.key, counter.sendingCount).pexpire(counter.key, keyTtlMs);
+    }
+    let results: Array<[Error | null, unknown]> | null = null;
+    let failure: unknown = new Error('no answer from Redis');
+    try {
+      results = await pipeline.exec();
+    } catch (error) {
+      failure = error;
+    }
+    batch.forEach((counter, index) => {
+      // Each counter's INCRBY answer; its PEXPIRE answer follows it.
+      const [error, total] = results?.[index * 2] ?? [failure, null];
+      if (error === null && typeof total === 'number') {
+        counter.globalCount = total;
+        lastSyncFailed = false;
+      } else {
+        // Kept for the next sync, so the shared count is right once Redis is back.
+        counter.localCount += counter.sendingCount;
+        unsynced.add(counter);
+        lastSyncFailed = true;
+        warnUnavailable(error);
       }
+      counter.sendingCount = 0;
+    });
+  };
+
+  const sync = (): Promise<void> => {
+    // One sync at a time: a slow Redis must not pile up pipelines.
+    syncing ??= sendCounts().finally(() => {
+      syncing = undefined;
+    });
+    return syncing;
+  };
+
+  const timer = setInterval(() => void sync(), options.syncIntervalMs);
+  timer.unref();
+
+  return {
+    hit(ip, userUuid) {
+      const at = now();
+      const currentWindow = Math.floor(at / windowMs);
+      if (currentWindow !== window) {
+        window = currentWindow;
+        counters = new Map();
+        unsynced = new Set();
+      }
+      let limited = count(counterOf('ip', ip, options.ipMax));
+      if (userUuid !== undefined) limited = count(counterOf('user', userUuid, options.userMax)) || limited;
+      if (lastSyncFailed) {
+        warnUnavailable('the last sync with Redis failed');
+        return notLimited;
+      }
+      if (!limited) return notLimited;
+      const retryAfterMs = (window + 1) * windowMs - at;
+      return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1_000)) };
+    },
+    sync,
+    async close() {
+      clearInterval(timer);
+      await syncing;
     },
   };
 }

@@ -8,7 +8,6 @@ import { buildApp } from './app.ts';
 import { channelUpstreamsOf, loadServiceConfig, upstreamsOf } from './config.ts';
 import { createProxy } from './proxy.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { createCachingVerifier } from './token-cache.ts';
 
 await runMain('gateway', async () => {
   const config = loadServiceConfig();
@@ -19,6 +18,14 @@ await runMain('gateway', async () => {
     timeoutMs: config.NURI_UPSTREAM_TIMEOUT_MS,
     connectionsMax: config.NURI_UPSTREAM_CONNECTIONS_MAX,
   });
+  const rateLimiter = createRateLimiter({
+    redis,
+    logger,
+    ipMax: config.NURI_RATE_LIMIT_IP_MAX,
+    userMax: config.NURI_RATE_LIMIT_USER_MAX,
+    windowMs: config.NURI_RATE_LIMIT_WINDOW_MS,
+    syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
+  });
   const app = buildApp({
     logger,
     metrics: createMetrics('gateway'),
@@ -26,19 +33,11 @@ await runMain('gateway', async () => {
     upstreams: upstreamsOf(config),
     healthTimeoutMs: config.NURI_HEALTH_TIMEOUT_MS,
     proxy,
-    verifier: createCachingVerifier(
-      createRemoteAccessTokenVerifier({
-        jwksUrl: `${config.NURI_CHANNEL_USER_URL}/.well-known/jwks.json`,
-        cacheMaxAgeMs: config.NURI_JWKS_CACHE_MAX_AGE_MS,
-      }),
-    ),
-    rateLimiter: createRateLimiter({
-      redis,
-      logger,
-      ipMax: config.NURI_RATE_LIMIT_IP_MAX,
-      userMax: config.NURI_RATE_LIMIT_USER_MAX,
-      windowMs: config.NURI_RATE_LIMIT_WINDOW_MS,
+    verifier: createRemoteAccessTokenVerifier({
+      jwksUrl: `${config.NURI_CHANNEL_USER_URL}/.well-known/jwks.json`,
+      cacheMaxAgeMs: config.NURI_JWKS_CACHE_MAX_AGE_MS,
     }),
+    rateLimiter,
   });
   await runServer(app, {
     host: config.NURI_BIND_HOST,
@@ -46,6 +45,7 @@ await runMain('gateway', async () => {
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
     onShutdown: [
       () => proxy.close(),
+      () => rateLimiter.close(),
       async () => {
         redis.disconnect();
       },

@@ -7,6 +7,7 @@ import {
   accessTokenIssuer,
   bearerToken,
   createAccessTokenVerifier,
+  createCachingAccessTokenVerifier,
 } from '../../src/access-token.ts';
 import { AppError } from '../../src/errors.ts';
 import { uuidv7 } from '../../src/ids.ts';
@@ -88,5 +89,62 @@ describe('access token verification', () => {
     assert.equal(bearerToken('Basic dXNlcjpwYXNz'), undefined);
     assert.equal(bearerToken('Bearer '), undefined);
     assert.equal(bearerToken('Bearer a b'), undefined);
+  });
+});
+
+describe('caching access token verifier', () => {
+  function counting() {
+    const calls: string[] = [];
+    return {
+      calls,
+      verifier: {
+        async verify(candidate: string) {
+          calls.push(candidate);
+          return verifier.verify(candidate);
+        },
+      },
+    };
+  }
+
+  it('when the same token comes again before it expires, then it is answered without verifying it again', async () => {
+    const inner = counting();
+    const caching = createCachingAccessTokenVerifier(inner.verifier);
+    const value = await token();
+    const first = await caching.verify(value);
+    assert.deepEqual(await caching.verify(value), first);
+    assert.equal(inner.calls.length, 1);
+  });
+
+  it('when a remembered token has expired, then it is verified again', async () => {
+    const inner = counting();
+    let clock = Date.now();
+    const caching = createCachingAccessTokenVerifier(inner.verifier, { now: () => clock });
+    const value = await token({ expiresIn: '2s' });
+    await caching.verify(value);
+    clock += 60_000;
+    // The inner verifier reads the real clock, so the token still verifies there; what matters is that it was asked.
+    await caching.verify(value);
+    assert.equal(inner.calls.length, 2);
+  });
+
+  it('when a token fails, then the failure is not remembered and a tampered copy of a good token is checked on its own', async () => {
+    const inner = counting();
+    const caching = createCachingAccessTokenVerifier(inner.verifier);
+    const good = await token();
+    await caching.verify(good);
+    const [header, payload, signature] = good.split('.');
+    const tampered = `${header}.${payload}.${signature!.slice(0, -2)}AA`;
+    await assertUnauthenticated(caching.verify(tampered));
+    await assertUnauthenticated(caching.verify(tampered));
+    assert.equal(inner.calls.length, 3);
+  });
+
+  it('when more tokens come than it may hold, then the oldest is forgotten', async () => {
+    const inner = counting();
+    const caching = createCachingAccessTokenVerifier(inner.verifier, { entriesMax: 2 });
+    const [a, b, c] = await Promise.all([token(), token(), token()]);
+    for (const value of [a, b, c, c, b, a]) await caching.verify(value);
+    // a, b, c verified; c and b remembered; a was forgotten when c came, so it is verified again.
+    assert.deepEqual(inner.calls, [a, b, c, a]);
   });
 });

@@ -1,14 +1,15 @@
-import { type AccessTokenVerifier, bearerToken } from '@nuri/platform/access-token';
+import { bearerToken } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamProxy } from '../proxy.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { isAmbiguousPath, needsAccessToken, publicRoutes, type UpstreamName } from '../routing.ts';
+import type { CachingVerifier } from '../token-cache.ts';
 
 export interface ProxyRouteDeps {
   proxy: UpstreamProxy;
-  verifier: AccessTokenVerifier;
+  verifier: CachingVerifier;
   rateLimiter: RateLimiter;
 }
 
@@ -16,6 +17,8 @@ const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 // The verified subject of a request, kept beside it rather than on it.
 const verifiedUsers = new WeakMap<FastifyRequest, string>();
+
+type Done = (error?: Error) => void;
 
 /**
  * The public API: each route of publicRoutes is checked (path shape, access
@@ -34,35 +37,67 @@ export function registerProxyRoutes(app: HttpApp, deps: ProxyRouteDeps): void {
       app.route({
         method: [...methods],
         url,
-        onRequest: (request, reply) => admit(deps, request, reply),
+        onRequest: (request, reply, done) => admit(deps, request, reply, done),
         handler: (request, reply) => forward(deps, upstream, request, reply),
       });
     }
   }
 }
 
-async function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+// Runs on every forwarded request, so it only waits when it must: a token
+// seen before is answered from the cache, and only a new one waits for its
+// signature check.
+function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyReply, done: Done): void {
   const path = pathOf(request);
-  if (isAmbiguousPath(path)) throw new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`);
-  let userUuid: string | undefined;
-  let authError: unknown;
-  if (needsAccessToken(path)) {
-    try {
-      const token = bearerToken(request.headers.authorization);
-      if (token === undefined) throw new AppError('UNAUTHENTICATED', 401, 'An access token is required');
-      userUuid = (await deps.verifier.verify(token)).userUuid;
-    } catch (error) {
-      authError = error;
-    }
+  if (isAmbiguousPath(path)) {
+    done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`));
+    return;
   }
-  // Counted before the auth verdict, so a flood of bad tokens is limited per IP too.
-  const decision = await deps.rateLimiter.hit(request.ip, userUuid);
-  if (decision.limited) {
-    reply.header('retry-after', String(decision.retryAfterSeconds));
-    throw new AppError('RATE_LIMITED', 429, 'Too many requests; slow down');
+  if (!needsAccessToken(path)) {
+    done(rateLimitError(deps, request, reply, undefined));
+    return;
   }
-  if (authError !== undefined) throw authError;
-  if (userUuid !== undefined) verifiedUsers.set(request, userUuid);
+  const token = bearerToken(request.headers.authorization);
+  if (token === undefined) {
+    done(
+      rateLimitError(deps, request, reply, undefined) ??
+        new AppError('UNAUTHENTICATED', 401, 'An access token is required'),
+    );
+    return;
+  }
+  const known = deps.verifier.cachedClaims(token);
+  if (known !== undefined) {
+    done(admitUser(deps, request, reply, known.userUuid));
+    return;
+  }
+  deps.verifier.verify(token).then(
+    (claims) => done(admitUser(deps, request, reply, claims.userUuid)),
+    (error: Error) => done(rateLimitError(deps, request, reply, undefined) ?? error),
+  );
+}
+
+function admitUser(
+  deps: ProxyRouteDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  userUuid: string,
+): AppError | undefined {
+  const limited = rateLimitError(deps, request, reply, userUuid);
+  if (limited === undefined) verifiedUsers.set(request, userUuid);
+  return limited;
+}
+
+// Counted before the auth verdict too, so a flood of bad tokens is limited per IP.
+function rateLimitError(
+  deps: ProxyRouteDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  userUuid: string | undefined,
+): AppError | undefined {
+  const decision = deps.rateLimiter.hit(request.ip, userUuid);
+  if (!decision.limited) return undefined;
+  reply.header('retry-after', String(decision.retryAfterSeconds));
+  return new AppError('RATE_LIMITED', 429, 'Too many requests; slow down');
 }
 
 async function forward(

@@ -31,7 +31,7 @@ export type Answer = {
   body?: string;
   contentType?: string;
   delayMs?: number;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
 };
 
 /** An upstream stand-in that records what reached it and answers as scripted. */
@@ -152,6 +152,16 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     timeoutMs: options.upstreamTimeoutMs ?? 2_000,
     connectionsMax: 8,
   });
+  const rateLimiter = createRateLimiter({
+    redis,
+    logger: silentLogger,
+    ipMax: options.ipMax ?? 1_000_000,
+    userMax: options.userMax ?? 1_000_000,
+    windowMs: 1_000,
+    syncIntervalMs: 20,
+    // Counts of its own: other test processes also call from 127.0.0.1.
+    keyPrefix: `rl-test-${randomBytes(4).toString('hex')}`,
+  });
   const app = buildApp({
     logger: silentLogger,
     metrics: createMetrics('gateway-test'),
@@ -165,13 +175,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         jwksUrl: `${channelUser.url}/.well-known/jwks.json`,
         refetchCooldownMs: 0,
       }),
-    rateLimiter: createRateLimiter({
-      redis,
-      logger: silentLogger,
-      ipMax: options.ipMax ?? 1_000_000,
-      userMax: options.userMax ?? 1_000_000,
-      windowMs: 1_000,
-    }),
+    rateLimiter,
   });
   await app.ready();
   return {
@@ -182,6 +186,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     async close() {
       await app.close();
       await proxy.close();
+      await rateLimiter.close();
       await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()));
       redis.disconnect();
     },

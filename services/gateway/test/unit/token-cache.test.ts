@@ -46,3 +46,17 @@ test('when more tokens than the bound arrive, then the oldest is forgotten', asy
   for (const token of ['a', 'b', 'c', 'b', 'a']) await verifier.verify(token);
   assert.deepEqual(inner.calls, ['a', 'b', 'c', 'a']);
 });
+
+test('when a token is looked up without waiting, then only a verified, unexpired one is known', async () => {
+  const clock = { now: 1_000 };
+  const inner = countingVerifier(5_000);
+  const verifier = createCachingVerifier(inner, 10, () => clock.now);
+  assert.equal(verifier.cachedClaims('a'), undefined, 'never verified');
+  await verifier.verify('a');
+  assert.equal(verifier.cachedClaims('a')?.userUuid, 'user-of-a');
+  await assert.rejects(verifier.verify('bad'));
+  assert.equal(verifier.cachedClaims('bad'), undefined);
+  clock.now = 5_000;
+  assert.equal(verifier.cachedClaims('a'), undefined, 'expired');
+  assert.deepEqual(inner.calls, ['a', 'bad']);
+});
