@@ -17,7 +17,7 @@ const usage = `usage: nuri <command>
   migrate         run every service's database migrations
   start           infra up, migrate, run every service and the gateway (Ctrl-C stops all it started)
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
-  bench           the benchmarks (see bench/README.md)
+  bench [name…]   the benchmark suite through the gateway, report in bench/results (--help: options)
   reconcile       reconciliation report; exits 1 on any mismatch, 2 when it cannot check
   core-user reencrypt   move every customer's PII ciphertexts to the active key
   version         the Node.js version the CLI runs on`;

@@ -5,7 +5,7 @@ import { environmentWithSecrets } from '../secrets.ts';
 const requestTimeoutMs = 60_000;
 
 /** One line of the report: a check that holds or not, with the findings that break it. */
-interface Check {
+export interface Check {
   label: string;
   ok: boolean;
   summary: string;
@@ -97,20 +97,30 @@ function sources(config: CliConfig): Source[] {
   ];
 }
 
+/** Every service's checks, each service asked at once; a service that cannot be asked throws CliError (exit 2). */
+export async function reconciliationChecks(
+  config: CliConfig,
+  token: string | undefined,
+): Promise<Array<{ service: string; checks: Check[] }>> {
+  return Promise.all(
+    sources(config).map(async (source) => ({
+      service: source.service,
+      checks: source.checks(await fetchReport(source, token)),
+    })),
+  );
+}
+
 /**
  * Prints the reconciliation report and returns the exit code: 0 when
  * everything agrees, 1 on any mismatch, 2 when a service could not be asked.
  */
 export async function reconcile(config: CliConfig): Promise<number> {
-  const token = environmentWithSecrets().NURI_INTERNAL_TOKEN;
-  const reports = await Promise.all(
-    sources(config).map(async (source) => ({ source, report: await fetchReport(source, token) })),
-  );
+  const services = await reconciliationChecks(config, environmentWithSecrets().NURI_INTERNAL_TOKEN);
   process.stdout.write(`Nuri Bank reconciliation at ${new Date().toISOString()}\n`);
   let allOk = true;
-  for (const { source, report } of reports) {
-    process.stdout.write(`\n${source.service}\n`);
-    for (const check of source.checks(report)) {
+  for (const { service, checks } of services) {
+    process.stdout.write(`\n${service}\n`);
+    for (const check of checks) {
       allOk &&= check.ok;
       process.stdout.write(`  ${check.ok ? 'OK  ' : 'FAIL'}  ${check.label.padEnd(50)} ${check.summary}\n`);
       for (const finding of check.findings) process.stdout.write(`        ${finding}\n`);

@@ -10,6 +10,7 @@ const testGlobs = [
   'packages/*/test/**/*.test.ts',
   'services/*/test/**/*.test.ts',
   'e2e/**/*.test.ts',
+  'bench/test/**/*.test.ts',
 ];
 /** No single test may hang the run: CI has a budget, and a hung test says nothing. */
 const testTimeoutMs = 180_000;

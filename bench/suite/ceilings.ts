@@ -1,0 +1,335 @@
+// The machine's own ceilings, measured in the same run as the scenarios so
+// that each figure can be read as a share of what this host can do at all.
+import { execFile, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
+import { createRedis } from '@nuri/platform/redis';
+import { hashPassword, verifyPassword } from '../../services/channel-user/src/auth/passwords.ts';
+import { campaignKeys } from '../../services/coupon/src/redis/campaign-store.ts';
+import { issueScript } from '../../services/coupon/src/redis/scripts.ts';
+import { progress } from './progress.ts';
+import type { CeilingReport } from './report.ts';
+import type { CeilingName, SuiteContext } from './scenario.ts';
+import { spreadOf } from './stats.ts';
+
+const run = promisify(execFile);
+const commandTimeoutMs = 120_000;
+/** Connections (clients) for every ceiling loaded over the network: the scenarios' default. */
+const ceilingConnections = 50;
+
+export interface CeilingEnvironment {
+  repoRoot: string;
+  pgUrl: string;
+  redisUrl: string;
+  brokers: string[];
+}
+
+interface Measurement {
+  value: number;
+  loadGeneratorShare?: number;
+}
+
+interface CeilingDefinition {
+  name: CeilingName;
+  title: string;
+  unit: string;
+  how: string;
+  measure(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement>;
+  /** Unmeasured load first, so that run 1 does not measure the JIT (a cold gateway runs at half speed). */
+  warmUp?(context: SuiteContext): Promise<void>;
+}
+
+const warmUpS = 2;
+
+async function routeRate(
+  context: SuiteContext,
+  url: string,
+  path: string,
+  label: string,
+  durationS = context.options.ceilingDurationS,
+): Promise<Measurement> {
+  const { load } = await context.load(
+    {
+      url,
+      mode: 'closed',
+      connections: ceilingConnections,
+      durationS,
+      templates: [{ method: 'GET', path }],
+      timeoutS: 10,
+    },
+    label,
+  );
+  return { value: (load.statuses['200'] ?? 0) / load.durationS, loadGeneratorShare: load.cpu.machineShare };
+}
+
+async function bareFastify(context: SuiteContext): Promise<Measurement> {
+  const server = fork(fileURLToPath(new URL('./bare-server.ts', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('message', (message) => resolve((message as { port: number }).port));
+      server.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+    });
+    // A new server each run: it warms up before it is measured.
+    await routeRate(context, `http://127.0.0.1:${port}`, '/', 'warm-up', warmUpS);
+    return await routeRate(context, `http://127.0.0.1:${port}`, '/', 'bare-fastify');
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+async function redisEvalsha(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
+  const redis = createRedis({ url: environment.redisUrl, name: 'bench-ceiling', commandTimeoutMs: 30_000 });
+  const keys = campaignKeys(`bench-ceiling-${randomBytes(6).toString('hex')}`);
+  const requests = Math.max(10_000, context.options.rushRequests);
+  try {
+    await redis.hset(keys.meta, {
+      quantity: requests * 2,
+      remaining: requests * 2,
+      startsAt: '',
+      endsAt: '',
+    });
+    const sha = String(await redis.script('LOAD', issueScript));
+    const url = new URL(environment.redisUrl);
+    // Every call a new user (-r fills __rand_int__), so every call is an issue, as in a rush.
+    const { stdout } = await run(
+      'redis-benchmark',
+      [
+        ...[
+          '-h',
+          url.hostname,
+          '-p',
+          url.port || '6379',
+          '-n',
+          String(requests),
+          '-c',
+          String(ceilingConnections),
+        ],
+        ...['-r', '100000000', '-q', 'EVALSHA', sha, '3', keys.meta, keys.holders, keys.pending],
+        ...['user:__rand_int__', '0190a000-0000-7000-8000-000000000000', 'BENC-HMAR-KCOD', ''],
+      ],
+      { timeout: commandTimeoutMs },
+    );
+    const match = /([\d.]+) requests per second/.exec(stdout);
+    if (match === null) throw new Error(`redis-benchmark said: ${stdout.slice(0, 300)}`);
+    return { value: Number(match[1]) };
+  } finally {
+    await redis.del(keys.meta, keys.holders, keys.pending);
+    await redis.quit();
+  }
+}
+
+async function pgbenchSimpleUpdate(
+  context: SuiteContext,
+  environment: CeilingEnvironment,
+): Promise<Measurement> {
+  const url = new URL(environment.pgUrl);
+  const connection = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-U',
+    decodeURIComponent(url.username || 'postgres'),
+  ];
+  const database = `bench_pgbench_${randomBytes(4).toString('hex')}`;
+  await run('createdb', [...connection, database], { timeout: commandTimeoutMs });
+  try {
+    await run('pgbench', [...connection, '-i', '-q', database], { timeout: commandTimeoutMs });
+    const { stdout } = await run(
+      'pgbench',
+      [
+        ...connection,
+        '-N',
+        '-c',
+        String(ceilingConnections),
+        '-j',
+        '2',
+        '-T',
+        String(context.options.ceilingDurationS),
+        database,
+      ],
+      { timeout: commandTimeoutMs },
+    );
+    const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+    if (match === null) throw new Error(`pgbench said: ${stdout.slice(-300)}`);
+    return { value: Number(match[1]) };
+  } finally {
+    await run('dropdb', [...connection, '--force', database], { timeout: commandTimeoutMs }).catch(
+      () => undefined,
+    );
+  }
+}
+
+/** About the size of one of our events on the wire (a deposit.requested envelope). */
+const kafkaRecordBytes = 400;
+const kafkaRecords = 200_000;
+
+async function kafkaProducer(_context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
+  const topic = `bench.ceiling.${randomBytes(4).toString('hex')}`;
+  await ensureTopics({ brokers: environment.brokers, topics: [{ name: topic, partitions: 6 }] });
+  try {
+    // The broker's own kafka-producer-perf-test, from the jars nuri runs the broker with.
+    const { stdout } = await run(
+      'java',
+      [
+        ...['-Xmx256m', '-cp', `${join(environment.repoRoot, '.cache', 'kafka', 'libs')}/*`],
+        'org.apache.kafka.tools.ProducerPerformance',
+        ...[
+          '--topic',
+          topic,
+          '--num-records',
+          String(kafkaRecords),
+          '--record-size',
+          String(kafkaRecordBytes),
+        ],
+        ...[
+          '--throughput',
+          '-1',
+          '--producer-props',
+          `bootstrap.servers=${environment.brokers.join(',')}`,
+          'acks=all',
+        ],
+      ],
+      { timeout: commandTimeoutMs, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const match = /records sent, ([\d.]+) records\/sec/.exec(stdout.trim().split('\n').at(-1) ?? '');
+    if (match === null) throw new Error(`ProducerPerformance said: ${stdout.slice(-300)}`);
+    return { value: Number(match[1]) };
+  } finally {
+    await deleteTopics(environment.brokers, [topic]).catch(() => undefined);
+  }
+}
+
+/** As many verifications in flight as channel-user's thread pool takes (libuv's default 4), and some queued. */
+const argon2InFlight = 8;
+
+async function argon2Verify(context: SuiteContext): Promise<Measurement> {
+  const stored = await hashPassword('bench-password-0');
+  const deadline = performance.now() + context.options.ceilingDurationS * 1_000;
+  const started = performance.now();
+  let verified = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      if (!(await verifyPassword(stored, 'bench-password-0'))) throw new Error('argon2id verify failed');
+      verified += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: argon2InFlight }, worker));
+  return { value: verified / ((performance.now() - started) / 1_000) };
+}
+
+export const ceilingDefinitions: readonly CeilingDefinition[] = [
+  {
+    name: 'bare-fastify',
+    title: 'Bare Fastify route',
+    unit: 'req/s',
+    how: 'GET / on a Fastify server with nothing else (no logger, hooks, auth or database), its own process; 50 connections',
+    measure: bareFastify,
+  },
+  {
+    name: 'jwks-direct',
+    title: 'Bare service route, direct',
+    unit: 'req/s',
+    how: "GET /.well-known/jwks.json straight at channel-user (the service's full plumbing, no auth, no database); 50 connections",
+    measure: (context) =>
+      routeRate(context, context.system.channelUserUrl, '/.well-known/jwks.json', 'jwks-direct'),
+    warmUp: async (context) => {
+      await routeRate(context, context.system.channelUserUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
+    },
+  },
+  {
+    name: 'jwks-gateway',
+    title: 'Bare service route, via the gateway',
+    unit: 'req/s',
+    how: 'the same GET /.well-known/jwks.json through the gateway: the most any request through the gateway can reach here; 50 connections',
+    measure: (context) =>
+      routeRate(context, context.system.gatewayUrl, '/.well-known/jwks.json', 'jwks-gateway'),
+    warmUp: async (context) => {
+      await routeRate(context, context.system.gatewayUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
+    },
+  },
+  {
+    name: 'redis-evalsha',
+    title: 'Redis EVALSHA of the coupon issue script',
+    unit: 'calls/s',
+    how: 'redis-benchmark, 50 clients, EVALSHA of services/coupon/src/redis/scripts.ts issueScript, a new user per call',
+    measure: redisEvalsha,
+  },
+  {
+    name: 'pgbench-n',
+    title: 'PostgreSQL simple-update',
+    unit: 'tps',
+    how: 'pgbench -N (simple update, 3 statements per transaction) -c 50 -j 2 on a throwaway database',
+    measure: pgbenchSimpleUpdate,
+  },
+  {
+    name: 'kafka-producer',
+    title: 'Kafka producer',
+    unit: 'records/s',
+    how: `the broker's kafka-producer-perf-test (ProducerPerformance), ${kafkaRecords.toLocaleString('en-US')} records of ${kafkaRecordBytes} B, acks=all, a throwaway topic of 6 partitions`,
+    measure: kafkaProducer,
+  },
+  {
+    name: 'argon2id-verify',
+    title: 'argon2id verifications',
+    unit: 'verifies/s',
+    how: `channel-user's own verifyPassword (argon2id m = 19 MiB, t = 2), ${argon2InFlight} in flight, in the suite's process`,
+    measure: argon2Verify,
+  },
+];
+
+/** The bare-route pair and the gateway's figure belong together: one without the others says little. */
+export function ceilingsToMeasure(needed: ReadonlySet<CeilingName>): CeilingDefinition[] {
+  const wanted = new Set(needed);
+  if (wanted.has('jwks-gateway')) {
+    wanted.add('jwks-direct');
+    wanted.add('bare-fastify');
+  }
+  return ceilingDefinitions.filter((definition) => wanted.has(definition.name));
+}
+
+export async function measureCeilings(
+  context: SuiteContext,
+  environment: CeilingEnvironment,
+  definitions: readonly CeilingDefinition[],
+  runs: number,
+): Promise<CeilingReport[]> {
+  const reports: CeilingReport[] = [];
+  for (const definition of definitions) {
+    const measurements: Measurement[] = [];
+    try {
+      await definition.warmUp?.(context);
+      for (let index = 1; index <= runs; index += 1) {
+        const measurement = await definition.measure(context, environment);
+        measurements.push(measurement);
+        progress(
+          `ceiling ${definition.name} run ${index}/${runs}: ${Math.round(measurement.value).toLocaleString('en-US')} ${definition.unit}`,
+        );
+      }
+    } catch (error) {
+      // A missing tool (no pgbench, no java) costs its ratio, not the whole run.
+      const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+      progress(`ceiling ${definition.name} not measured: ${message}`);
+      reports.push({ ...describe(definition), value: spreadOf([]), error: message });
+      continue;
+    }
+    const shares = measurements.flatMap((measurement) =>
+      measurement.loadGeneratorShare === undefined ? [] : [measurement.loadGeneratorShare],
+    );
+    reports.push({
+      ...describe(definition),
+      value: spreadOf(measurements.map((measurement) => measurement.value)),
+      ...(shares.length === 0 ? {} : { loadGeneratorShare: spreadOf(shares) }),
+    });
+  }
+  return reports;
+}
+
+function describe(definition: CeilingDefinition) {
+  return { name: definition.name, title: definition.title, unit: definition.unit, how: definition.how };
+}

@@ -1,0 +1,260 @@
+// `npm run bench`: boots the whole system as `npm start` does, seeds it
+// through the public API, measures the machine's ceilings, runs every
+// scenario through the gateway, checks each one's invariants and the
+// services' reconciliation, and writes bench/results/<timestamp>/report.json
+// and report.html. Exit 0 when every invariant held, 1 when one broke, 2 on
+// a usage error.
+//
+//   node bench/suite/main.ts [scenario…] [--duration S] [--connections N] [--runs N] …
+//   (node bench/suite/main.ts --help lists every option)
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { reconciliationChecks } from '../../src/cli/commands/reconcile.ts';
+import { kafkaBrokerList, loadCliConfig } from '../../src/cli/config.ts';
+import { ceilingsToMeasure, measureCeilings } from './ceilings.ts';
+import { describeMachine, loadAverage } from './machine.ts';
+import { parseSuiteOptions, type SuiteOptions, UsageError, usage } from './options.ts';
+import { progress } from './progress.ts';
+import {
+  type CeilingReport,
+  type Invariant,
+  type RunRecord,
+  renderSummaryTable,
+  type ScenarioReport,
+  type SuiteReport,
+  summarizeScenario,
+} from './report.ts';
+import { renderHtml } from './report-html.ts';
+import { type CeilingName, type Scenario, SuiteContext } from './scenario.ts';
+import { couponRush, couponSteady } from './scenarios/coupons.ts';
+import { login } from './scenarios/login.ts';
+import { deposit, withdraw, withdrawHot } from './scenarios/money.ts';
+import { paymentSaga } from './scenarios/payment-saga.ts';
+import { formatNumber } from './stats.ts';
+import { startBenchSystem } from './system.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const catalogue: readonly Scenario[] = [
+  couponRush,
+  couponSteady,
+  withdraw,
+  withdrawHot,
+  deposit,
+  paymentSaga,
+  login,
+];
+
+function loadGeneratorDescription(): SuiteReport['loadGenerator'] {
+  const autocannonVersion = (createRequire(import.meta.url)('autocannon/package.json') as { version: string })
+    .version;
+  const wrk = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
+  return {
+    tool: `autocannon ${autocannonVersion} (closed loop) and node:http (coupon-steady's open loop), in a child process of their own`,
+    why:
+      (wrk === ''
+        ? 'wrk (C, the lightest generator per request) is not installed on this host, so it could not be the choice. '
+        : `wrk is installed (${wrk}) but cannot script per-request bodies, keys and tokens, or collect the answers the invariants need. `) +
+      'autocannon writes pre-built request buffers on raw sockets, which costs less CPU per request than undici or node:http clients; ' +
+      'in its own process its CPU is measured exactly (process.cpuUsage) and reported as the "load gen CPU" share of the machine, and it does not share an event loop with the suite’s seeding and checks.',
+  };
+}
+
+async function runScenario(
+  context: SuiteContext,
+  scenario: Scenario,
+  ceilings: readonly CeilingReport[],
+): Promise<ScenarioReport> {
+  const runs = context.options.runs ?? scenario.defaultRuns;
+  const records: RunRecord[] = [];
+  let error: string | undefined;
+  try {
+    progress(`${scenario.name}: preparing`);
+    await scenario.prepare(context);
+    for (let run = 1; run <= runs; run += 1) {
+      progress(`${scenario.name}: run ${run}/${runs}`);
+      const outcome = await scenario.run(context, run);
+      records.push({
+        run,
+        figure: outcome.figure,
+        figures: outcome.figures,
+        latency: outcome.load.latency,
+        statuses: outcome.statuses,
+        inDoubt: outcome.load.inDoubt.length,
+        samples: outcome.load.samples,
+        durationS: outcome.load.durationS,
+        loadGeneratorShare: outcome.load.cpu.machineShare,
+        cpu: outcome.cpu,
+        invariants: outcome.invariants,
+      });
+      const broken = outcome.invariants.filter((check) => !check.ok);
+      progress(
+        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, scenario.unit.includes('ms') ? 2 : 0)} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
+          (broken.length === 0
+            ? 'invariants held'
+            : `BROKEN: ${broken.map((check) => check.name).join('; ')}`),
+      );
+    }
+  } catch (caught) {
+    error = caught instanceof Error ? caught.message : String(caught);
+    progress(`${scenario.name}: FAILED: ${error}`);
+  }
+  return summarizeScenario(scenario, records, ceilings, error);
+}
+
+/**
+ * `nuri reconcile`'s checks against this run's services: core-payment's
+ * ledger, point's wallets and payments, coupon's Redis against the core.
+ */
+async function reconcile(context: SuiteContext): Promise<Invariant[]> {
+  const config = loadCliConfig({
+    ...process.env,
+    NURI_CORE_PAYMENT_URL: context.system.corePaymentUrl,
+    NURI_POINT_URL: context.system.pointUrl,
+    NURI_COUPON_URL: context.system.couponUrl,
+  });
+  try {
+    const services = await reconciliationChecks(config, context.system.internalToken);
+    return services.flatMap(({ service, checks }) =>
+      checks.map((check) => ({
+        name: `${service}: ${check.label}`,
+        ok: check.ok,
+        detail: [check.summary, ...check.findings.slice(0, 5)].join('; '),
+      })),
+    );
+  } catch (error) {
+    return [
+      { name: 'every service answered its reconciliation', ok: false, detail: (error as Error).message },
+    ];
+  }
+}
+
+function timestamp(date: Date): string {
+  return date
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+function writeReport(report: SuiteReport, folder: string): void {
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(folder, 'report.html'), renderHtml(report));
+}
+
+/**
+ * Node names a profile CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile;
+ * the pid tells which service it was. Processes no load saw (the
+ * migrations, which ran before any) are of no interest: their profiles go.
+ */
+function nameProfiles(profileDir: string, groups: ReadonlyMap<number, string>): string[] {
+  const named: string[] = [];
+  for (const file of readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'))) {
+    const pid = Number(/^CPU\.\d+\.\d+\.(\d+)\./.exec(file)?.[1]);
+    const group = groups.get(pid);
+    if (group === undefined) {
+      rmSync(join(profileDir, file));
+      continue;
+    }
+    const name = `${group.replaceAll(' ', '-')}.${pid}.cpuprofile`;
+    renameSync(join(profileDir, file), join(profileDir, name));
+    named.push(join('profiles', name));
+  }
+  return named.sort();
+}
+
+async function runSuite(options: SuiteOptions, command: string): Promise<number> {
+  const cliConfig = loadCliConfig();
+  const startedAt = new Date();
+  const machine = describeMachine(repoRoot);
+  const loadAverageBefore = loadAverage();
+  const scenarios = catalogue.filter((scenario) => options.scenarios.includes(scenario.name));
+  progress(
+    `${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, commit ${machine.commit.slice(0, 12)}${machine.dirty ? '+' : ''}, load average ${loadAverageBefore.join(' ')}`,
+  );
+  progress(`scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; booting the system`);
+  const folder = join(options.resultsDir, timestamp(startedAt));
+  const profileDir = options.profile ? join(folder, 'profiles') : undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+  const system = await startBenchSystem(profileDir === undefined ? {} : { profileDir });
+  const context = new SuiteContext(system, options, machine.cores, randomBytes(4).toString('hex'));
+  const stop = async (signal: string) => {
+    progress(`${signal}: stopping the system and dropping its databases`);
+    await system.shutdown().catch(() => undefined);
+    process.exit(130);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  let ceilings: CeilingReport[] = [];
+  const reports: ScenarioReport[] = [];
+  let reconciliation: Invariant[] = [];
+  try {
+    progress(`system up, gateway ${system.gatewayUrl}`);
+    if (options.ceilings) {
+      const needed = new Set<CeilingName>(
+        scenarios.flatMap((scenario) => scenario.comparisons.map((c) => c.ceiling)),
+      );
+      ceilings = await measureCeilings(
+        context,
+        {
+          repoRoot,
+          pgUrl: cliConfig.NURI_PG_URL,
+          redisUrl: cliConfig.NURI_REDIS_URL,
+          brokers: kafkaBrokerList(cliConfig),
+        },
+        ceilingsToMeasure(needed),
+        options.runs ?? 3,
+      );
+    }
+    for (const scenario of scenarios) reports.push(await runScenario(context, scenario, ceilings));
+    progress('reconciliation (nuri reconcile against this system)');
+    reconciliation = await reconcile(context);
+  } finally {
+    progress('stopping the system');
+    await system.shutdown();
+  }
+  const report: SuiteReport = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command,
+    options,
+    machine,
+    loadAverageBefore,
+    loadAverageAfter: loadAverage(),
+    loadGenerator: loadGeneratorDescription(),
+    seeding: context.seeding,
+    ceilings,
+    scenarios: reports,
+    reconciliation,
+    profiles: profileDir === undefined ? [] : nameProfiles(profileDir, context.processGroups),
+    ok:
+      reports.every((scenario) => scenario.status === 'PASSED') && reconciliation.every((check) => check.ok),
+  };
+  writeReport(report, folder);
+  process.stdout.write(renderSummaryTable(report));
+  process.stdout.write(
+    `\nreport: ${relative(process.cwd(), join(folder, 'report.html'))} (and report.json)\n`,
+  );
+  return report.ok ? 0 : 1;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help')) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  let options: SuiteOptions;
+  try {
+    options = parseSuiteOptions(argv, join(repoRoot, 'bench', 'results'));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${usage}\n`);
+    process.exit(2);
+  }
+  // Idle keep-alive sockets and clients must not hold the exit once the report is written.
+  process.exit(await runSuite(options, ['npm run bench --', ...argv].join(' ')));
+}

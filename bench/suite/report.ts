@@ -1,0 +1,240 @@
+// report.json's shape, and the plain-text summary printed at the end.
+import type { CpuBreakdown, MachineInfo } from './machine.ts';
+import type { ScenarioName, SuiteOptions } from './options.ts';
+import type { Scenario } from './scenario.ts';
+import { formatNumber, type LatencySummary, ratio, type Spread, spreadOf } from './stats.ts';
+
+export interface Invariant {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RunRecord {
+  run: number;
+  /** The scenario's headline figure for this run, in its unit. */
+  figure: number;
+  /** Its other figures by name (drain time, settle percentiles, …). */
+  figures: Record<string, number>;
+  /** Client-side latency of the load's answers. */
+  latency: LatencySummary;
+  statuses: Record<string, number>;
+  /** Sent and unanswered when the load ended (then settled by re-sending, where the API allows). */
+  inDoubt: number;
+  /** Answers completed per second of the load. */
+  samples: number[];
+  durationS: number;
+  /** The load generator's own share of the machine (all cores), 0–1. */
+  loadGeneratorShare: number;
+  cpu: CpuBreakdown;
+  invariants: Invariant[];
+}
+
+export interface Comparison {
+  /** Which figure: the headline, or one named in `figures`. */
+  figure: string;
+  value: number;
+  ceiling: string;
+  ceilingTitle: string;
+  ceilingValue: number | undefined;
+  ratio: number | undefined;
+}
+
+export interface ScenarioReport {
+  name: ScenarioName;
+  title: string;
+  description: string;
+  /** The headline figure's name and unit ("accepted/s", "avg ms"). */
+  unit: string;
+  higherIsBetter: boolean;
+  target: { text: string; met: boolean | undefined };
+  status: 'PASSED' | 'FAILED';
+  error?: string;
+  figure: Spread;
+  figures: Record<string, Spread>;
+  latency: { averageMs: Spread; p50Ms: Spread; p90Ms: Spread; p99Ms: Spread };
+  loadGeneratorShare: Spread;
+  comparisons: Comparison[];
+  runs: RunRecord[];
+}
+
+export interface CeilingReport {
+  name: string;
+  title: string;
+  unit: string;
+  how: string;
+  value: Spread;
+  /** Where the ceiling was loaded by our generator: its share of the machine. */
+  loadGeneratorShare?: Spread;
+  error?: string;
+}
+
+export interface SuiteReport {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  options: SuiteOptions;
+  machine: MachineInfo;
+  loadAverageBefore: [number, number, number];
+  loadAverageAfter: [number, number, number];
+  loadGenerator: { tool: string; why: string };
+  /** What was seeded through the public API before the load, and what was not. */
+  seeding: string[];
+  ceilings: CeilingReport[];
+  scenarios: ScenarioReport[];
+  /** `nuri reconcile`'s three checks, asked of the services after every scenario. */
+  reconciliation: Invariant[];
+  /** With --profile: the services' .cpuprofile files, relative to the report. */
+  profiles: string[];
+  ok: boolean;
+}
+
+export function formatSpread(spread: Spread, digits = 0): string {
+  if (spread.values.length === 0) return '—';
+  if (spread.values.length === 1) return formatNumber(spread.median, digits);
+  return `${formatNumber(spread.median, digits)} (${formatNumber(spread.min, digits)}–${formatNumber(spread.max, digits)})`;
+}
+
+export function formatShare(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '—';
+  return `${(value * 100).toFixed(value < 0.1 ? 1 : 0)} %`;
+}
+
+function pad(cells: string[][]): string {
+  const widths = cells[0]!.map((_, column) => Math.max(...cells.map((row) => row[column]!.length)));
+  return cells
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function targetMark(met: boolean | undefined): string {
+  if (met === undefined) return '';
+  return met ? ' ✓' : ' ✗';
+}
+
+/** The plain-text summary: one line per scenario and per ceiling. */
+export function renderSummaryTable(report: SuiteReport): string {
+  const digitsFor = (unit: string) => (unit.includes('ms') ? 2 : 0);
+  const scenarioRows = report.scenarios.map((scenario) => [
+    scenario.name,
+    scenario.status,
+    `${formatSpread(scenario.figure, digitsFor(scenario.unit))} ${scenario.unit}`,
+    `${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}`,
+    `${scenario.target.text}${targetMark(scenario.target.met)}`,
+    scenario.comparisons
+      .filter((comparison) => comparison.ratio !== undefined)
+      .map((comparison) => `${formatShare(comparison.ratio)} of ${comparison.ceiling}`)
+      .join(', ') || '—',
+    formatShare(scenario.loadGeneratorShare.median),
+  ]);
+  const ceilingRows = report.ceilings.map((ceiling) => [
+    ceiling.name,
+    ceiling.error === undefined
+      ? `${formatSpread(ceiling.value)} ${ceiling.unit}`
+      : `not measured: ${ceiling.error}`,
+    formatShare(ceiling.loadGeneratorShare?.median),
+  ]);
+  const failures = [
+    ...report.scenarios.flatMap((scenario) => [
+      ...(scenario.error === undefined ? [] : [`${scenario.name}: ${scenario.error}`]),
+      ...scenario.runs.flatMap((run) =>
+        run.invariants
+          .filter((invariant) => !invariant.ok)
+          .map((invariant) => `${scenario.name} run ${run.run}: ${invariant.name}: ${invariant.detail}`),
+      ),
+    ]),
+    ...report.reconciliation
+      .filter((check) => !check.ok)
+      .map((check) => `reconciliation: ${check.name}: ${check.detail}`),
+  ];
+  const machine = report.machine;
+  const lines = [
+    `Nuri Bank bench, ${report.startedAt} — ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, ` +
+      `commit ${machine.commit.slice(0, 12)}${machine.dirty ? ' (+ uncommitted changes)' : ''}`,
+    `load average before ${report.loadAverageBefore.join(' ')}, after ${report.loadAverageAfter.join(' ')}`,
+    '',
+    pad([
+      [
+        'scenario',
+        'status',
+        'median (min–max)',
+        'p50 / p99 ms',
+        'target',
+        'ratio of ceiling',
+        'load gen CPU',
+      ],
+      ...scenarioRows,
+    ]),
+  ];
+  if (ceilingRows.length > 0) {
+    lines.push('', pad([['ceiling', 'median (min–max)', 'load gen CPU'], ...ceilingRows]));
+  }
+  if (report.reconciliation.length > 0) {
+    const reconciled = report.reconciliation.every((check) => check.ok);
+    lines.push('', `reconciliation after the load: ${reconciled ? 'OK' : 'MISMATCH'}`);
+  }
+  lines.push('', report.ok ? 'every invariant held' : `FAILED:\n  ${failures.join('\n  ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** One scenario's runs folded into medians and spreads, its ratios to the ceilings, and its verdict. */
+export function summarizeScenario(
+  scenario: Pick<
+    Scenario,
+    'name' | 'title' | 'description' | 'unit' | 'higherIsBetter' | 'target' | 'comparisons'
+  >,
+  records: RunRecord[],
+  ceilings: readonly CeilingReport[],
+  error: string | undefined,
+): ScenarioReport {
+  const figure = spreadOf(records.map((record) => record.figure));
+  const names = [...new Set(records.flatMap((record) => Object.keys(record.figures)))];
+  const figures = Object.fromEntries(
+    names.map((name) => [name, spreadOf(records.flatMap((record) => record.figures[name] ?? []))]),
+  );
+  const latency = {
+    averageMs: spreadOf(records.map((record) => record.latency.averageMs)),
+    p50Ms: spreadOf(records.map((record) => record.latency.p50Ms)),
+    p90Ms: spreadOf(records.map((record) => record.latency.p90Ms)),
+    p99Ms: spreadOf(records.map((record) => record.latency.p99Ms)),
+  };
+  const comparisons = scenario.comparisons.map(({ figure: which, ceiling: name }) => {
+    const value = which === 'figure' ? figure.median : (figures[which]?.median ?? Number.NaN);
+    const ceiling = ceilings.find((candidate) => candidate.name === name);
+    const ceilingValue = ceiling?.error === undefined ? ceiling?.value.median : undefined;
+    return {
+      figure: which,
+      value,
+      ceiling: name,
+      ceilingTitle: ceiling?.title ?? name,
+      ceilingValue,
+      ratio: ratio(value, ceilingValue),
+    };
+  });
+  const broken = records.some((record) => record.invariants.some((check) => !check.ok));
+  const met =
+    scenario.target.met === undefined || records.length === 0
+      ? undefined
+      : scenario.target.met({ figure, p99Ms: latency.p99Ms, named: figures });
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    description: scenario.description,
+    unit: scenario.unit,
+    higherIsBetter: scenario.higherIsBetter,
+    target: { text: scenario.target.text, met },
+    status: error !== undefined || broken || records.length === 0 ? 'FAILED' : 'PASSED',
+    ...(error === undefined ? {} : { error }),
+    figure,
+    figures,
+    latency,
+    loadGeneratorShare: spreadOf(records.map((record) => record.loadGeneratorShare)),
+    comparisons,
+    runs: records,
+  };
+}

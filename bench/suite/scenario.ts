@@ -1,0 +1,205 @@
+// What a scenario is to the suite, what it has to work with, and the seeds
+// (customers, accounts, points, tokens) it asks for — each made once, through
+// the public API, by the first scenario that needs it.
+import { Api, type Customer, fundAccounts, mapConcurrently, refreshTokens, signUpCustomers } from './api.ts';
+import { runLoad } from './load.ts';
+import type { LoadResult, LoadSpec } from './load-types.ts';
+import { type CpuBreakdown, cpuBreakdown, cpuSnapshot } from './machine.ts';
+import type { ScenarioName, SuiteOptions } from './options.ts';
+import { progress } from './progress.ts';
+import type { Invariant } from './report.ts';
+import type { Spread } from './stats.ts';
+import type { BenchSystem } from './system.ts';
+
+/** The machine's ceilings a scenario can be compared with (ceilings.ts measures them). */
+export type CeilingName =
+  | 'bare-fastify'
+  | 'jwks-direct'
+  | 'jwks-gateway'
+  | 'redis-evalsha'
+  | 'pgbench-n'
+  | 'kafka-producer'
+  | 'argon2id-verify';
+
+export interface RunOutcome {
+  figure: number;
+  figures: Record<string, number>;
+  load: LoadResult;
+  cpu: CpuBreakdown;
+  /** The load's answers plus those of the in-doubt requests settled afterwards. */
+  statuses: Record<string, number>;
+  invariants: Invariant[];
+}
+
+export interface Scenario {
+  name: ScenarioName;
+  title: string;
+  /** What it does and what it checks, for the report. */
+  description: string;
+  unit: string;
+  higherIsBetter: boolean;
+  defaultRuns: number;
+  target: {
+    text: string;
+    met?: (figures: { figure: Spread; p99Ms: Spread; named: Record<string, Spread> }) => boolean;
+  };
+  /** `figure` is the headline; any other name refers to RunOutcome.figures. */
+  comparisons: ReadonlyArray<{ figure: string; ceiling: CeilingName }>;
+  prepare(context: SuiteContext): Promise<void>;
+  run(context: SuiteContext, run: number): Promise<RunOutcome>;
+}
+
+/** Won per funding deposit: the most one operation may move (API.md). */
+export const fundingAmount = 100_000_000;
+/** Points per charge: the most one charge may add (API.md). */
+export const pointsPerCharge = 1_000_000;
+const fundingTimeoutMs = 120_000;
+
+export class SuiteContext {
+  readonly api: Api;
+  readonly system: BenchSystem;
+  readonly options: SuiteOptions;
+  readonly cores: number;
+  /** A prefix no earlier run used: idempotency keys and campaign names stay unique. */
+  readonly runKey: string;
+  /** What was seeded and how, for the report. */
+  readonly seeding: string[] = [];
+  /** pid → process group of everything the loads touched (names the --profile files). */
+  readonly processGroups = new Map<number, string>();
+  private customers?: Customer[];
+  private hot?: Customer;
+  private loginCrowd?: Customer[];
+  private payerGroups?: { funded: Customer[]; unfunded: Customer[] };
+  private crowd?: string[];
+
+  constructor(system: BenchSystem, options: SuiteOptions, cores: number, runKey: string) {
+    this.system = system;
+    this.api = new Api(system.gatewayUrl);
+    this.options = options;
+    this.cores = cores;
+    this.runKey = runKey;
+  }
+
+  connections(scenarioDefault: number): number {
+    return this.options.connections ?? scenarioDefault;
+  }
+
+  durationS(scenarioDefault: number): number {
+    return this.options.durationS ?? scenarioDefault;
+  }
+
+  /** Runs a load in the generator process and measures where the machine's CPU went meanwhile. */
+  async load(spec: LoadSpec, label: string): Promise<{ load: LoadResult; cpu: CpuBreakdown }> {
+    const before = cpuSnapshot();
+    const load = await runLoad(spec, label);
+    const after = cpuSnapshot();
+    for (const [pid, { group }] of after.groups) this.processGroups.set(pid, group);
+    // The generator measured itself (process.cpuUsage) and has exited by now.
+    const cpu = cpuBreakdown(before, after, this.cores, { 'load generator': load.cpu.machineShare });
+    return { load, cpu };
+  }
+
+  /** `--users` customers with 5 funded accounts each (withdraw, deposit, login). */
+  async bankCustomers(): Promise<Customer[]> {
+    if (this.customers === undefined) {
+      progress(`seeding ${this.options.users} customers × 5 accounts through the gateway`);
+      this.customers = await signUpCustomers(this.api, this.options.users, 5);
+      await fundAccounts(this.api, this.customers, fundingAmount, fundingTimeoutMs);
+      this.seeding.push(
+        `${this.options.users} customers signed up and logged in through the gateway, 5 accounts each, each account funded with one ${fundingAmount.toLocaleString('en-US')} won deposit (withdraw, deposit, login)`,
+      );
+    }
+    await refreshTokens(this.api, this.customers);
+    return this.customers;
+  }
+
+  /**
+   * Customers for the login storm. Round-robin over four per connection, a
+   * loginId has one login in flight at a time, as a person would: channel-user
+   * counts every attempt in flight towards the lockout until one succeeds, so
+   * five of one person's logins at once lock even the right password out.
+   */
+  async loginCustomers(count: number): Promise<Customer[]> {
+    if (this.loginCrowd === undefined || this.loginCrowd.length < count) {
+      progress(`seeding ${count} customers for the logins`);
+      this.loginCrowd = await signUpCustomers(this.api, count, 0);
+      this.seeding.push(`${count} customers signed up through the gateway for login`);
+    }
+    return this.loginCrowd.slice(0, count);
+  }
+
+  /** One customer with one funded account that every connection of withdraw-hot hits. */
+  async hotCustomer(): Promise<Customer> {
+    if (this.hot === undefined) {
+      progress('seeding the hot account');
+      [this.hot] = await signUpCustomers(this.api, 1, 1);
+      await fundAccounts(this.api, [this.hot!], fundingAmount, fundingTimeoutMs);
+      this.seeding.push('1 customer with 1 funded account for withdraw-hot, through the gateway');
+    }
+    await refreshTokens(this.api, [this.hot!]);
+    return this.hot!;
+  }
+
+  /**
+   * Payment customers, one account each: the funded ones pay, the unfunded
+   * ones' payments fail at the cash step. `needs` says how much cash each
+   * funded account and how many points each customer must hold for every run.
+   */
+  async payers(
+    needs: (pools: { funded: number; unfunded: number }) => { cashEach: number; pointsEach: number },
+  ): Promise<{ funded: Customer[]; unfunded: Customer[] }> {
+    if (this.payerGroups === undefined) {
+      const total = 20;
+      const fundedCount = Math.max(1, Math.round(total * (1 - this.options.failingShare)));
+      const { cashEach, pointsEach } = needs({ funded: fundedCount, unfunded: total - fundedCount });
+      progress(`seeding ${total} payment customers (${total - fundedCount} with empty accounts)`);
+      const customers = await signUpCustomers(this.api, total, 1);
+      const funded = customers.slice(0, fundedCount);
+      const unfunded = customers.slice(fundedCount);
+      for (let deposited = 0; deposited < cashEach; deposited += fundingAmount) {
+        await fundAccounts(this.api, funded, fundingAmount, fundingTimeoutMs);
+      }
+      await mapConcurrently(customers, 4, async (customer) => {
+        for (let charged = 0; charged < pointsEach; charged += pointsPerCharge) {
+          await this.api.expect(200, 'POST', '/api/v1/points/charge', {
+            token: customer.token,
+            body: { amount: pointsPerCharge },
+          });
+        }
+      });
+      this.payerGroups = { funded, unfunded };
+      this.seeding.push(
+        `${total} payment customers through the gateway, 1 account each: ${fundedCount} funded with ${Math.ceil(cashEach / fundingAmount)} × ${fundingAmount.toLocaleString('en-US')} won, ${total - fundedCount} left empty (their payments fail); each charged ${pointsEach.toLocaleString('en-US')}+ points`,
+      );
+    }
+    await refreshTokens(this.api, [...this.payerGroups.funded, ...this.payerGroups.unfunded]);
+    return this.payerGroups;
+  }
+
+  /** Access tokens of `--crowd` distinct users for the coupon rush (minted: see README, Performance). */
+  async crowdTokens(): Promise<string[]> {
+    if (this.crowd === undefined) {
+      progress(`minting ${this.options.crowd} access tokens for the coupon crowd`);
+      this.crowd = await this.system.mintTokens(this.options.crowd);
+      this.seeding.push(
+        `coupon crowd: ${this.options.crowd.toLocaleString('en-US')} access tokens signed with this run's channel-user key for as many fresh userUuids (signing up that many through the API would cost ${this.options.crowd.toLocaleString('en-US')} argon2id hashes); campaigns created through the gateway's admin route`,
+      );
+    }
+    return this.crowd;
+  }
+}
+
+export function invariant(name: string, ok: boolean, detail: string): Invariant {
+  return { name, ok, detail };
+}
+
+export function count(statuses: Record<string, number>, status: number): number {
+  return statuses[String(status)] ?? 0;
+}
+
+export function describeStatuses(statuses: Record<string, number>): string {
+  return Object.entries(statuses)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([status, n]) => `${status}×${n}`)
+    .join(' ');
+}

@@ -1,0 +1,171 @@
+// First-come coupons through the gateway: a rush that sells a campaign out,
+// and a steady crowd that never does.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCampaign } from '../api.ts';
+import type { RequestTemplate } from '../load-types.ts';
+import { count, describeStatuses, invariant, type Scenario, type SuiteContext } from '../scenario.ts';
+
+/** How long the core may take to record every issued coupon (coupon.issued → Kafka → its table). */
+const recordTimeoutMs = 120_000;
+
+function issueTemplates(campaignId: string, tokens: readonly string[]): RequestTemplate[] {
+  return tokens.map((token) => ({
+    method: 'POST',
+    path: `/api/v1/coupon-campaigns/${campaignId}/issue`,
+    headers: { authorization: `Bearer ${token}` },
+  }));
+}
+
+async function readCampaign(context: SuiteContext, campaignId: string, token: string) {
+  const answer = await context.api.expect(200, 'GET', `/api/v1/coupon-campaigns/${campaignId}`, { token });
+  return { issued: answer.json.issued as number, remaining: answer.json.remaining as number };
+}
+
+/**
+ * Waits until core-payment has recorded `issued` coupons of the campaign (its
+ * internal route, as `nuri reconcile` asks it); resolves with how many it
+ * had and how long after `sinceMs` it got there.
+ */
+async function awaitRecorded(context: SuiteContext, campaignId: string, issued: number, sinceMs: number) {
+  const deadline = Date.now() + recordTimeoutMs;
+  let recorded = -1;
+  for (;;) {
+    const response = await fetch(
+      `${context.system.corePaymentUrl}/internal/v1/coupon-campaigns/${campaignId}/recorded-count`,
+      {
+        headers: { authorization: `Bearer ${context.system.internalToken}` },
+        signal: AbortSignal.timeout(10_000),
+      },
+    );
+    recorded = ((await response.json()) as { recorded: number }).recorded;
+    if (recorded >= issued || Date.now() > deadline) break;
+    await sleep(100);
+  }
+  return { recorded, lagMs: Date.now() - sinceMs };
+}
+
+export const couponRush: Scenario = {
+  name: 'coupon-rush',
+  title: 'Coupon rush',
+  description:
+    'POST /api/v1/coupon-campaigns/{id}/issue through the gateway: --requests requests (default 100,000) from a crowd of --crowd users (default 20,000) on 500 connections for a campaign of --quantity coupons (default 10,000), a new campaign per run. Checks: the campaign reports exactly --quantity issued and none remaining; no more 201s than coupons; core-payment records exactly --quantity (coupon.issued → Kafka → core).',
+  unit: 'req/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: {
+    text: '≥ 10,000 req/s, p99 ≤ 20 ms',
+    met: ({ figure, p99Ms }) => figure.median >= 10_000 && p99Ms.median <= 20,
+  },
+  comparisons: [
+    { figure: 'figure', ceiling: 'jwks-gateway' },
+    { figure: 'figure', ceiling: 'redis-evalsha' },
+  ],
+  async prepare(context) {
+    await context.crowdTokens();
+  },
+  async run(context, run) {
+    const { rushQuantity: quantity, rushRequests } = context.options;
+    const tokens = await context.crowdTokens();
+    const campaignId = await createCampaign(context.api, context.system.adminToken, quantity);
+    const { load, cpu } = await context.load(
+      {
+        url: context.system.gatewayUrl,
+        mode: 'closed',
+        connections: context.connections(500),
+        amount: rushRequests,
+        templates: issueTemplates(campaignId, tokens),
+        timeoutS: 10,
+      },
+      `coupon-rush run ${run}`,
+    );
+    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+    const campaign = await readCampaign(context, campaignId, tokens[0]!);
+    const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
+    const created = count(load.statuses, 201);
+    const statuses = describeStatuses(load.statuses);
+    return {
+      figure: load.answered / load.durationS,
+      figures: { issued: campaign.issued, recordedLagMs: core.lagMs, inDoubt: load.inDoubt.length },
+      load,
+      cpu,
+      statuses: load.statuses,
+      invariants: [
+        invariant(
+          `exactly ${quantity} issued, none remaining`,
+          campaign.issued === quantity && campaign.remaining === 0,
+          `issued ${campaign.issued}, remaining ${campaign.remaining}; answers ${statuses}`,
+        ),
+        // A request unanswered when the load ended may still have issued its coupon.
+        invariant(
+          'every issued coupon was answered 201 (or was in flight at the end)',
+          created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
+          `201s ${created}, in doubt ${load.inDoubt.length}, issued ${campaign.issued}`,
+        ),
+        invariant(
+          `core-payment recorded exactly ${quantity}`,
+          core.recorded === quantity,
+          `recorded ${core.recorded} of ${campaign.issued} issued, ${core.lagMs} ms after the load`,
+        ),
+      ],
+    };
+  },
+};
+
+export const couponSteady: Scenario = {
+  name: 'coupon-steady',
+  title: 'Coupon steady load',
+  description:
+    'POST …/issue through the gateway at a steady --rate requests/s (default 1,000), offered open loop for --duration s (default 30), each request from a new user, against a campaign that never sells out: every answer is a 201 acknowledged by Kafka. Latency runs from the scheduled send. Checks: every request answered 201; the campaign counts exactly the 201s as issued; core-payment records them all.',
+  unit: 'avg ms',
+  higherIsBetter: false,
+  defaultRuns: 1,
+  target: { text: 'avg ≤ 3 ms', met: ({ figure }) => figure.median <= 3 },
+  comparisons: [],
+  async prepare() {},
+  async run(context, run) {
+    const durationS = context.durationS(30);
+    const requests = context.options.steadyRate * durationS;
+    const tokens = await context.system.mintTokens(requests);
+    const campaignId = await createCampaign(context.api, context.system.adminToken, 10_000_000);
+    const { load, cpu } = await context.load(
+      {
+        url: context.system.gatewayUrl,
+        mode: 'open',
+        connections: context.connections(50),
+        rate: context.options.steadyRate,
+        durationS,
+        templates: issueTemplates(campaignId, tokens),
+        timeoutS: 10,
+      },
+      `coupon-steady run ${run}`,
+    );
+    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+    const campaign = await readCampaign(context, campaignId, tokens[0]!);
+    const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
+    const created = count(load.statuses, 201);
+    return {
+      figure: load.latency.averageMs,
+      figures: { achievedPerSecond: load.answered / load.durationS, recordedLagMs: core.lagMs },
+      load,
+      cpu,
+      statuses: load.statuses,
+      invariants: [
+        invariant(
+          `all ${requests} answered 201`,
+          created === requests,
+          `answers ${describeStatuses(load.statuses)}, errors ${load.errors}, timeouts ${load.timeouts}`,
+        ),
+        invariant(
+          'issued = 201s (plus any in flight at the end)',
+          created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
+          `issued ${campaign.issued}, 201s ${created}, in doubt ${load.inDoubt.length}`,
+        ),
+        invariant(
+          'core-payment recorded every issued coupon',
+          core.recorded === campaign.issued,
+          `recorded ${core.recorded} of ${campaign.issued}, ${core.lagMs} ms after the load`,
+        ),
+      ],
+    };
+  },
+};

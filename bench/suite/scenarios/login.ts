@@ -1,0 +1,62 @@
+// Logins through the gateway: what argon2id costs on this machine, reported
+// as a rate and compared with the bare argon2id verification rate.
+import type { RequestTemplate } from '../load-types.ts';
+import { count, describeStatuses, invariant, type Scenario } from '../scenario.ts';
+
+const customersPerConnection = 4;
+
+export const login: Scenario = {
+  name: 'login',
+  title: 'Logins',
+  description:
+    'POST /api/v1/auth/login through the gateway with the right password, 50 connections for --duration s (default 10), round-robin over 4 customers per connection (a login storm of distinct people, one login each in flight). Every login verifies an argon2id hash (m = 19 MiB, t = 2) and stores a refresh token. Checks: every answer 200 with an access token (no 401, no lockout).',
+  unit: 'logins/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: { text: 'reported (argon2id cost)' },
+  comparisons: [
+    { figure: 'figure', ceiling: 'argon2id-verify' },
+    { figure: 'figure', ceiling: 'jwks-gateway' },
+  ],
+  async prepare(context) {
+    await context.loginCustomers(customersPerConnection * context.connections(50));
+  },
+  async run(context, run) {
+    const connections = context.connections(50);
+    const customers = await context.loginCustomers(customersPerConnection * connections);
+    const templates: RequestTemplate[] = customers.map((customer) => ({
+      method: 'POST',
+      path: '/api/v1/auth/login',
+      body: JSON.stringify({ loginId: customer.loginId, password: customer.password }),
+    }));
+    const { load, cpu } = await context.load(
+      {
+        url: context.system.gatewayUrl,
+        mode: 'closed',
+        connections,
+        durationS: context.durationS(10),
+        templates,
+        collectBodies: true,
+        timeoutS: 30,
+      },
+      `login run ${run}`,
+    );
+    const withToken = load.collected.filter(
+      (answer) => answer.status === 200 && typeof JSON.parse(answer.body).accessToken === 'string',
+    ).length;
+    return {
+      figure: count(load.statuses, 200) / load.durationS,
+      figures: { inDoubt: load.inDoubt.length },
+      load,
+      cpu,
+      statuses: load.statuses,
+      invariants: [
+        invariant(
+          'every login answered 200 with an access token',
+          withToken === load.answered && load.answered > 0,
+          `answers ${describeStatuses(load.statuses)}, ${withToken} with a token`,
+        ),
+      ],
+    };
+  },
+};

@@ -1,0 +1,241 @@
+// Money in and out of accounts through the gateway: withdrawals (synchronous
+// REST to the core) over many accounts and on one hot account, and deposits
+// (accepted into an outbox, applied by the core from Kafka).
+import { awaitTerminal, balances, type Customer } from '../api.ts';
+import { resolveInDoubt } from '../load.ts';
+import type { CollectedResponse, RequestTemplate } from '../load-types.ts';
+import { progress } from '../progress.ts';
+import { count, describeStatuses, invariant, type Scenario, type SuiteContext } from '../scenario.ts';
+
+const drainTimeoutMs = 180_000;
+
+function targetsOf(customers: readonly Customer[]) {
+  return customers.flatMap((customer) =>
+    customer.accounts.map((accountNo) => ({ accountNo, token: customer.token })),
+  );
+}
+
+function moveTemplates(
+  targets: ReadonlyArray<{ accountNo: string; token: string }>,
+  kind: 'withdrawals' | 'deposits',
+): RequestTemplate[] {
+  return targets.map(({ accountNo, token }) => ({
+    method: 'POST',
+    path: `/api/v1/accounts/${accountNo}/${kind}`,
+    headers: { authorization: `Bearer ${token}` },
+    body: '{"amount":1}',
+    tag: accountNo,
+  }));
+}
+
+/** Per account, how many answers had `status`. */
+function tally(answers: readonly CollectedResponse[], status: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const answer of answers) {
+    if (answer.status !== status) continue;
+    counts.set(answer.tag!, (counts.get(answer.tag!) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function statusesOf(answers: readonly CollectedResponse[]): Record<string, number> {
+  const statuses: Record<string, number> = {};
+  for (const answer of answers) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+  return statuses;
+}
+
+function clientErrors(statuses: Record<string, number>): number {
+  return Object.entries(statuses)
+    .filter(([status]) => status.startsWith('4'))
+    .reduce((sum, [, n]) => sum + n, 0);
+}
+
+/**
+ * The load of withdrawals over `customers`' accounts, then the ledger's
+ * side: every account's balance fell by exactly its successful withdrawals
+ * (1 won each), counting the in-doubt ones once settled by re-sending them.
+ */
+async function withdrawals(context: SuiteContext, customers: Customer[], label: string, run: number) {
+  const targets = targetsOf(customers);
+  const before = await balances(context.api, customers);
+  const { load, cpu } = await context.load(
+    {
+      url: context.system.gatewayUrl,
+      mode: 'closed',
+      connections: context.connections(50),
+      durationS: context.durationS(10),
+      templates: moveTemplates(targets, 'withdrawals'),
+      idempotencyKeyPrefix: `${context.runKey}-${label}${run}`,
+      collectBodies: true,
+      timeoutS: 10,
+    },
+    `${label} run ${run}`,
+  );
+  const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
+  const answers = [...load.collected, ...settled];
+  const statuses = statusesOf(answers);
+  const after = await balances(context.api, customers);
+  const succeeded = tally(answers, 200);
+  const mismatches = targets.filter(({ accountNo }) => {
+    const debited = before.get(accountNo)! - after.get(accountNo)!;
+    return debited !== (succeeded.get(accountNo) ?? 0);
+  });
+  const first = mismatches[0];
+  const negative = targets.filter(({ accountNo }) => after.get(accountNo)! < 0);
+  return {
+    figure: count(load.statuses, 200) / load.durationS,
+    figures: { inDoubt: load.inDoubt.length, non2xx: load.answered - count(load.statuses, 200) },
+    load,
+    cpu,
+    statuses,
+    invariants: [
+      invariant(
+        'balance = start − Σ successful withdrawals, every account',
+        mismatches.length === 0,
+        first === undefined
+          ? `${targets.length} accounts, ${count(statuses, 200)} withdrawals of 1 won (${settled.length} settled after the load)`
+          : `${mismatches.length} accounts differ, e.g. ${first.accountNo}: ${before.get(first.accountNo)} → ${after.get(first.accountNo)} with ${succeeded.get(first.accountNo) ?? 0} successes`,
+      ),
+      invariant('no balance below zero', negative.length === 0, `${negative.length} negative`),
+      invariant(
+        'no 4xx: every account holds enough',
+        clientErrors(statuses) === 0,
+        `answers ${describeStatuses(statuses)}`,
+      ),
+    ],
+  };
+}
+
+export const withdraw: Scenario = {
+  name: 'withdraw',
+  title: 'Withdrawals, many accounts',
+  description:
+    'POST /api/v1/accounts/{no}/withdrawals of 1 won through the gateway (channel-user → core-payment REST), 50 connections round-robin over --users customers × 5 accounts, for --duration s (default 10), each request with its own Idempotency-Key. Requests left in flight when time is up are re-sent with their key until they answer, so every one has an outcome. Checks: every account fell by exactly its successful withdrawals; none below zero; no 4xx.',
+  unit: 'withdrawals/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: {
+    text: '≥ 3,000/s, p99 ≤ 30 ms',
+    met: ({ figure, p99Ms }) => figure.median >= 3_000 && p99Ms.median <= 30,
+  },
+  comparisons: [
+    { figure: 'figure', ceiling: 'jwks-gateway' },
+    { figure: 'figure', ceiling: 'pgbench-n' },
+  ],
+  async prepare(context) {
+    await context.bankCustomers();
+  },
+  async run(context, run) {
+    return withdrawals(context, await context.bankCustomers(), 'w', run);
+  },
+};
+
+export const withdrawHot: Scenario = {
+  name: 'withdraw-hot',
+  title: 'Withdrawals, one hot account',
+  description:
+    'The same withdrawals, every connection (50) on ONE account: the core serialises them on its row. Checks: balance = start − Σ successful withdrawals exactly (in-doubt requests settled by re-sending them with their key); never below zero; no 4xx.',
+  unit: 'withdrawals/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: { text: 'correct under contention' },
+  comparisons: [{ figure: 'figure', ceiling: 'jwks-gateway' }],
+  async prepare(context) {
+    await context.hotCustomer();
+  },
+  async run(context, run) {
+    return withdrawals(context, [await context.hotCustomer()], 'h', run);
+  },
+};
+
+export const deposit: Scenario = {
+  name: 'deposit',
+  title: 'Deposits',
+  description:
+    'POST /api/v1/accounts/{no}/deposits of 1 won through the gateway, 50 connections over --users customers × 5 accounts for --duration s (default 10), each with its own Idempotency-Key: the acceptance rate (202s). Then the drain: from the end of the load until the last deposit is settled by the core (its settledAt), every accepted deposit read back until COMPLETED. Checks: every accepted deposit COMPLETED; every account grew by exactly its accepted deposits; no 4xx.',
+  unit: 'accepted/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: {
+    text: '≥ 5,000/s accepted, drained ≤ 5 s',
+    met: ({ figure, named }) =>
+      figure.median >= 5_000 && (named.drainMs?.median ?? Number.POSITIVE_INFINITY) <= 5_000,
+  },
+  comparisons: [
+    { figure: 'figure', ceiling: 'jwks-gateway' },
+    { figure: 'figure', ceiling: 'pgbench-n' },
+    { figure: 'completedPerSecond', ceiling: 'kafka-producer' },
+  ],
+  async prepare(context) {
+    await context.bankCustomers();
+  },
+  async run(context, run) {
+    const customers = await context.bankCustomers();
+    const targets = targetsOf(customers);
+    const tokenOf = new Map(targets.map(({ accountNo, token }) => [accountNo, token]));
+    const before = await balances(context.api, customers);
+    const { load, cpu } = await context.load(
+      {
+        url: context.system.gatewayUrl,
+        mode: 'closed',
+        connections: context.connections(50),
+        durationS: context.durationS(10),
+        templates: moveTemplates(targets, 'deposits'),
+        idempotencyKeyPrefix: `${context.runKey}-d${run}`,
+        collectBodies: true,
+        timeoutS: 10,
+      },
+      `deposit run ${run}`,
+    );
+    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+    const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
+    const answers = [...load.collected, ...settled];
+    const statuses = statusesOf(answers);
+    const accepted = answers
+      .filter((answer) => answer.status === 202)
+      .map((answer) => ({
+        token: tokenOf.get(answer.tag!)!,
+        id: JSON.parse(answer.body).depositId as string,
+      }));
+    progress(`  deposit run ${run}: ${accepted.length} accepted; waiting until every one is COMPLETED`);
+    const outcomes = await awaitTerminal(context.api, accepted, 'deposits', drainTimeoutMs);
+    const lastSettledMs = outcomes.reduce(
+      (latest, outcome) => Math.max(latest, outcome.settledAtMs),
+      endedAtMs,
+    );
+    const lastSeenMs = outcomes.reduce((latest, outcome) => Math.max(latest, outcome.seenAtMs), endedAtMs);
+    const notCompleted = outcomes.filter((outcome) => outcome.status !== 'COMPLETED');
+    const after = await balances(context.api, customers);
+    const credited = tally(answers, 202);
+    const mismatches = targets.filter(
+      ({ accountNo }) => after.get(accountNo)! - before.get(accountNo)! !== (credited.get(accountNo) ?? 0),
+    );
+    return {
+      figure: count(load.statuses, 202) / load.durationS,
+      figures: {
+        drainMs: lastSettledMs - endedAtMs,
+        completedSeenMs: lastSeenMs - endedAtMs,
+        completedPerSecond: accepted.length / ((lastSettledMs - load.startedAtMs) / 1_000),
+        inDoubt: load.inDoubt.length,
+      },
+      load,
+      cpu,
+      statuses,
+      invariants: [
+        invariant(
+          'every accepted deposit COMPLETED',
+          notCompleted.length === 0,
+          notCompleted.length === 0
+            ? `${outcomes.length} COMPLETED, the last settled ${lastSettledMs - endedAtMs} ms after the load`
+            : `${notCompleted.length} not: e.g. ${notCompleted[0]!.id} ${notCompleted[0]!.status} ${notCompleted[0]!.failureCode ?? ''}`,
+        ),
+        invariant(
+          'balance = start + Σ accepted deposits, every account',
+          mismatches.length === 0,
+          `${mismatches.length} of ${targets.length} accounts differ`,
+        ),
+        invariant('no 4xx', clientErrors(statuses) === 0, `answers ${describeStatuses(statuses)}`),
+      ],
+    };
+  },
+};

@@ -1,0 +1,87 @@
+// The system under load, booted as `npm start` boots it (every service its
+// own process behind the gateway; e2e/harness.ts gives it ports, databases
+// and topics of its own), and the few secrets this run owns so that it can
+// act as an operator: the admin token (campaigns), the internal token
+// (reconciliation, the core's coupon records) and the access-token signing key.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { accessTokenAlgorithm, accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-token';
+import { uuidv7 } from '@nuri/platform/ids';
+import { importPKCS8, SignJWT } from 'jose';
+import { startTestSystem, type TestSystem } from '../../e2e/harness.ts';
+
+export interface BenchSystem {
+  gatewayUrl: string;
+  channelUserUrl: string;
+  corePaymentUrl: string;
+  pointUrl: string;
+  couponUrl: string;
+  adminToken: string;
+  internalToken: string;
+  /** Signs access tokens as channel-user would, for users that exist only as a userUuid (the coupon crowd). */
+  mintTokens(count: number): Promise<string[]>;
+  shutdown(): Promise<void>;
+}
+
+const signingKeyId = 'bench';
+/** Minted tokens outlive any scenario; channel-user's own stay at its default lifetime. */
+const mintedTokenTtlSeconds = 3_600;
+
+/** `profileDir`: every service runs under --cpu-prof and writes its profile there when it stops. */
+export async function startBenchSystem(options: { profileDir?: string } = {}): Promise<BenchSystem> {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
+  const adminToken = randomBytes(32).toString('base64url');
+  const internalToken = randomBytes(32).toString('base64url');
+  process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
+  const system: TestSystem = await startTestSystem({
+    envOverrides: {
+      NURI_ADMIN_TOKEN: adminToken,
+      NURI_INTERNAL_TOKEN: internalToken,
+      NURI_JWT_SIGNING_KEYS: `${signingKeyId}:${pkcs8}`,
+      NURI_JWT_ACTIVE_KEY_ID: signingKeyId,
+      // One load generator is one client IP (and withdraw-hot one user): the
+      // limiter still runs its Redis round trip on every request, but a
+      // limit sized for a crowd of clients would otherwise measure itself.
+      NURI_RATE_LIMIT_IP_MAX: '10000000',
+      NURI_RATE_LIMIT_USER_MAX: '10000000',
+      ...(options.profileDir === undefined
+        ? {}
+        : {
+            NODE_OPTIONS:
+              `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}`.trim(),
+          }),
+    },
+  });
+  const signingKey = await importPKCS8(
+    privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    accessTokenAlgorithm,
+  );
+  return {
+    gatewayUrl: system.gatewayUrl,
+    channelUserUrl: system.env.NURI_CHANNEL_USER_URL!,
+    corePaymentUrl: system.env.NURI_CORE_PAYMENT_URL!,
+    pointUrl: system.env.NURI_POINT_URL!,
+    couponUrl: system.env.NURI_COUPON_URL!,
+    adminToken,
+    internalToken,
+    async mintTokens(count) {
+      const nowSeconds = Math.floor(Date.now() / 1_000);
+      const tokens: string[] = [];
+      for (let index = 0; index < count; index += 1) {
+        tokens.push(
+          await new SignJWT({})
+            .setProtectedHeader({ alg: accessTokenAlgorithm, kid: signingKeyId, typ: 'JWT' })
+            .setSubject(uuidv7())
+            .setIssuer(accessTokenIssuer)
+            .setAudience(accessTokenAudience)
+            .setIssuedAt(nowSeconds)
+            .setExpirationTime(nowSeconds + mintedTokenTtlSeconds)
+            .setJti(uuidv7())
+            .sign(signingKey),
+        );
+      }
+      return tokens;
+    },
+    shutdown: () => system.shutdown(),
+  };
+}

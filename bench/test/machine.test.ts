@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type CpuSnapshot, cpuBreakdown } from '../suite/machine.ts';
+
+function snapshot(atMs: number, busy: number, processes: Array<[number, string, number]>): CpuSnapshot {
+  return {
+    atMs,
+    machineBusyTicks: busy,
+    groups: new Map(processes.map(([pid, group, ticks]) => [pid, { group, ticks }])),
+  };
+}
+
+test('when processes used CPU during a window, then each group gets its share of the whole machine and the rest is other', () => {
+  // 10 s on 2 cores at 100 ticks/s: 2,000 ticks of capacity, 1,600 busy.
+  const before = snapshot(0, 10_000, [
+    [1, 'gateway', 500],
+    [2, 'postgresql', 100],
+    [3, 'postgresql', 100],
+  ]);
+  const after = snapshot(10_000, 11_600, [
+    [1, 'gateway', 1_100],
+    [2, 'postgresql', 300],
+    [3, 'postgresql', 200],
+    // A backend born during the window: all of its ticks count.
+    [4, 'postgresql', 100],
+  ]);
+  const breakdown = cpuBreakdown(before, after, 2);
+  assert.equal(breakdown.machineBusy, 0.8);
+  assert.deepEqual(breakdown.groups, { gateway: 0.3, postgresql: 0.2, other: 0.3 });
+  assert.deepEqual(
+    Object.keys(breakdown.groups),
+    ['gateway', 'postgresql', 'other'],
+    'largest first, other last',
+  );
+});
+
+test('when the window is empty, then nothing is claimed', () => {
+  const same = snapshot(5_000, 100, []);
+  assert.deepEqual(cpuBreakdown(same, same, 2), { machineBusy: 0, groups: {} });
+});
+
+test('when a process measured its own share, then that share stands in for its ticks', () => {
+  const before = snapshot(0, 0, [[1, 'gateway', 0]]);
+  const after = snapshot(10_000, 1_000, [[1, 'gateway', 400]]);
+  const breakdown = cpuBreakdown(before, after, 2, { 'load generator': 0.1 });
+  assert.deepEqual(breakdown.groups, { gateway: 0.2, 'load generator': 0.1, other: 0.2 });
+});

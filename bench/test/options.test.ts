@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseSuiteOptions, scenarioNames, UsageError } from '../suite/options.ts';
+
+const parse = (argv: string[]) => parseSuiteOptions(argv, '/tmp/results');
+
+describe('suite options', () => {
+  test('when nothing is given, then every scenario runs with the ceilings and the issue sizes', () => {
+    const options = parse([]);
+    assert.deepEqual(options.scenarios, [...scenarioNames]);
+    assert.equal(options.ceilings, true);
+    assert.equal(options.durationS, undefined);
+    assert.equal(options.connections, undefined);
+    assert.equal(options.runs, undefined);
+    assert.equal(options.rushRequests, 100_000);
+    assert.equal(options.rushQuantity, 10_000);
+    assert.equal(options.steadyRate, 1_000);
+    assert.equal(options.failingShare, 0.3);
+    assert.equal(options.resultsDir, '/tmp/results');
+  });
+
+  test('when scenarios are named, then only they run, once each, in the catalogue order', () => {
+    assert.deepEqual(parse(['login', 'withdraw', 'login']).scenarios, ['withdraw', 'login']);
+  });
+
+  test('when sizes are given with separate values, then they are read as numbers', () => {
+    const options = parse([
+      'withdraw',
+      '--duration',
+      '3',
+      '--connections',
+      '20',
+      '--runs',
+      '1',
+      '--no-ceilings',
+    ]);
+    assert.deepEqual(options.scenarios, ['withdraw']);
+    assert.equal(options.durationS, 3);
+    assert.equal(options.connections, 20);
+    assert.equal(options.runs, 1);
+    assert.equal(options.ceilings, false);
+  });
+
+  test('when sizes are given with =, then they are read the same', () => {
+    assert.equal(parse(['--runs=5']).runs, 5);
+  });
+
+  test('when a scenario is unknown, then it is a usage error naming the known ones', () => {
+    assert.throws(
+      () => parse(['withdraw', 'withdrawal']),
+      (error: Error) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, /unknown scenario withdrawal; known: coupon-rush/);
+        return true;
+      },
+    );
+  });
+
+  test('when an option is unknown, then it is a usage error', () => {
+    assert.throws(() => parse(['--durations', '3']), UsageError);
+  });
+
+  test('when a number is not a positive integer, then it is a usage error naming the flag', () => {
+    for (const value of ['0', '-1', '2.5', 'ten', '']) {
+      assert.throws(() => parse([`--runs=${value}`]), /--runs wants a positive integer/);
+    }
+  });
+
+  test('when the failing share is outside [0, 1), then it is a usage error', () => {
+    assert.equal(parse(['--failing', '0']).failingShare, 0);
+    assert.equal(parse(['--failing', '.25']).failingShare, 0.25);
+    assert.throws(() => parse(['--failing', '1']), /--failing/);
+    assert.throws(() => parse(['--failing', '30']), /--failing/);
+  });
+
+  test('when the rush could not sell out, then it is refused before anything boots', () => {
+    assert.throws(() => parse(['--quantity', '5000', '--crowd', '1000']), /--crowd 1000/);
+    assert.throws(() => parse(['--quantity', '5000', '--requests', '1000']), /--requests 1000/);
+  });
+});

@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { CpuBreakdown } from '../suite/machine.ts';
+import { parseSuiteOptions } from '../suite/options.ts';
+import {
+  type CeilingReport,
+  type RunRecord,
+  renderSummaryTable,
+  type SuiteReport,
+  summarizeScenario,
+} from '../suite/report.ts';
+import { escapeHtml, renderHtml } from '../suite/report-html.ts';
+import { spreadOf } from '../suite/stats.ts';
+
+const cpu: CpuBreakdown = { machineBusy: 0.9, groups: { gateway: 0.3, 'load generator': 0.05, other: 0.1 } };
+
+function runRecord(run: number, figure: number, ok = true): RunRecord {
+  return {
+    run,
+    figure,
+    figures: { drainMs: 100 * run },
+    latency: { count: 1_000, averageMs: 4, p50Ms: 3, p90Ms: 8, p99Ms: 20 + run, maxMs: 90 },
+    statuses: { '200': 1_000 },
+    inDoubt: 0,
+    samples: [900, 1_000, 1_100, 400],
+    durationS: 3.4,
+    loadGeneratorShare: 0.05,
+    cpu,
+    invariants: [{ name: 'balance = start − Σ successful', ok, detail: ok ? 'held' : '3 accounts differ' }],
+  };
+}
+
+const ceilings: CeilingReport[] = [
+  {
+    name: 'jwks-gateway',
+    title: 'Bare route via the gateway',
+    unit: 'req/s',
+    how: 'GET',
+    value: spreadOf([4_000, 5_000, 6_000]),
+  },
+  {
+    name: 'pgbench-n',
+    title: 'pgbench',
+    unit: 'tps',
+    how: 'pgbench -N',
+    value: spreadOf([]),
+    error: 'pgbench: not found',
+  },
+];
+
+const withdrawDefinition = {
+  name: 'withdraw' as const,
+  title: 'Withdrawals <many> & "accounts"',
+  description: 'a description with <script>alert(1)</script> in it',
+  unit: 'withdrawals/s',
+  higherIsBetter: true,
+  target: {
+    text: '≥ 3,000/s, p99 ≤ 30 ms',
+    met: ({ figure, p99Ms }: { figure: { median: number }; p99Ms: { median: number } }) =>
+      figure.median >= 3_000 && p99Ms.median <= 30,
+  },
+  comparisons: [
+    { figure: 'figure', ceiling: 'jwks-gateway' as const },
+    { figure: 'figure', ceiling: 'pgbench-n' as const },
+  ],
+};
+
+function suiteReport(scenarios: SuiteReport['scenarios']): SuiteReport {
+  return {
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:10:00.000Z',
+    command: 'npm run bench --',
+    options: parseSuiteOptions([], '/tmp'),
+    machine: {
+      cpuModel: 'AMD EPYC',
+      cores: 2,
+      memoryGb: 4,
+      kernel: '6.1',
+      node: 'v24.0.0',
+      commit: '0123456789abcdef',
+      dirty: false,
+      hostname: 'bench',
+    },
+    loadAverageBefore: [1, 2, 3],
+    loadAverageAfter: [2, 2, 3],
+    loadGenerator: { tool: 'autocannon', why: 'because' },
+    seeding: ['20 customers'],
+    ceilings,
+    scenarios,
+    reconciliation: [{ name: 'balance = ledger sum, every account', ok: true, detail: '0 mismatches' }],
+    profiles: ['profiles/gateway.123.cpuprofile'],
+    ok: scenarios.every((scenario) => scenario.status === 'PASSED'),
+  };
+}
+
+describe('a scenario summarized over its runs', () => {
+  test('when every invariant held, then it passed, with the median run and the spread', () => {
+    const summary = summarizeScenario(
+      withdrawDefinition,
+      [runRecord(1, 3_100), runRecord(2, 2_900), runRecord(3, 3_500)],
+      ceilings,
+      undefined,
+    );
+    assert.equal(summary.status, 'PASSED');
+    assert.deepEqual(summary.figure, {
+      median: 3_100,
+      min: 2_900,
+      max: 3_500,
+      values: [3_100, 2_900, 3_500],
+    });
+    assert.equal(summary.latency.p99Ms.median, 22);
+    assert.equal(summary.figures.drainMs!.median, 200);
+    assert.equal(summary.target.met, true);
+  });
+
+  test('when a ceiling was measured, then the ratio is our median over its median; when not, there is none', () => {
+    const summary = summarizeScenario(withdrawDefinition, [runRecord(1, 2_500)], ceilings, undefined);
+    const [gateway, pgbench] = summary.comparisons;
+    assert.equal(gateway!.ratio, 0.5);
+    assert.equal(gateway!.ceilingValue, 5_000);
+    assert.equal(pgbench!.ratio, undefined);
+    assert.equal(summary.target.met, false);
+  });
+
+  test('when one run broke an invariant, then the scenario FAILED however fast it was', () => {
+    const summary = summarizeScenario(
+      withdrawDefinition,
+      [runRecord(1, 9_000), runRecord(2, 9_000, false)],
+      ceilings,
+      undefined,
+    );
+    assert.equal(summary.status, 'FAILED');
+  });
+
+  test('when the scenario threw, or ran no run, then it FAILED and says why', () => {
+    const thrown = summarizeScenario(withdrawDefinition, [], ceilings, 'signup answered 503');
+    assert.equal(thrown.status, 'FAILED');
+    assert.equal(thrown.error, 'signup answered 503');
+    assert.equal(thrown.target.met, undefined);
+  });
+});
+
+/** Every element closed in order (void and self-closed ones aside): what a browser or an SVG viewer needs. */
+function assertBalancedMarkup(html: string): void {
+  const voidElements = new Set(['meta', 'br', 'hr', 'img', 'input', 'link']);
+  const stack: string[] = [];
+  for (const match of html.replace(/<!doctype[^>]*>/i, '').matchAll(/<(\/?)([a-zA-Z][\w-]*)([^>]*)>/g)) {
+    const [, closing, name, rest] = match;
+    if (closing === '/') {
+      assert.equal(stack.pop(), name, `</${name}> closes <${stack.at(-1)}>`);
+    } else if (!voidElements.has(name!.toLowerCase()) && !rest!.trimEnd().endsWith('/')) {
+      stack.push(name!);
+    }
+  }
+  assert.deepEqual(stack, [], 'unclosed elements');
+}
+
+describe('the reports', () => {
+  const passed = summarizeScenario(
+    withdrawDefinition,
+    [runRecord(1, 3_100), runRecord(2, 2_900)],
+    ceilings,
+    undefined,
+  );
+  const failed = summarizeScenario(
+    { ...withdrawDefinition, name: 'deposit' },
+    [runRecord(1, 500, false)],
+    ceilings,
+    undefined,
+  );
+  const threw = summarizeScenario({ ...withdrawDefinition, name: 'login' }, [], ceilings, 'boom');
+  const report = suiteReport([passed, failed, threw]);
+
+  test('when rendered as HTML, then it is one balanced document with a section and a chart per scenario', () => {
+    const html = renderHtml(report);
+    assertBalancedMarkup(html);
+    for (const name of ['withdraw', 'deposit', 'login'])
+      assert.match(html, new RegExp(`<section id="${name}">`));
+    assert.equal(html.match(/<svg /g)?.length, html.match(/<\/svg>/g)?.length);
+    // latency, ratio, CPU, and a throughput chart for each scenario that ran.
+    assert.ok((html.match(/<svg /g)?.length ?? 0) >= 5);
+    assert.match(html, /<title>Nuri Bank bench/);
+  });
+
+  test('when rendered as HTML, then it needs nothing from outside the file', () => {
+    const html = renderHtml(report);
+    assert.doesNotMatch(html, /<script|<link|src=|@import|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+  });
+
+  test('when a text holds markup, then the page shows it as text', () => {
+    const html = renderHtml(report);
+    assert.doesNotMatch(html, /<script>alert/);
+    assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+    assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+
+  test('when a figure is missing, then no NaN or undefined reaches the page or the table', () => {
+    const html = renderHtml(report);
+    const table = renderSummaryTable(report);
+    for (const output of [html, table]) {
+      assert.doesNotMatch(output, /NaN|undefined|Infinity/);
+    }
+  });
+
+  test('when printed as text, then each scenario and ceiling has a line and every broken invariant is named', () => {
+    const table = renderSummaryTable(report);
+    assert.match(table, /^withdraw\s+PASSED\s+3,000 \(2,900–3,100\) withdrawals\/s/m);
+    assert.match(table, /^deposit\s+FAILED/m);
+    assert.match(table, /^login\s+FAILED/m);
+    assert.match(table, /^jwks-gateway\s+5,000 \(4,000–6,000\) req\/s/m);
+    assert.match(table, /^pgbench-n\s+not measured: pgbench: not found/m);
+    assert.match(table, /deposit run 1: balance = start − Σ successful: 3 accounts differ/);
+    assert.match(table, /login: boom/);
+    assert.match(table, /60 % of jwks-gateway/);
+  });
+});
