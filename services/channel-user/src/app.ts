@@ -8,16 +8,20 @@ import type { Metrics } from '@nuri/platform/metrics';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import { createAccountLinkStore } from './db/account-links-repository.ts';
 import type { ServiceDb } from './db/database.ts';
-import { createDepositStore } from './db/deposits-repository.ts';
+import { createDepositStore, type DepositWriteLimits } from './db/deposits-repository.ts';
 import { createLoginStore } from './db/logins-repository.ts';
 import { createRefreshTokenStore } from './db/refresh-tokens-repository.ts';
 import type { CoreLedger } from './domain/accounts.ts';
 import type { UserRegistry } from './domain/auth.ts';
+import { createOneAtATime } from './domain/one-at-a-time.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { guardRoutes } from './routes/authenticate.ts';
 import { registerDepositRoutes } from './routes/deposits.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
+
+/** Logins of one loginId waiting behind the one being checked; one more is refused (429). */
+const loginAttemptsWaitingMax = 16;
 
 export interface AppDeps {
   logger: Logger;
@@ -33,6 +37,8 @@ export interface AppDeps {
   /** core-payment's accounts and withdrawals. */
   ledger: CoreLedger;
   depositRequestedTopic: string;
+  /** How accepted deposits are grouped into writes; defaults fit tests and development. */
+  depositWrites?: DepositWriteLimits;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -61,13 +67,14 @@ export function buildApp(deps: AppDeps) {
       accessTokens: deps.accessTokens,
       refreshTokenTtlSeconds: deps.refreshTokenTtlSeconds,
       newFamilyId: uuidv7,
+      loginAttempts: createOneAtATime(loginAttemptsWaitingMax),
     },
     deps.accessTokens,
   );
   registerAccountRoutes(app, { ledger: deps.ledger, links, newIdempotencyKey: uuidv7 }, idempotency);
   registerDepositRoutes(
     app,
-    { links, deposits: createDepositStore(db, deps.depositRequestedTopic) },
+    { links, deposits: createDepositStore(db, deps.depositRequestedTopic, deps.depositWrites) },
     idempotency,
   );
   registerInternalRoutes(app, links);

@@ -34,6 +34,16 @@ export const ConfigSchema = Type.Object({
   NURI_CHANNEL_OUTBOX_POLL_INTERVAL_MS: Type.Integer({ default: 20, minimum: 1, maximum: 10_000 }),
   NURI_CHANNEL_OUTBOX_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
   NURI_CHANNEL_DEPOSIT_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
+  /** Accepted deposits written (and committed) together in one statement (db/group-commit.ts). */
+  NURI_CHANNEL_DEPOSIT_WRITE_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 5_000 }),
+  /** Deposit writes running at once, each on one pooled connection. */
+  NURI_CHANNEL_DEPOSIT_WRITES_IN_FLIGHT_MAX: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
+  /** Deposits waiting for a write; beyond this a request gets 503 at once. */
+  NURI_CHANNEL_DEPOSIT_WRITE_QUEUE_LENGTH_MAX: Type.Integer({
+    default: 10_000,
+    minimum: 1,
+    maximum: 100_000,
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

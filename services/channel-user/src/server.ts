@@ -66,6 +66,11 @@ await runMain('channel-user', async () => {
     registry: createUserRegistry(coreUser),
     ledger: createCoreLedger(corePayment),
     depositRequestedTopic: topics.depositRequested,
+    depositWrites: {
+      batchSizeMax: config.NURI_CHANNEL_DEPOSIT_WRITE_BATCH_SIZE_MAX,
+      writesInFlightMax: config.NURI_CHANNEL_DEPOSIT_WRITES_IN_FLIGHT_MAX,
+      queueLengthMax: config.NURI_CHANNEL_DEPOSIT_WRITE_QUEUE_LENGTH_MAX,
+    },
   });
   const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
   await events.start();

@@ -8,7 +8,11 @@ import { createAccountStore } from './db/accounts-repository.ts';
 import { createCouponStore } from './db/coupons-repository.ts';
 import type { ServiceDb } from './db/database.ts';
 import { createReconciliationStore } from './db/reconciliation-repository.ts';
-import { createWithdrawalStore } from './db/withdrawals-repository.ts';
+import {
+  createWithdrawalStore,
+  defaultWithdrawalBatching,
+  type WithdrawalBatching,
+} from './db/withdrawals-repository.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerOperationRoutes } from './routes/operations.ts';
 import { registerWithdrawalRoutes } from './routes/withdrawals.ts';
@@ -20,6 +24,8 @@ export interface AppDeps {
   kafkaBrokers: string[];
   /** NURI_INTERNAL_TOKEN: every business route needs it; health and metrics stay open. */
   internalToken: string;
+  /** Group-commit limits for withdrawals; defaults when omitted. */
+  withdrawalBatching?: WithdrawalBatching;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -38,7 +44,10 @@ export function buildApp(deps: AppDeps) {
   requireInternalToken(app, { token: deps.internalToken });
   const { db } = deps.database;
   registerAccountRoutes(app, createAccountStore(db));
-  registerWithdrawalRoutes(app, createWithdrawalStore(db));
+  registerWithdrawalRoutes(
+    app,
+    createWithdrawalStore(db, deps.withdrawalBatching ?? defaultWithdrawalBatching),
+  );
   registerOperationRoutes(app, {
     coupons: createCouponStore(db),
     reconciliation: createReconciliationStore(db),

@@ -44,6 +44,11 @@ await runMain('core-payment', async () => {
     database,
     kafkaBrokers: brokers,
     internalToken: config.NURI_INTERNAL_TOKEN,
+    withdrawalBatching: {
+      batchSizeMax: config.NURI_CORE_PAYMENT_WITHDRAWAL_BATCH_SIZE_MAX,
+      lanes: config.NURI_CORE_PAYMENT_WITHDRAWAL_LANES,
+      queueLengthMax: config.NURI_CORE_PAYMENT_WITHDRAWAL_QUEUE_LENGTH_MAX,
+    },
   });
   await events.start();
   await runServer(app, {

@@ -4,6 +4,8 @@ import { type CoreClient, problemFrom } from './core-client.ts';
 
 /** Withdrawals carry their idempotency key, so a retry after a lost answer cannot debit twice. */
 const withdrawalRetriesMax = 2;
+/** Openings carry their open key, so a retry after a lost answer finds the account opened. */
+const openRetriesMax = 2;
 /** Reads are safe to repeat. */
 const readRetriesMax = 1;
 
@@ -12,16 +14,16 @@ type CoreAccount = Account & { userUuid?: string };
 /** core-payment's accounts, transactions and withdrawals over its internal REST API. */
 export function createCoreLedger(core: CoreClient): CoreLedger {
   return {
-    async openAccount(userUuid, alias, requestId) {
-      // No retries: opening is not idempotent at the core, and a retry after a
-      // lost answer would open a second account.
+    async openAccount({ userUuid, alias, openKey }, requestId) {
       const response = await core.request({
         method: 'POST',
         path: '/internal/v1/accounts',
-        body: { userUuid, ...(alias === undefined ? {} : { alias }) },
+        body: { userUuid, openKey, ...(alias === undefined ? {} : { alias }) },
         requestId,
+        retriesMax: openRetriesMax,
       });
-      if (response.status !== 201) throw problemFrom(response);
+      // 201 opened now; 200 opened by an earlier attempt with the same key.
+      if (response.status !== 201 && response.status !== 200) throw problemFrom(response);
       return toAccount(response.body as CoreAccount);
     },
 

@@ -1,15 +1,114 @@
 import assert from 'node:assert/strict';
-import { createEvent, messageKey } from '@nuri/contracts/events';
+import { createEvent, type EventOf, messageKey } from '@nuri/contracts/events';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Deposit, DepositSettlement, DepositStore } from '../domain/deposits.ts';
 import { eventSource } from '../events/topics.ts';
-import type { ServiceDb } from './database.ts';
+import type { DepositsTable, ServiceDb } from './database.ts';
+import { createGroupCommit } from './group-commit.ts';
 
-export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic: string): DepositStore {
-  const store: DepositStore = {
-    async request(deposit, correlationId) {
+/** How deposit acceptance groups its writes (see group-commit.ts). */
+export interface DepositWriteLimits {
+  batchSizeMax: number;
+  queueLengthMax: number;
+  writesInFlightMax: number;
+}
+
+export const defaultDepositWriteLimits: DepositWriteLimits = {
+  batchSizeMax: 500,
+  queueLengthMax: 10_000,
+  writesInFlightMax: 4,
+};
+
+interface DepositToWrite {
+  deposit: Deposit;
+  event: EventOf<'deposit.requested'>;
+}
+
+export function createDepositStore(
+  db: Kysely<ServiceDb>,
+  depositRequestedTopic: string,
+  limits: DepositWriteLimits = defaultDepositWriteLimits,
+): DepositStore {
+  // Concurrent requests are written together: the rows and their outbox
+  // events of a whole batch in one statement, so one commit (one WAL flush,
+  // one round trip) accepts many deposits. Each request still resolves
+  // only once its own row has committed.
+  const writes = createGroupCommit<DepositToWrite, Deposit>({
+    ...limits,
+    write: (batch) => writeDeposits(batch),
+  });
+
+  async function writeDeposits(batch: readonly DepositToWrite[]): Promise<Deposit[]> {
+    // The same id twice in one batch (a retry racing its original) is written
+    // once, by the first; the other gets that deposit, as a later retry would.
+    const writers = new Map<string, DepositToWrite>();
+    for (const item of batch) {
+      if (!writers.has(item.deposit.depositId)) writers.set(item.deposit.depositId, item);
+    }
+    const unique = [...writers.values()];
+    const column = <T>(pick: (item: DepositToWrite) => T) => unique.map(pick);
+    // One statement, so one transaction: every row and its outbox event (the
+    // platform's outbox table) commit together or not at all. No NOTIFY: it
+    // makes commits take a database-wide lock one at a time, which would cap
+    // deposits; the relay polls every few ms instead. The foreign key to
+    // account_links refuses an unlinked account. An id already taken (a
+    // retry of a deposit accepted before) writes neither row nor event.
+    const written = await sql<{ deposit_id: string }>`
+      with input as (
+        select * from unnest(
+          ${column((item) => item.deposit.depositId)}::uuid[],
+          ${column((item) => item.deposit.accountNo)}::char(14)[],
+          ${column((item) => item.deposit.userUuid)}::uuid[],
+          ${column((item) => item.deposit.amount.toString())}::numeric[],
+          ${column((item) => item.deposit.requestedAt.toISOString())}::timestamptz[],
+          ${column((item) => item.event.id)}::uuid[],
+          ${column((item) => messageKey(item.event))}::text[],
+          ${column((item) => JSON.stringify(item.event))}::text[]
+        ) as input (deposit_id, account_no, user_uuid, amount, requested_at, event_id, event_key, payload)
+      ), deposit as (
+        insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
+        select deposit_id, account_no, user_uuid, amount, 'PENDING', requested_at from input
+        on conflict (deposit_id) do nothing
+        returning deposit_id
+      ), event as (
+        insert into outbox (id, topic, key, payload)
+        select input.event_id, ${depositRequestedTopic}, input.event_key, input.payload
+        from input join deposit using (deposit_id)
+      )
+      select deposit_id from deposit`.execute(db);
+    const fresh = new Set(written.rows.map((row) => row.deposit_id));
+    const taken = unique.filter((item) => !fresh.has(item.deposit.depositId));
+    const existing = taken.length === 0 ? new Map<string, Deposit>() : await findAll(taken);
+    return batch.map((item) => {
+      const writer = writers.get(item.deposit.depositId);
+      if (writer !== undefined && fresh.has(item.deposit.depositId)) return writer.deposit;
+      // The id was taken: a retry of a deposit already accepted (its event is already queued).
+      const deposit = existing.get(item.deposit.depositId);
+      assert.ok(
+        deposit !== undefined && deposit.userUuid === item.deposit.userUuid,
+        'a deposit id taken by another user',
+      );
+      return deposit;
+    });
+  }
+
+  async function findAll(items: readonly DepositToWrite[]): Promise<Map<string, Deposit>> {
+    const rows = await db
+      .selectFrom('deposits')
+      .selectAll()
+      .where(
+        'deposit_id',
+        'in',
+        items.map((item) => item.deposit.depositId),
+      )
+      .execute();
+    return new Map(rows.map((row) => [row.deposit_id, toDeposit(row)]));
+  }
+
+  return {
+    request(deposit, correlationId) {
       const event = createEvent(
         'deposit.requested',
         {
@@ -21,27 +120,7 @@ export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic:
         },
         { source: eventSource, correlationId },
       );
-      // One statement, so one transaction and one round trip: the row and its
-      // outbox event (the platform's outbox table) commit together or not at
-      // all. No NOTIFY: it makes commits take a database-wide lock one at a
-      // time, which would cap deposits; the relay polls every few ms instead.
-      // The foreign key to account_links refuses an unlinked account.
-      const written = await sql`
-        with deposit as (
-          insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
-          values (${deposit.depositId}, ${deposit.accountNo}, ${deposit.userUuid},
-                  ${deposit.amount.toString()}, 'PENDING', ${deposit.requestedAt})
-          on conflict (deposit_id) do nothing
-          returning deposit_id
-        )
-        insert into outbox (id, topic, key, payload)
-        select ${event.id}, ${depositRequestedTopic}, ${messageKey(event)}, ${JSON.stringify(event)}
-        from deposit`.execute(db);
-      if (Number(written.numAffectedRows ?? 0n) === 1) return deposit;
-      // The id was taken: this is a retry of a deposit already accepted (its event is already queued).
-      const existing = await store.find(deposit.depositId, deposit.userUuid);
-      assert.ok(existing !== undefined, 'a deposit id taken by another user');
-      return existing;
+      return writes.submit({ deposit, event });
     },
 
     async find(depositId, userUuid): Promise<Deposit | undefined> {
@@ -51,21 +130,23 @@ export function createDepositStore(db: Kysely<ServiceDb>, depositRequestedTopic:
         .where('deposit_id', '=', depositId)
         .where('user_uuid', '=', userUuid)
         .executeTakeFirst();
-      if (row === undefined) return undefined;
-      return {
-        depositId: row.deposit_id,
-        accountNo: row.account_no,
-        userUuid: row.user_uuid,
-        amount: parseDbAmount(row.amount),
-        status: row.status,
-        balanceAfter: row.balance_after === null ? null : parseDbAmount(row.balance_after),
-        failureCode: row.failure_code,
-        requestedAt: row.requested_at,
-        settledAt: row.settled_at,
-      };
+      return row === undefined ? undefined : toDeposit(row);
     },
   };
-  return store;
+}
+
+function toDeposit(row: Selectable<DepositsTable>): Deposit {
+  return {
+    depositId: row.deposit_id,
+    accountNo: row.account_no,
+    userUuid: row.user_uuid,
+    amount: parseDbAmount(row.amount),
+    status: row.status,
+    balanceAfter: row.balance_after === null ? null : parseDbAmount(row.balance_after),
+    failureCode: row.failure_code,
+    requestedAt: row.requested_at,
+    settledAt: row.settled_at,
+  };
 }
 
 /**
@@ -87,22 +168,30 @@ export async function settleDeposits(
         settlements.map((settlement) => settlement.eventId),
       ),
     );
-    let changed = 0;
+    // The first outcome per deposit wins, as if applied one by one.
+    const firstPerDeposit = new Map<string, DepositSettlement>();
     for (const settlement of settlements) {
-      if (!fresh.has(settlement.eventId)) continue;
-      const result = await trx
-        .updateTable('deposits')
-        .set({
-          status: settlement.status,
-          balance_after: settlement.balanceAfter === null ? null : settlement.balanceAfter.toString(),
-          failure_code: settlement.failureCode,
-          settled_at: settlement.settledAt,
-        })
-        .where('deposit_id', '=', settlement.depositId)
-        .where('status', '=', 'PENDING')
-        .executeTakeFirst();
-      changed += Number(result.numUpdatedRows);
+      if (fresh.has(settlement.eventId) && !firstPerDeposit.has(settlement.depositId))
+        firstPerDeposit.set(settlement.depositId, settlement);
     }
-    return changed;
+    const applied = [...firstPerDeposit.values()];
+    if (applied.length === 0) return 0;
+    // One statement for the batch rather than one round trip per deposit.
+    const column = <T>(pick: (settlement: DepositSettlement) => T) => applied.map(pick);
+    const result = await sql`
+      update deposits set
+        status = settled.status,
+        balance_after = settled.balance_after,
+        failure_code = settled.failure_code,
+        settled_at = settled.settled_at
+      from unnest(
+        ${column((settlement) => settlement.depositId)}::uuid[],
+        ${column((settlement) => settlement.status)}::varchar[],
+        ${column((settlement) => settlement.balanceAfter?.toString() ?? null)}::numeric[],
+        ${column((settlement) => settlement.failureCode)}::varchar[],
+        ${column((settlement) => settlement.settledAt.toISOString())}::timestamptz[]
+      ) as settled (deposit_id, status, balance_after, failure_code, settled_at)
+      where deposits.deposit_id = settled.deposit_id and deposits.status = 'PENDING'`.execute(trx);
+    return Number(result.numAffectedRows ?? 0n);
   });
 }

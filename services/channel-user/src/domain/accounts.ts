@@ -42,7 +42,14 @@ export interface Withdrawal {
 
 /** core-payment, the owner of accounts and balances. */
 export interface CoreLedger {
-  openAccount(userUuid: string, alias: string | undefined, requestId: string): Promise<Account>;
+  /**
+   * Opens an account, idempotently per (user, openKey): a repeat with the
+   * same key answers the account already opened, so retries are safe.
+   */
+  openAccount(
+    request: { userUuid: string; alias: string | undefined; openKey: string },
+    requestId: string,
+  ): Promise<Account>;
   listAccounts(userUuid: string, requestId: string): Promise<Account[]>;
   getAccount(accountNo: string, userUuid: string, requestId: string): Promise<Account>;
   listTransactions(
@@ -84,13 +91,19 @@ export async function requireOwnAccount(
   if (!(await links.isLinked(accountNo, userUuid))) throw accountNotFound();
 }
 
+/**
+ * Opens at the core under `openKey` (the public request's operation id: the
+ * same on the client's retries with its Idempotency-Key, and on our own
+ * retries of the core call), so an answer lost on the way back never opens a
+ * second account.
+ */
 export async function openAccount(
   deps: AccountDeps,
-  userUuid: string,
-  alias: string | undefined,
+  request: { userUuid: string; alias: string | undefined; openKey: string },
   requestId: string,
 ): Promise<Account> {
-  const account = await deps.ledger.openAccount(userUuid, alias, requestId);
+  const { userUuid } = request;
+  const account = await deps.ledger.openAccount(request, requestId);
   await deps.links.link(account.accountNo, userUuid);
   return account;
 }

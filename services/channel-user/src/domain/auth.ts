@@ -2,6 +2,7 @@ import { type Identity, parseIdentity } from '@nuri/contracts/identity';
 import { AppError } from '@nuri/platform/errors';
 import { hashRefreshToken, newRefreshToken } from '../auth/access-tokens.ts';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
+import type { OneAtATime } from './one-at-a-time.ts';
 
 /** API.md: 423 LOGIN_LOCKED after 5 consecutive failures, for 15 minutes. */
 export const loginFailuresMax = 5;
@@ -71,6 +72,8 @@ export interface AuthDeps {
   accessTokens: TokenIssuer;
   refreshTokenTtlSeconds: number;
   newFamilyId: () => string;
+  /** Serialises this process's attempts per loginId (see logIn). */
+  loginAttempts: OneAtATime;
 }
 
 export interface SignupInput {
@@ -128,7 +131,20 @@ function alreadyRegistered(): AppError {
   return new AppError('ALREADY_REGISTERED', 409, 'This person already has a login');
 }
 
-export async function logIn(deps: AuthDeps, loginId: string, password: string): Promise<TokenPair> {
+/**
+ * One attempt per loginId at a time in this process: the reservation counts an
+ * attempt before its password is checked (so racing guesses cannot exceed the
+ * limit), and only the outcome clears or keeps it. Run concurrently, five
+ * correct logins of one person would all be counted and lock it; in turn,
+ * each success clears the count before the next attempt reserves. (Across
+ * several channel-user processes, ≥ 5 attempts of one login in flight at
+ * the same instant still count as failures until they settle.)
+ */
+export function logIn(deps: AuthDeps, loginId: string, password: string): Promise<TokenPair> {
+  return deps.loginAttempts.run(loginId, () => attemptLogin(deps, loginId, password));
+}
+
+async function attemptLogin(deps: AuthDeps, loginId: string, password: string): Promise<TokenPair> {
   const reservation = await deps.logins.reserveAttempt(loginId, loginFailuresMax, loginLockMs);
   if (reservation.kind === 'locked') {
     throw new AppError('LOGIN_LOCKED', 423, 'Too many failed logins; try again later');

@@ -36,9 +36,11 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountDeps, idempoten
     async (request, reply) => {
       const userUuid = userOf(request);
       const alias = checkAlias(request.body?.alias);
-      return idempotency.handle(request, reply, userUuid, async () => ({
+      // The operation id names the opening at the core: a retry (ours or the
+      // client's with its Idempotency-Key) gets the account, not a second one.
+      return idempotency.handle(request, reply, userUuid, async (operationId) => ({
         statusCode: 201,
-        body: await openAccount(deps, userUuid, alias, request.id),
+        body: await openAccount(deps, { userUuid, alias, openKey: operationId }, request.id),
       }));
     },
   );

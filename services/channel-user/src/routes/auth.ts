@@ -1,3 +1,4 @@
+import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import Type from 'typebox';
 import type { AccessTokenIssuer } from '../auth/access-tokens.ts';
@@ -27,8 +28,12 @@ export function registerAuthRoutes(app: HttpApp, deps: AuthDeps, issuer: AccessT
 
   app.post(
     '/api/v1/auth/login',
-    { schema: { body: LoginBody, response: { 200: TokenPairSchema, ...problems(400, 401, 423) } } },
-    async (request) => logIn(deps, request.body.loginId, request.body.password),
+    { schema: { body: LoginBody, response: { 200: TokenPairSchema, ...problems(400, 401, 423, 429) } } },
+    async (request, reply) =>
+      logIn(deps, request.body.loginId, request.body.password).catch((error: unknown) => {
+        if (error instanceof AppError && error.status === 429) reply.header('retry-after', '1');
+        throw error;
+      }),
   );
 
   app.post(

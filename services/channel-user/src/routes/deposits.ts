@@ -1,3 +1,4 @@
+import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { IdempotencyStore } from '@nuri/platform/idempotency';
 import { amountToJson, parseAmount } from '@nuri/platform/money';
@@ -19,7 +20,7 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
       schema: {
         params: AccountParams,
         body: AmountBody,
-        response: { 202: DepositAccepted, ...problems(400, 401, 404, 409, 422) },
+        response: { 202: DepositAccepted, ...problems(400, 401, 404, 409, 422, 503) },
       },
     },
     async (request, reply) => {
@@ -31,7 +32,11 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
           deps,
           { depositId, userUuid, accountNo: request.params.accountNo, amount },
           request.id,
-        );
+        ).catch((error: unknown) => {
+          // A full write queue: nothing was accepted; the client may come back shortly.
+          if (error instanceof AppError && error.status === 503) reply.header('retry-after', '1');
+          throw error;
+        });
         return {
           statusCode: 202,
           body: {

@@ -10,6 +10,8 @@ let userUuid: string;
 let token: string;
 let accounts: Map<string, { userUuid: string; balance: number }>;
 let withdrawalKeys: Map<string, { balanceAfter: number }>;
+/** The stand-in core's open keys (per user, as core-payment keeps them): a repeat answers the same account. */
+let openKeys: Map<string, string>;
 
 function accountBody(accountNo: string, owner: string, balance: number) {
   return {
@@ -38,14 +40,23 @@ before(async () => {
 beforeEach(() => {
   accounts = new Map();
   withdrawalKeys = new Map();
+  openKeys = new Map();
   service.coreClients.payment.breaker.recordSuccess();
   service.corePayment.handler = ({ method, path, body, query }) => {
     if (method === 'POST' && path === '/internal/v1/accounts') {
-      const request = body as { userUuid: string; alias?: string };
+      const request = body as { userUuid: string; alias?: string; openKey: string };
+      const opened = openKeys.get(`${request.userUuid}/${request.openKey}`);
+      if (opened !== undefined) {
+        return {
+          status: 200,
+          body: { ...accountBody(opened, request.userUuid, 0), alias: request.alias ?? null },
+        };
+      }
       const owned = [...accounts.values()].filter((account) => account.userUuid === request.userUuid);
       if (owned.length >= 5) return problem(409, 'ACCOUNT_LIMIT_REACHED');
       const accountNo = nextAccountNo();
       accounts.set(accountNo, { userUuid: request.userUuid, balance: 0 });
+      openKeys.set(`${request.userUuid}/${request.openKey}`, accountNo);
       return {
         status: 201,
         body: { ...accountBody(accountNo, request.userUuid, 0), alias: request.alias ?? null },
@@ -180,6 +191,65 @@ describe('accounts', () => {
     assert.equal(other.json().code, 'IDEMPOTENCY_KEY_REUSED');
     const malformed = await call('POST', '/api/v1/accounts', {}, { 'idempotency-key': 'bad key!' });
     assert.equal(malformed.statusCode, 400);
+  });
+
+  test('when the core opens the account but its answer times out, then the retry carries the same open key and gets that account', async () => {
+    const real = service.corePayment.handler;
+    let attempts = 0;
+    service.corePayment.handler = async (request) => {
+      if (request.path !== '/internal/v1/accounts') return real(request);
+      attempts += 1;
+      const answer = await real(request);
+      // The first opening happens, but its answer is lost in a timeout.
+      return attempts === 1 ? { ...answer, delayMs: 1_500 } : answer;
+    };
+    const response = await call('POST', '/api/v1/accounts', { alias: '적금' });
+    assert.equal(response.statusCode, 201, response.body);
+    assert.equal(attempts, 2);
+    assert.equal(accounts.size, 1, 'one account at the core');
+    const [accountNo] = [...accounts.keys()];
+    assert.equal(response.json().accountNo, accountNo);
+    assert.equal(response.json().alias, '적금');
+    const keys = service.corePayment.calls
+      .filter((c) => c.path === '/internal/v1/accounts')
+      .slice(-2)
+      .map((c) => (c.body as { openKey: string }).openKey);
+    assert.match(keys[0]!, /^[0-9a-f-]{36}$/);
+    assert.equal(keys[0], keys[1]);
+    const link = await service.database.db
+      .selectFrom('account_links')
+      .select('user_uuid')
+      .where('account_no', '=', accountNo!)
+      .executeTakeFirstOrThrow();
+    assert.equal(link.user_uuid, userUuid);
+  });
+
+  test('when the client retries with its Idempotency-Key after a 503, then the core is asked with the same open key and one account exists', async () => {
+    const real = service.corePayment.handler;
+    let attempts = 0;
+    service.corePayment.handler = async (request) => {
+      if (request.path !== '/internal/v1/accounts') return real(request);
+      attempts += 1;
+      const answer = await real(request);
+      // Every attempt of the first public request opens (or finds) the account, but its answers are lost.
+      return attempts <= 3 ? { ...answer, delayMs: 1_500 } : answer;
+    };
+    const headers = { 'idempotency-key': `open-retry-${Date.now()}` };
+    const lost = await call('POST', '/api/v1/accounts', {}, headers);
+    assert.equal(lost.statusCode, 503);
+    assert.equal(lost.json().code, 'CORE_UNAVAILABLE');
+    service.coreClients.payment.breaker.recordSuccess();
+    const retried = await call('POST', '/api/v1/accounts', {}, headers);
+    assert.equal(retried.statusCode, 201, retried.body);
+    assert.equal(accounts.size, 1);
+    assert.equal(retried.json().accountNo, [...accounts.keys()][0]);
+    const keys = new Set(
+      service.corePayment.calls
+        .filter((c) => c.path === '/internal/v1/accounts')
+        .slice(-4)
+        .map((c) => (c.body as { openKey: string }).openKey),
+    );
+    assert.equal(keys.size, 1);
   });
 
   test('when accounts are listed and read, then only the public fields come back', async () => {

@@ -257,6 +257,22 @@ describe('login, tokens and lockout', () => {
     assert.equal(row.failed_attempts, 5);
   });
 
+  test('when one person logs in 10 times at once with the right password, then every login succeeds and nothing locks', async () => {
+    const { loginId, userUuid } = await newUser();
+    const responses = await Promise.all(Array.from({ length: 10 }, () => logIn(loginId)));
+    assert.deepEqual(
+      responses.map((response) => response.statusCode),
+      Array.from({ length: 10 }, () => 200),
+    );
+    const row = await service.database.db
+      .selectFrom('logins')
+      .selectAll()
+      .where('user_uuid', '=', userUuid)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.failed_attempts, 0);
+    assert.equal(row.locked_until, null);
+  });
+
   test('when a success follows 4 failures, then the count starts over', async () => {
     const { loginId } = await newUser();
     for (let attempt = 1; attempt <= 4; attempt += 1) await logIn(loginId, 'wrong-password-1');

@@ -6,7 +6,7 @@ import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
 import { sql } from 'kysely';
-import { createDepositStore } from '../../src/db/deposits-repository.ts';
+import { createDepositStore, settleDeposits } from '../../src/db/deposits-repository.ts';
 import { createEventRuntime, type EventRuntime } from '../../src/events/runtime.ts';
 import { type ChannelTopics, topicsToEnsure } from '../../src/events/topics.ts';
 import {
@@ -273,4 +273,125 @@ test('when the same deposit id is requested again (a retry whose first answer wa
     service.database.db,
   );
   assert.equal(Number(events.rows[0]?.count), 1);
+});
+
+function pendingDeposit(amount: bigint, depositId = uuidv7()) {
+  return {
+    depositId,
+    accountNo,
+    userUuid,
+    amount,
+    status: 'PENDING' as const,
+    balanceAfter: null,
+    failureCode: null,
+    requestedAt: new Date(),
+    settledAt: null,
+  };
+}
+
+async function outboxEventsOf(depositIds: readonly string[]): Promise<string[]> {
+  const rows = await service.database.db.selectFrom('outbox').select('payload').execute();
+  return rows
+    .map((row) => (JSON.parse(row.payload) as { data: { depositId: string } }).data.depositId)
+    .filter((depositId) => depositIds.includes(depositId));
+}
+
+test('when many deposits arrive at once, then each gets its own 202 and id, and each row has exactly one event', async () => {
+  const responses = await Promise.all(Array.from({ length: 60 }, (_, index) => deposit(index + 1)));
+  assert.deepEqual(new Set(responses.map((response) => response.statusCode)), new Set([202]));
+  const accepted = responses.map((response) => response.json<{ depositId: string; amount: number }>());
+  assert.deepEqual(
+    accepted.map((body) => body.amount),
+    Array.from({ length: 60 }, (_, index) => index + 1),
+    'each answer is its own request',
+  );
+  const ids = accepted.map((body) => body.depositId);
+  assert.equal(new Set(ids).size, 60);
+  const rows = await service.database.db
+    .selectFrom('deposits')
+    .select(['deposit_id', 'amount'])
+    .where('deposit_id', 'in', ids)
+    .execute();
+  assert.equal(rows.length, 60);
+  for (const body of accepted) {
+    assert.equal(rows.find((row) => row.deposit_id === body.depositId)?.amount, String(body.amount));
+  }
+  assert.deepEqual((await outboxEventsOf(ids)).sort(), [...ids].sort());
+});
+
+test('when a retry lands in the same write as its original, then one row and one event, and both get that deposit', async () => {
+  // Submitted in one turn, the three go out in one write.
+  const store = createDepositStore(service.database.db, topics.depositRequested, {
+    batchSizeMax: 10,
+    queueLengthMax: 10,
+    writesInFlightMax: 1,
+  });
+  const depositId = uuidv7();
+  const first = pendingDeposit(900n, depositId);
+  const [, original, retry] = await Promise.all([
+    store.request(pendingDeposit(1n), 'batch-test'),
+    store.request(first, 'batch-test'),
+    store.request({ ...first, requestedAt: new Date(first.requestedAt.getTime() + 1_000) }, 'batch-test'),
+  ]);
+  assert.equal(original.depositId, depositId);
+  assert.deepEqual(retry, original, 'the retry gets the deposit the original wrote');
+  const rows = await service.database.db
+    .selectFrom('deposits')
+    .select('deposit_id')
+    .where('deposit_id', '=', depositId)
+    .execute();
+  assert.equal(rows.length, 1);
+  assert.deepEqual(await outboxEventsOf([depositId]), [depositId]);
+});
+
+test('when the write queue is full, then a deposit is refused at once with 503 and nothing of it is written', async () => {
+  const store = createDepositStore(service.database.db, topics.depositRequested, {
+    batchSizeMax: 10,
+    queueLengthMax: 2,
+    writesInFlightMax: 1,
+  });
+  const refusedId = uuidv7();
+  const outcomes = await Promise.allSettled([
+    store.request(pendingDeposit(1n), 'queue-test'),
+    store.request(pendingDeposit(2n), 'queue-test'),
+    store.request(pendingDeposit(3n, refusedId), 'queue-test'),
+  ]);
+  assert.deepEqual(
+    outcomes.map((outcome) => outcome.status),
+    ['fulfilled', 'fulfilled', 'rejected'],
+  );
+  const refusal = (outcomes[2] as PromiseRejectedResult).reason as { code: string; status: number };
+  assert.equal(refusal.status, 503);
+  assert.equal(refusal.code, 'SERVICE_UNAVAILABLE');
+  const rows = await service.database.db
+    .selectFrom('deposits')
+    .select('deposit_id')
+    .where('deposit_id', '=', refusedId)
+    .execute();
+  assert.deepEqual(rows, []);
+});
+
+test('when one batch of settlements carries two outcomes for one deposit, then the first is applied and the second ignored', async () => {
+  const { depositId } = (await deposit(321)).json<{ depositId: string }>();
+  const settledAt = new Date();
+  const changed = await settleDeposits(service.database.db, uniqueName('settle-test'), [
+    { eventId: uuidv7(), depositId, status: 'COMPLETED', balanceAfter: 321n, failureCode: null, settledAt },
+    {
+      eventId: uuidv7(),
+      depositId,
+      status: 'FAILED',
+      balanceAfter: null,
+      failureCode: 'ACCOUNT_CLOSED',
+      settledAt,
+    },
+  ]);
+  assert.equal(changed, 1);
+  const row = await service.database.db
+    .selectFrom('deposits')
+    .selectAll()
+    .where('deposit_id', '=', depositId)
+    .executeTakeFirstOrThrow();
+  assert.equal(row.status, 'COMPLETED');
+  assert.equal(row.balance_after, '321');
+  assert.equal(row.failure_code, null);
 });

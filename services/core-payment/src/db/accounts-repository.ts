@@ -20,13 +20,23 @@ export function toAccount(row: Selectable<AccountsTable>): Account {
 
 export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
   return {
-    openAccount: ({ accountNo, userUuid, alias, openAccountsMax }) =>
+    openAccount: ({ accountNo, userUuid, alias, openKey, openAccountsMax }) =>
       inTransaction(db, async (trx): Promise<OpenAccountResult> => {
-        // Serialises opens for one user, so the count below cannot be
-        // overtaken by a concurrent insert; released at commit or rollback.
+        // Serialises opens for one user, so neither the key lookup nor the
+        // count below can be overtaken by a concurrent insert (a retry racing
+        // its original waits here, then finds it); released at commit or rollback.
         await sql`select pg_advisory_xact_lock(hashtextextended(${`open-account:${userUuid}`}, 0))`.execute(
           trx,
         );
+        if (openKey !== null) {
+          const opened = await trx
+            .selectFrom('accounts')
+            .selectAll()
+            .where('user_uuid', '=', userUuid)
+            .where('open_key', '=', openKey)
+            .executeTakeFirst();
+          if (opened !== undefined) return { kind: 'alreadyOpened', account: toAccount(opened) };
+        }
         const { open } = await trx
           .selectFrom('accounts')
           .select((eb) => eb.fn.countAll<string>().as('open'))
@@ -36,7 +46,7 @@ export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
         if (Number(open) >= openAccountsMax) return { kind: 'limitReached' };
         const row = await trx
           .insertInto('accounts')
-          .values({ account_no: accountNo, user_uuid: userUuid, alias })
+          .values({ account_no: accountNo, user_uuid: userUuid, alias, open_key: openKey })
           .onConflict((conflict) => conflict.column('account_no').doNothing())
           .returningAll()
           .executeTakeFirst();

@@ -18,6 +18,8 @@ export interface AccountsTable {
   status: Generated<'ACTIVE' | 'CLOSED'>;
   opened_at: Generated<Date>;
   closed_at: Date | null;
+  /** The caller's key for the opening (unique per user), so a retried open finds its account. */
+  open_key: string | null;
 }
 
 export interface LedgerTransactionsTable {

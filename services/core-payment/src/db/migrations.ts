@@ -174,6 +174,183 @@ const withdrawFunction: Migration = {
   },
 };
 
+// Group commit for withdrawals (see withdrawals-repository.ts): one call applies
+// a batch of concurrent requests in ONE transaction, so they share a commit and
+// a round trip, and a fixed handful of statements whatever the batch size (a
+// statement per item would re-prepare the tables' CHECK constraints and its
+// executor every time: most of PostgreSQL's work per item, measured).
+// Each item keeps withdraw_once's rules:
+// - the batch's accounts are locked first, in account order (so batches cannot
+//   deadlock on them), and items are decided in account order, request order
+//   within an account, against the locked balance: a debit happens only when
+//   `balance >= amount`, never below zero;
+// - a key decided before (committed, or by an earlier item of this batch) is a
+//   replay of that decision; a lack of funds is recorded (and replayed), a
+//   missing, foreign or closed account is not;
+// - outcomes are claimed under (user_uuid, idempotency_key) with `on conflict
+//   do nothing`: if a twin in another transaction claimed a key after we
+//   looked, the whole batch stops with 40001 (serialization_failure) before it
+//   commits anything, and the caller runs it again, when the twin is visible.
+const withdrawBatchFunction: Migration = {
+  up: async (db) => {
+    await sql`create function withdraw_batch(
+        p_withdrawal_ids uuid[], p_transaction_ids uuid[], p_customer_entry_ids uuid[],
+        p_contra_entry_ids uuid[], p_user_uuids uuid[], p_idempotency_keys varchar[],
+        p_account_nos varchar[], p_amounts numeric[], p_contra_account varchar)
+      returns table (out_item integer, out_outcome varchar, out_balance_after numeric,
+                     out_stored_withdrawal_id uuid, out_stored_account_no varchar,
+                     out_stored_amount numeric, out_stored_status varchar, out_stored_failure_code varchar)
+      language plpgsql
+      -- Every statement here reaches the batch's rows by key. PL/pgSQL keeps a
+      -- connection's plans for its lifetime, and plans made while the tables
+      -- were small (seq scans, hash joins) went on scanning them as they grew
+      -- (measured: 15 million withdrawals rows read in 6 s). Index paths only.
+      set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off
+      as $$
+      declare
+        item record;
+        current_account_no varchar;
+        current_balance numeric;
+        current_debit numeric := 0;
+        -- What each item's key stands for once decided (by item number), for later twins in the batch.
+        decided_withdrawal_ids uuid[] := '{}';
+        decided_account_nos varchar[] := '{}';
+        decided_amounts numeric[] := '{}';
+        decided_statuses varchar[] := '{}';
+        decided_failure_codes varchar[] := '{}';
+        decided_balances numeric[] := '{}';
+        debited_accounts varchar[] := '{}';
+        debits numeric[] := '{}';
+        claims integer[] := '{}';
+        written integer;
+        applied integer[] := '{}';
+      begin
+        perform 1 from accounts a where a.account_no = any(p_account_nos) order by a.account_no for update;
+
+        for item in
+          select t.ord::integer as ord, t.user_uuid, t.account_no, t.amount,
+                 lag(t.ord::integer) over (partition by t.user_uuid, t.idempotency_key
+                                           order by t.account_no, t.ord) as twin_ord,
+                 a.user_uuid as owner, a.status as account_status, a.balance,
+                 w.withdrawal_id as stored_withdrawal_id, w.account_no as stored_account_no,
+                 w.amount as stored_amount, w.status as stored_status, w.failure_code as stored_failure_code,
+                 w.balance_after as stored_balance_after
+          from unnest(p_user_uuids, p_idempotency_keys, p_account_nos, p_amounts)
+            with ordinality as t(user_uuid, idempotency_key, account_no, amount, ord)
+          left join accounts a on a.account_no = t.account_no
+          left join withdrawals w on w.user_uuid = t.user_uuid and w.idempotency_key = t.idempotency_key
+          order by t.account_no, t.ord
+        loop
+          if item.account_no is distinct from current_account_no then
+            if current_debit > 0 then
+              debited_accounts := debited_accounts || current_account_no;
+              debits := debits || current_debit;
+            end if;
+            current_account_no := item.account_no;
+            current_balance := item.balance;
+            current_debit := 0;
+          end if;
+          out_item := item.ord;
+          out_balance_after := null;
+
+          if item.stored_withdrawal_id is not null then
+            decided_withdrawal_ids[item.ord] := item.stored_withdrawal_id;
+            decided_account_nos[item.ord] := item.stored_account_no;
+            decided_amounts[item.ord] := item.stored_amount;
+            decided_statuses[item.ord] := item.stored_status;
+            decided_failure_codes[item.ord] := item.stored_failure_code;
+            decided_balances[item.ord] := item.stored_balance_after;
+            out_outcome := 'REPLAY';
+          elsif item.twin_ord is not null and decided_withdrawal_ids[item.twin_ord] is not null then
+            decided_withdrawal_ids[item.ord] := decided_withdrawal_ids[item.twin_ord];
+            decided_account_nos[item.ord] := decided_account_nos[item.twin_ord];
+            decided_amounts[item.ord] := decided_amounts[item.twin_ord];
+            decided_statuses[item.ord] := decided_statuses[item.twin_ord];
+            decided_failure_codes[item.ord] := decided_failure_codes[item.twin_ord];
+            decided_balances[item.ord] := decided_balances[item.twin_ord];
+            out_outcome := 'REPLAY';
+          elsif item.owner is distinct from item.user_uuid then
+            out_outcome := 'ACCOUNT_NOT_FOUND';
+          elsif item.account_status <> 'ACTIVE' then
+            out_outcome := 'ACCOUNT_CLOSED';
+          else
+            decided_withdrawal_ids[item.ord] := p_withdrawal_ids[item.ord];
+            decided_account_nos[item.ord] := item.account_no;
+            decided_amounts[item.ord] := item.amount;
+            claims := claims || item.ord;
+            if current_balance >= item.amount then
+              current_balance := current_balance - item.amount;
+              current_debit := current_debit + item.amount;
+              decided_statuses[item.ord] := 'SUCCEEDED';
+              decided_balances[item.ord] := current_balance;
+              applied := applied || item.ord;
+              out_outcome := 'SUCCEEDED';
+            else
+              decided_statuses[item.ord] := 'REJECTED';
+              decided_failure_codes[item.ord] := 'INSUFFICIENT_BALANCE';
+              out_outcome := 'INSUFFICIENT_BALANCE';
+            end if;
+          end if;
+
+          if out_outcome = 'SUCCEEDED' then
+            out_balance_after := current_balance;
+          elsif out_outcome = 'REPLAY' then
+            out_balance_after := decided_balances[item.ord];
+          end if;
+          out_stored_withdrawal_id := case when out_outcome = 'REPLAY' then decided_withdrawal_ids[item.ord] end;
+          out_stored_account_no := case when out_outcome = 'REPLAY' then decided_account_nos[item.ord] end;
+          out_stored_amount := case when out_outcome = 'REPLAY' then decided_amounts[item.ord] end;
+          out_stored_status := case when out_outcome = 'REPLAY' then decided_statuses[item.ord] end;
+          out_stored_failure_code := case when out_outcome = 'REPLAY' then decided_failure_codes[item.ord] end;
+          return next;
+        end loop;
+        if current_debit > 0 then
+          debited_accounts := debited_accounts || current_account_no;
+          debits := debits || current_debit;
+        end if;
+
+        -- Still a conditional debit, per account for the items it granted. The
+        -- rows are locked, so the condition holds; if it ever did not, stop.
+        update accounts a set balance = a.balance - d.amount
+        from unnest(debited_accounts, debits) as d(account_no, amount)
+        where a.account_no = d.account_no and a.balance >= d.amount;
+        get diagnostics written = row_count;
+        if written <> cardinality(debited_accounts) then
+          raise exception 'withdraw_batch: a locked balance changed under the batch';
+        end if;
+
+        -- In key order, so two batches claiming the same keys wait for each other instead of deadlocking.
+        insert into withdrawals (user_uuid, idempotency_key, withdrawal_id, account_no, amount, status,
+                                 failure_code, balance_after)
+        select p_user_uuids[c.ord], p_idempotency_keys[c.ord], decided_withdrawal_ids[c.ord],
+               decided_account_nos[c.ord], decided_amounts[c.ord], decided_statuses[c.ord],
+               decided_failure_codes[c.ord], decided_balances[c.ord]
+        from unnest(claims) as c(ord)
+        order by p_user_uuids[c.ord], p_idempotency_keys[c.ord]
+        on conflict on constraint withdrawals_user_key do nothing;
+        get diagnostics written = row_count;
+        if written < cardinality(claims) then
+          raise exception 'a withdrawal key of this batch was claimed concurrently; run the batch again'
+            using errcode = 'serialization_failure';
+        end if;
+
+        insert into ledger_transactions (id, type, reference, account_no, amount)
+        select p_transaction_ids[x.ord], 'WITHDRAWAL', p_withdrawal_ids[x.ord]::text, p_account_nos[x.ord],
+               p_amounts[x.ord]
+        from unnest(applied) as x(ord);
+        insert into ledger_entries (id, transaction_id, account_no, side, type, amount, balance_after, reference)
+        select leg.id, p_transaction_ids[x.ord], leg.account_no, leg.side, 'WITHDRAWAL', p_amounts[x.ord],
+               leg.balance_after, p_withdrawal_ids[x.ord]::text
+        from unnest(applied) as x(ord)
+        cross join lateral (values
+          (p_customer_entry_ids[x.ord], p_account_nos[x.ord], 'DEBIT', decided_balances[x.ord]),
+          (p_contra_entry_ids[x.ord], p_contra_account, 'CREDIT', null)
+        ) as leg(id, account_no, side, balance_after);
+      end
+    $$`.execute(db);
+  },
+};
+
 /**
  * core-payment's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
@@ -183,4 +360,14 @@ export const migrations: Record<string, Migration> = {
   ...inboxMigrations('postgres'),
   '0001_ledger': ledger,
   '0002_withdraw_function': withdrawFunction,
+  '0003_withdraw_batch_function': withdrawBatchFunction,
+  // A retried opening (its first answer lost) names the account it already
+  // opened: the key is unique per user, and only keyed opens carry one.
+  '0004_account_open_key': {
+    up: async (db) => {
+      await sql`alter table accounts add column open_key varchar(64) null`.execute(db);
+      await sql`create unique index accounts_user_open_key on accounts (user_uuid, open_key)
+        where open_key is not null`.execute(db);
+    },
+  },
 };

@@ -4,14 +4,17 @@ import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { enqueueOutbox, type OutboxMessage } from '@nuri/platform/kafka/outbox';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Movement } from '../domain/ledger.ts';
 import {
-  explainRefusedDebit,
+  type LockedAccount,
   type PaymentFailureCode,
   type PaymentOutcome,
   type PaymentRequest,
+  type PlannedPayment,
+  planPayments,
 } from '../domain/payments.ts';
 import type { ServiceDb } from './database.ts';
-import { appendMovements } from './ledger-writer.ts';
+import { appendMovements, setBalances } from './ledger-writer.ts';
 
 export interface SettlePaymentInput {
   eventId: string;
@@ -23,9 +26,12 @@ export interface SettlePaymentInput {
 export type SettlePaymentResult = 'alreadyHandled' | 'repeated' | 'settled';
 
 /**
- * Settles a batch of payments' cash steps in ONE transaction (one commit, not
- * one per payment: the commit is what a 2-core box pays for), in the order
- * they arrived, so two payments on one account meet its balance in order.
+ * Settles a batch of payments' cash steps in ONE transaction with a fixed
+ * handful of statements, whatever the batch size (on a 2-core box each
+ * statement's round trip, not the work in it, is what costs): inbox, earlier
+ * outcomes, account locks (in account order, so concurrent batches cannot
+ * deadlock), balances, ledger rows, outcomes, outbox. planPayments decides in
+ * arrival order, so two payments on one account meet its balance in order.
  * The payments row keyed by payment_id holds each outcome: a request re-sent
  * under a new event id is answered from it and never debits again. If the
  * batch fails, the consumer retries it and then each payment on its own.
@@ -43,88 +49,114 @@ export function settlePayments(
         inputs.map((input) => input.eventId),
       ),
     );
-    const results: SettlePaymentResult[] = [];
-    const announcements: OutboxMessage[] = [];
-    for (const input of inputs) {
-      if (!fresh.has(input.eventId)) {
-        results.push('alreadyHandled');
-        continue;
-      }
-      // A batch may carry the same event twice; only its first copy counts.
-      fresh.delete(input.eventId);
-      const stored = await findOutcome(trx, input.request.paymentId);
-      if (stored !== undefined) {
-        announcements.push(input.announce(stored));
-        results.push('repeated');
-        continue;
-      }
-      const outcome = await debitForPayment(trx, input.request);
-      await trx
-        .insertInto('payments')
-        .values({
-          payment_id: input.request.paymentId,
-          user_uuid: input.request.userUuid,
-          account_no: input.request.accountNo,
-          amount: input.request.amount,
-          order_id: input.request.orderId,
-          status: outcome.status,
-          failure_code: outcome.status === 'FAILED' ? outcome.failureCode : null,
-          balance_after: outcome.status === 'SUCCEEDED' ? outcome.balanceAfter : null,
-        })
-        .execute();
-      announcements.push(input.announce(outcome));
-      results.push('settled');
-    }
-    if (announcements.length > 0) await enqueueOutbox(trx, announcements);
-    return results;
+    // A batch may carry the same event twice; only its first copy counts.
+    const handled = inputs.filter((input) => fresh.delete(input.eventId));
+    if (handled.length === 0) return inputs.map(() => 'alreadyHandled' as const);
+    const requests = handled.map((input) => input.request);
+    const settledBefore = await findOutcomes(
+      trx,
+      requests.map((request) => request.paymentId),
+    );
+    const toDecide = requests.filter((request) => !settledBefore.has(request.paymentId));
+    const accounts = await lockAccounts(
+      trx,
+      toDecide.map((request) => request.accountNo),
+    );
+    const plan = planPayments(accounts, requests, settledBefore);
+    const applied = plan.payments.filter((payment) => payment.fresh);
+    await setBalances(trx, plan.balances);
+    await appendMovements(trx, applied.flatMap(toMovement));
+    await insertOutcomes(trx, applied);
+    // plan.payments[i] answers handled[i].
+    await enqueueOutbox(
+      trx,
+      plan.payments.map((payment, index) => handled[index]!.announce(payment.outcome)),
+    );
+    const resultOf = new Map(
+      handled.map((input, index) => [input, plan.payments[index]!.fresh ? 'settled' : 'repeated'] as const),
+    );
+    return inputs.map((input) => resultOf.get(input) ?? 'alreadyHandled');
   });
 }
 
-async function findOutcome(
+async function findOutcomes(
   trx: Transaction<ServiceDb>,
-  paymentId: string,
-): Promise<PaymentOutcome | undefined> {
-  const row = await trx
-    .selectFrom('payments')
-    .select(['status', 'failure_code', 'balance_after'])
-    .where('payment_id', '=', paymentId)
-    .executeTakeFirst();
-  if (row === undefined) return undefined;
-  if (row.status === 'SUCCEEDED')
-    return { status: 'SUCCEEDED', balanceAfter: parseDbAmount(row.balance_after ?? '') };
-  return { status: 'FAILED', failureCode: row.failure_code as PaymentFailureCode };
+  paymentIds: string[],
+): Promise<Map<string, PaymentOutcome>> {
+  const rows = await sql<{
+    payment_id: string;
+    status: 'SUCCEEDED' | 'FAILED';
+    failure_code: string | null;
+    balance_after: string | null;
+  }>`select payment_id, status, failure_code, balance_after
+     from payments where payment_id = any(${[...new Set(paymentIds)]}::uuid[])`.execute(trx);
+  return new Map(
+    rows.rows.map((row) => [
+      row.payment_id,
+      row.status === 'SUCCEEDED'
+        ? { status: 'SUCCEEDED', balanceAfter: parseDbAmount(row.balance_after ?? '') }
+        : { status: 'FAILED', failureCode: row.failure_code as PaymentFailureCode },
+    ]),
+  );
 }
 
-async function debitForPayment(
+async function lockAccounts(
   trx: Transaction<ServiceDb>,
-  request: PaymentRequest,
-): Promise<PaymentOutcome> {
-  const amount = request.amount.toString();
-  // One conditional statement; only when it matches nothing do we look at why.
-  const debited = await sql<{ balance: string }>`
-    update accounts set balance = balance - ${amount}::numeric
-    where account_no = ${request.accountNo} and user_uuid = ${request.userUuid}::uuid
-      and status = 'ACTIVE' and balance >= ${amount}::numeric
-    returning balance`.execute(trx);
-  const row = debited.rows[0];
-  if (row === undefined) {
-    const account = await trx
-      .selectFrom('accounts')
-      .select(['user_uuid as userUuid', 'status'])
-      .where('account_no', '=', request.accountNo)
-      .executeTakeFirst();
-    return { status: 'FAILED', failureCode: explainRefusedDebit(account, request.userUuid) };
-  }
-  const balanceAfter = parseDbAmount(row.balance);
-  await appendMovements(trx, [
+  accountNos: string[],
+): Promise<Map<string, LockedAccount>> {
+  if (accountNos.length === 0) return new Map();
+  const rows = await sql<{
+    account_no: string;
+    user_uuid: string;
+    status: 'ACTIVE' | 'CLOSED';
+    balance: string;
+  }>`
+    select account_no, user_uuid, status, balance from accounts
+    where account_no = any(${[...new Set(accountNos)].sort()}::text[])
+    order by account_no
+    for update`.execute(trx);
+  return new Map(
+    rows.rows.map((row) => [
+      row.account_no,
+      {
+        accountNo: row.account_no,
+        userUuid: row.user_uuid,
+        status: row.status,
+        balance: parseDbAmount(row.balance),
+      },
+    ]),
+  );
+}
+
+function toMovement(payment: PlannedPayment): Movement[] {
+  const { outcome, request } = payment;
+  if (outcome.status !== 'SUCCEEDED') return [];
+  return [
     {
       transactionId: uuidv7(),
       type: 'PAYMENT',
       reference: request.paymentId,
       accountNo: request.accountNo,
       amount: request.amount,
-      balanceAfter,
+      balanceAfter: outcome.balanceAfter,
     },
-  ]);
-  return { status: 'SUCCEEDED', balanceAfter };
+  ];
+}
+
+async function insertOutcomes(
+  trx: Transaction<ServiceDb>,
+  payments: readonly PlannedPayment[],
+): Promise<void> {
+  if (payments.length === 0) return;
+  const column = <T>(pick: (payment: PlannedPayment) => T) => payments.map(pick);
+  await sql`
+    insert into payments (payment_id, user_uuid, account_no, amount, order_id, status, failure_code, balance_after)
+    select * from unnest(
+      ${column((p) => p.request.paymentId)}::uuid[], ${column((p) => p.request.userUuid)}::uuid[],
+      ${column((p) => p.request.accountNo)}::text[], ${column((p) => p.request.amount.toString())}::numeric[],
+      ${column((p) => p.request.orderId)}::text[], ${column((p) => p.outcome.status)}::text[],
+      ${column((p) => (p.outcome.status === 'FAILED' ? p.outcome.failureCode : null))}::text[],
+      ${column((p) => (p.outcome.status === 'SUCCEEDED' ? p.outcome.balanceAfter.toString() : null))}::numeric[])`.execute(
+    trx,
+  );
 }

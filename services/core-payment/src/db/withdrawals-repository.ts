@@ -1,89 +1,142 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql } from 'kysely';
 import { internalAccounts } from '../domain/ledger.ts';
-import type { StoredWithdrawal, WithdrawalStore, WithdrawResult } from '../domain/withdrawals.ts';
+import type { WithdrawalItem, WithdrawalStore, WithdrawResult } from '../domain/withdrawals.ts';
 import type { ServiceDb } from './database.ts';
+import { createGroupCommit, GroupCommitFullError } from './group-commit.ts';
 
-interface WithdrawRow {
-  balance_after: string | null;
-  replay: boolean;
-  owner: string | null;
-  account_status: 'ACTIVE' | 'CLOSED' | null;
+export interface WithdrawalBatching {
+  /** Withdrawals applied by one transaction. */
+  batchSizeMax: number;
+  /**
+   * Transactions running at once, each on its own pooled connection (keep it
+   * below the pool size); an account's withdrawals always go through the same one.
+   */
+  lanes: number;
+  /** Withdrawals waiting for a transaction; past it a request is refused as busy at once. */
+  queueLengthMax: number;
 }
 
-const uniqueViolation = '23505';
-const idempotencyConstraint = 'withdrawals_user_key';
+export const defaultWithdrawalBatching: WithdrawalBatching = {
+  batchSizeMax: 64,
+  lanes: 3,
+  queueLengthMax: 1_000,
+};
 
-export function createWithdrawalStore(db: Kysely<ServiceDb>): WithdrawalStore {
-  async function findStored(userUuid: string, idempotencyKey: string): Promise<StoredWithdrawal> {
-    const row = await db
-      .selectFrom('withdrawals')
-      .selectAll()
-      .where('user_uuid', '=', userUuid)
-      .where('idempotency_key', '=', idempotencyKey)
-      .executeTakeFirstOrThrow();
-    return {
-      withdrawalId: row.withdrawal_id,
-      accountNo: row.account_no,
-      amount: parseDbAmount(row.amount),
-      status: row.status,
-      failureCode: row.failure_code,
-      balanceAfter: row.balance_after === null ? null : parseDbAmount(row.balance_after),
-    };
-  }
+type BatchOutcome = 'SUCCEEDED' | 'INSUFFICIENT_BALANCE' | 'ACCOUNT_NOT_FOUND' | 'ACCOUNT_CLOSED' | 'REPLAY';
 
+interface BatchRow {
+  item: number;
+  outcome: BatchOutcome;
+  balance_after: string | null;
+  stored_withdrawal_id: string | null;
+  stored_account_no: string | null;
+  stored_amount: string | null;
+  stored_status: 'SUCCEEDED' | 'REJECTED' | null;
+  stored_failure_code: string | null;
+}
+
+// withdraw_batch stops with 40001 when another instance's transaction claimed
+// one of the batch's keys after the batch looked (it commits nothing then);
+// a deadlock with another writer of the accounts (40P01) rolls it back too.
+// Either way the batch runs again as a whole, and then sees the other's work.
+const retryableCodes = new Set(['40P01', '40001']);
+const batchAttemptsMax = 3;
+const retryBackoffMs = 5;
+
+/**
+ * Withdrawals through group commit: concurrent requests are gathered into
+ * batches (an account's requests always in the same lane, in arrival order),
+ * and each batch is ONE call of the withdraw_batch function (see
+ * migrations.ts), one transaction whose commit its items share. Per item the
+ * rules are the single request's: the debit only when `balance >= amount`,
+ * the ledger transaction and its two legs, the outcome claimed under
+ * (user_uuid, idempotency_key) — a key decided before, in an earlier commit or
+ * earlier in the same batch, is a replay — and a refusal for lack of funds
+ * recorded, a missing, foreign or closed account not. When too many requests
+ * wait already, a request is refused at once (`busy`) instead of queueing.
+ */
+export function createWithdrawalStore(
+  db: Kysely<ServiceDb>,
+  batching: WithdrawalBatching = defaultWithdrawalBatching,
+): WithdrawalStore {
+  const batches = createGroupCommit<WithdrawalItem, WithdrawResult>({
+    ...batching,
+    keyOf: (item) => item.accountNo,
+    run: (items) => withdrawBatch(db, items),
+  });
   return {
-    async withdraw(input): Promise<WithdrawResult> {
-      let row: WithdrawRow | undefined;
+    async withdraw(item): Promise<WithdrawResult> {
       try {
-        row = await withdrawStatement(db, input);
+        return await batches.submit(item);
       } catch (error) {
-        // A concurrent request with the same key committed first: our whole
-        // statement (debit included) rolled back, and theirs is the answer.
-        if (!isUniqueViolation(error, idempotencyConstraint)) throw error;
-        return { kind: 'replay', stored: await findStored(input.userUuid, input.idempotencyKey) };
+        if (error instanceof GroupCommitFullError) return { kind: 'busy' };
+        throw error;
       }
-      if (row.replay)
-        return { kind: 'replay', stored: await findStored(input.userUuid, input.idempotencyKey) };
-      if (row.balance_after !== null)
-        return { kind: 'succeeded', balanceAfter: parseDbAmount(row.balance_after) };
-      if (row.owner === null || row.owner !== input.userUuid) return { kind: 'accountNotFound' };
-      if (row.account_status !== 'ACTIVE') return { kind: 'accountClosed' };
-      return { kind: 'insufficientBalance' };
     },
   };
 }
 
-/**
- * The whole withdrawal as ONE statement (in the withdraw_once function, whose
- * plan PostgreSQL caches; see migrations.ts), so it costs one round trip and is
- * atomic without an explicit transaction:
- * - `debit` is the conditional update (`balance >= amount`), never read-then-write;
- *   it runs only when this (user, key) has no outcome yet;
- * - the ledger transaction and both legs are inserted only when the debit matched;
- * - `claim` records the outcome under the (user_uuid, idempotency_key) key: a
- *   concurrent twin fails on it and its debit rolls back with it;
- * - `account` (the statement's snapshot) tells a refused debit's reason apart:
- *   missing/foreign (not recorded, 404) vs lack of funds (recorded, replayed).
- */
-async function withdrawStatement(
+async function withdrawBatch(
   db: Kysely<ServiceDb>,
-  input: Parameters<WithdrawalStore['withdraw']>[0],
-): Promise<WithdrawRow> {
-  const [customerEntryId, contraEntryId] = input.entryIds;
-  const result = await sql<WithdrawRow>`
-    select out_balance_after as balance_after, out_replay as replay, out_owner as owner,
-           out_account_status as account_status
-    from withdraw_once(${input.withdrawalId}::uuid, ${input.transactionId}::uuid, ${customerEntryId}::uuid,
-                       ${contraEntryId}::uuid, ${input.userUuid}::uuid, ${input.idempotencyKey}::varchar,
-                       ${input.accountNo}::varchar, ${input.amount.toString()}::numeric,
-                       ${internalAccounts.cashOut}::varchar)`.execute(db);
-  return result.rows[0]!;
+  items: readonly WithdrawalItem[],
+): Promise<WithdrawResult[]> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const rows = await withdrawBatchStatement(db, items);
+      assert.equal(rows.length, items.length, 'withdraw_batch answers one row per item');
+      // The function answers in account order; `item` is the request's 1-based place.
+      const results: WithdrawResult[] = new Array(items.length);
+      for (const row of rows) results[row.item - 1] = toResult(row);
+      return results;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (attempt >= batchAttemptsMax || typeof code !== 'string' || !retryableCodes.has(code)) throw error;
+      await sleep(retryBackoffMs * attempt);
+    }
+  }
 }
 
-export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  const candidate = error as { code?: unknown; constraint?: unknown };
-  return (
-    candidate.code === uniqueViolation && (constraint === undefined || candidate.constraint === constraint)
-  );
+function withdrawBatchStatement(db: Kysely<ServiceDb>, items: readonly WithdrawalItem[]) {
+  const column = <T>(pick: (item: WithdrawalItem) => T) => items.map(pick);
+  return sql<BatchRow>`
+    select out_item as item, out_outcome as outcome, out_balance_after as balance_after,
+           out_stored_withdrawal_id as stored_withdrawal_id, out_stored_account_no as stored_account_no,
+           out_stored_amount as stored_amount, out_stored_status as stored_status,
+           out_stored_failure_code as stored_failure_code
+    from withdraw_batch(${column((item) => item.withdrawalId)}::uuid[], ${column((item) => item.transactionId)}::uuid[],
+                        ${column((item) => item.entryIds[0])}::uuid[], ${column((item) => item.entryIds[1])}::uuid[],
+                        ${column((item) => item.userUuid)}::uuid[], ${column((item) => item.idempotencyKey)}::varchar[],
+                        ${column((item) => item.accountNo)}::varchar[],
+                        ${column((item) => item.amount.toString())}::numeric[],
+                        ${internalAccounts.cashOut}::varchar)`
+    .execute(db)
+    .then((result) => result.rows);
+}
+
+function toResult(row: BatchRow): WithdrawResult {
+  switch (row.outcome) {
+    case 'SUCCEEDED':
+      return { kind: 'succeeded', balanceAfter: parseDbAmount(row.balance_after!) };
+    case 'INSUFFICIENT_BALANCE':
+      return { kind: 'insufficientBalance' };
+    case 'ACCOUNT_NOT_FOUND':
+      return { kind: 'accountNotFound' };
+    case 'ACCOUNT_CLOSED':
+      return { kind: 'accountClosed' };
+    case 'REPLAY':
+      return {
+        kind: 'replay',
+        stored: {
+          withdrawalId: row.stored_withdrawal_id!,
+          accountNo: row.stored_account_no!,
+          amount: parseDbAmount(row.stored_amount!),
+          status: row.stored_status!,
+          failureCode: row.stored_failure_code,
+          balanceAfter: row.balance_after === null ? null : parseDbAmount(row.balance_after),
+        },
+      };
+  }
 }

@@ -38,19 +38,30 @@ export interface TransactionPage {
 
 export type OpenAccountResult =
   | { kind: 'opened'; account: Account }
+  /** The user's account opened earlier under the same open key. */
+  | { kind: 'alreadyOpened'; account: Account }
   | { kind: 'limitReached' }
   | { kind: 'collision' };
+
+export interface OpenedAccount {
+  account: Account;
+  /** False when the open key named an account opened before (a retry): nothing new was opened. */
+  created: boolean;
+}
 
 /** What the account use cases need from storage. */
 export interface AccountStore {
   /**
-   * Opens the account unless the user already has `openAccountsMax` open ones.
-   * Must be race-free per user (the count and the insert are one critical section).
+   * Opens the account unless the user already has `openAccountsMax` open ones,
+   * or answers the account this user opened before under `openKey`. Must be
+   * race-free per user (the key lookup, the count and the insert are one
+   * critical section), so a retry racing its original still opens one account.
    */
   openAccount(input: {
     accountNo: string;
     userUuid: string;
     alias: string | null;
+    openKey: string | null;
     openAccountsMax: number;
   }): Promise<OpenAccountResult>;
   findAccount(accountNo: string): Promise<Account | undefined>;
@@ -78,20 +89,32 @@ export function normalizeAlias(alias: string | undefined): string | null {
   return trimmed;
 }
 
+/**
+ * Opens an account. With an open key (the caller's, fixed across its retries)
+ * opening is idempotent per user: a repeat answers the account the first one
+ * opened, and the 5-account limit counts it once.
+ */
 export async function openAccount(
   store: AccountStore,
-  input: { userUuid: string; alias?: string | undefined },
+  input: { userUuid: string; alias?: string | undefined; openKey?: string | undefined },
   newAccountNo: () => string = generateAccountNo,
-): Promise<Account> {
+): Promise<OpenedAccount> {
   const alias = normalizeAlias(input.alias);
   for (let attempt = 0; attempt < accountNoAttemptsMax; attempt += 1) {
     const result = await store.openAccount({
       accountNo: newAccountNo(),
       userUuid: input.userUuid,
       alias,
+      openKey: input.openKey ?? null,
       openAccountsMax: openAccountsPerUserMax,
     });
-    if (result.kind === 'opened') return result.account;
+    if (result.kind === 'opened') return { account: result.account, created: true };
+    if (result.kind === 'alreadyOpened') {
+      if (result.account.alias !== alias) {
+        throw new AppError('IDEMPOTENCY_KEY_REUSED', 422, 'This open key was used to open another account');
+      }
+      return { account: result.account, created: false };
+    }
     if (result.kind === 'limitReached') {
       throw new AppError(
         'ACCOUNT_LIMIT_REACHED',

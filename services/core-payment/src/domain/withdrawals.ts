@@ -32,7 +32,16 @@ export type WithdrawResult =
   | { kind: 'accountNotFound' }
   | { kind: 'accountClosed' }
   /** The key was used before: here is what that request decided. */
-  | { kind: 'replay'; stored: StoredWithdrawal };
+  | { kind: 'replay'; stored: StoredWithdrawal }
+  /** Too many withdrawals are waiting already: nothing was done, the caller may retry with the same key. */
+  | { kind: 'busy' };
+
+/** A request with the ids its ledger rows get if it is applied. */
+export type WithdrawalItem = WithdrawalRequest & {
+  withdrawalId: string;
+  transactionId: string;
+  entryIds: [string, string];
+};
 
 export interface WithdrawalStore {
   /**
@@ -41,9 +50,7 @@ export interface WithdrawalStore {
    * outcome — atomically. A lack of funds is recorded (and replayed); an
    * unknown or foreign account is not.
    */
-  withdraw(
-    input: WithdrawalRequest & { withdrawalId: string; transactionId: string; entryIds: [string, string] },
-  ): Promise<WithdrawResult>;
+  withdraw(input: WithdrawalItem): Promise<WithdrawResult>;
 }
 
 export async function withdraw(store: WithdrawalStore, request: WithdrawalRequest): Promise<Withdrawal> {
@@ -70,6 +77,8 @@ export async function withdraw(store: WithdrawalStore, request: WithdrawalReques
       throw new AppError('ACCOUNT_CLOSED', 409, 'The account is closed');
     case 'replay':
       return replay(request, result.stored);
+    case 'busy':
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many withdrawals are waiting; retry shortly');
   }
 }
 

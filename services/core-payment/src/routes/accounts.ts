@@ -13,6 +13,7 @@ import {
   AliasInput,
   accountToJson,
   Cursor,
+  IdempotencyKey,
   PageLimit,
   Problem,
   TransactionSchema,
@@ -25,13 +26,26 @@ export function registerAccountRoutes(app: HttpApp, accounts: AccountStore): voi
     '/internal/v1/accounts',
     {
       schema: {
-        body: Type.Object({ userUuid: UserUuid, alias: Type.Optional(AliasInput) }),
-        response: { 201: AccountSchema, 400: Problem, 401: Problem, 409: Problem },
+        body: Type.Object({
+          userUuid: UserUuid,
+          alias: Type.Optional(AliasInput),
+          // The caller's name for this opening, the same on its retries.
+          openKey: Type.Optional(IdempotencyKey),
+        }),
+        response: {
+          200: AccountSchema,
+          201: AccountSchema,
+          400: Problem,
+          401: Problem,
+          409: Problem,
+          422: Problem,
+        },
       },
     },
     async (request, reply) => {
-      const account = await openAccount(accounts, request.body);
-      return reply.code(201).send(accountToJson(account));
+      const { account, created } = await openAccount(accounts, request.body);
+      // 200: a repeat of an opening already done (same open key), nothing new opened.
+      return reply.code(created ? 201 : 200).send(accountToJson(account));
     },
   );
 

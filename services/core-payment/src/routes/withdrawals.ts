@@ -23,6 +23,7 @@ export function registerWithdrawalRoutes(app: HttpApp, withdrawals: WithdrawalSt
           404: Problem,
           409: Problem,
           422: Problem,
+          503: Problem,
         },
       },
     },

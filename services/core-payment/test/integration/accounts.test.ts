@@ -98,6 +98,94 @@ describe('accounts', { timeout: 60_000 }, () => {
     assert.equal(Number(count), 5);
   });
 
+  it('when an opening is sent twice with one open key (its first answer lost), then one account: 201, then 200 with the same account', async () => {
+    const userUuid = randomUserUuid();
+    const open = () =>
+      service.app.inject({
+        method: 'POST',
+        url: '/internal/v1/accounts',
+        headers: auth,
+        payload: { userUuid, alias: '월급', openKey: '01970000-0000-7000-8000-000000000001' },
+      });
+    const first = await open();
+    const second = await open();
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal(second.statusCode, 200, second.body);
+    assert.deepEqual(second.json(), first.json());
+    const rows = await service.database.db
+      .selectFrom('accounts')
+      .select(['account_no', 'open_key'])
+      .where('user_uuid', '=', userUuid)
+      .execute();
+    assert.deepEqual(rows, [
+      { account_no: first.json().accountNo, open_key: '01970000-0000-7000-8000-000000000001' },
+    ]);
+    const otherAlias = await service.app.inject({
+      method: 'POST',
+      url: '/internal/v1/accounts',
+      headers: auth,
+      payload: { userUuid, alias: '여행', openKey: '01970000-0000-7000-8000-000000000001' },
+    });
+    assert.equal(otherAlias.statusCode, 422);
+    assert.equal(otherAlias.json().code, 'IDEMPOTENCY_KEY_REUSED');
+    const sameKeyOtherUser = await service.app.inject({
+      method: 'POST',
+      url: '/internal/v1/accounts',
+      headers: auth,
+      payload: { userUuid: randomUserUuid(), openKey: '01970000-0000-7000-8000-000000000001' },
+    });
+    assert.equal(sameKeyOtherUser.statusCode, 201, 'the key is per user');
+  });
+
+  it('when retries of one keyed opening race, then exactly one account is opened and all get it', async () => {
+    const userUuid = randomUserUuid();
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        service.app.inject({
+          method: 'POST',
+          url: '/internal/v1/accounts',
+          headers: auth,
+          payload: { userUuid, openKey: 'race-key' },
+        }),
+      ),
+    );
+    assert.deepEqual(responses.map((response) => response.statusCode).sort(), [200, 200, 200, 200, 200, 201]);
+    assert.equal(new Set(responses.map((response) => response.json().accountNo)).size, 1);
+    const list = await service.app.inject({ url: `/internal/v1/users/${userUuid}/accounts`, headers: auth });
+    assert.equal(list.json().items.length, 1);
+  });
+
+  it('when a user at the limit repeats the keyed opening of their fifth account, then that account comes back; a new key is 409', async () => {
+    const userUuid = randomUserUuid();
+    const open = (openKey: string) =>
+      service.app.inject({
+        method: 'POST',
+        url: '/internal/v1/accounts',
+        headers: auth,
+        payload: { userUuid, openKey },
+      });
+    const opened: string[] = [];
+    for (let index = 1; index <= 5; index += 1) {
+      const response = await open(`key-${index}`);
+      assert.equal(response.statusCode, 201, response.body);
+      opened.push(response.json().accountNo);
+    }
+    const repeat = await open('key-5');
+    assert.equal(repeat.statusCode, 200, repeat.body);
+    assert.equal(repeat.json().accountNo, opened[4]);
+    const sixth = await open('key-6');
+    assert.equal(sixth.statusCode, 409);
+    assert.equal(sixth.json().code, 'ACCOUNT_LIMIT_REACHED');
+    const list = await service.app.inject({ url: `/internal/v1/users/${userUuid}/accounts`, headers: auth });
+    assert.deepEqual(
+      list
+        .json()
+        .items.map((item: { accountNo: string }) => item.accountNo)
+        .sort(),
+      [...opened].sort(),
+    );
+  });
+
   it('when an account is read with another userUuid, then it is 404 ACCOUNT_NOT_FOUND like a missing one', async () => {
     const owner = randomUserUuid();
     const accountNo = await openAccount(service, owner);

@@ -185,7 +185,7 @@ describe('account rules', () => {
       },
     } as unknown as AccountStore;
     let next = 0;
-    const account = await openAccount(store, { userUuid: alice }, () => `110-000-00000${next++}`);
+    const { account } = await openAccount(store, { userUuid: alice }, () => `110-000-00000${next++}`);
     assert.equal(account.accountNo, '110-000-000002');
     assert.deepEqual(tried, ['110-000-000000', '110-000-000001', '110-000-000002']);
 
