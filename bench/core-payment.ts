@@ -10,6 +10,7 @@
 //
 //   node bench/core-payment.ts [--runs 3] [--deposits 50000] [--accounts 1000]
 //                              [--connections 50] [--duration-s 10] [--pool 20]
+//                              [--withdrawal-batch 64] [--withdrawal-lanes 3]
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -28,6 +29,7 @@ import { sql } from 'kysely';
 import { buildApp } from '../services/core-payment/src/app.ts';
 import type { ServiceDb } from '../services/core-payment/src/db/database.ts';
 import { migrations } from '../services/core-payment/src/db/migrations.ts';
+import { defaultWithdrawalBatching } from '../services/core-payment/src/db/withdrawals-repository.ts';
 import { createEventRuntime } from '../services/core-payment/src/events/runtime.ts';
 import { type CorePaymentTopics, topicsToEnsure } from '../services/core-payment/src/events/topics.ts';
 
@@ -42,6 +44,8 @@ const { values: args, positionals } = parseArgs({
     pool: { type: 'string', default: '20' },
     'deposit-batch': { type: 'string', default: '1000' },
     'deposit-consumers': { type: 'string', default: '2' },
+    'withdrawal-batch': { type: 'string', default: String(defaultWithdrawalBatching.batchSizeMax) },
+    'withdrawal-lanes': { type: 'string', default: String(defaultWithdrawalBatching.lanes) },
     partitions: { type: 'string', default: '4' },
     brokers: { type: 'string', default: '127.0.0.1:9092' },
     'pg-admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -95,7 +99,18 @@ async function serve(): Promise<void> {
     registry: metrics.registry,
     listenUrl: databaseUrl(pgAdminUrl, name),
   });
-  const app = buildApp({ logger, metrics, database, kafkaBrokers: brokers, internalToken: token });
+  const app = buildApp({
+    logger,
+    metrics,
+    database,
+    kafkaBrokers: brokers,
+    internalToken: token,
+    withdrawalBatching: {
+      ...defaultWithdrawalBatching,
+      batchSizeMax: Number(args['withdrawal-batch']),
+      lanes: Number(args['withdrawal-lanes']),
+    },
+  });
   await events.start();
   const server = await runServer(app, {
     host: '127.0.0.1',
@@ -160,6 +175,10 @@ async function main(): Promise<void> {
         args['deposit-batch'],
         '--deposit-consumers',
         args['deposit-consumers'],
+        '--withdrawal-batch',
+        args['withdrawal-batch'],
+        '--withdrawal-lanes',
+        args['withdrawal-lanes'],
         '--brokers',
         args.brokers,
         '--pg-admin-url',
@@ -433,7 +452,8 @@ function printSummary(figures: RunFigures[], reconciled: boolean): void {
   );
   const lines = [
     `core-payment bench: ${figures.length} runs, ${args.deposits} deposits over ${args.accounts} accounts, ` +
-      `${args.connections} connections for ${args['duration-s']} s`,
+      `${args.connections} connections for ${args['duration-s']} s; withdrawals in batches of ≤ ${args['withdrawal-batch']}, ` +
+      `${args['withdrawal-lanes']} lanes`,
     `(a) deposits applied/s (Kafka → ledger, end to end)  ${stats(pick('depositsPerSecond'))}   target ≥ 10000`,
     `    of which producing took s                        ${stats(pick('produceSeconds').map((s) => Math.round(s * 100) / 100))}`,
     `(b) withdrawals/s over ${args.accounts} accounts              ${stats(pick('withdrawalsPerSecond'))}   target ≥ 5000`,

@@ -1,588 +1,702 @@
-// Composite payment saga, end to end: POST /api/v1/payments on point (its real
-// server.ts in a child process: MariaDB, outbox relay, payment.settled
-// consumer) → Kafka → the real core-payment (a second child process running
-// its app and consumers on a throwaway PostgreSQL database) → Kafka → point.
-// This driver process plays channel-user (JWKS + account links) and the load.
+// Composite payments (points + cash) end to end through the gateway of the
+// whole system, started as `npm start` starts it (e2e/harness.ts: every
+// service its own process, throwaway databases, topics and groups):
+// POST /api/v1/payments → point (MariaDB: deduct, USE row, PENDING payment,
+// outbox) → Kafka → core-payment (cash debit, payment.settled through its
+// outbox) → Kafka → point (COMPLETED, or FAILED with the points refunded).
 //
-// The gateway does not route to point yet, so requests go straight to point.
+// Each run measures two phases of --payments payments each, FAILING of them
+// on accounts without cash (they must end FAILED INSUFFICIENT_BALANCE):
+//   open    — offered at --rate per second (open loop: latency counts from the
+//             scheduled send, so a stall is not hidden by sending less);
+//   closed  — a closed loop of --concurrency in flight: the ceiling.
+// and reports per phase
+//   accepted/s      — 202s per second, first send → last 202;
+//   settle p50/p99  — request sent → payment COMPLETED/FAILED (point's settled_at);
+//   the legs of the settle time, each from its side's own timestamps: accept
+//   (HTTP answer), point relay (accepted → published), to core (published →
+//   the start of the core's batch transaction, which may begin a moment before
+//   point's relay hears Kafka's ack, hence ≈0 or slightly negative), core relay
+//   (→ its payment.settled published), back (→ point terminal); and the CPU
+//   each process used (cores, and ms per payment) while the phase ran.
+// After each phase: every payment terminal with the expected outcome, and
+// after each run, read through the public API: every user's points =
+// charged − Σ points of COMPLETED payments, every account's cash = deposited −
+// Σ cash of COMPLETED payments; then point's and core-payment's own
+// reconciliation reports (wallet = history, one USE/REFUND per payment,
+// balance = ledger, at most one application per payment) must be clean.
+// Before the first run, --warmup payments (not measured) warm the freshly
+// started system up (JIT, pools, consumer groups). The summary is the median
+// and [min–max] over the runs.
 //
-// Reports, per run and as median [min–max] over the runs:
-//   accepted/s  — payments answered 202 per second of offered load (closed loop, C in flight);
-//   settled/s   — payments terminal per second, first request → last terminal;
-//   settle p50/p99 — request sent → payment COMPLETED/FAILED in point's database (settled_at).
-// FAILED_SHARE of the payments go to accounts without cash and must end FAILED
-// INSUFFICIENT_BALANCE with their points refunded; every run checks that.
-//
-//   node bench/payment-saga.ts [--runs 3] [--payments 10000] [--users 500]
-//                              [--concurrency 64] [--failing 0.3]
-import { type ChildProcess, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+//   node bench/payment-saga.ts [--runs 3] [--payments 10000] [--users 200] [--rate 1000]
+//                              [--concurrency 64] [--failing 0.3] [--phases open,closed] [--direct]
+//                              [--warmup 2000]
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createEvent, messageKey, newEventId } from '@nuri/contracts/events';
-import { accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-token';
-import {
-  createMysqlDatabase,
-  createPgDatabase,
-  dropMysqlDatabase,
-  dropPgDatabase,
-  ensureMysqlDatabase,
-  ensurePgDatabase,
-  migrateToLatest,
-} from '@nuri/platform/db';
-import { runServer } from '@nuri/platform/http';
-import { uuidv7 } from '@nuri/platform/ids';
-import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
-import { createEventProducer } from '@nuri/platform/kafka/producer';
-import { createLogger } from '@nuri/platform/logger';
-import { createMetrics } from '@nuri/platform/metrics';
+import { createMysqlDatabase, createPgDatabase, type Database } from '@nuri/platform/db';
 import { databaseUrl } from '@nuri/platform/service';
-import Fastify from 'fastify';
-import { exportJWK, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { Pool } from 'undici';
-import { buildApp as buildCoreApp } from '../services/core-payment/src/app.ts';
-import type { ServiceDb as CoreDb } from '../services/core-payment/src/db/database.ts';
-import { migrations as coreMigrations } from '../services/core-payment/src/db/migrations.ts';
-import { createEventRuntime } from '../services/core-payment/src/events/runtime.ts';
-import { type CorePaymentTopics, topicsToEnsure } from '../services/core-payment/src/events/topics.ts';
+import { startTestSystem, type TestSystem } from '../e2e/harness.ts';
+import { loadCliConfig } from '../src/cli/config.ts';
+import { environmentWithSecrets } from '../src/cli/secrets.ts';
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    runs: { type: 'string', default: '3' },
-    payments: { type: 'string', default: '10000' },
-    users: { type: 'string', default: '500' },
-    concurrency: { type: 'string', default: '64' },
-    failing: { type: 'string', default: '0.3' },
-    // Diagnostic: the core is down while payments are accepted (point's acceptance alone), then
-    // started to drain the backlog (the cash step and settlement alone). Latencies then mean little.
-    'core-late': { type: 'boolean', default: false },
-    // core-payment handles one payment per transaction, one batch at a time per consumer; more
-    // instances in its consumer group (here: in one process) settle partitions side by side.
-    'core-instances': { type: 'string', default: '1' },
-    // 0: closed loop, as fast as point accepts. >0: payments are offered at this rate (per second),
-    // so settle latency is measured below saturation instead of behind a growing backlog.
-    rate: { type: 'string', default: '0' },
-    brokers: { type: 'string', default: '127.0.0.1:9092' },
-    'pg-admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-    'mysql-admin-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306/' },
-    'settle-timeout-ms': { type: 'string', default: '300000' },
-    // serve-core only
-    db: { type: 'string' },
-    'topic-base': { type: 'string' },
-    port: { type: 'string' },
-  },
-});
-
-const brokers = args.brokers.split(',');
-const internalToken = `bench-internal-${randomBytes(24).toString('hex')}`;
-const cashPerFundedAccount = 100_000_000n;
-const pointsPerUser = 1_000_000;
-const partitions = 6;
-
-function coreTopics(base: string): CorePaymentTopics {
-  return {
-    depositRequested: `${base}.deposit.requested`,
-    depositSettled: `${base}.deposit.settled`,
-    paymentRequested: `${base}.payment.requested`,
-    paymentSettled: `${base}.payment.settled`,
-    couponIssued: `${base}.coupon.issued`,
-    couponRecorded: `${base}.coupon.recorded`,
-  };
+export interface PaymentSagaOptions {
+  runs: number;
+  /** Payments per phase. */
+  payments: number;
+  users: number;
+  /** Offered rate of the open phase, payments per second. */
+  rate: number;
+  /** In flight in the closed phase. */
+  concurrency: number;
+  /** Share of payments made on accounts without cash. */
+  failing: number;
+  phases: Phase[];
+  /** Straight at point instead of through the gateway (diagnostic: the gateway's share). */
+  direct: boolean;
+  /** Payments sent (closed loop, not measured) before the first run, so a freshly started system is warm. */
+  warmup: number;
 }
 
-// ---- child: core-payment with this run's topics (its server.ts has fixed topic names)
+export type Phase = 'open' | 'closed';
 
-async function serveCore(): Promise<void> {
-  const name = args.db!;
-  const topics = coreTopics(args['topic-base']!);
-  const logger = createLogger({ name: 'core-payment', level: 'warn' });
-  const url = databaseUrl(args['pg-admin-url'], name);
-  const database = createPgDatabase<CoreDb>({
-    url,
-    poolSizeMax: 20,
-    connectionTimeoutMs: 5_000,
-    statementTimeoutMs: 30_000,
-    applicationName: 'bench-core-payment',
-  });
-  await migrateToLatest(database.db, coreMigrations);
-  const runtimes = Array.from({ length: Number(args['core-instances']) }, () =>
-    createEventRuntime({
-      db: database.db,
-      brokers,
-      topics,
-      groupIds: { deposits: `${name}.deposits`, payments: `${name}.payments`, coupons: `${name}.coupons` },
-      batchSizesMax: { deposits: 1_000, payments: 200, coupons: 500, outbox: 1_000 },
-      logger,
-      listenUrl: url,
-    }),
-  );
-  const token = process.env.BENCH_INTERNAL_TOKEN!;
-  const app = buildCoreApp({
-    logger,
-    metrics: createMetrics('core-payment'),
-    database,
-    kafkaBrokers: brokers,
-    internalToken: token,
-  });
-  for (const runtime of runtimes) await runtime.start();
-  await runServer(app, {
-    host: '127.0.0.1',
-    port: Number(args.port),
-    onShutdown: [
-      async () => void (await Promise.all(runtimes.map((runtime) => runtime.stop()))),
-      () => database.close(),
-    ],
-  });
+export interface Percentiles {
+  p50: number;
+  p99: number;
 }
 
-// ---- driver: channel-user's stand-in (JWKS + account links)
-
-const signing = generateKeyPairSync('ed25519');
-
-async function startChannelUserStub(links: Map<string, string>) {
-  const jwk = { ...(await exportJWK(signing.publicKey)), kid: 'bench', alg: 'EdDSA', use: 'sig' };
-  const app = Fastify();
-  app.get('/.well-known/jwks.json', async () => ({ keys: [jwk] }));
-  app.get<{ Params: { accountNo: string }; Querystring: { userUuid?: string } }>(
-    '/internal/v1/account-links/:accountNo',
-    async (request, reply) => {
-      if (request.headers.authorization !== `Bearer ${internalToken}`) return reply.code(401).send({});
-      const owner = links.get(request.params.accountNo);
-      if (owner === undefined || owner !== request.query.userUuid)
-        return reply.code(404).send({ code: 'ACCOUNT_NOT_FOUND' });
-      return { accountNo: request.params.accountNo, userUuid: owner };
-    },
-  );
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { url, close: () => app.close() };
-}
-
-function tokenFor(userUuid: string): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
-    .setSubject(userUuid)
-    .setIssuer(accessTokenIssuer)
-    .setAudience(accessTokenAudience)
-    .setIssuedAt()
-    .setJti(uuidv7())
-    .setExpirationTime('1h')
-    .sign(signing.privateKey);
-}
-
-function spawnChild(argv: string[], env: Record<string, string>, label: string): ChildProcess {
-  const child = spawn(process.execPath, argv, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[${label}] ${chunk.toString()}`));
-  return child;
-}
-
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${url}/health/ready`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready within ${timeoutMs} ms`);
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000)]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
-
-async function freePort(): Promise<number> {
-  const probe = Fastify();
-  await probe.listen({ host: '127.0.0.1', port: 0 });
-  const address = probe.server.address();
-  await probe.close();
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-interface RunResult {
-  /** point accepted → its outbox row published (acked by Kafka). */
-  relayP50Ms: number;
-  relayP99Ms: number;
-  /** Where the settle time goes: point accepted → core settled (relay, Kafka, core's queue and transaction) … */
-  toCoreP50Ms: number;
-  toCoreP99Ms: number;
-  /** … and core settled → point terminal (core's relay, Kafka, point's consumer). */
-  backP50Ms: number;
-  backP99Ms: number;
+export interface PhaseResult {
+  phase: Phase;
   acceptedPerSecond: number;
   settledPerSecond: number;
-  settleP50Ms: number;
-  settleP99Ms: number;
+  settle: Percentiles;
+  accept: Percentiles;
+  pointRelay: Percentiles;
+  toCore: Percentiles;
+  coreRelay: Percentiles;
+  back: Percentiles;
   failedShare: number;
+  /** CPU cores used per process group while the phase ran (load + drain). */
+  cpu: Record<string, number>;
+  /** CPU milliseconds per payment, all processes of the system together (the cost less the machine's noise). */
+  cpuMsPerPayment: number;
 }
+
+export const targets = { acceptedPerSecond: 1_000, settleP99Ms: 500 } as const;
+
+const fundingPerAccount = 100_000_000;
+const pointsPerUser = 1_000_000;
+const setupConcurrency = 4;
+const openInFlightMax = 1_024;
+const settleTimeoutMs = 180_000;
+const pointAmount = 100;
+
+// biome-ignore lint/suspicious/noExplicitAny: responses of our own API, read by field
+type Json = any;
 
 interface Customer {
   userUuid: string;
-  accountNo: string;
   authorization: string;
+  accountNo: string;
   funded: boolean;
 }
 
-async function requestJson(
+interface Sent {
+  customer: Customer;
+  cashAmount: number;
+  /** Epoch ms the request was due (open) or sent (closed). */
+  sentAtMs: number;
+  answeredAtMs: number;
+}
+
+interface Bench {
+  system: TestSystem;
+  api: Pool;
+  internalToken: string;
+  pointUrl: string;
+  coreUrl: string;
+  pointDb: Database<Json>;
+  coreDb: Database<Json>;
+  customers: Customer[];
+  funded: Customer[];
+  unfunded: Customer[];
+  /** Every payment accepted so far, by id. */
+  payments: Map<string, Sent>;
+  orderSeq: number;
+}
+
+async function call(
   pool: Pool,
   method: 'GET' | 'POST',
   path: string,
-  headers: Record<string, string>,
+  authorization?: string,
   body?: unknown,
-) {
+): Promise<{ status: number; json: Json }> {
+  const headers: Record<string, string> = {};
+  if (authorization !== undefined) headers.authorization = authorization;
+  if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await pool.request({
     method,
     path,
-    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.body.text();
-  return {
-    status: response.statusCode,
-    json: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+  return { status: response.statusCode, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+function expectStatus(what: string, answer: { status: number; json: Json }, status: number): void {
+  if (answer.status !== status) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.json)}`);
+}
+
+function randomRrn(): string {
+  const bytes = randomBytes(8);
+  const month = String(1 + (bytes[0]! % 12)).padStart(2, '0');
+  const day = String(1 + (bytes[1]! % 28)).padStart(2, '0');
+  return `8${bytes[2]! % 10}${month}${day}-1${bytes.readUInt32BE(4).toString().padStart(6, '0').slice(0, 6)}`;
+}
+
+async function inParallel<T>(
+  count: number,
+  limit: number,
+  work: (index: number) => Promise<T>,
+): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, count) }, async () => {
+      for (let index = next++; index < count; index = next++) results[index] = await work(index);
+    }),
+  );
+  return results;
+}
+
+/** Users through the public API: signup, login, one account (funded or empty), points. */
+async function createCustomers(api: Pool, options: PaymentSagaOptions): Promise<Customer[]> {
+  const fundedTotal = Math.round(options.users * (1 - options.failing));
+  const customers = await inParallel(options.users, setupConcurrency, async (index) => {
+    const loginId = `saga_${randomBytes(6).toString('hex')}`;
+    const password = `bench-${randomBytes(6).toString('hex')}-1`;
+    const signup = await call(api, 'POST', '/api/v1/auth/signup', undefined, {
+      loginId,
+      password,
+      name: '벤치마크',
+      rrn: randomRrn(),
+    });
+    expectStatus('signup', signup, 201);
+    const login = await call(api, 'POST', '/api/v1/auth/login', undefined, { loginId, password });
+    expectStatus('login', login, 200);
+    const authorization = `Bearer ${login.json.accessToken}`;
+    const opened = await call(api, 'POST', '/api/v1/accounts', authorization, {});
+    expectStatus('open account', opened, 201);
+    const charged = await call(api, 'POST', '/api/v1/points/charge', authorization, {
+      amount: pointsPerUser,
+    });
+    expectStatus('charge points', charged, 200);
+    const funded = index < fundedTotal;
+    if (funded) {
+      const deposit = await call(
+        api,
+        'POST',
+        `/api/v1/accounts/${opened.json.accountNo}/deposits`,
+        authorization,
+        { amount: fundingPerAccount },
+      );
+      expectStatus('deposit', deposit, 202);
+    }
+    return {
+      userUuid: signup.json.userUuid as string,
+      authorization,
+      accountNo: opened.json.accountNo as string,
+      funded,
+    };
+  });
+  // Deposits settle asynchronously: wait until every funded account holds its money.
+  const deadline = Date.now() + settleTimeoutMs;
+  for (const customer of customers.filter((candidate) => candidate.funded)) {
+    for (;;) {
+      const account = await call(
+        api,
+        'GET',
+        `/api/v1/accounts/${customer.accountNo}`,
+        customer.authorization,
+      );
+      if (account.json?.balance === fundingPerAccount) break;
+      if (Date.now() > deadline) throw new Error(`deposit of ${customer.accountNo} did not settle`);
+      await sleep(100);
+    }
+  }
+  return customers;
+}
+
+// ---- CPU per process: /proc/<pid>/stat utime + stime, grouped by service
+
+const clockTicksPerSecond = 100;
+
+function processGroups(): Map<number, string> {
+  const groups = new Map<number, string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      const service = /services\/([a-z-]+)\/src\/server\.ts/.exec(cmdline)?.[1];
+      if (Number(entry) === process.pid) groups.set(process.pid, 'driver');
+      else if (service !== undefined) groups.set(Number(entry), service);
+      else if (/mariadbd|mysqld/.test(cmdline)) groups.set(Number(entry), 'mariadb');
+      else if (/^postgres|\/postgres /.test(cmdline)) groups.set(Number(entry), 'postgres');
+      else if (/kafka\.Kafka/.test(cmdline)) groups.set(Number(entry), 'kafka');
+      else if (/redis-server/.test(cmdline)) groups.set(Number(entry), 'redis');
+    } catch {
+      // gone in between
+    }
+  }
+  return groups;
+}
+
+function cpuTicks(groups: Map<number, string>): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const pid of groups.keys()) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // exited
+    }
+  }
+  return ticks;
+}
+
+function startCpuMeter(): () => { cores: Record<string, number>; seconds: number } {
+  const groups = processGroups();
+  const before = cpuTicks(groups);
+  const startedAt = performance.now();
+  return () => {
+    const after = cpuTicks(groups);
+    const seconds = (performance.now() - startedAt) / 1_000;
+    const cores: Record<string, number> = {};
+    for (const [pid, group] of groups) {
+      const used = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+      if (used > 0) cores[group] = (cores[group] ?? 0) + used / clockTicksPerSecond / seconds;
+    }
+    return { cores, seconds };
   };
 }
 
-async function runOnce(run: number): Promise<RunResult> {
-  const paymentsTotal = Number(args.payments);
-  const usersTotal = Number(args.users);
-  const concurrency = Number(args.concurrency);
-  const failingShare = Number(args.failing);
-  const suffix = `${Date.now().toString(36)}_${run}`;
-  const coreDb = `bench_saga_core_${suffix}`;
-  const pointDb = `bench_saga_point_${suffix}`;
-  const topicBase = `bench.saga.${suffix}`;
-  const topics = coreTopics(topicBase);
-  await ensurePgDatabase(args['pg-admin-url'], coreDb);
-  await ensureMysqlDatabase(args['mysql-admin-url'], pointDb);
-  await ensureTopics({
-    brokers,
-    topics: [...topicsToEnsure(topics), `${topics.paymentSettled}.dlq`].map((name) => ({ name, partitions })),
+// ---- load
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) =>
+    sorted.length === 0
+      ? Number.NaN
+      : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return { p50: at(50), p99: at(99) };
+}
+
+/** Payment i of a phase: FAILING of them on empty accounts, spread evenly. */
+function choose(bench: Bench, index: number, failing: number) {
+  const fails = bench.unfunded.length > 0 && (index * 7919) % 1000 < failing * 1000;
+  const pool = fails ? bench.unfunded : bench.funded;
+  return { customer: pool[index % pool.length]!, cashAmount: 1_000 + (index % 5) * 1_000 };
+}
+
+async function pay(bench: Bench, index: number, failing: number, sentAtMs: number, ids: string[]) {
+  const { customer, cashAmount } = choose(bench, index, failing);
+  bench.orderSeq += 1;
+  const answer = await call(bench.api, 'POST', '/api/v1/payments', customer.authorization, {
+    accountNo: customer.accountNo,
+    cashAmount,
+    pointAmount,
+    merchant: 'bench',
+    orderId: `bench-${bench.orderSeq}-${randomBytes(4).toString('hex')}`,
   });
-  const links = new Map<string, string>();
-  const channelUser = await startChannelUserStub(links);
-  const [corePort, pointPort] = [await freePort(), await freePort()];
-  const spawnCore = () =>
-    spawnChild(
-      [
-        fileURLToPath(import.meta.url),
-        'serve-core',
-        '--db',
-        coreDb,
-        '--topic-base',
-        topicBase,
-        '--port',
-        String(corePort),
-        '--brokers',
-        args.brokers,
-        '--pg-admin-url',
-        args['pg-admin-url'],
-        '--core-instances',
-        args['core-instances'],
-      ],
-      { BENCH_INTERNAL_TOKEN: internalToken },
-      'core',
+  expectStatus('payment', answer, 202);
+  const paymentId = answer.json.paymentId as string;
+  bench.payments.set(paymentId, { customer, cashAmount, sentAtMs, answeredAtMs: Date.now() });
+  ids.push(paymentId);
+}
+
+async function runOpen(bench: Bench, options: PaymentSagaOptions, ids: string[]): Promise<void> {
+  const startedAtMs = Date.now();
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  for (let index = 0; index < options.payments && failure === undefined; index += 1) {
+    const dueMs = startedAtMs + (index / options.rate) * 1_000;
+    const waitMs = dueMs - Date.now();
+    if (waitMs > 1) await sleep(waitMs);
+    while (inFlight.size >= openInFlightMax) await Promise.race(inFlight);
+    const request = pay(bench, index, options.failing, dueMs, ids).then(
+      () => void inFlight.delete(request),
+      (error: unknown) => {
+        failure ??= error;
+        inFlight.delete(request);
+      },
     );
-  let core = spawnCore();
-  const point = spawnChild(
-    [fileURLToPath(new URL('../services/point/src/server.ts', import.meta.url))],
-    {
-      NURI_POINT_PORT: String(pointPort),
-      NURI_POINT_DB: pointDb,
-      NURI_MYSQL_URL: args['mysql-admin-url'],
-      NURI_MYSQL_POOL_SIZE_MAX: '30',
-      NURI_KAFKA_BROKERS: args.brokers,
-      NURI_INTERNAL_TOKEN: internalToken,
-      NURI_CHANNEL_USER_URL: channelUser.url,
-      NURI_POINT_PAYMENT_REQUESTED_TOPIC: topics.paymentRequested,
-      NURI_POINT_PAYMENT_SETTLED_TOPIC: topics.paymentSettled,
-      NURI_POINT_SETTLED_GROUP_ID: `${pointDb}.payments`,
-      NURI_LOG_LEVEL: 'warn',
-    },
-    'point',
+    inFlight.add(request);
+  }
+  await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
+}
+
+async function runClosed(bench: Bench, options: PaymentSagaOptions, ids: string[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      for (let index = next++; index < options.payments; index = next++) {
+        await pay(bench, index, options.failing, Date.now(), ids);
+      }
+    }),
   );
-  const coreUrl = `http://127.0.0.1:${corePort}`;
-  const pointUrl = `http://127.0.0.1:${pointPort}`;
-  const corePool = new Pool(coreUrl, { connections: 16 });
-  const pointPool = new Pool(pointUrl, { connections: concurrency });
-  const producer = createEventProducer({ brokers, clientId: 'bench-saga-funding' });
-  const coreDatabase = createPgDatabase<CoreDb>({
-    url: databaseUrl(args['pg-admin-url'], coreDb),
-    poolSizeMax: 2,
-    connectionTimeoutMs: 5_000,
-    statementTimeoutMs: 60_000,
-    applicationName: 'bench-saga-driver',
+}
+
+async function waitTerminal(bench: Bench): Promise<void> {
+  const deadline = Date.now() + settleTimeoutMs;
+  for (;;) {
+    const row = await sql<{ n: number }>`select count(*) as n from payments where status = 'PENDING'`.execute(
+      bench.pointDb.db,
+    );
+    if (Number(row.rows[0]?.n ?? 0) === 0) return;
+    if (Date.now() > deadline) throw new Error(`payments still PENDING ${settleTimeoutMs} ms after the load`);
+    await sleep(20);
+  }
+}
+
+async function runPhase(bench: Bench, options: PaymentSagaOptions, phase: Phase): Promise<PhaseResult> {
+  const ids: string[] = [];
+  const meter = startCpuMeter();
+  const startedAtMs = Date.now();
+  if (phase === 'open') await runOpen(bench, options, ids);
+  else await runClosed(bench, options, ids);
+  const lastAnsweredMs = Math.max(...ids.map((id) => bench.payments.get(id)!.answeredAtMs));
+  await waitTerminal(bench);
+  const cpu = meter();
+
+  // Every payment of the phase terminal, with the outcome its account calls for.
+  const rows = await sql<{
+    payment_id: string;
+    status: string;
+    failure_code: string | null;
+    created_at: Date;
+    settled_at: Date | null;
+  }>`select payment_id, status, failure_code, created_at, settled_at from payments
+     where payment_id in (${sql.join(ids)})`.execute(bench.pointDb.db);
+  if (rows.rows.length !== ids.length)
+    throw new Error(`${ids.length - rows.rows.length} accepted payments missing`);
+  const settle: number[] = [];
+  const accept: number[] = [];
+  let failed = 0;
+  let lastSettledMs = 0;
+  for (const row of rows.rows) {
+    const sent = bench.payments.get(row.payment_id)!;
+    const shouldFail = !sent.customer.funded;
+    if (
+      row.settled_at === null ||
+      row.status !== (shouldFail ? 'FAILED' : 'COMPLETED') ||
+      (shouldFail && row.failure_code !== 'INSUFFICIENT_BALANCE')
+    ) {
+      throw new Error(`payment ${row.payment_id} ended ${row.status} ${row.failure_code}`);
+    }
+    if (shouldFail) failed += 1;
+    settle.push(Math.max(0, row.settled_at.getTime() - sent.sentAtMs));
+    accept.push(sent.answeredAtMs - sent.sentAtMs);
+    lastSettledMs = Math.max(lastSettledMs, row.settled_at.getTime());
+  }
+
+  // The legs, from each side's own timestamps.
+  const createdAt = new Map(rows.rows.map((row) => [row.payment_id, row.created_at.getTime()]));
+  const pointSettledAt = new Map(rows.rows.map((row) => [row.payment_id, row.settled_at!.getTime()]));
+  const pointPublished = await publishedByPayment(bench.pointDb, ids);
+  const coreRows = await sql<{ payment_id: string; settled_at: Date }>`
+    select payment_id::text, settled_at from payments where payment_id = any(${ids}::uuid[])`.execute(
+    bench.coreDb.db,
+  );
+  const corePublished = await publishedByPayment(bench.coreDb, ids);
+  const legs = {
+    pointRelay: [] as number[],
+    toCore: [] as number[],
+    coreRelay: [] as number[],
+    back: [] as number[],
+  };
+  for (const row of coreRows.rows) {
+    const id = row.payment_id;
+    const created = createdAt.get(id)!;
+    const published = pointPublished.get(id);
+    const atCore = row.settled_at.getTime();
+    const coreOut = corePublished.get(id);
+    if (published === undefined || coreOut === undefined) continue;
+    legs.pointRelay.push(published - created);
+    legs.toCore.push(atCore - published);
+    legs.coreRelay.push(coreOut - atCore);
+    legs.back.push(pointSettledAt.get(id)! - coreOut);
+  }
+  return {
+    phase,
+    acceptedPerSecond: ids.length / ((lastAnsweredMs - startedAtMs) / 1_000),
+    settledPerSecond: ids.length / ((lastSettledMs - startedAtMs) / 1_000),
+    settle: percentiles(settle),
+    accept: percentiles(accept),
+    pointRelay: percentiles(legs.pointRelay),
+    toCore: percentiles(legs.toCore),
+    coreRelay: percentiles(legs.coreRelay),
+    back: percentiles(legs.back),
+    failedShare: failed / ids.length,
+    cpu: cpu.cores,
+    // The driver is the load generator, not the system.
+    cpuMsPerPayment:
+      (Object.entries(cpu.cores)
+        .filter(([group]) => group !== 'driver')
+        .reduce((sum, [, cores]) => sum + cores, 0) *
+        cpu.seconds *
+        1_000) /
+      ids.length,
+  };
+}
+
+/** When each payment's first outbox event was acked by Kafka (payment.requested at point, payment.settled at the core). */
+async function publishedByPayment(database: Database<Json>, ids: string[]): Promise<Map<string, number>> {
+  const wanted = new Set(ids);
+  const rows = await sql<{ payload: string; published_at: Date | null }>`
+    select payload, published_at from outbox where published_at is not null`.execute(database.db);
+  const published = new Map<string, number>();
+  for (const row of rows.rows) {
+    const paymentId = (JSON.parse(row.payload) as { data: { paymentId?: string } }).data.paymentId;
+    if (paymentId === undefined || !wanted.has(paymentId) || row.published_at === null) continue;
+    const at = row.published_at.getTime();
+    if (!published.has(paymentId) || published.get(paymentId)! > at) published.set(paymentId, at);
+  }
+  return published;
+}
+
+/** Points and cash of every user, read through the public API, against what the payments say. */
+async function checkBalances(bench: Bench): Promise<void> {
+  const usedPoints = new Map<string, number>();
+  const usedCash = new Map<string, number>();
+  const rows = await sql<{ payment_id: string; status: string }>`
+    select payment_id, status from payments`.execute(bench.pointDb.db);
+  for (const row of rows.rows) {
+    const sent = bench.payments.get(row.payment_id);
+    if (sent === undefined) throw new Error(`payment ${row.payment_id} was never accepted by this bench`);
+    if (row.status === 'PENDING') throw new Error(`payment ${row.payment_id} still PENDING`);
+    if (row.status !== 'COMPLETED') continue;
+    const user = sent.customer.userUuid;
+    usedPoints.set(user, (usedPoints.get(user) ?? 0) + pointAmount);
+    usedCash.set(user, (usedCash.get(user) ?? 0) + sent.cashAmount);
+  }
+  if (rows.rows.length !== bench.payments.size)
+    throw new Error(`${bench.payments.size} payments accepted, ${rows.rows.length} stored`);
+  await inParallel(bench.customers.length, 16, async (index) => {
+    const customer = bench.customers[index]!;
+    const points = await call(bench.api, 'GET', '/api/v1/points', customer.authorization);
+    const expectedPoints = pointsPerUser - (usedPoints.get(customer.userUuid) ?? 0);
+    if (points.json?.balance !== expectedPoints)
+      throw new Error(`points of ${customer.userUuid}: ${points.json?.balance}, expected ${expectedPoints}`);
+    const account = await call(
+      bench.api,
+      'GET',
+      `/api/v1/accounts/${customer.accountNo}`,
+      customer.authorization,
+    );
+    const expectedCash = (customer.funded ? fundingPerAccount : 0) - (usedCash.get(customer.userUuid) ?? 0);
+    if (account.json?.balance !== expectedCash)
+      throw new Error(`cash of ${customer.accountNo}: ${account.json?.balance}, expected ${expectedCash}`);
   });
-  const pointDatabase = createMysqlDatabase<{
-    payments: { payment_id: string; status: string; failure_code: string | null; settled_at: Date | null };
-  }>({
-    url: databaseUrl(args['mysql-admin-url'], pointDb),
+  for (const [service, url] of [
+    ['point', bench.pointUrl],
+    ['core-payment', bench.coreUrl],
+  ] as const) {
+    const internal = new Pool(url, { connections: 1 });
+    try {
+      const report = await call(
+        internal,
+        'GET',
+        '/internal/v1/reconciliation',
+        `Bearer ${bench.internalToken}`,
+      );
+      if (report.status !== 200 || report.json?.ok !== true)
+        throw new Error(
+          `${service} reconciliation: ${report.status} ${JSON.stringify(report.json).slice(0, 2_000)}`,
+        );
+    } finally {
+      await internal.close();
+    }
+  }
+}
+
+async function openBench(system: TestSystem, options: PaymentSagaOptions): Promise<Bench> {
+  const config = loadCliConfig(system.env);
+  const pointUrl = system.env.NURI_POINT_URL!;
+  const coreUrl = system.env.NURI_CORE_PAYMENT_URL!;
+  const gatewayApi = new Pool(system.gatewayUrl, { connections: Math.max(options.concurrency, 256) });
+  const api = options.direct
+    ? new Pool(pointUrl, { connections: Math.max(options.concurrency, 256) })
+    : gatewayApi;
+  const pointDb = createMysqlDatabase<Json>({
+    url: databaseUrl(config.NURI_MYSQL_URL, system.env.NURI_POINT_DB!),
     poolSizeMax: 2,
     connectTimeoutMs: 5_000,
     statementTimeoutMs: 60_000,
   });
-  try {
-    await Promise.all([waitReady(coreUrl, 60_000), waitReady(pointUrl, 60_000)]);
-
-    // Customers: (1 − failing) of them funded; the rest have empty accounts, so their payments fail.
-    const customers: Customer[] = [];
-    const fundedTotal = Math.round(usersTotal * (1 - failingShare));
-    for (let index = 0; index < usersTotal; index += 1) {
-      const userUuid = uuidv7();
-      const opened = await requestJson(
-        corePool,
-        'POST',
-        '/internal/v1/accounts',
-        { authorization: `Bearer ${internalToken}` },
-        { userUuid },
-      );
-      if (opened.status !== 201) throw new Error(`open account: ${opened.status}`);
-      const accountNo = String(opened.json!.accountNo);
-      links.set(accountNo, userUuid);
-      customers.push({
-        userUuid,
-        accountNo,
-        authorization: `Bearer ${await tokenFor(userUuid)}`,
-        funded: index < fundedTotal,
-      });
-    }
-    const deposits = customers
-      .filter((customer) => customer.funded)
-      .map((customer) => {
-        const event = createEvent(
-          'deposit.requested',
-          {
-            depositId: newEventId(),
-            accountNo: customer.accountNo,
-            userUuid: customer.userUuid,
-            amount: Number(cashPerFundedAccount),
-            requestedAt: new Date().toISOString(),
-          },
-          { source: 'bench', correlationId: 'bench-funding' },
-        );
-        return { topic: topics.depositRequested, key: messageKey(event), event };
-      });
-    await producer.sendEvents(deposits);
-    for (let settled = 0; settled < deposits.length; await sleep(100)) {
-      const row = await sql<{
-        n: string;
-      }>`select count(*) as n from deposits where status = 'COMPLETED'`.execute(coreDatabase.db);
-      settled = Number(row.rows[0]?.n ?? 0);
-    }
-    if (args['core-late']) await stopChild(core);
-    await Promise.all(
-      customers.map(async (customer) => {
-        const charged = await requestJson(
-          pointPool,
-          'POST',
-          '/api/v1/points/charge',
-          { authorization: customer.authorization },
-          { amount: pointsPerUser },
-        );
-        if (charged.status !== 200) throw new Error(`charge: ${charged.status}`);
-      }),
-    );
-
-    // Load: a closed loop of `concurrency` requests in flight; FAILED_SHARE of payments go to unfunded customers.
-    const funded = customers.filter((customer) => customer.funded);
-    const unfunded = customers.filter((customer) => !customer.funded);
-    const sentAt = new Map<string, number>();
-    const expectFailed = new Set<string>();
-    let next = 0;
-    let refused = 0;
-    const startedAt = performance.now();
-    const startedAtEpochMs = Date.now();
-    const ratePerSecond = Number(args.rate);
-    async function worker() {
-      for (;;) {
-        const index = next;
-        next += 1;
-        if (index >= paymentsTotal) return;
-        if (ratePerSecond > 0) {
-          const dueMs = (index / ratePerSecond) * 1_000 - (performance.now() - startedAt);
-          if (dueMs > 0) await sleep(dueMs);
-        }
-        const failing = unfunded.length > 0 && (index * 7919) % 1000 < failingShare * 1000;
-        const pool = failing ? unfunded : funded;
-        const customer = pool[index % pool.length]!;
-        const sent = startedAtEpochMs + (performance.now() - startedAt);
-        const response = await requestJson(
-          pointPool,
-          'POST',
-          '/api/v1/payments',
-          { authorization: customer.authorization },
-          {
-            accountNo: customer.accountNo,
-            cashAmount: 1_000 + (index % 5) * 1_000,
-            pointAmount: 100,
-          },
-        );
-        if (response.status !== 202) {
-          refused += 1;
-          continue;
-        }
-        const paymentId = String(response.json!.paymentId);
-        sentAt.set(paymentId, sent);
-        if (failing) expectFailed.add(paymentId);
-      }
-    }
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const acceptSeconds = (performance.now() - startedAt) / 1_000;
-    if (refused > 0) throw new Error(`${refused} payments were not accepted`);
-    let drainStartedAtMs = startedAtEpochMs;
-    if (args['core-late']) {
-      core = spawnCore();
-      await waitReady(coreUrl, 60_000);
-      drainStartedAtMs = Date.now();
-    }
-
-    const deadline = Date.now() + Number(args['settle-timeout-ms']);
-    for (;;) {
-      const row = await sql<{
-        n: string;
-      }>`select count(*) as n from payments where status = 'PENDING'`.execute(pointDatabase.db);
-      if (Number(row.rows[0]?.n ?? 0) === 0) break;
-      if (Date.now() > deadline) throw new Error('payments still PENDING at the settle deadline');
-      await sleep(50);
-    }
-    const rows = await pointDatabase.db
-      .selectFrom('payments')
-      .select(['payment_id', 'status', 'failure_code', 'settled_at'])
-      .execute();
-    const latencies: number[] = [];
-    let lastSettledMs = 0;
-    let failed = 0;
-    for (const row of rows) {
-      const sent = sentAt.get(row.payment_id);
-      if (sent === undefined || row.settled_at === null) continue;
-      const settledMs = row.settled_at.getTime();
-      latencies.push(Math.max(0, settledMs - sent));
-      lastSettledMs = Math.max(lastSettledMs, settledMs);
-      const shouldFail = expectFailed.has(row.payment_id);
-      if (
-        shouldFail !== (row.status === 'FAILED') ||
-        (shouldFail && row.failure_code !== 'INSUFFICIENT_BALANCE')
-      ) {
-        throw new Error(
-          `payment ${row.payment_id} ended ${row.status} ${row.failure_code}; expected ${shouldFail ? 'FAILED' : 'COMPLETED'}`,
-        );
-      }
-      if (shouldFail) failed += 1;
-    }
-    if (latencies.length !== paymentsTotal)
-      throw new Error(`${latencies.length} of ${paymentsTotal} payments settled`);
-    const reconciliation = await requestJson(pointPool, 'GET', '/internal/v1/reconciliation', {
-      authorization: `Bearer ${internalToken}`,
-    });
-    if (reconciliation.json?.ok !== true)
-      throw new Error(`reconciliation failed: ${JSON.stringify(reconciliation.json)}`);
-    latencies.sort((a, b) => a - b);
-    const coreSettled = await sql<{
-      payment_id: string;
-      settled_at: Date;
-    }>`select payment_id, settled_at from payments`.execute(coreDatabase.db);
-    const coreSettledAt = new Map(coreSettled.rows.map((row) => [row.payment_id, row.settled_at.getTime()]));
-    const pointRows = await pointDatabase.db
-      .selectFrom('payments')
-      .select(['payment_id', 'settled_at'])
-      .execute();
-    const createdAt = await sql<{
-      payment_id: string;
-      created_at: Date;
-    }>`select payment_id, created_at from payments`.execute(pointDatabase.db);
-    const createdAtById = new Map(createdAt.rows.map((row) => [row.payment_id, row.created_at.getTime()]));
-    const toCore: number[] = [];
-    const back: number[] = [];
-    for (const row of pointRows) {
-      const atCore = coreSettledAt.get(row.payment_id);
-      const created = createdAtById.get(row.payment_id);
-      if (atCore === undefined || created === undefined || row.settled_at === null) continue;
-      toCore.push(atCore - created);
-      back.push(row.settled_at.getTime() - atCore);
-    }
-    // Point's own share of the forward leg: accepted → its relay had the request acked by Kafka.
-    const outbox = await sql<{
-      payload: string;
-      published_at: Date | null;
-    }>`select payload, published_at from outbox`.execute(pointDatabase.db);
-    const relayed: number[] = [];
-    for (const row of outbox.rows) {
-      const paymentId = (JSON.parse(row.payload) as { data: { paymentId: string } }).data.paymentId;
-      const created = createdAtById.get(paymentId);
-      if (created !== undefined && row.published_at !== null)
-        relayed.push(row.published_at.getTime() - created);
-    }
-    relayed.sort((a, b) => a - b);
-    toCore.sort((a, b) => a - b);
-    back.sort((a, b) => a - b);
-    return {
-      relayP50Ms: percentile(relayed, 50),
-      relayP99Ms: percentile(relayed, 99),
-      toCoreP50Ms: percentile(toCore, 50),
-      toCoreP99Ms: percentile(toCore, 99),
-      backP50Ms: percentile(back, 50),
-      backP99Ms: percentile(back, 99),
-      acceptedPerSecond: paymentsTotal / acceptSeconds,
-      settledPerSecond: paymentsTotal / ((lastSettledMs - drainStartedAtMs) / 1_000),
-      settleP50Ms: percentile(latencies, 50),
-      settleP99Ms: percentile(latencies, 99),
-      failedShare: failed / paymentsTotal,
-    };
-  } finally {
-    await producer.close();
-    await Promise.all([stopChild(point), stopChild(core)]);
-    await corePool.close();
-    await pointPool.close();
-    await channelUser.close();
-    await coreDatabase.close();
-    await pointDatabase.close();
-    await dropPgDatabase(args['pg-admin-url'], coreDb).catch(() => {});
-    await dropMysqlDatabase(args['mysql-admin-url'], pointDb).catch(() => {});
-    await deleteTopics(brokers, [...topicsToEnsure(topics), `${topics.paymentSettled}.dlq`]).catch(() => {});
-  }
+  const coreDb = createPgDatabase<Json>({
+    url: databaseUrl(config.NURI_PG_URL, system.env.NURI_CORE_PAYMENT_DB!),
+    poolSizeMax: 2,
+    connectionTimeoutMs: 5_000,
+    statementTimeoutMs: 60_000,
+    applicationName: 'bench-payment-saga',
+  });
+  const customers = await createCustomers(gatewayApi, options);
+  if (options.direct) await gatewayApi.close();
+  return {
+    system,
+    api,
+    internalToken: environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN!,
+    pointUrl,
+    coreUrl,
+    pointDb,
+    coreDb,
+    customers,
+    funded: customers.filter((customer) => customer.funded),
+    unfunded: customers.filter((customer) => !customer.funded),
+    payments: new Map(),
+    orderSeq: 0,
+  };
 }
 
-function summary(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
+async function closeBench(bench: Bench): Promise<void> {
+  await bench.api.close();
+  await bench.pointDb.close();
+  await bench.coreDb.close();
+}
+
+function summary(values: number[], digits = 0): string {
+  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return 'n/a';
   const median = sorted[Math.floor(sorted.length / 2)]!;
-  return `${median.toFixed(0)} [${sorted[0]!.toFixed(0)}–${sorted.at(-1)!.toFixed(0)}]`;
+  return `${median.toFixed(digits)} [${sorted[0]!.toFixed(digits)}–${sorted.at(-1)!.toFixed(digits)}]`;
 }
 
-async function drive(): Promise<void> {
-  const runs = Number(args.runs);
-  const results: RunResult[] = [];
-  console.log(
-    `payment saga: ${args.payments} payments, ${args.users} users, ${args.concurrency} in flight, ${Number(args.failing) * 100}% failing, ${Number(args.rate) > 0 ? `offered at ${args.rate}/s` : 'closed loop'}, ${args['core-instances']} core consumer instance(s)${args['core-late'] ? ', core started late' : ''}, straight at point (the gateway does not route to point yet)`,
+function summaryOf(
+  results: PhaseResult[][],
+  phase: Phase,
+  read: (result: PhaseResult) => number,
+  digits = 0,
+): string {
+  return summary(
+    results.map((phases) => read(phases.find((result) => result.phase === phase)!)),
+    digits,
   );
-  for (let run = 1; run <= runs; run += 1) {
-    const result = await runOnce(run);
-    results.push(result);
-    console.log(
-      `run ${run}: accepted ${result.acceptedPerSecond.toFixed(0)}/s, settled ${result.settledPerSecond.toFixed(0)}/s, settle p50 ${result.settleP50Ms.toFixed(0)} ms, p99 ${result.settleP99Ms.toFixed(0)} ms, failed ${(result.failedShare * 100).toFixed(1)}% (point relay p50/p99 ${result.relayP50Ms}/${result.relayP99Ms} ms, point→core settled p50/p99 ${result.toCoreP50Ms}/${result.toCoreP99Ms} ms, core→point p50/p99 ${result.backP50Ms}/${result.backP99Ms} ms)`,
-    );
-  }
-  console.log(`accepted/s     median ${summary(results.map((result) => result.acceptedPerSecond))}`);
-  console.log(`settled/s      median ${summary(results.map((result) => result.settledPerSecond))}`);
-  console.log(`settle p50 ms  median ${summary(results.map((result) => result.settleP50Ms))}`);
-  console.log(`settle p99 ms  median ${summary(results.map((result) => result.settleP99Ms))}`);
 }
 
-if (positionals[0] === 'serve-core') await serveCore();
-else await drive();
+function describe(result: PhaseResult): string {
+  const legs = (name: string, value: Percentiles) => `${name} ${value.p50}/${value.p99}`;
+  const cpu = Object.entries(result.cpu)
+    .sort(([, a], [, b]) => b - a)
+    .map(([group, cores]) => `${group} ${cores.toFixed(2)}`)
+    .join(', ');
+  return (
+    `accepted ${result.acceptedPerSecond.toFixed(0)}/s, settled ${result.settledPerSecond.toFixed(0)}/s, ` +
+    `settle p50 ${result.settle.p50} ms p99 ${result.settle.p99} ms, failed ${(result.failedShare * 100).toFixed(1)}%\n` +
+    `    legs p50/p99 ms: ${[
+      legs('accept', result.accept),
+      legs('point relay', result.pointRelay),
+      legs('to core', result.toCore),
+      legs('core relay', result.coreRelay),
+      legs('back', result.back),
+    ].join(', ')}\n` +
+    `    cpu cores: ${cpu}; ${result.cpuMsPerPayment.toFixed(2)} ms of CPU per payment without the driver`
+  );
+}
+
+/** Runs the scenario against a started system; prints as it goes and returns every phase of every run. */
+export async function measurePaymentSaga(
+  system: TestSystem,
+  options: PaymentSagaOptions,
+  log: (line: string) => void = console.log,
+): Promise<PhaseResult[][]> {
+  const bench = await openBench(system, options);
+  const results: PhaseResult[][] = [];
+  try {
+    if (options.warmup > 0) {
+      await runClosed(bench, { ...options, payments: options.warmup }, []);
+      await waitTerminal(bench);
+      log(`warm-up: ${options.warmup} payments (not measured)`);
+    }
+    for (let run = 1; run <= options.runs; run += 1) {
+      const phases: PhaseResult[] = [];
+      for (const phase of options.phases) {
+        const result = await runPhase(bench, options, phase);
+        phases.push(result);
+        log(`run ${run} ${phase}: ${describe(result)}`);
+      }
+      await checkBalances(bench);
+      log(`run ${run}: every payment terminal as expected; points, cash and both reconciliations agree`);
+      results.push(phases);
+    }
+  } finally {
+    await closeBench(bench);
+  }
+  for (const phase of options.phases) {
+    const column = (read: (result: PhaseResult) => number) => summaryOf(results, phase, read);
+    const label = phase === 'open' ? `offered ${options.rate}/s` : `closed loop of ${options.concurrency}`;
+    log(`${label}:`);
+    log(
+      `  accepted/s     ${column((result) => result.acceptedPerSecond)}   (target ≥ ${targets.acceptedPerSecond})`,
+    );
+    log(`  settled/s      ${column((result) => result.settledPerSecond)}`);
+    log(`  settle p50 ms  ${column((result) => result.settle.p50)}`);
+    log(`  settle p99 ms  ${column((result) => result.settle.p99)}   (target ≤ ${targets.settleP99Ms})`);
+    log(`  CPU ms/payment ${summaryOf(results, phase, (result) => result.cpuMsPerPayment, 2)}`);
+  }
+  return results;
+}
+
+export function parsePaymentSagaArgs(argv: string[]): PaymentSagaOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: 'string', default: '3' },
+      payments: { type: 'string', default: '10000' },
+      users: { type: 'string', default: '200' },
+      rate: { type: 'string', default: String(targets.acceptedPerSecond) },
+      concurrency: { type: 'string', default: '64' },
+      failing: { type: 'string', default: '0.3' },
+      phases: { type: 'string', default: 'open,closed' },
+      direct: { type: 'boolean', default: false },
+      warmup: { type: 'string', default: '2000' },
+    },
+  });
+  const phases = values.phases.split(',').map((phase) => {
+    if (phase !== 'open' && phase !== 'closed') throw new Error(`unknown phase ${phase}`);
+    return phase as Phase;
+  });
+  return {
+    runs: Number(values.runs),
+    payments: Number(values.payments),
+    users: Number(values.users),
+    rate: Number(values.rate),
+    concurrency: Number(values.concurrency),
+    failing: Number(values.failing),
+    phases,
+    direct: values.direct,
+    warmup: Number(values.warmup),
+  };
+}
+
+if (import.meta.main) {
+  const options = parsePaymentSagaArgs(process.argv.slice(2));
+  process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
+  const system = await startTestSystem();
+  try {
+    console.log(
+      `payment saga: ${options.payments} payments per phase, ${options.users} users, ${options.failing * 100}% failing, ` +
+        `${options.direct ? 'straight at point' : 'through the gateway'}; the system as npm start runs it`,
+    );
+    await measurePaymentSaga(system, options);
+  } finally {
+    await system.shutdown();
+  }
+}

@@ -102,15 +102,7 @@ export async function enqueueOutbox<DB>(
   options: EnqueueOptions = {},
 ): Promise<void> {
   if (messages.length === 0) return;
-  const rows = messages.map((message) => {
-    options.validate?.(message.topic, message.event);
-    return {
-      id: message.event.id,
-      topic: message.topic,
-      key: message.key,
-      payload: JSON.stringify(message.event),
-    };
-  });
+  const rows = messages.map((message) => outboxRowOf(message, options));
   const outboxDb = trx as unknown as Kysely<OutboxDatabase>;
   for (let start = 0; start < rows.length; start += enqueueChunkSizeMax) {
     await outboxDb
@@ -121,6 +113,50 @@ export async function enqueueOutbox<DB>(
   if (dialectOf(trx) === 'postgres') {
     await sql`select pg_notify(${outboxNotifyChannel}, '')`.execute(trx);
   }
+}
+
+/**
+ * The row enqueueOutbox writes for a message, for a caller that must write it
+ * itself (a stored procedure doing a whole transaction in one round trip).
+ * Such a caller also notifies the relay: see OutboxNotifier.
+ */
+export function outboxRowOf(
+  message: OutboxMessage,
+  options: EnqueueOptions = {},
+): { id: string; topic: string; key: string; payload: string } {
+  options.validate?.(message.topic, message.event);
+  return {
+    id: message.event.id,
+    topic: message.topic,
+    key: message.key,
+    payload: JSON.stringify(message.event),
+  };
+}
+
+/**
+ * Wakes the relays of this process when a transaction that enqueued outbox
+ * rows has committed. MySQL has no LISTEN/NOTIFY, so without it a new row
+ * waits out the relay's poll interval; polling stays the fallback for rows
+ * written by other processes (or left by a crash).
+ */
+export interface OutboxNotifier {
+  /** Call after the commit of a transaction that enqueued rows (never before: the relay would not see them). */
+  notify(): void;
+  /** Returns the function that stops listening. */
+  subscribe(listener: () => void): () => void;
+}
+
+export function createOutboxNotifier(): OutboxNotifier {
+  const listeners = new Set<() => void>();
+  return {
+    notify() {
+      for (const listener of listeners) listener();
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
 }
 
 export interface OutboxRelayHooks {
@@ -135,6 +171,8 @@ export interface OutboxRelayOptions<DB> {
   registry?: Registry;
   /** PostgreSQL only: a connection string for a dedicated LISTEN connection. Without it the relay polls. */
   listenUrl?: string;
+  /** Wakes the relay when this process commits outbox rows (any dialect). */
+  notifier?: OutboxNotifier;
   batchSizeMax?: number;
   /** Idle wait between scans when no notification arrives (PostgreSQL default 1000, MySQL 50). */
   pollIntervalMs?: number;
@@ -180,11 +218,17 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   let stopping = false;
   let loopDone: Promise<void> | undefined;
   let wake: (() => void) | undefined;
+  // A notification that came while a batch was in hand: its rows may have
+  // committed after that batch's read, so the relay looks again at once
+  // instead of sleeping a poll interval on them.
+  let wokenWhileBusy = false;
   let listener: pg.Client | undefined;
+  let unsubscribe: (() => void) | undefined;
 
   function signal(): void {
     const resolve = wake;
     wake = undefined;
+    if (resolve === undefined) wokenWhileBusy = true;
     resolve?.();
   }
 
@@ -296,8 +340,11 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
         await idle(Math.min(errorBackoffMaxMs, errorBackoffMs * 2 ** (failures - 1)));
         continue;
       }
-      // A full batch means more rows are waiting: go again without sleeping.
-      if (published < batchSizeMax) await idle(pollIntervalMs);
+      // A full batch means more rows are waiting, and so may a notification
+      // that came during the batch: go again without sleeping.
+      const notified = wokenWhileBusy;
+      wokenWhileBusy = false;
+      if (published < batchSizeMax && !notified) await idle(pollIntervalMs);
     }
   }
 
@@ -310,10 +357,12 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       } catch (error) {
         logger.warn({ err: error }, 'outbox LISTEN unavailable; polling only');
       }
+      unsubscribe = options.notifier?.subscribe(signal);
       loopDone = run();
     },
     async stop() {
       stopping = true;
+      unsubscribe?.();
       signal();
       await loopDone;
       await listener?.end().catch(() => {});

@@ -17,6 +17,7 @@ import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createEventConsumer, type EventConsumer } from '../../src/kafka/consumer.ts';
 import { inboxMigrations, recordInbox } from '../../src/kafka/inbox.ts';
 import {
+  createOutboxNotifier,
   createOutboxRelay,
   enqueueOutbox,
   type OutboxDatabase,
@@ -346,6 +347,48 @@ for (const dialect of ['postgres', 'mysql'] as const) {
           .map((message) => (JSON.parse(message.value) as { id: string }).id);
         assert.deepEqual(ids, [...ids].sort(), `partition ${partition} in id order`);
       }
+    });
+
+    it('when this process notifies after a commit, then the relay publishes at once instead of sleeping its poll interval, also when the notice comes mid-batch', async () => {
+      const notifier = createOutboxNotifier();
+      const [first, second] = [depositEvent(1), depositEvent(2)];
+      const enqueue = (event: EventOf<'deposit.requested'>) =>
+        database.db
+          .transaction()
+          .execute((trx) => enqueueOutbox(trx, [{ topic, key: messageKey(event), event }]));
+      let duringBatch: Promise<void> | undefined;
+      const relay = createOutboxRelay({
+        db: database.db,
+        producer,
+        logger: silentLogger,
+        notifier,
+        pollIntervalMs: 600_000,
+        hooks: {
+          // The second row commits while the first one's batch is in hand.
+          afterPublish: async () => {
+            duringBatch ??= enqueue(second).then(() => notifier.notify());
+            await duringBatch;
+          },
+        },
+      });
+      await relay.start();
+      try {
+        await waitUntil(
+          'the first scan done',
+          async () => (await countRows(database.db, 'unpublished')) === 0,
+          10_000,
+        );
+        await enqueue(first);
+        notifier.notify();
+        await waitUntil(
+          'both rows published',
+          async () => (await countRows(database.db, 'unpublished')) === 0,
+          10_000,
+        );
+      } finally {
+        await relay.stop();
+      }
+      assert.ok(duringBatch !== undefined, 'the second row came during a batch');
     });
 
     it('when published rows are past retention, then cleanup deletes them and leaves unpublished ones', async () => {

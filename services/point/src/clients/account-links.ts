@@ -78,14 +78,25 @@ export function createAccountLinkClient(options: AccountLinkClientOptions): Acco
     return link.accountNo === accountNo && link.userUuid === userUuid ? 'linked' : 'notLinked';
   }
 
+  // Checks of one (user, account) already on their way: a burst of one
+  // user's payments asks once and shares the answer (single flight).
+  const asking = new Map<string, Promise<AccountLinkAnswer>>();
+
   return {
-    async check(accountNo, userUuid) {
+    check(accountNo, userUuid) {
       const key = `${userUuid}|${accountNo}`;
       const until = confirmedUntil.get(key);
-      if (until !== undefined && until > Date.now()) return 'linked';
-      const answer = await ask(accountNo, userUuid);
-      if (answer === 'linked') remember(key);
-      else confirmedUntil.delete(key);
+      if (until !== undefined && until > Date.now()) return Promise.resolve('linked');
+      const pending = asking.get(key);
+      if (pending !== undefined) return pending;
+      const answer = ask(accountNo, userUuid)
+        .then((result) => {
+          if (result === 'linked') remember(key);
+          else confirmedUntil.delete(key);
+          return result;
+        })
+        .finally(() => asking.delete(key));
+      asking.set(key, answer);
       return answer;
     },
     close: () => agent.close(),

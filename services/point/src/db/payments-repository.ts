@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { inTransaction } from '@nuri/platform/db';
+import { uuidv7 } from '@nuri/platform/ids';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
-import { enqueueOutbox, type OutboxMessage } from '@nuri/platform/kafka/outbox';
+import {
+  enqueueOutbox,
+  type OutboxMessage,
+  type OutboxNotifier,
+  outboxRowOf,
+} from '@nuri/platform/kafka/outbox';
 import { parseDbAmount } from '@nuri/platform/money';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import {
   applyDecision,
   decide,
+  isTerminal,
   type SagaDecision,
   type SagaEvent,
   type SagaState,
@@ -21,8 +28,14 @@ import {
 } from '../domain/payments.ts';
 import type { CashOutcome, SettlementRecord, SettlementStore, TimeoutStore } from '../domain/settlement.ts';
 import type { PaymentsTable, ServiceDb } from './database.ts';
-import { isAnyDuplicateKey, isDuplicateKey, retryOnLockConflict } from './mysql-errors.ts';
-import { deductPoints, refundPoints } from './wallet-ledger.ts';
+import {
+  insufficientPointsSignal,
+  isAnyDuplicateKey,
+  isDuplicateKey,
+  isSignalled,
+  retryOnLockConflict,
+} from './mysql-errors.ts';
+import { type PointRefund, refundPoints } from './wallet-ledger.ts';
 
 /** Builds the payment.requested message for one attempt (events/ owns the envelope and topic). */
 export type CashRequestBuilder = (payment: Payment, attempt: number) => OutboxMessage;
@@ -32,6 +45,8 @@ export interface PaymentRepositoryOptions {
   retryPolicy: RetryPolicy;
   /** Tests move time; production reads the clock. */
   now?: () => Date;
+  /** Told after each commit that wrote a cash request, so this process's relay sends it at once. */
+  notifier?: OutboxNotifier;
 }
 
 /** Raised when a settled event names a payment point never made; the consumer dead-letters it. */
@@ -106,28 +121,6 @@ export function createPaymentRepository(
     return new Map([...rows].map(([paymentId, row]) => [paymentId, toPayment(row)]));
   }
 
-  async function insertStarted(trx: Transaction<ServiceDb>, payment: Payment, nextAttemptAt: Date | null) {
-    await trx
-      .insertInto('payments')
-      .values({
-        payment_id: payment.paymentId,
-        user_uuid: payment.userUuid,
-        order_id: payment.orderId,
-        account_no: payment.accountNo,
-        cash_amount: payment.cashAmount,
-        point_amount: payment.pointAmount,
-        merchant: payment.merchant,
-        status: payment.status,
-        failure_code: null,
-        attempts: payment.attempts,
-        next_attempt_at: nextAttemptAt,
-        stuck_at: null,
-        created_at: payment.createdAt,
-        settled_at: payment.settledAt,
-      })
-      .execute();
-  }
-
   async function findPayment(paymentId: string): Promise<Payment | undefined> {
     const row = await db
       .selectFrom('payments')
@@ -149,29 +142,27 @@ export function createPaymentRepository(
       createdAt: startedAt,
       settledAt: decision.to === 'COMPLETED' ? startedAt : null,
     };
+    const deduct = decision.effects.find((effect) => effect.type === 'DEDUCT_POINTS')?.amount ?? 0n;
+    const cashRequest =
+      requested === undefined ? undefined : outboxRowOf(requestCash(payment, requested.attempt));
+    const deadline =
+      requested === undefined ? null : cashRequestDeadline(startedAt, requested.attempt, retryPolicy);
     try {
-      return await retryOnLockConflict(() =>
-        inTransaction(
-          db,
-          async (trx): Promise<StartPaymentResult> => {
-            // Step 1 first: the wallet row lock orders one user's payments.
-            for (const effect of decision.effects) {
-              if (effect.type !== 'DEDUCT_POINTS') continue;
-              const deducted = await deductPoints(trx, payment.userUuid, payment.paymentId, effect.amount);
-              // Returning rolls nothing back by itself: throw so the transaction does.
-              if (!deducted) throw new InsufficientPointsSignal();
-            }
-            const deadline =
-              requested === undefined ? null : cashRequestDeadline(startedAt, requested.attempt, retryPolicy);
-            await insertStarted(trx, payment, deadline);
-            if (requested !== undefined) await enqueueOutbox(trx, [requestCash(payment, requested.attempt)]);
-            return { kind: 'started', payment };
-          },
-          // The default level: every lock here is by key, and naming the level costs a round trip.
-        ),
+      // The whole acceptance in one round trip and one transaction (migrations.ts, start_payment):
+      // step 1 first, since the wallet row lock orders one user's payments.
+      await retryOnLockConflict(() =>
+        sql`call start_payment(
+          ${payment.paymentId}, ${payment.userUuid}, ${payment.orderId}, ${payment.accountNo},
+          ${payment.cashAmount.toString()}, ${payment.pointAmount.toString()}, ${payment.merchant},
+          ${payment.status}, ${payment.attempts}, ${deadline}, ${payment.createdAt}, ${payment.settledAt},
+          ${deduct.toString()}, ${uuidv7()},
+          ${cashRequest?.id ?? null}, ${cashRequest?.topic ?? null}, ${cashRequest?.key ?? null},
+          ${cashRequest?.payload ?? null})`.execute(db),
       );
+      if (cashRequest !== undefined) options.notifier?.notify();
+      return { kind: 'started', payment };
     } catch (error) {
-      if (error instanceof InsufficientPointsSignal) return { kind: 'insufficientPoints' };
+      if (isSignalled(error, insufficientPointsSignal)) return { kind: 'insufficientPoints' };
       if (isAnyDuplicateKey(error)) {
         // The payment id is the request's idempotency operation id: a retry
         // after a lost answer meets its own payment (its USE row, its id) and
@@ -185,58 +176,73 @@ export function createPaymentRepository(
     }
   }
 
-  async function applyTransition(
+  /**
+   * Carries out decisions taken in this transaction (the rows are locked), each
+   * given with the state it was decided from, with a fixed handful of
+   * statements whatever their number: the refunds, the re-sent cash requests,
+   * then one conditional UPDATE per kind of status change. Several decisions
+   * about one payment fold into one change from the row as locked.
+   */
+  async function applyTransitions(
     trx: Transaction<ServiceDb>,
-    payment: Payment,
-    decision: SagaDecision,
+    transitions: ReadonlyArray<{ payment: Payment; decision: SagaDecision }>,
     at: Date,
-  ): Promise<Payment> {
-    if (decision.kind === 'ignored') return payment;
-    let stuckAt: Date | undefined;
-    for (const effect of decision.effects) {
-      switch (effect.type) {
-        case 'REFUND_POINTS':
-          await refundPoints(trx, payment.userUuid, payment.paymentId, effect.amount);
-          break;
-        case 'REQUEST_CASH':
-          await enqueueOutbox(trx, [requestCash(payment, effect.attempt)]);
-          break;
-        case 'REPORT_STUCK':
-          stuckAt = at;
-          break;
-        case 'DEDUCT_POINTS':
-          assert.fail('points are only deducted when a payment is accepted');
+  ): Promise<void> {
+    const refunds: PointRefund[] = [];
+    const cashRequests: OutboxMessage[] = [];
+    const changes = new Map<string, { locked: Payment; set: PaymentChange }>();
+    for (const { payment, decision } of transitions) {
+      if (decision.kind === 'ignored') continue;
+      const change = changes.get(payment.paymentId) ?? { locked: payment, set: {} };
+      for (const effect of decision.effects) {
+        switch (effect.type) {
+          case 'REFUND_POINTS':
+            refunds.push({ userUuid: payment.userUuid, paymentId: payment.paymentId, amount: effect.amount });
+            break;
+          case 'REQUEST_CASH':
+            cashRequests.push(requestCash(payment, effect.attempt));
+            change.set.next_attempt_at = cashRequestDeadline(at, effect.attempt, retryPolicy);
+            break;
+          case 'REPORT_STUCK':
+            change.set.stuck_at = at;
+            break;
+          case 'DEDUCT_POINTS':
+            assert.fail('points are only deducted when a payment is accepted');
+        }
       }
+      const next = applyDecision(sagaStateOf(payment), decision);
+      change.set.status = next.status as Payment['status'];
+      change.set.attempts = next.attempts;
+      if (decision.failureCode !== undefined) change.set.failure_code = decision.failureCode;
+      if (isTerminal(next.status)) Object.assign(change.set, { settled_at: at, next_attempt_at: null });
+      changes.set(payment.paymentId, change);
     }
-    const next = applyDecision(sagaStateOf(payment), decision);
-    const terminal = next.status === 'COMPLETED' || next.status === 'FAILED';
-    const requested = decision.effects.find((effect) => effect.type === 'REQUEST_CASH');
-    // Conditional on the status we decided from: the row is locked, so a
-    // mismatch is a bug, and failing rolls the effects back with it.
-    const updated = await trx
-      .updateTable('payments')
-      .set({
-        status: next.status as Payment['status'],
-        attempts: next.attempts,
-        ...(decision.failureCode === undefined ? {} : { failure_code: decision.failureCode }),
-        ...(terminal ? { settled_at: at, next_attempt_at: null } : {}),
-        ...(requested === undefined
-          ? {}
-          : { next_attempt_at: cashRequestDeadline(at, requested.attempt, retryPolicy) }),
-        ...(stuckAt === undefined ? {} : { stuck_at: stuckAt }),
-      })
-      .where('payment_id', '=', payment.paymentId)
-      .where('status', '=', payment.status)
-      .where('attempts', '=', payment.attempts)
-      .executeTakeFirst();
-    assert.equal(Number(updated.numUpdatedRows), 1, `payment ${payment.paymentId} changed under its lock`);
-    return {
-      ...payment,
-      status: next.status as Payment['status'],
-      attempts: next.attempts,
-      failureCode: decision.failureCode ?? payment.failureCode,
-      settledAt: terminal ? at : payment.settledAt,
-    };
+    await refundPoints(trx, refunds);
+    if (cashRequests.length > 0) await enqueueOutbox(trx, cashRequests);
+    // Payments with the same change (typically: all COMPLETED, all FAILED with one code) share an UPDATE.
+    const groups = new Map<string, { set: PaymentChange; locked: Payment; ids: string[] }>();
+    for (const [paymentId, { locked, set }] of changes) {
+      const key = JSON.stringify([locked.status, locked.attempts, set]);
+      const group = groups.get(key) ?? { set, locked, ids: [] };
+      group.ids.push(paymentId);
+      groups.set(key, group);
+    }
+    for (const { set, locked, ids } of groups.values()) {
+      // Conditional on the state we decided from: the rows are locked, so a
+      // mismatch is a bug, and failing rolls the effects back with it.
+      const updated = await trx
+        .updateTable('payments')
+        .set(set)
+        .where('payment_id', 'in', ids)
+        .where('status', '=', locked.status)
+        .where('attempts', '=', locked.attempts)
+        .executeTakeFirst();
+      assert.equal(
+        Number(updated.numUpdatedRows),
+        ids.length,
+        `payments ${ids.join(', ')} changed under their lock`,
+      );
+    }
   }
 
   async function settle(consumer: string, outcomes: readonly CashOutcome[]): Promise<SettlementRecord[]> {
@@ -256,8 +262,8 @@ export function createPaymentRepository(
             trx,
             toApply.map((outcome) => outcome.paymentId),
           );
-          const at = now();
           const records: SettlementRecord[] = [];
+          const transitions: Array<{ payment: Payment; decision: SagaDecision }> = [];
           for (const outcome of toApply) {
             const payment = payments.get(outcome.paymentId);
             if (payment === undefined || payment.userUuid !== outcome.userUuid) {
@@ -268,10 +274,19 @@ export function createPaymentRepository(
                 ? { type: 'CASH_SUCCEEDED' }
                 : { type: 'CASH_FAILED', failureCode: outcome.outcome.failureCode };
             const decision = decide(sagaStateOf(payment), event);
+            transitions.push({ payment, decision });
             // Kept in the map so a second event for the same payment in this batch sees the new state.
-            payments.set(payment.paymentId, await applyTransition(trx, payment, decision, at));
+            if (decision.kind === 'transition') {
+              const next = applyDecision(sagaStateOf(payment), decision);
+              payments.set(payment.paymentId, {
+                ...payment,
+                status: next.status as Payment['status'],
+                attempts: next.attempts,
+              });
+            }
             records.push({ paymentId: payment.paymentId, decision });
           }
+          await applyTransitions(trx, transitions, now());
           return records;
         },
         isolation,
@@ -292,7 +307,7 @@ export function createPaymentRepository(
           type: 'CASH_TIMED_OUT',
           attemptsMax: retryPolicy.attemptsMax,
         });
-        await applyTransition(trx, payment, decision, at);
+        await applyTransitions(trx, [{ payment, decision }], at);
         const resent =
           decision.kind === 'transition' && decision.effects.some((effect) => effect.type === 'REQUEST_CASH');
         return resent ? 'resent' : 'stuck';
@@ -322,15 +337,16 @@ export function createPaymentRepository(
         const result = await retryOnLockConflict(() => handleOneOverdue(paymentId, at));
         if (result !== 'skipped') counts[result] += 1;
       }
+      if (counts.resent > 0) options.notifier?.notify();
       return counts;
     },
   };
 }
 
-/** Unwinds the acceptance transaction when step 1 finds too few points. */
-class InsufficientPointsSignal extends Error {
-  constructor() {
-    super('insufficient points');
-    this.name = 'InsufficientPointsSignal';
-  }
-}
+/** The columns a saga transition may change. */
+type PaymentChange = Partial<
+  Pick<
+    Updateable<PaymentsTable>,
+    'status' | 'attempts' | 'failure_code' | 'settled_at' | 'next_attempt_at' | 'stuck_at'
+  >
+>;

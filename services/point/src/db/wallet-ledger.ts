@@ -6,7 +6,10 @@ import type { PointEntryType } from '../domain/points.ts';
 import type { ServiceDb } from './database.ts';
 
 // Every wallet change goes through here: the balance and its history row in
-// the caller's transaction, so Σ history = balance holds row by row.
+// the caller's transaction, so Σ history = balance holds row by row. The one
+// exception is saga step 1, the deduction with its USE row, which the
+// start_payment procedure (migrations.ts) makes inside the acceptance's single
+// round trip under the same rule.
 
 async function balanceInTransaction(trx: Transaction<ServiceDb>, userUuid: string): Promise<bigint> {
   // The row is locked by our own UPDATE, so this reads the value we wrote.
@@ -65,49 +68,52 @@ export async function creditCharge(
   return balanceAfter;
 }
 
-/** Saga step 1: one conditional statement; false (nothing written) when the wallet does not cover it. */
-export async function deductPoints(
-  trx: Transaction<ServiceDb>,
-  userUuid: string,
-  paymentId: string,
-  amount: bigint,
-): Promise<boolean> {
-  // MariaDB has no UPDATE … RETURNING: the new balance is kept in a session
-  // variable by the UPDATE itself and read back by the history INSERT, which
-  // saves a round trip on the hottest path (the row stays locked between them).
-  const updated = await sql`update point_wallets
-    set balance = (@point_balance_after := balance - ${amount.toString()})
-    where user_uuid = ${userUuid} and balance >= ${amount.toString()}`.execute(trx);
-  if (Number(updated.numAffectedRows ?? 0n) !== 1) return false;
-  await appendHistoryWithSessionBalance(trx, { userUuid, type: 'USE', amount, paymentId });
-  return true;
+export interface PointRefund {
+  userUuid: string;
+  paymentId: string;
+  amount: bigint;
 }
 
-/** Compensation of step 1. The UNIQUE(payment_id, type) key refuses a second refund of one payment. */
+/**
+ * Compensation of step 1, for a batch of payments with a fixed three
+ * statements (lock the wallets in key order, set the balances, add the
+ * REFUND rows), so settling a batch costs no round trip per payment. The
+ * UNIQUE(payment_id, type) key refuses a second refund of one payment.
+ */
 export async function refundPoints(
   trx: Transaction<ServiceDb>,
-  userUuid: string,
-  paymentId: string,
-  amount: bigint,
+  refunds: readonly PointRefund[],
 ): Promise<void> {
-  const updated = await sql`update point_wallets
-    set balance = (@point_balance_after := balance + ${amount.toString()})
-    where user_uuid = ${userUuid}`.execute(trx);
-  // The points were deducted from this wallet, so it exists: anything else is a bug.
-  assert.equal(
-    Number(updated.numAffectedRows ?? 0n),
-    1,
-    `refund of ${paymentId}: wallet of ${userUuid} missing`,
+  if (refunds.length === 0) return;
+  const users = [...new Set(refunds.map((refund) => refund.userUuid))].sort();
+  const locked = await trx
+    .selectFrom('point_wallets')
+    .select(['user_uuid', 'balance'])
+    .where('user_uuid', 'in', users)
+    .orderBy('user_uuid')
+    .forUpdate()
+    .execute();
+  const balances = new Map(locked.map((row) => [row.user_uuid, parseDbAmount(row.balance)]));
+  const rows = refunds.map((refund) => {
+    const balance = balances.get(refund.userUuid);
+    // The points were deducted from this wallet, so it exists: anything else is a bug.
+    assert.ok(balance !== undefined, `refund of ${refund.paymentId}: wallet of ${refund.userUuid} missing`);
+    const balanceAfter = balance + refund.amount;
+    balances.set(refund.userUuid, balanceAfter);
+    return {
+      id: uuidv7(),
+      user_uuid: refund.userUuid,
+      type: 'REFUND' as const,
+      amount: refund.amount,
+      balance_after: balanceAfter,
+      payment_id: refund.paymentId,
+    };
+  });
+  const cases = sql.join(
+    users.map((user) => sql`when ${user} then ${balances.get(user)!.toString()}`),
+    sql` `,
   );
-  await appendHistoryWithSessionBalance(trx, { userUuid, type: 'REFUND', amount, paymentId });
-}
-
-async function appendHistoryWithSessionBalance(
-  trx: Transaction<ServiceDb>,
-  entry: { userUuid: string; type: PointEntryType; amount: bigint; paymentId: string },
-): Promise<void> {
-  await sql`insert into point_history (id, user_uuid, type, amount, balance_after, payment_id)
-    values (${uuidv7()}, ${entry.userUuid}, ${entry.type}, ${entry.amount.toString()}, @point_balance_after, ${entry.paymentId})`.execute(
-    trx,
-  );
+  await sql`update point_wallets set balance = case user_uuid ${cases} end
+    where user_uuid in (${sql.join(users)})`.execute(trx);
+  await trx.insertInto('point_history').values(rows).execute();
 }

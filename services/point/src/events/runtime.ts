@@ -1,6 +1,6 @@
 import { validateEvent } from '@nuri/contracts/events';
 import type { EventConsumer } from '@nuri/platform/kafka/consumer';
-import { createOutboxRelay, type OutboxRelay } from '@nuri/platform/kafka/outbox';
+import { createOutboxRelay, type OutboxNotifier, type OutboxRelay } from '@nuri/platform/kafka/outbox';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import type { Logger } from '@nuri/platform/logger';
 import type { Kysely } from 'kysely';
@@ -19,6 +19,8 @@ export interface EventRuntimeOptions {
   settledBatchSizeMax: number;
   outboxBatchSizeMax: number;
   relayPollIntervalMs: number;
+  /** Wakes the relay when this process commits a cash request (the payments repository notifies it). */
+  outboxNotifier?: OutboxNotifier;
   logger: Logger;
   registry?: Registry;
   consumerTimings?: ConsumerTimings;
@@ -69,6 +71,7 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
           logger,
           batchSizeMax: options.outboxBatchSizeMax,
           pollIntervalMs: options.relayPollIntervalMs,
+          ...(options.outboxNotifier === undefined ? {} : { notifier: options.outboxNotifier }),
           ...registry,
         });
 

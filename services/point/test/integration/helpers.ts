@@ -13,6 +13,7 @@ import {
 } from '@nuri/platform/db';
 import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
+import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics, type Metrics } from '@nuri/platform/metrics';
 import { databaseUrl } from '@nuri/platform/service';
@@ -79,6 +80,8 @@ export interface AccountLinkStub {
   link(accountNo: string, userUuid: string): void;
   /** When true, answers 503 like a peer in trouble. */
   failing: boolean;
+  /** How long each answer takes (a slow peer). */
+  delayMs: number;
   calls: number;
   close(): Promise<void>;
 }
@@ -89,6 +92,7 @@ export async function startAccountLinkStub(): Promise<AccountLinkStub> {
   const stub: AccountLinkStub = {
     url: '',
     failing: false,
+    delayMs: 0,
     calls: 0,
     link: (accountNo, userUuid) => links.set(accountNo, userUuid),
     close: () => app.close(),
@@ -97,6 +101,7 @@ export async function startAccountLinkStub(): Promise<AccountLinkStub> {
     '/internal/v1/account-links/:accountNo',
     async (request, reply) => {
       stub.calls += 1;
+      if (stub.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, stub.delayMs));
       if (request.headers.authorization !== `Bearer ${internalToken}`) return reply.code(401).send({});
       if (stub.failing) return reply.code(503).send({ code: 'UNAVAILABLE' });
       const owner = links.get(request.params.accountNo);
@@ -169,7 +174,10 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
     backoffMaxMs: 300_000,
     ...options.retryPolicy,
   };
+  // As server.ts wires it: the repository wakes this process's relays after each commit of a cash request.
+  const outboxNotifier = createOutboxNotifier();
   const payments = createPaymentRepository(database.db, {
+    notifier: outboxNotifier,
     requestCash: (payment, attempt) => paymentRequestedMessage(topics.paymentRequested, payment, attempt),
     retryPolicy,
     ...(options.now === undefined ? {} : { now: options.now }),
@@ -231,6 +239,7 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
         settledBatchSizeMax: 500,
         outboxBatchSizeMax: 1_000,
         relayPollIntervalMs: 10,
+        outboxNotifier,
         logger: silentLogger,
         registry: metrics.registry,
         consumerTimings: fastConsumerTimings,

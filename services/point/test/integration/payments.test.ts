@@ -177,6 +177,27 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
     assert.equal(await pointBalance(point, user.userUuid), 1_000n);
   });
 
+  it("when one user's payments on one account come together, then channel-user is asked once and every payment is accepted", async () => {
+    const user = await userWithAccount(1_000);
+    const callsBefore = point.stub.calls;
+    point.stub.delayMs = 300;
+    try {
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          pay(user, { accountNo: user.accountNo, cashAmount: 100, pointAmount: 10 }),
+        ),
+      );
+      assert.deepEqual(
+        responses.map((response) => response.statusCode),
+        [202, 202, 202, 202, 202],
+      );
+    } finally {
+      point.stub.delayMs = 0;
+    }
+    assert.equal(point.stub.calls - callsBefore, 1);
+    assert.equal(await pointBalance(point, user.userUuid), 950n);
+  });
+
   it('when the same orderId is used twice by one user, then 409 DUPLICATE_ORDER and the second deducts nothing; another user may use it', async () => {
     const user = await userWithAccount(1_000);
     const first = await pay(user, {

@@ -126,6 +126,46 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     );
   });
 
+  it("when one user's payments fail together, then each gets one REFUND row and the rows' balances follow one another to the wallet's", async () => {
+    const user = await newUser();
+    const accountNo = fakeAccountNo();
+    point.stub.link(accountNo, user.userUuid);
+    await charge(point, user, 1_000);
+    const payments: Array<{ user: TestUser; paymentId: string; accountNo: string }> = [];
+    for (const points of [100, 200, 300]) {
+      const response = await point.app.inject({
+        method: 'POST',
+        url: '/api/v1/payments',
+        headers: user.headers,
+        payload: { accountNo, cashAmount: 5_000, pointAmount: points },
+      });
+      assert.equal(response.statusCode, 202, response.body);
+      payments.push({ user, paymentId: response.json().paymentId as string, accountNo });
+    }
+    // One key (the user), one partition: the three outcomes arrive together.
+    await send(payments.map((payment) => settled(payment, 'FAILED')));
+    await waitUntil(
+      'all FAILED',
+      async () =>
+        (await Promise.all(payments.map((payment) => statusOf(payment.paymentId)))).every(
+          (status) => status === 'FAILED',
+        ),
+      20_000,
+    );
+    assert.equal(await pointBalance(point, user.userUuid), 1_000n);
+    const history = await historyOf(point, user.userUuid);
+    const refunds = history.filter((entry) => entry.type === 'REFUND');
+    assert.deepEqual(
+      refunds.map((entry) => entry.payment_id).sort(),
+      payments.map((payment) => payment.paymentId).sort(),
+    );
+    let balance = 0n;
+    for (const entry of history) {
+      balance += entry.type === 'USE' ? -BigInt(entry.amount) : BigInt(entry.amount);
+      assert.equal(BigInt(entry.balance_after), balance, `${entry.type} of ${entry.payment_id}`);
+    }
+  });
+
   it('when outcomes arrive out of order for several payments (and a conflicting late one), then each applies its first outcome only', async () => {
     const a = await startPayment(100, 1_000);
     const b = await startPayment(100, 1_000);
