@@ -110,6 +110,25 @@ test('when two instances race with the background sync, then together they admit
   for (const instance of instances) assert.equal(instance.hit('203.0.113.7', undefined).limited, true);
 });
 
+test('when a new window starts, then the counts start over', async () => {
+  const clock = { now: Math.floor(Date.now() / windowMs) * windowMs + 1_000 };
+  const counting = limiter({ keyPrefix: newPrefix(), ipMax: 2, now: () => clock.now });
+  assert.deepEqual(admittedOf(counting, 3), [true, true, false]);
+  clock.now += windowMs;
+  assert.deepEqual(admittedOf(counting, 3), [true, true, false]);
+});
+
+test('when more keys arrive in one window than the bound, then the oldest is forgotten and memory stays bounded', async () => {
+  await awayFromWindowEdge();
+  const bounded = limiter({ keyPrefix: newPrefix(), ipMax: 1, keysMax: 2 });
+  assert.deepEqual(admittedOf(bounded, 2, '203.0.113.1'), [true, false]);
+  admittedOf(bounded, 1, '203.0.113.2');
+  admittedOf(bounded, 1, '203.0.113.3');
+  // 203.0.113.1 was forgotten locally: it counts from zero again (until a sync reads its shared count).
+  assert.deepEqual(admittedOf(bounded, 2, '203.0.113.1'), [true, false]);
+  assert.deepEqual(admittedOf(bounded, 1, '203.0.113.3'), [false], 'a remembered key keeps its count');
+});
+
 test('when Redis cannot be reached, then requests pass unlimited and a warning says so, once', async () => {
   const lines: string[] = [];
   const logger = createLogger({

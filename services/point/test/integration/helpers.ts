@@ -186,7 +186,9 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
   const accountLinks = createAccountLinkClient({
     baseUrl: stub.url,
     internalToken,
-    timeoutMs: 2_000,
+    // Generous: the conservation test runs 1,000 payments in this one process,
+    // and on a loaded machine the stub's answers queue behind them.
+    timeoutMs: 10_000,
     cacheTtlMs: options.cacheTtlMs ?? 0,
   });
   const metrics = createMetrics('point-test');
