@@ -1,5 +1,6 @@
 import { type EventOf, validateEvent } from '@nuri/contracts/events';
 import { createEventConsumer, type EventConsumer } from '@nuri/platform/kafka/consumer';
+import { createInboxPruner } from '@nuri/platform/kafka/inbox';
 import { createOutboxRelay } from '@nuri/platform/kafka/outbox';
 import { createEventProducer } from '@nuri/platform/kafka/producer';
 import type { Logger } from '@nuri/platform/logger';
@@ -91,12 +92,16 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     },
   });
 
+  const inboxPruner = createInboxPruner({ db, logger });
+
   return {
     async start() {
       await relay.start();
       await consumer.start();
+      inboxPruner.start();
     },
     async stop() {
+      await inboxPruner.stop();
       const stopped = await Promise.allSettled([consumer.stop()]);
       await relay.stop();
       await producer.close();

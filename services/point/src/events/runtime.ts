@@ -1,5 +1,6 @@
 import { validateEvent } from '@nuri/contracts/events';
 import type { EventConsumer } from '@nuri/platform/kafka/consumer';
+import { createInboxPruner } from '@nuri/platform/kafka/inbox';
 import { createOutboxRelay, type OutboxNotifier, type OutboxRelay } from '@nuri/platform/kafka/outbox';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import type { Logger } from '@nuri/platform/logger';
@@ -75,13 +76,18 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
           ...registry,
         });
 
+  // The inbox is the settled consumer's: without the consumer there is nothing to prune.
+  const inboxPruner = consumer === undefined ? undefined : createInboxPruner({ db, logger });
+
   return {
     producer,
     async start() {
       await relay?.start();
       await consumer?.start();
+      inboxPruner?.start();
     },
     async stop() {
+      await inboxPruner?.stop();
       const stopped = await Promise.allSettled([consumer?.stop()]);
       await relay?.stop();
       await producer.close();
