@@ -8,13 +8,12 @@ import {
   type DepositFailureCode,
   type DepositOutcome,
   type DepositRequest,
-  type LockedAccount,
   type PlannedDeposit,
   planDeposits,
 } from '../domain/deposits.ts';
 import type { Movement } from '../domain/ledger.ts';
 import type { ServiceDb } from './database.ts';
-import { appendMovements, setBalances } from './ledger-writer.ts';
+import { appendMovements, lockAccounts, setBalances } from './ledger-writer.ts';
 
 export interface DepositEvent {
   eventId: string;
@@ -100,34 +99,6 @@ async function findOutcomes(
     );
   }
   return outcomes;
-}
-
-async function lockAccounts(
-  trx: Transaction<ServiceDb>,
-  accountNos: string[],
-): Promise<Map<string, LockedAccount>> {
-  const unique = [...new Set(accountNos)].sort();
-  const rows = await sql<{
-    account_no: string;
-    user_uuid: string;
-    status: 'ACTIVE' | 'CLOSED';
-    balance: string;
-  }>`
-    select account_no, user_uuid, status, balance from accounts
-    where account_no = any(${unique}::text[])
-    order by account_no
-    for update`.execute(trx);
-  return new Map(
-    rows.rows.map((row) => [
-      row.account_no,
-      {
-        accountNo: row.account_no,
-        userUuid: row.user_uuid,
-        status: row.status,
-        balance: parseDbAmount(row.balance),
-      },
-    ]),
-  );
 }
 
 function toMovement(deposit: PlannedDeposit): Movement[] {

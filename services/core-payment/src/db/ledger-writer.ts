@@ -1,5 +1,7 @@
 import { uuidv7 } from '@nuri/platform/ids';
+import { parseDbAmount } from '@nuri/platform/money';
 import { sql, type Transaction } from 'kysely';
+import type { AccountStatus, LockedAccount } from '../domain/accounts.ts';
 import { legsOf, type Movement } from '../domain/ledger.ts';
 import type { ServiceDb } from './database.ts';
 
@@ -48,4 +50,37 @@ export async function setBalances(
     update accounts set balance = next.balance
     from unnest(${accountNos}::text[], ${values}::numeric[]) as next(account_no, balance)
     where accounts.account_no = next.account_no`.execute(trx);
+}
+
+/**
+ * Locks the batch's accounts (FOR UPDATE) in account-number order, the one
+ * order every batch writer uses so two batches cannot deadlock, and returns
+ * them by number; a number without a row is simply absent.
+ */
+export async function lockAccounts(
+  trx: Transaction<ServiceDb>,
+  accountNos: readonly string[],
+): Promise<Map<string, LockedAccount>> {
+  if (accountNos.length === 0) return new Map();
+  const rows = await sql<{
+    account_no: string;
+    user_uuid: string;
+    status: AccountStatus;
+    balance: string;
+  }>`
+    select account_no, user_uuid, status, balance from accounts
+    where account_no = any(${[...new Set(accountNos)].sort()}::text[])
+    order by account_no
+    for update`.execute(trx);
+  return new Map(
+    rows.rows.map((row) => [
+      row.account_no,
+      {
+        accountNo: row.account_no,
+        userUuid: row.user_uuid,
+        status: row.status,
+        balance: parseDbAmount(row.balance),
+      },
+    ]),
+  );
 }

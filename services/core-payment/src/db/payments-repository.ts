@@ -6,7 +6,6 @@ import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Movement } from '../domain/ledger.ts';
 import {
-  type LockedAccount,
   type PaymentFailureCode,
   type PaymentOutcome,
   type PaymentRequest,
@@ -14,7 +13,7 @@ import {
   planPayments,
 } from '../domain/payments.ts';
 import type { ServiceDb } from './database.ts';
-import { appendMovements, setBalances } from './ledger-writer.ts';
+import { appendMovements, lockAccounts, setBalances } from './ledger-writer.ts';
 
 export interface SettlePaymentInput {
   eventId: string;
@@ -96,34 +95,6 @@ async function findOutcomes(
       row.status === 'SUCCEEDED'
         ? { status: 'SUCCEEDED', balanceAfter: parseDbAmount(row.balance_after ?? '') }
         : { status: 'FAILED', failureCode: row.failure_code as PaymentFailureCode },
-    ]),
-  );
-}
-
-async function lockAccounts(
-  trx: Transaction<ServiceDb>,
-  accountNos: string[],
-): Promise<Map<string, LockedAccount>> {
-  if (accountNos.length === 0) return new Map();
-  const rows = await sql<{
-    account_no: string;
-    user_uuid: string;
-    status: 'ACTIVE' | 'CLOSED';
-    balance: string;
-  }>`
-    select account_no, user_uuid, status, balance from accounts
-    where account_no = any(${[...new Set(accountNos)].sort()}::text[])
-    order by account_no
-    for update`.execute(trx);
-  return new Map(
-    rows.rows.map((row) => [
-      row.account_no,
-      {
-        accountNo: row.account_no,
-        userUuid: row.user_uuid,
-        status: row.status,
-        balance: parseDbAmount(row.balance),
-      },
     ]),
   );
 }

@@ -11,6 +11,14 @@ export const transactionsPageSizeMax = 100;
 
 export type AccountStatus = 'ACTIVE' | 'CLOSED';
 
+/** An account as its row lock found it, for the batch planners of deposits and payments (they only read it). */
+export interface LockedAccount {
+  accountNo: string;
+  userUuid: string;
+  status: AccountStatus;
+  balance: bigint;
+}
+
 export interface Account {
   accountNo: string;
   userUuid: string;

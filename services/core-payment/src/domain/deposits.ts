@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { BALANCE_MAX } from '@nuri/platform/money';
-import type { AccountStatus } from './accounts.ts';
+import type { LockedAccount } from './accounts.ts';
 
 export interface DepositRequest {
   depositId: string;
@@ -15,12 +15,7 @@ export type DepositOutcome =
   | { depositId: string; accountNo: string; status: 'COMPLETED'; balanceAfter: bigint }
   | { depositId: string; accountNo: string; status: 'FAILED'; failureCode: DepositFailureCode };
 
-export interface LockedAccount {
-  accountNo: string;
-  userUuid: string;
-  status: AccountStatus;
-  balance: bigint;
-}
+export type { LockedAccount };
 
 export interface PlannedDeposit {
   request: DepositRequest;

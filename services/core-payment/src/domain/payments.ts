@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { AccountStatus } from './accounts.ts';
+import type { AccountStatus, LockedAccount } from './accounts.ts';
 
 /** The cash step of a composite payment: debit the account once per paymentId. */
 export interface PaymentRequest {
@@ -29,13 +29,7 @@ export function explainRefusedDebit(
   return 'INSUFFICIENT_BALANCE';
 }
 
-/** An account as its row lock found it (the planner only reads it). */
-export interface LockedAccount {
-  accountNo: string;
-  userUuid: string;
-  status: AccountStatus;
-  balance: bigint;
-}
+export type { LockedAccount };
 
 export interface PlannedPayment {
   request: PaymentRequest;
