@@ -17,6 +17,7 @@ import type {
   SentRequest,
   WorkerMessage,
 } from './load-types.ts';
+import { dueAtMs, requestsDue } from './open-loop.ts';
 import { summarizeLatencies } from './stats.ts';
 
 type Pending = SentRequest & { sentAtMs: number; sentAtPerfMs: number };
@@ -211,9 +212,9 @@ async function openLoop(spec: LoadSpec): Promise<LoadResult> {
   const started = performance.now();
   let sent = 0;
   while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate));
+    const due = requestsDue(performance.now() - started, rate, total);
     while (sent < due) {
-      inFlight.push(fire(sent, started + (sent / rate) * 1_000));
+      inFlight.push(fire(sent, dueAtMs(started, sent, rate)));
       sent += 1;
     }
     await sleep(1);

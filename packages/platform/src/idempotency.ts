@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Generated, type Kysely, type Migration, sql } from 'kysely';
 import type { DatabaseDialect } from './db.ts';
 import { AppError } from './errors.ts';
+import { createGroupCommit, GroupCommitFullError } from './group-commit.ts';
 import { uuidv7 } from './ids.ts';
 import { dialectOf } from './kafka/sql-dialect.ts';
 
@@ -132,6 +133,27 @@ export interface IdempotencyStoreOptions {
   leaseMs?: number;
   /** API.md promises at least 24 h. */
   retentionMs?: number;
+  /**
+   * Concurrent claims (and, separately, concurrent stored answers) are
+   * written together, one statement and one commit per batch, instead of
+   * one commit each: a keyed request would otherwise cost two commits more
+   * than its effect. See group-commit.ts.
+   */
+  batching?: { batchSizeMax: number; concurrency: number; queueLengthMax: number };
+}
+
+const defaultBatching = { batchSizeMax: 256, concurrency: 2, queueLengthMax: 10_000 };
+
+interface Claim {
+  userUuid: string;
+  key: string;
+  hash: string;
+  operationId: string;
+}
+
+interface Answer extends Claim {
+  statusCode: number;
+  body: unknown;
 }
 
 export interface IdempotencyStore {
@@ -167,25 +189,92 @@ export function createIdempotencyStore(
   const retentionMs = options.retentionMs ?? 48 * 3_600_000;
   const dialect = dialectOf(db);
 
-  async function claim(userUuid: string, key: string, hash: string, operationId: string): Promise<boolean> {
-    const row = {
-      user_uuid: userUuid,
-      idem_key: key,
-      request_hash: hash,
-      operation_id: operationId,
+  const batching = options.batching ?? defaultBatching;
+  const claims = createGroupCommit<Claim, boolean>({ ...batching, run: claimAll });
+  // Every answer belongs to a claim already admitted, so answers are never
+  // refused: their queue is only a safety bound.
+  const answers = createGroupCommit<Answer, undefined>({
+    ...batching,
+    queueLengthMax: batching.queueLengthMax * 10,
+    run: storeAnswers,
+  });
+
+  /** Whether each claim is now its caller's: its row was inserted with the caller's fresh operation id. */
+  async function claimAll(batch: readonly Claim[]): Promise<boolean[]> {
+    const lockedUntil = new Date(Date.now() + leaseMs);
+    const rows = batch.map((claim) => ({
+      user_uuid: claim.userUuid,
+      idem_key: claim.key,
+      request_hash: claim.hash,
+      operation_id: claim.operationId,
       state: 'PENDING' as const,
-      locked_until: new Date(Date.now() + leaseMs),
-    };
+      locked_until: lockedUntil,
+    }));
+    // Two claims of one key in a batch: the row holds the first one's
+    // operation id, so exactly one of them owns it, as if they came one by one.
+    let owned: Set<string>;
     if (dialect === 'postgres') {
       const inserted = await db
         .insertInto('idempotency_keys')
-        .values(row)
+        .values(rows)
         .onConflict((conflict) => conflict.doNothing())
-        .executeTakeFirst();
-      return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
+        .returning('operation_id')
+        .execute();
+      owned = new Set(inserted.map((row) => row.operation_id));
+    } else {
+      await db.insertInto('idempotency_keys').ignore().values(rows).execute();
+      const stored = await db
+        .selectFrom('idempotency_keys')
+        .select(['user_uuid', 'idem_key', 'operation_id'])
+        .where('user_uuid', 'in', [...new Set(batch.map((claim) => claim.userUuid))])
+        .where('idem_key', 'in', [...new Set(batch.map((claim) => claim.key))])
+        .execute();
+      owned = new Set(stored.map((row) => row.operation_id));
     }
-    const inserted = await db.insertInto('idempotency_keys').ignore().values(row).executeTakeFirst();
-    return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
+    return batch.map((claim) => owned.has(claim.operationId));
+  }
+
+  async function storeAnswers(batch: readonly Answer[]): Promise<undefined[]> {
+    // One row per key (the last answer wins, as it would one by one); an
+    // upsert because a single statement must not touch a row twice.
+    const last = new Map(batch.map((answer) => [`${answer.userUuid} ${answer.key}`, answer]));
+    const rows = [...last.values()].map((answer) => ({
+      user_uuid: answer.userUuid,
+      idem_key: answer.key,
+      request_hash: answer.hash,
+      operation_id: answer.operationId,
+      state: 'DONE' as const,
+      status_code: answer.statusCode,
+      response_body: JSON.stringify(answer.body),
+      locked_until: new Date(),
+    }));
+    const insert = db.insertInto('idempotency_keys').values(rows);
+    await (dialect === 'postgres'
+      ? insert.onConflict((conflict) =>
+          conflict.columns(['user_uuid', 'idem_key']).doUpdateSet((eb) => ({
+            state: 'DONE',
+            status_code: eb.ref('excluded.status_code'),
+            response_body: eb.ref('excluded.response_body'),
+          })),
+        )
+      : insert.onDuplicateKeyUpdate({
+          state: 'DONE',
+          status_code: sql`values(status_code)`,
+          response_body: sql`values(response_body)`,
+        })
+    ).execute();
+    return batch.map(() => undefined);
+  }
+
+  async function claim(userUuid: string, key: string, hash: string, operationId: string): Promise<boolean> {
+    try {
+      return await claims.submit({ userUuid, key, hash, operationId });
+    } catch (error) {
+      if (error instanceof GroupCommitFullError) {
+        throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly');
+      }
+      throw error;
+    }
   }
 
   /** The operation id of a claim whose lease ran out, now ours; undefined when there is none to take. */
@@ -210,13 +299,8 @@ export function createIdempotencyStore(
     return row?.operation_id;
   }
 
-  async function finish(userUuid: string, key: string, statusCode: number, body: unknown): Promise<void> {
-    await db
-      .updateTable('idempotency_keys')
-      .set({ state: 'DONE', status_code: statusCode, response_body: JSON.stringify(body) })
-      .where('user_uuid', '=', userUuid)
-      .where('idem_key', '=', key)
-      .execute();
+  async function finish(claim: Claim, statusCode: number, body: unknown): Promise<void> {
+    await answers.submit({ ...claim, statusCode, body });
   }
 
   // After a 5xx or an unexpected error the effect may or may not have
@@ -233,27 +317,22 @@ export function createIdempotencyStore(
       .execute();
   }
 
-  async function runAsOwner(
-    userUuid: string,
-    key: string,
-    operationId: string,
-    execute: (operationId: string) => Promise<IdempotentResult>,
-  ) {
+  async function runAsOwner(claim: Claim, execute: (operationId: string) => Promise<IdempotentResult>) {
     let result: IdempotentResult;
     try {
-      result = await execute(operationId);
+      result = await execute(claim.operationId);
     } catch (error) {
       if (error instanceof AppError && error.status < 500) {
         const stored: StoredProblem = {
           problem: { code: error.code, detail: error.detail, extra: { ...error.extra } },
         };
-        await finish(userUuid, key, error.status, stored);
+        await finish(claim, error.status, stored);
       } else {
-        await release(userUuid, key).catch(() => undefined);
+        await release(claim.userUuid, claim.key).catch(() => undefined);
       }
       throw error;
     }
-    await finish(userUuid, key, result.statusCode, result.body);
+    await finish(claim, result.statusCode, result.body);
     return result;
   }
 
@@ -271,7 +350,7 @@ export function createIdempotencyStore(
         ? freshId
         : await takeOverExpired(userUuid, key, hash);
       if (operationId !== undefined) {
-        const result = await runAsOwner(userUuid, key, operationId, execute);
+        const result = await runAsOwner({ userUuid, key, hash, operationId }, execute);
         reply.code(result.statusCode);
         return result.body;
       }

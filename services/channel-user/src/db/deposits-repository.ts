@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { createEvent, type EventOf, messageKey } from '@nuri/contracts/events';
+import { AppError } from '@nuri/platform/errors';
+import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Deposit, DepositSettlement, DepositStore } from '../domain/deposits.ts';
 import { eventSource } from '../events/topics.ts';
 import type { DepositsTable, ServiceDb } from './database.ts';
-import { createGroupCommit } from './group-commit.ts';
 
 /** How deposit acceptance groups its writes (see group-commit.ts). */
 export interface DepositWriteLimits {
@@ -36,8 +37,10 @@ export function createDepositStore(
   // one round trip) accepts many deposits. Each request still resolves
   // only once its own row has committed.
   const writes = createGroupCommit<DepositToWrite, Deposit>({
-    ...limits,
-    write: (batch) => writeDeposits(batch),
+    batchSizeMax: limits.batchSizeMax,
+    queueLengthMax: limits.queueLengthMax,
+    concurrency: limits.writesInFlightMax,
+    run: (batch) => writeDeposits(batch),
   });
 
   async function writeDeposits(batch: readonly DepositToWrite[]): Promise<Deposit[]> {
@@ -120,7 +123,17 @@ export function createDepositStore(
         },
         { source: eventSource, correlationId },
       );
-      return writes.submit({ deposit, event });
+      return writes.submit({ deposit, event }).catch((error: unknown) => {
+        // Nothing was accepted: the client may come back shortly (the route adds Retry-After).
+        if (error instanceof GroupCommitFullError) {
+          throw new AppError(
+            'SERVICE_UNAVAILABLE',
+            503,
+            'Too many requests are waiting to be written; retry shortly',
+          );
+        }
+        throw error;
+      });
     },
 
     async find(depositId, userUuid): Promise<Deposit | undefined> {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql } from 'kysely';
 import { internalAccounts } from '../domain/ledger.ts';
 import type { WithdrawalItem, WithdrawalStore, WithdrawResult } from '../domain/withdrawals.ts';
 import type { ServiceDb } from './database.ts';
-import { createGroupCommit, GroupCommitFullError } from './group-commit.ts';
 
 export interface WithdrawalBatching {
   /** Withdrawals applied by one transaction. */
@@ -63,7 +63,9 @@ export function createWithdrawalStore(
   batching: WithdrawalBatching = defaultWithdrawalBatching,
 ): WithdrawalStore {
   const batches = createGroupCommit<WithdrawalItem, WithdrawResult>({
-    ...batching,
+    batchSizeMax: batching.batchSizeMax,
+    queueLengthMax: batching.queueLengthMax,
+    concurrency: batching.lanes,
     keyOf: (item) => item.accountNo,
     run: (items) => withdrawBatch(db, items),
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createGroupCommit, GroupCommitFullError } from '../../src/db/group-commit.ts';
+import { createGroupCommit, GroupCommitFullError } from '../../src/group-commit.ts';
 
 interface Item {
   key: string;
@@ -30,7 +30,7 @@ describe('group commit', () => {
     const control = controlledRun();
     const group = createGroupCommit({
       batchSizeMax: 10,
-      lanes: 1,
+      concurrency: 1,
       queueLengthMax: 100,
       keyOf: (item: Item) => item.key,
       run: control.run,
@@ -50,7 +50,7 @@ describe('group commit', () => {
     const control = controlledRun();
     const group = createGroupCommit({
       batchSizeMax: 2,
-      lanes: 1,
+      concurrency: 1,
       queueLengthMax: 100,
       keyOf: (item: Item) => item.key,
       run: control.run,
@@ -82,7 +82,7 @@ describe('group commit', () => {
     const control = controlledRun();
     const group = createGroupCommit({
       batchSizeMax: 100,
-      lanes: 4,
+      concurrency: 4,
       queueLengthMax: 1_000,
       keyOf: (item: Item) => item.key,
       run: control.run,
@@ -105,7 +105,7 @@ describe('group commit', () => {
     const control = controlledRun();
     const group = createGroupCommit({
       batchSizeMax: 10,
-      lanes: 1,
+      concurrency: 1,
       queueLengthMax: 100,
       keyOf: (item: Item) => item.key,
       run: control.run,
@@ -124,7 +124,7 @@ describe('group commit', () => {
     const control = controlledRun();
     const group = createGroupCommit({
       batchSizeMax: 10,
-      lanes: 1,
+      concurrency: 1,
       queueLengthMax: 2,
       keyOf: (item: Item) => item.key,
       run: control.run,

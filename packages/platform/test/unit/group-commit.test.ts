@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createGroupCommit } from '../../src/db/group-commit.ts';
+import { createGroupCommit, GroupCommitFullError } from '../../src/group-commit.ts';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -8,7 +8,7 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 function heldWrites() {
   const batches: number[][] = [];
   const releases: Array<(fail?: Error) => void> = [];
-  const write = (items: readonly number[]) => {
+  const run = (items: readonly number[]) => {
     batches.push([...items]);
     return new Promise<string[]>((resolve, reject) => {
       releases.push((fail) =>
@@ -20,12 +20,12 @@ function heldWrites() {
     releases.shift()!(fail);
     await nextTurn();
   };
-  return { batches, write, releaseNext };
+  return { batches, run, releaseNext };
 }
 
 test('when a lone item arrives and a slot is free, then it is written in this turn, alone', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 10, queueLengthMax: 10, writesInFlightMax: 1 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 10, queueLengthMax: 10, concurrency: 1 });
   const result = group.submit(1);
   await nextTurn();
   assert.deepEqual(writes.batches, [[1]]);
@@ -35,7 +35,7 @@ test('when a lone item arrives and a slot is free, then it is written in this tu
 
 test('when items arrive in one turn, then they share a write up to the batch size, each getting its own result', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 3, queueLengthMax: 10, writesInFlightMax: 1 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 3, queueLengthMax: 10, concurrency: 1 });
   const results = [1, 2, 3, 4, 5].map((item) => group.submit(item));
   await nextTurn();
   assert.deepEqual(writes.batches, [[1, 2, 3]]);
@@ -50,7 +50,7 @@ test('when items arrive in one turn, then they share a write up to the batch siz
 
 test('when every slot is busy, then later arrivals wait and leave together with the next free slot', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 10, queueLengthMax: 10, writesInFlightMax: 1 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 10, queueLengthMax: 10, concurrency: 1 });
   const first = group.submit(1);
   await nextTurn();
   const later = [2, 3, 4].map((item) => group.submit(item));
@@ -65,7 +65,7 @@ test('when every slot is busy, then later arrivals wait and leave together with 
 
 test('when a write fails, then every item of that batch fails with its error and later batches still go', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 2, queueLengthMax: 10, writesInFlightMax: 1 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 2, queueLengthMax: 10, concurrency: 1 });
   const outcomes = Promise.allSettled([group.submit(1), group.submit(2), group.submit(3)]);
   await nextTurn();
   const failure = new Error('connection lost');
@@ -79,11 +79,11 @@ test('when a write fails, then every item of that batch fails with its error and
   ]);
 });
 
-test('when the queue is full, then a new item is refused at once with 503 and is never written', async () => {
+test('when the queue is full, then a new item is refused at once and is never written', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 5, queueLengthMax: 2, writesInFlightMax: 1 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 5, queueLengthMax: 2, concurrency: 1 });
   const accepted = [group.submit(1), group.submit(2)];
-  await assert.rejects(group.submit(3), { code: 'SERVICE_UNAVAILABLE', status: 503 });
+  await assert.rejects(group.submit(3), GroupCommitFullError);
   await nextTurn();
   await writes.releaseNext();
   assert.deepEqual(await Promise.all(accepted), ['ok 1', 'ok 2']);
@@ -92,7 +92,7 @@ test('when the queue is full, then a new item is refused at once with 503 and is
 
 test('when several writes may run at once, then no more than that run together', async () => {
   const writes = heldWrites();
-  const group = createGroupCommit({ ...writes, batchSizeMax: 2, queueLengthMax: 10, writesInFlightMax: 2 });
+  const group = createGroupCommit({ ...writes, batchSizeMax: 2, queueLengthMax: 10, concurrency: 2 });
   const results = [1, 2, 3, 4, 5, 6].map((item) => group.submit(item));
   await nextTurn();
   assert.deepEqual(writes.batches, [
