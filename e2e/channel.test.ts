@@ -614,14 +614,43 @@ describe('accounts, deposits and withdrawals', () => {
       headers,
     });
     assert.equal(reused.status, 422);
+    const shortKey = { 'idempotency-key': `wd-short-${randomBytes(6).toString('hex')}` };
     const short = await http('POST', `/api/v1/accounts/${accountNo}/withdrawals`, {
       token: dave.token,
       body: { amount: 6_001 },
+      headers: shortKey,
     });
     assert.equal(short.status, 409);
     assert.equal(short.body.code, 'INSUFFICIENT_BALANCE');
+    assert.equal(short.headers.get('idempotent-replayed'), null);
+    const shortAgain = await http('POST', `/api/v1/accounts/${accountNo}/withdrawals`, {
+      token: dave.token,
+      body: { amount: 6_001 },
+      headers: shortKey,
+    });
+    assert.equal(shortAgain.status, 409);
+    assert.equal(shortAgain.body.code, 'INSUFFICIENT_BALANCE');
+    assert.equal(shortAgain.headers.get('idempotent-replayed'), 'true');
+    // A key is the user's, whatever the route: a deposit's key cannot also withdraw.
+    const depositKey = { 'idempotency-key': `dep-${randomBytes(6).toString('hex')}` };
+    const deposited = await http('POST', `/api/v1/accounts/${accountNo}/deposits`, {
+      token: dave.token,
+      body: { amount: 1 },
+      headers: depositKey,
+    });
+    assert.equal(deposited.status, 202);
+    const crossRoute = await http('POST', `/api/v1/accounts/${accountNo}/withdrawals`, {
+      token: dave.token,
+      body: { amount: 1 },
+      headers: depositKey,
+    });
+    assert.equal(crossRoute.status, 422);
+    assert.equal(crossRoute.body.code, 'IDEMPOTENCY_KEY_REUSED');
     const account = await http('GET', `/api/v1/accounts/${accountNo}`, { token: dave.token });
-    assert.equal(account.body.balance, 6_000);
+    assert.ok(
+      account.body.balance === 6_000 || account.body.balance === 6_001,
+      `balance ${account.body.balance}`,
+    );
   });
 
   test('when 40 withdrawals race on one account, then exactly the affordable ones succeed and the balance never goes below zero', async () => {

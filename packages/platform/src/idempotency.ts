@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type Generated, type Kysely, type Migration, sql } from 'kysely';
+import { type Generated, type Kysely, type Migration, type Selectable, sql } from 'kysely';
 import type { DatabaseDialect } from './db.ts';
 import { AppError } from './errors.ts';
 import { createGroupCommit, GroupCommitFullError } from './group-commit.ts';
@@ -23,7 +23,8 @@ export interface IdempotencyKeysTable {
   request_hash: string;
   /** Given to the effect as its id: a re-run after a crash or a lost answer names the same resource. */
   operation_id: string;
-  state: 'PENDING' | 'DONE';
+  /** PENDING: claimed, running; DONE: the answer is stored here; REMOTE: the effect's owner keeps the answer. */
+  state: 'PENDING' | 'DONE' | 'REMOTE';
   status_code: number | null;
   response_body: string | null;
   locked_until: Date;
@@ -35,6 +36,8 @@ export interface IdempotencyDatabase {
 }
 
 export const idempotencyMigrationName = '0000_platform_idempotency';
+/** Adds the REMOTE state (`handleDelegated`); MySQL's column has no check to widen. */
+export const idempotencyRemoteMigrationName = '0000_platform_idempotency_remote';
 
 export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, Migration> {
   const up =
@@ -76,6 +79,19 @@ export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, 
         await sql`drop table idempotency_keys`.execute(db);
       },
     },
+    ...(dialect === 'postgres'
+      ? {
+          [idempotencyRemoteMigrationName]: {
+            up: async (db: Kysely<unknown>) => {
+              await sql`alter table idempotency_keys drop constraint idempotency_keys_state_check`.execute(
+                db,
+              );
+              await sql`alter table idempotency_keys add constraint idempotency_keys_state_check
+                check (state in ('PENDING', 'DONE', 'REMOTE'))`.execute(db);
+            },
+          },
+        }
+      : {}),
   };
 }
 
@@ -149,6 +165,7 @@ interface Claim {
   key: string;
   hash: string;
   operationId: string;
+  state?: 'PENDING' | 'REMOTE';
 }
 
 interface Answer extends Claim {
@@ -171,6 +188,23 @@ export interface IdempotencyStore {
     reply: FastifyReply,
     userUuid: string,
     execute: (operationId: string) => Promise<IdempotentResult>,
+  ): Promise<unknown>;
+  /**
+   * For an effect whose owner keeps its own record under the same key and
+   * answers a repeat from it (core-payment's withdrawals). The store only
+   * binds the key to this request's fingerprint, once (one batched insert),
+   * and stores no answer: a repeat with the same fingerprint runs `execute`
+   * again with `repeat` true, and the owner answers it from its record;
+   * another fingerprint → 422 IDEMPOTENCY_KEY_REUSED; a key bound by `handle`
+   * behaves as there. Because nothing is stored after the effect, a crash or
+   * a 5xx leaves no lease to wait out: the retry simply asks the owner again.
+   * `execute` sets `Idempotent-Replayed` itself when the owner says it replayed.
+   */
+  handleDelegated(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userUuid: string,
+    execute: (repeat: boolean) => Promise<IdempotentResult>,
   ): Promise<unknown>;
   /** Deletes keys past retention, at most `batchSizeMax` per call; returns how many. */
   purgeExpired(batchSizeMax?: number): Promise<number>;
@@ -207,7 +241,7 @@ export function createIdempotencyStore(
       idem_key: claim.key,
       request_hash: claim.hash,
       operation_id: claim.operationId,
-      state: 'PENDING' as const,
+      state: claim.state ?? 'PENDING',
       locked_until: lockedUntil,
     }));
     // Two claims of one key in a batch: the row holds the first one's
@@ -266,9 +300,15 @@ export function createIdempotencyStore(
     return batch.map(() => undefined);
   }
 
-  async function claim(userUuid: string, key: string, hash: string, operationId: string): Promise<boolean> {
+  async function claim(
+    userUuid: string,
+    key: string,
+    hash: string,
+    operationId: string,
+    state: 'PENDING' | 'REMOTE' = 'PENDING',
+  ): Promise<boolean> {
     try {
-      return await claims.submit({ userUuid, key, hash, operationId });
+      return await claims.submit({ userUuid, key, hash, operationId, state });
     } catch (error) {
       if (error instanceof GroupCommitFullError) {
         throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly');
@@ -336,60 +376,77 @@ export function createIdempotencyStore(
     return result;
   }
 
+  /** The row that holds this key, when it was bound to the same request; otherwise the 4xx to answer. */
+  async function boundRequest(
+    userUuid: string,
+    key: string,
+    hash: string,
+  ): Promise<Selectable<IdempotencyKeysTable>> {
+    const existing = await db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('user_uuid', '=', userUuid)
+      .where('idem_key', '=', key)
+      .executeTakeFirst();
+    if (existing === undefined) {
+      // Released (a 5xx) between our insert attempt and this read: the client may simply retry.
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_PROGRESS',
+        409,
+        'A request with this Idempotency-Key just failed; retry',
+      );
+    }
+    if (existing.request_hash !== hash) {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        422,
+        'This Idempotency-Key was used with a different request',
+      );
+    }
+    return existing;
+  }
+
+  /** The first answer again, with Idempotent-Replayed; 409 while the first request still runs. */
+  function replayStored(reply: FastifyReply, existing: Selectable<IdempotencyKeysTable>): unknown {
+    if (existing.state !== 'DONE' || existing.status_code === null || existing.response_body === null) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(leaseMs / 1_000 / 10))));
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_PROGRESS',
+        409,
+        'A request with this Idempotency-Key is still in progress',
+      );
+    }
+    reply.header(idempotentReplayedHeader, 'true');
+    const body = JSON.parse(existing.response_body) as unknown;
+    if (isStoredProblem(body)) {
+      throw new AppError(body.problem.code, existing.status_code, body.problem.detail, body.problem.extra);
+    }
+    return respond(reply, { statusCode: existing.status_code, body });
+  }
+
   return {
     async handle(request, reply, userUuid, execute) {
       const key = readIdempotencyKey(request);
-      if (key === undefined) {
-        const result = await execute(uuidv7());
-        reply.code(result.statusCode);
-        return result.body;
-      }
+      if (key === undefined) return respond(reply, await execute(uuidv7()));
       const hash = requestFingerprint(request);
       const freshId = uuidv7();
       const operationId = (await claim(userUuid, key, hash, freshId))
         ? freshId
         : await takeOverExpired(userUuid, key, hash);
       if (operationId !== undefined) {
-        const result = await runAsOwner({ userUuid, key, hash, operationId }, execute);
-        reply.code(result.statusCode);
-        return result.body;
+        return respond(reply, await runAsOwner({ userUuid, key, hash, operationId }, execute));
       }
-      const existing = await db
-        .selectFrom('idempotency_keys')
-        .selectAll()
-        .where('user_uuid', '=', userUuid)
-        .where('idem_key', '=', key)
-        .executeTakeFirst();
-      if (existing === undefined) {
-        // Released (a 5xx) between our insert attempt and this read: the client may simply retry.
-        throw new AppError(
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          409,
-          'A request with this Idempotency-Key just failed; retry',
-        );
-      }
-      if (existing.request_hash !== hash) {
-        throw new AppError(
-          'IDEMPOTENCY_KEY_REUSED',
-          422,
-          'This Idempotency-Key was used with a different request',
-        );
-      }
-      if (existing.state === 'PENDING' || existing.status_code === null || existing.response_body === null) {
-        reply.header('retry-after', String(Math.max(1, Math.ceil(leaseMs / 1_000 / 10))));
-        throw new AppError(
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          409,
-          'A request with this Idempotency-Key is still in progress',
-        );
-      }
-      reply.header(idempotentReplayedHeader, 'true');
-      const body = JSON.parse(existing.response_body) as unknown;
-      if (isStoredProblem(body)) {
-        throw new AppError(body.problem.code, existing.status_code, body.problem.detail, body.problem.extra);
-      }
-      reply.code(existing.status_code);
-      return body;
+      return replayStored(reply, await boundRequest(userUuid, key, hash));
+    },
+
+    async handleDelegated(request, reply, userUuid, execute) {
+      const key = readIdempotencyKey(request);
+      if (key === undefined) return respond(reply, await execute(false));
+      const hash = requestFingerprint(request);
+      if (await claim(userUuid, key, hash, uuidv7(), 'REMOTE')) return respond(reply, await execute(false));
+      const existing = await boundRequest(userUuid, key, hash);
+      if (existing.state === 'REMOTE') return respond(reply, await execute(true));
+      return replayStored(reply, existing);
     },
 
     async purgeExpired(batchSizeMax = 1_000) {
@@ -412,6 +469,11 @@ export function createIdempotencyStore(
       return deleted;
     },
   };
+}
+
+function respond(reply: FastifyReply, result: IdempotentResult): unknown {
+  reply.code(result.statusCode);
+  return result.body;
 }
 
 function isStoredProblem(body: unknown): body is StoredProblem {

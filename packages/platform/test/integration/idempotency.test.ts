@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
 import { pino } from 'pino';
 import { Type } from 'typebox';
 import {
@@ -15,7 +16,11 @@ import {
 } from '../../src/db.ts';
 import { AppError } from '../../src/errors.ts';
 import { createHttpApp } from '../../src/http.ts';
-import { createIdempotencyStore, idempotencyMigrations } from '../../src/idempotency.ts';
+import {
+  createIdempotencyStore,
+  type IdempotencyDatabase,
+  idempotencyMigrations,
+} from '../../src/idempotency.ts';
 import { uuidv7 } from '../../src/ids.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { mysqlAdminUrl, pgAdminUrl, uniqueName } from './kafka-helpers.ts';
@@ -44,7 +49,27 @@ function buildApp(database: Database<unknown>, leaseMs = 30_000) {
         return { statusCode: 201, body: { transferId: uuidv7(), amount } };
       }),
   );
-  return { app, effects, store };
+  // A delegated route: the "owner" (this map) keeps each key's answer and replays it itself.
+  const owner = new Map<string, { withdrawalId: string; amount: number }>();
+  const delegated = { count: 0, repeats: 0 };
+  app.post(
+    '/things/:id/withdrawals',
+    { schema: { params: Type.Object({ id: Type.String() }), body: Type.Object({ amount: Type.Integer() }) } },
+    async (request, reply) =>
+      store.handleDelegated(request, reply, String(request.headers['x-user-uuid']), async (repeat) => {
+        delegated.count += 1;
+        if (repeat) delegated.repeats += 1;
+        const { amount } = request.body as { amount: number };
+        if (amount === 503) throw new AppError('CORE_UNAVAILABLE', 503, 'Core is down');
+        const ownerKey = `${String(request.headers['x-user-uuid'])} ${String(request.headers['idempotency-key'])}`;
+        const stored = owner.get(ownerKey);
+        if (stored !== undefined && repeat) reply.header('idempotent-replayed', 'true');
+        const answer = stored ?? { withdrawalId: uuidv7(), amount };
+        owner.set(ownerKey, answer);
+        return { statusCode: 200, body: answer };
+      }),
+  );
+  return { app, effects, store, delegated };
 }
 
 const dialects = [
@@ -199,6 +224,71 @@ for (const dialect of dialects) {
       assert.equal(retry.statusCode, 201);
       assert.equal(effects.count, 2);
       assert.equal(effects.operationIds[1], effects.operationIds[0], 'the taker re-runs under the same id');
+    });
+
+    const withdraw = (
+      app: ReturnType<typeof buildApp>['app'],
+      key: string | undefined,
+      amount: number,
+      id = 'a',
+    ) =>
+      app.inject({
+        method: 'POST',
+        url: `/things/${id}/withdrawals`,
+        headers: { 'x-user-uuid': user, ...(key === undefined ? {} : { 'idempotency-key': key }) },
+        payload: { amount },
+      });
+
+    it('when a delegated request comes again with its key, then the owner is asked again as a repeat and its replayed answer comes back', async () => {
+      const { app, delegated } = buildApp(database);
+      const first = await withdraw(app, 'del-1', 100);
+      const second = await withdraw(app, 'del-1', 100);
+      assert.equal(first.statusCode, 200);
+      assert.equal(first.headers['idempotent-replayed'], undefined);
+      assert.equal(second.statusCode, 200);
+      assert.deepEqual(second.json(), first.json());
+      assert.equal(second.headers['idempotent-replayed'], 'true');
+      assert.deepEqual(delegated, { count: 2, repeats: 1 });
+      const [row] = await (database.db as Kysely<IdempotencyDatabase>)
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('idem_key', '=', 'del-1')
+        .execute();
+      assert.equal(row?.state, 'REMOTE', 'the key is bound; no answer is stored here');
+      assert.equal(row?.response_body, null);
+    });
+
+    it('when a delegated key comes with another body, on another resource or on another route, then 422 and the owner is never asked', async () => {
+      const { app, delegated, effects } = buildApp(database);
+      await withdraw(app, 'del-2', 100);
+      const otherBody = await withdraw(app, 'del-2', 200);
+      const otherResource = await withdraw(app, 'del-2', 100, 'b');
+      const otherRoute = await post(app, 'del-2', 100);
+      for (const response of [otherBody, otherResource, otherRoute]) {
+        assert.equal(response.statusCode, 422);
+        assert.equal(response.json().code, 'IDEMPOTENCY_KEY_REUSED');
+      }
+      await post(app, 'del-3', 100);
+      const stored = await withdraw(app, 'del-3', 100);
+      assert.equal(stored.statusCode, 422, 'a key already used by a stored-answer route');
+      assert.deepEqual(delegated, { count: 1, repeats: 0 });
+      assert.equal(effects.count, 1);
+    });
+
+    it('when the owner failed (5xx), then the retry asks it again at once, as a repeat', async () => {
+      const { app, delegated } = buildApp(database);
+      const failed = await withdraw(app, 'del-4', 503);
+      const retried = await withdraw(app, 'del-4', 503);
+      assert.equal(failed.statusCode, 503);
+      assert.equal(retried.statusCode, 503);
+      assert.deepEqual(delegated, { count: 2, repeats: 1 });
+    });
+
+    it('when delegated requests carry no key, then each asks the owner as a first request', async () => {
+      const { app, delegated } = buildApp(database);
+      await withdraw(app, undefined, 100);
+      await withdraw(app, undefined, 100);
+      assert.deepEqual(delegated, { count: 2, repeats: 0 });
     });
 
     it('when the key is malformed, then 400 VALIDATION_FAILED and no effect', async () => {

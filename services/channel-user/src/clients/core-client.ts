@@ -36,6 +36,8 @@ export interface CoreRequest {
 export interface CoreResponse {
   status: number;
   body: unknown;
+  /** The core answered from its record of an earlier request with the same idempotency key. */
+  replayed: boolean;
 }
 
 export interface CoreClient {
@@ -96,7 +98,11 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
       throw new CoreFailure(`${name} refused the internal token`);
     }
     try {
-      return { status: response.statusCode, body: text === '' ? undefined : JSON.parse(text) };
+      return {
+        status: response.statusCode,
+        body: text === '' ? undefined : JSON.parse(text),
+        replayed: response.headers['idempotent-replayed'] === 'true',
+      };
     } catch {
       throw new CoreFailure(`${name} answered a body that is not JSON`);
     }

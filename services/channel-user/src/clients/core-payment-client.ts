@@ -63,7 +63,7 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
       return { items: body.items.map(toTransaction), nextCursor: body.nextCursor };
     },
 
-    async withdraw(request, requestId): Promise<Withdrawal> {
+    async withdraw(request, requestId, onReplay): Promise<Withdrawal> {
       const response = await core.request({
         method: 'POST',
         path: `/internal/v1/accounts/${request.accountNo}/withdrawals`,
@@ -75,6 +75,7 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
         requestId,
         retriesMax: withdrawalRetriesMax,
       });
+      if (response.replayed) onReplay?.();
       if (response.status !== 200) throw problemFrom(response);
       const body = response.body as {
         withdrawalId: string;

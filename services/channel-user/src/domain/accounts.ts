@@ -58,7 +58,11 @@ export interface CoreLedger {
     page: { limit: number; cursor: string | undefined },
     requestId: string,
   ): Promise<TransactionPage>;
-  withdraw(request: WithdrawalRequest, requestId: string): Promise<Withdrawal>;
+  /**
+   * Debits once per (userUuid, idempotencyKey). `onReplay` is told when the
+   * core answered from its record of an earlier request with that key.
+   */
+  withdraw(request: WithdrawalRequest, requestId: string, onReplay?: () => void): Promise<Withdrawal>;
 }
 
 /** Which accounts belong to whom, kept locally so ownership needs no core round-trip. */
@@ -152,6 +156,7 @@ export async function withdraw(
   deps: AccountDeps,
   request: { userUuid: string; accountNo: string; amount: bigint; idempotencyKey: string | undefined },
   requestId: string,
+  onReplay?: () => void,
 ): Promise<Withdrawal> {
   await requireOwnAccount(deps.links, request.accountNo, request.userUuid);
   return deps.ledger.withdraw(
@@ -162,5 +167,6 @@ export async function withdraw(
       idempotencyKey: request.idempotencyKey ?? deps.newIdempotencyKey(),
     },
     requestId,
+    onReplay,
   );
 }

@@ -1,6 +1,9 @@
 import type { HttpApp } from '@nuri/platform/http';
-import type { IdempotencyStore } from '@nuri/platform/idempotency';
-import { readIdempotencyKey } from '@nuri/platform/idempotency';
+import {
+  type IdempotencyStore,
+  idempotentReplayedHeader,
+  readIdempotencyKey,
+} from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
 import Type from 'typebox';
 import {
@@ -91,11 +94,18 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountDeps, idempoten
       const userUuid = userOf(request);
       const amount = parseAmount(request.body.amount);
       const idempotencyKey = readIdempotencyKey(request);
-      return idempotency.handle(request, reply, userUuid, async () => {
+      // The core keeps every withdrawal's answer under the client's key and
+      // replays it; here the key is only bound to this request (one write),
+      // so a reuse on another route or with another body is still a 422.
+      return idempotency.handleDelegated(request, reply, userUuid, async (repeat) => {
         const withdrawal = await withdraw(
           deps,
           { userUuid, accountNo: request.params.accountNo, amount, idempotencyKey },
           request.id,
+          // Only a client's repeat is a replay to the client; our own retry of a lost answer is not.
+          () => {
+            if (repeat) reply.header(idempotentReplayedHeader, 'true');
+          },
         );
         return { statusCode: 200, body: withdrawal };
       });

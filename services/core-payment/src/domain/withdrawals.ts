@@ -53,7 +53,16 @@ export interface WithdrawalStore {
   withdraw(input: WithdrawalItem): Promise<WithdrawResult>;
 }
 
-export async function withdraw(store: WithdrawalStore, request: WithdrawalRequest): Promise<Withdrawal> {
+/**
+ * `onReplay` is told when the answer comes from an earlier request with the
+ * same key (success or refusal alike), so the caller can say so: the channel
+ * turns it into `Idempotent-Replayed` for a client's repeat.
+ */
+export async function withdraw(
+  store: WithdrawalStore,
+  request: WithdrawalRequest,
+  onReplay?: () => void,
+): Promise<Withdrawal> {
   const withdrawalId = uuidv7();
   const result = await store.withdraw({
     ...request,
@@ -76,13 +85,13 @@ export async function withdraw(store: WithdrawalStore, request: WithdrawalReques
     case 'accountClosed':
       throw new AppError('ACCOUNT_CLOSED', 409, 'The account is closed');
     case 'replay':
-      return replay(request, result.stored);
+      return replay(request, result.stored, onReplay);
     case 'busy':
       throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many withdrawals are waiting; retry shortly');
   }
 }
 
-function replay(request: WithdrawalRequest, stored: StoredWithdrawal): Withdrawal {
+function replay(request: WithdrawalRequest, stored: StoredWithdrawal, onReplay?: () => void): Withdrawal {
   if (stored.accountNo !== request.accountNo || stored.amount !== request.amount) {
     throw new AppError(
       'IDEMPOTENCY_KEY_REUSED',
@@ -90,6 +99,7 @@ function replay(request: WithdrawalRequest, stored: StoredWithdrawal): Withdrawa
       'This idempotency key was used with a different request',
     );
   }
+  onReplay?.();
   if (stored.status === 'REJECTED') throw insufficientBalance();
   if (stored.balanceAfter === null)
     throw new Error(`withdrawal ${stored.withdrawalId} succeeded without a balance`);

@@ -1,4 +1,5 @@
 import type { HttpApp } from '@nuri/platform/http';
+import { idempotentReplayedHeader } from '@nuri/platform/idempotency';
 import { amountToJson } from '@nuri/platform/money';
 import Type from 'typebox';
 import { type WithdrawalStore, withdraw } from '../domain/withdrawals.ts';
@@ -27,13 +28,18 @@ export function registerWithdrawalRoutes(app: HttpApp, withdrawals: WithdrawalSt
         },
       },
     },
-    async (request) => {
-      const result = await withdraw(withdrawals, {
-        accountNo: request.params.accountNo,
-        userUuid: request.body.userUuid,
-        amount: BigInt(request.body.amount),
-        idempotencyKey: request.body.idempotencyKey,
-      });
+    async (request, reply) => {
+      const result = await withdraw(
+        withdrawals,
+        {
+          accountNo: request.params.accountNo,
+          userUuid: request.body.userUuid,
+          amount: BigInt(request.body.amount),
+          idempotencyKey: request.body.idempotencyKey,
+        },
+        // The answer (200 or a refusal) is the one stored for this key.
+        () => reply.header(idempotentReplayedHeader, 'true'),
+      );
       return {
         withdrawalId: result.withdrawalId,
         accountNo: result.accountNo,

@@ -87,6 +87,7 @@ describe('withdrawals', { timeout: 60_000 }, () => {
     const body = { userUuid, amount: 1_500, idempotencyKey: 'pay-rent_2026-11' };
     const first = await withdraw(accountNo, body);
     assert.equal(first.statusCode, 200);
+    assert.equal(first.headers['idempotent-replayed'], undefined);
     const replays = await Promise.all([
       withdraw(accountNo, body),
       withdraw(accountNo, body),
@@ -95,6 +96,7 @@ describe('withdrawals', { timeout: 60_000 }, () => {
     for (const replay of replays) {
       assert.equal(replay.statusCode, 200);
       assert.deepEqual(replay.json(), first.json());
+      assert.equal(replay.headers['idempotent-replayed'], 'true', 'the channel tells its client from this');
     }
     assert.deepEqual(
       { ...first.json<Record<string, unknown>>(), withdrawalId: undefined },
@@ -128,6 +130,7 @@ describe('withdrawals', { timeout: 60_000 }, () => {
     const reused = await withdraw(accountNo, { userUuid, amount: 2_000, idempotencyKey: 'k-1' });
     assert.equal(reused.statusCode, 422);
     assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.equal(reused.headers['idempotent-replayed'], undefined);
     assert.equal(await balanceOf(service, accountNo), 4_000n);
     assert.equal((await withdrawalTransactions(accountNo)).length, 1);
   });
@@ -144,6 +147,7 @@ describe('withdrawals', { timeout: 60_000 }, () => {
     const replay = await withdraw(accountNo, body);
     assert.equal(replay.statusCode, 409);
     assert.equal(replay.json().code, 'INSUFFICIENT_BALANCE');
+    assert.equal(replay.headers['idempotent-replayed'], 'true');
     assert.equal(await balanceOf(service, accountNo), 10_100n);
   });
 
