@@ -88,6 +88,8 @@ beforeEach(() => {
       }
       return {
         status: 200,
+        // As core-payment does: an answer from the key's record says so.
+        ...(replay === undefined ? {} : { headers: { 'idempotent-replayed': 'true' } }),
         body: {
           withdrawalId: '01890a5d-ac96-774b-bcce-b302099a8057',
           accountNo: withdrawal[1],
@@ -368,10 +370,18 @@ describe('withdrawals', () => {
       // The first debit happens but its answer is lost in a timeout.
       return attempts === 1 ? { ...answer, delayMs: 1_500 } : answer;
     };
-    const response = await call('POST', `/api/v1/accounts/${accountNo}/withdrawals`, { amount: 2_000 });
+    const response = await call(
+      'POST',
+      `/api/v1/accounts/${accountNo}/withdrawals`,
+      { amount: 2_000 },
+      { 'idempotency-key': `lost-${Date.now()}` },
+    );
     assert.equal(response.statusCode, 200, response.body);
     assert.equal(response.json().balanceAfter, 3_000);
     assert.equal(accounts.get(accountNo)!.balance, 3_000);
+    assert.equal(attempts, 2);
+    // The core replayed to our retry, but this is the client's first answer.
+    assert.equal(response.headers['idempotent-replayed'], undefined);
     const keys = service.corePayment.calls
       .filter((c) => c.path.endsWith('/withdrawals'))
       .slice(-2)

@@ -42,9 +42,10 @@ export type FakeHandler = (request: {
   query: URLSearchParams;
   body: unknown;
   headers: IncomingMessage['headers'];
-}) =>
-  | { status: number; body?: unknown; delayMs?: number }
-  | Promise<{ status: number; body?: unknown; delayMs?: number }>;
+}) => FakeAnswer | Promise<FakeAnswer>;
+
+/** `headers`: extra response headers, e.g. the core's `idempotent-replayed`. */
+type FakeAnswer = { status: number; body?: unknown; delayMs?: number; headers?: Record<string, string> };
 
 /** A stand-in core service on an ephemeral port; each test sets `handler` to script its answers. */
 export interface FakeCore {
@@ -78,7 +79,7 @@ export async function startFakeCore(handler: FakeHandler = () => ({ status: 500 
       });
       if (answer.delayMs !== undefined) await sleep(answer.delayMs);
       if (response.destroyed) return;
-      response.writeHead(answer.status, { 'content-type': 'application/json' });
+      response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
       response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
     });
   });
