@@ -206,8 +206,51 @@ export interface IdempotencyStore {
     userUuid: string,
     execute: (repeat: boolean) => Promise<IdempotentResult>,
   ): Promise<unknown>;
+  /**
+   * For an effect whose answer is known before it is written and whose
+   * writer can insert the key's row in the same statement (deposits: the 202
+   * names the deposit id, which is the operation id). `execute` gets the
+   * operation id and, when the request carries a key, the binding to write:
+   * `keyRow(binding, result)` with `on conflict do nothing`, and the effect
+   * only if that row went in. When the key was taken, nothing is written and
+   * `execute` answers `keyTaken`: the store then answers from the existing
+   * row (a replay, 422, or 409 while a `handle` request with it still runs).
+   * So a keyed request costs no write of its own.
+   */
+  handleInEffect(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userUuid: string,
+    execute: (
+      operationId: string,
+      binding: KeyBinding | undefined,
+    ) => Promise<IdempotentResult | typeof keyTaken>,
+  ): Promise<unknown>;
   /** Deletes keys past retention, at most `batchSizeMax` per call; returns how many. */
   purgeExpired(batchSizeMax?: number): Promise<number>;
+}
+
+/** A key to bind, with the request it stands for. */
+export interface KeyBinding {
+  userUuid: string;
+  key: string;
+  requestHash: string;
+}
+
+/** `handleInEffect`'s execute found the key bound already and wrote nothing. */
+export const keyTaken = Symbol('idempotency key taken');
+
+/** The `idempotency_keys` row that binds a key to its (already known) answer, as `handle` would store it. */
+export function keyRow(binding: KeyBinding, operationId: string, result: IdempotentResult) {
+  return {
+    user_uuid: binding.userUuid,
+    idem_key: binding.key,
+    request_hash: binding.requestHash,
+    operation_id: operationId,
+    state: 'DONE' as const,
+    status_code: result.statusCode,
+    response_body: JSON.stringify(result.body),
+  };
 }
 
 // The store is used with each service's own Kysely instance; only its table matters here.
@@ -447,6 +490,16 @@ export function createIdempotencyStore(
       const existing = await boundRequest(userUuid, key, hash);
       if (existing.state === 'REMOTE') return respond(reply, await execute(true));
       return replayStored(reply, existing);
+    },
+
+    async handleInEffect(request, reply, userUuid, execute) {
+      const key = readIdempotencyKey(request);
+      const binding =
+        key === undefined ? undefined : { userUuid, key, requestHash: requestFingerprint(request) };
+      const result = await execute(uuidv7(), binding);
+      if (result !== keyTaken) return respond(reply, result);
+      if (binding === undefined) throw new Error('keyTaken answered for a request without a key');
+      return replayStored(reply, await boundRequest(userUuid, binding.key, binding.requestHash));
     },
 
     async purgeExpired(batchSizeMax = 1_000) {

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { createEvent, type EventOf, messageKey } from '@nuri/contracts/events';
 import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
+import { keyRow, keyTaken } from '@nuri/platform/idempotency';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import type { Deposit, DepositSettlement, DepositStore } from '../domain/deposits.ts';
+import type { Deposit, DepositKey, DepositSettlement, DepositStore } from '../domain/deposits.ts';
 import { eventSource } from '../events/topics.ts';
 import type { DepositsTable, ServiceDb } from './database.ts';
 
@@ -25,7 +26,12 @@ export const defaultDepositWriteLimits: DepositWriteLimits = {
 interface DepositToWrite {
   deposit: Deposit;
   event: EventOf<'deposit.requested'>;
+  /** The Idempotency-Key's row, written in the same statement; the deposit only if it went in. */
+  keyRow: ReturnType<typeof keyRow> | undefined;
 }
+
+/** The item's outcome: the deposit, or its key was bound already and nothing was written. */
+type WriteOutcome = Deposit | typeof keyTaken;
 
 export function createDepositStore(
   db: Kysely<ServiceDb>,
@@ -36,14 +42,14 @@ export function createDepositStore(
   // events of a whole batch in one statement, so one commit (one WAL flush,
   // one round trip) accepts many deposits. Each request still resolves
   // only once its own row has committed.
-  const writes = createGroupCommit<DepositToWrite, Deposit>({
+  const writes = createGroupCommit<DepositToWrite, WriteOutcome>({
     batchSizeMax: limits.batchSizeMax,
     queueLengthMax: limits.queueLengthMax,
     concurrency: limits.writesInFlightMax,
     run: (batch) => writeDeposits(batch),
   });
 
-  async function writeDeposits(batch: readonly DepositToWrite[]): Promise<Deposit[]> {
+  async function writeDeposits(batch: readonly DepositToWrite[]): Promise<WriteOutcome[]> {
     // The same id twice in one batch (a retry racing its original) is written
     // once, by the first; the other gets that deposit, as a later retry would.
     const writers = new Map<string, DepositToWrite>();
@@ -58,7 +64,9 @@ export function createDepositStore(
     // deposits; the relay polls every few ms instead. The foreign key to
     // account_links refuses an unlinked account. An id already taken (a
     // retry of a deposit accepted before) writes neither row nor event.
-    const written = await sql<{ deposit_id: string }>`
+    // The key rows go first: an item whose key was bound already (a repeat,
+    // or a twin in this very batch) writes neither deposit nor event.
+    const written = await sql<{ kind: 'deposit' | 'key'; id: string }>`
       with input as (
         select * from unnest(
           ${column((item) => item.deposit.depositId)}::uuid[],
@@ -68,11 +76,24 @@ export function createDepositStore(
           ${column((item) => item.deposit.requestedAt.toISOString())}::timestamptz[],
           ${column((item) => item.event.id)}::uuid[],
           ${column((item) => messageKey(item.event))}::text[],
-          ${column((item) => JSON.stringify(item.event))}::text[]
-        ) as input (deposit_id, account_no, user_uuid, amount, requested_at, event_id, event_key, payload)
+          ${column((item) => JSON.stringify(item.event))}::text[],
+          ${column((item) => item.keyRow?.idem_key ?? null)}::varchar[],
+          ${column((item) => item.keyRow?.request_hash ?? null)}::char(64)[],
+          ${column((item) => item.keyRow?.status_code ?? null)}::integer[],
+          ${column((item) => item.keyRow?.response_body ?? null)}::text[]
+        ) as input (deposit_id, account_no, user_uuid, amount, requested_at, event_id, event_key, payload,
+                    idem_key, request_hash, status_code, response_body)
+      ), bound as (
+        insert into idempotency_keys (user_uuid, idem_key, request_hash, operation_id, state, status_code,
+                                      response_body, locked_until)
+        select user_uuid, idem_key, request_hash, deposit_id, 'DONE', status_code, response_body, now()
+        from input where idem_key is not null
+        on conflict do nothing
+        returning operation_id
       ), deposit as (
         insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
         select deposit_id, account_no, user_uuid, amount, 'PENDING', requested_at from input
+        where idem_key is null or deposit_id in (select operation_id from bound)
         on conflict (deposit_id) do nothing
         returning deposit_id
       ), event as (
@@ -80,11 +101,17 @@ export function createDepositStore(
         select input.event_id, ${depositRequestedTopic}, input.event_key, input.payload
         from input join deposit using (deposit_id)
       )
-      select deposit_id from deposit`.execute(db);
-    const fresh = new Set(written.rows.map((row) => row.deposit_id));
-    const taken = unique.filter((item) => !fresh.has(item.deposit.depositId));
+      select 'deposit' as kind, deposit_id as id from deposit
+      union all
+      select 'key' as kind, operation_id as id from bound`.execute(db);
+    const boundIds = new Set(written.rows.filter((row) => row.kind === 'key').map((row) => row.id));
+    const isTaken = (item: DepositToWrite) =>
+      item.keyRow !== undefined && !boundIds.has(item.deposit.depositId);
+    const fresh = new Set(written.rows.filter((row) => row.kind === 'deposit').map((row) => row.id));
+    const taken = unique.filter((item) => !fresh.has(item.deposit.depositId) && !isTaken(item));
     const existing = taken.length === 0 ? new Map<string, Deposit>() : await findAll(taken);
     return batch.map((item) => {
+      if (isTaken(item)) return keyTaken;
       const writer = writers.get(item.deposit.depositId);
       if (writer !== undefined && fresh.has(item.deposit.depositId)) return writer.deposit;
       // The id was taken: a retry of a deposit already accepted (its event is already queued).
@@ -110,30 +137,43 @@ export function createDepositStore(
     return new Map(rows.map((row) => [row.deposit_id, toDeposit(row)]));
   }
 
+  function submit(
+    deposit: Deposit,
+    correlationId: string,
+    key: DepositKey | undefined,
+  ): Promise<WriteOutcome> {
+    const event = createEvent(
+      'deposit.requested',
+      {
+        depositId: deposit.depositId,
+        accountNo: deposit.accountNo,
+        userUuid: deposit.userUuid,
+        amount: amountToJson(deposit.amount),
+        requestedAt: deposit.requestedAt.toISOString(),
+      },
+      { source: eventSource, correlationId },
+    );
+    const row = key === undefined ? undefined : keyRow(key.binding, deposit.depositId, key.answer(deposit));
+    return writes.submit({ deposit, event, keyRow: row }).catch((error: unknown) => {
+      // Nothing was accepted: the client may come back shortly (the route adds Retry-After).
+      if (error instanceof GroupCommitFullError) {
+        throw new AppError(
+          'SERVICE_UNAVAILABLE',
+          503,
+          'Too many requests are waiting to be written; retry shortly',
+        );
+      }
+      throw error;
+    });
+  }
+
   return {
     request(deposit, correlationId) {
-      const event = createEvent(
-        'deposit.requested',
-        {
-          depositId: deposit.depositId,
-          accountNo: deposit.accountNo,
-          userUuid: deposit.userUuid,
-          amount: amountToJson(deposit.amount),
-          requestedAt: deposit.requestedAt.toISOString(),
-        },
-        { source: eventSource, correlationId },
-      );
-      return writes.submit({ deposit, event }).catch((error: unknown) => {
-        // Nothing was accepted: the client may come back shortly (the route adds Retry-After).
-        if (error instanceof GroupCommitFullError) {
-          throw new AppError(
-            'SERVICE_UNAVAILABLE',
-            503,
-            'Too many requests are waiting to be written; retry shortly',
-          );
-        }
-        throw error;
-      });
+      return submit(deposit, correlationId, undefined) as Promise<Deposit>;
+    },
+
+    requestKeyed(deposit, correlationId, key) {
+      return submit(deposit, correlationId, key);
     },
 
     async find(depositId, userUuid): Promise<Deposit | undefined> {

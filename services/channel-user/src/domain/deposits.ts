@@ -1,4 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
+import type { IdempotentResult, KeyBinding, keyTaken } from '@nuri/platform/idempotency';
 import { type AccountLinkStore, requireOwnAccount } from './accounts.ts';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -26,13 +27,22 @@ export interface DepositSettlement {
   settledAt: Date;
 }
 
+/** The client's Idempotency-Key, bound in the deposit's own statement with the answer it gets. */
+export interface DepositKey {
+  binding: KeyBinding;
+  answer: (deposit: Deposit) => IdempotentResult;
+}
+
 export interface DepositStore {
   /**
    * The PENDING row and its deposit.requested outbox event, in one
-   * transaction. A deposit id already taken (a retry of a request whose answer
-   * was lost) writes nothing and returns the deposit that exists.
+   * transaction. A deposit id already
+   * taken (a retry of a request whose answer was lost) writes nothing and
+   * returns the deposit that exists.
    */
   request(deposit: Deposit, correlationId: string): Promise<Deposit>;
+  /** `request` with the key's row in the same statement; a key already bound writes nothing: `keyTaken`. */
+  requestKeyed(deposit: Deposit, correlationId: string, key: DepositKey): Promise<Deposit | typeof keyTaken>;
   find(depositId: string, userUuid: string): Promise<Deposit | undefined>;
 }
 
@@ -46,7 +56,8 @@ export async function requestDeposit(
   deps: DepositDeps,
   input: { depositId: string; userUuid: string; accountNo: string; amount: bigint },
   correlationId: string,
-): Promise<Deposit> {
+  key?: DepositKey,
+): Promise<Deposit | typeof keyTaken> {
   await requireOwnAccount(deps.links, input.accountNo, input.userUuid);
   const deposit: Deposit = {
     depositId: input.depositId,
@@ -59,7 +70,9 @@ export async function requestDeposit(
     requestedAt: new Date(),
     settledAt: null,
   };
-  return deps.deposits.request(deposit, correlationId);
+  return key === undefined
+    ? deps.deposits.request(deposit, correlationId)
+    : deps.deposits.requestKeyed(deposit, correlationId, key);
 }
 
 export async function getDeposit(deps: DepositDeps, userUuid: string, depositId: string): Promise<Deposit> {

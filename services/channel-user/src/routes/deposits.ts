@@ -1,6 +1,6 @@
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
-import type { IdempotencyStore } from '@nuri/platform/idempotency';
+import { type IdempotencyStore, keyTaken } from '@nuri/platform/idempotency';
 import { amountToJson, parseAmount } from '@nuri/platform/money';
 import { type Deposit, type DepositDeps, getDeposit, requestDeposit } from '../domain/deposits.ts';
 import { userOf } from './authenticate.ts';
@@ -26,26 +26,20 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
     async (request, reply) => {
       const userUuid = userOf(request);
       const amount = parseAmount(request.body.amount);
-      // The operation id is the deposit id: a retry after a lost answer finds the same deposit.
-      return idempotency.handle(request, reply, userUuid, async (depositId) => {
-        const deposit = await requestDeposit(
+      // The operation id is the deposit id, and the key (if any) is bound in
+      // the deposit's own statement with the 202 it answers: no write of its own.
+      return idempotency.handleInEffect(request, reply, userUuid, async (depositId, binding) => {
+        const accepted = await requestDeposit(
           deps,
           { depositId, userUuid, accountNo: request.params.accountNo, amount },
           request.id,
+          binding === undefined ? undefined : { binding, answer: acceptedAnswer },
         ).catch((error: unknown) => {
           // A full write queue: nothing was accepted; the client may come back shortly.
           if (error instanceof AppError && error.status === 503) reply.header('retry-after', '1');
           throw error;
         });
-        return {
-          statusCode: 202,
-          body: {
-            depositId: deposit.depositId,
-            accountNo: deposit.accountNo,
-            amount: amountToJson(deposit.amount),
-            status: 'PENDING',
-          },
-        };
+        return accepted === keyTaken ? keyTaken : acceptedAnswer(accepted);
       });
     },
   );
@@ -55,6 +49,18 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
     { schema: { params: DepositParams, response: { 200: DepositSchema, ...problems(401, 404) } } },
     async (request) => depositToJson(await getDeposit(deps, userOf(request), request.params.depositId)),
   );
+}
+
+function acceptedAnswer(deposit: Deposit) {
+  return {
+    statusCode: 202,
+    body: {
+      depositId: deposit.depositId,
+      accountNo: deposit.accountNo,
+      amount: amountToJson(deposit.amount),
+      status: 'PENDING',
+    },
+  };
 }
 
 function depositToJson(deposit: Deposit) {

@@ -241,6 +241,43 @@ test('when the amount is bad, then 400 and when the key is replayed, then one de
   assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
 });
 
+test('when requests with one key arrive together, then one deposit and one event exist, the key is bound in the same write, and every answer is that deposit', async () => {
+  const key = uniqueName('dep-twins');
+  const responses = await Promise.all(
+    Array.from({ length: 8 }, () => deposit(700, { 'idempotency-key': key })),
+  );
+  assert.deepEqual(
+    responses.map((response) => response.statusCode),
+    Array(8).fill(202),
+    responses.map((response) => response.body).join('\n'),
+  );
+  const ids = new Set(responses.map((response) => response.json().depositId));
+  assert.equal(ids.size, 1, 'one deposit for one key');
+  assert.equal(
+    responses.filter((response) => response.headers['idempotent-replayed'] === undefined).length,
+    1,
+  );
+  const [depositId] = [...ids];
+  const row = await service.database.db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('idem_key', '=', key)
+    .executeTakeFirstOrThrow();
+  assert.equal(row.state, 'DONE');
+  assert.equal(row.operation_id, depositId);
+  assert.equal(row.status_code, 202);
+  assert.deepEqual(
+    JSON.parse(row.response_body!),
+    responses.find((r) => r.headers['idempotent-replayed'] === undefined)!.json(),
+  );
+  const events = await service.database.db
+    .selectFrom('outbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('payload', 'like', `%${depositId}%`)
+    .executeTakeFirstOrThrow();
+  assert.equal(events.n, 1);
+});
+
 test('when the same deposit id is requested again (a retry whose first answer was lost), then one deposit and one event exist and the first is returned', async () => {
   const store = createDepositStore(service.database.db, topics.depositRequested);
   const depositId = uuidv7();
