@@ -351,6 +351,149 @@ const withdrawBatchFunction: Migration = {
   },
 };
 
+// 0005 keeps withdraw_batch's signature, answers and rules and changes how a
+// granted item is debited: each withdrawal is its own conditional statement,
+// `update … set balance = balance - amount where balance >= amount returning
+// balance`, run in account order, request order within an account. Nothing
+// reads a balance and then writes one: the statement decides, the row count
+// says whether it did, and the CHECK (balance >= 0) stands behind it. The
+// earlier form (decide against the locked balance, then one conditional debit
+// per account) gave the same outcomes; this one is the design's rule to the
+// letter, at the cost of one statement per item instead of one per account.
+const withdrawBatchPerItemDebit: Migration = {
+  up: async (db) => {
+    await sql`create or replace function withdraw_batch(
+        p_withdrawal_ids uuid[], p_transaction_ids uuid[], p_customer_entry_ids uuid[],
+        p_contra_entry_ids uuid[], p_user_uuids uuid[], p_idempotency_keys varchar[],
+        p_account_nos varchar[], p_amounts numeric[], p_contra_account varchar)
+      returns table (out_item integer, out_outcome varchar, out_balance_after numeric,
+                     out_stored_withdrawal_id uuid, out_stored_account_no varchar,
+                     out_stored_amount numeric, out_stored_status varchar, out_stored_failure_code varchar)
+      language plpgsql
+      -- Index paths only: see 0003 (plans cached while the tables were small).
+      set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off
+      as $$
+      declare
+        item record;
+        debited_balance numeric;
+        -- What each item's key stands for once decided (by item number), for later twins in the batch.
+        decided_withdrawal_ids uuid[] := '{}';
+        decided_account_nos varchar[] := '{}';
+        decided_amounts numeric[] := '{}';
+        decided_statuses varchar[] := '{}';
+        decided_failure_codes varchar[] := '{}';
+        decided_balances numeric[] := '{}';
+        claims integer[] := '{}';
+        written integer;
+        applied integer[] := '{}';
+      begin
+        -- Locks in account order first, so batches (and the deposit and payment
+        -- writers, which lock the same way) wait for each other instead of deadlocking.
+        perform 1 from accounts a where a.account_no = any(p_account_nos) order by a.account_no for update;
+
+        for item in
+          select t.ord::integer as ord, t.user_uuid, t.account_no, t.amount,
+                 lag(t.ord::integer) over (partition by t.user_uuid, t.idempotency_key
+                                           order by t.account_no, t.ord) as twin_ord,
+                 a.user_uuid as owner, a.status as account_status,
+                 w.withdrawal_id as stored_withdrawal_id, w.account_no as stored_account_no,
+                 w.amount as stored_amount, w.status as stored_status, w.failure_code as stored_failure_code,
+                 w.balance_after as stored_balance_after
+          from unnest(p_user_uuids, p_idempotency_keys, p_account_nos, p_amounts)
+            with ordinality as t(user_uuid, idempotency_key, account_no, amount, ord)
+          left join accounts a on a.account_no = t.account_no
+          left join withdrawals w on w.user_uuid = t.user_uuid and w.idempotency_key = t.idempotency_key
+          order by t.account_no, t.ord
+        loop
+          out_item := item.ord;
+          out_balance_after := null;
+
+          if item.stored_withdrawal_id is not null then
+            decided_withdrawal_ids[item.ord] := item.stored_withdrawal_id;
+            decided_account_nos[item.ord] := item.stored_account_no;
+            decided_amounts[item.ord] := item.stored_amount;
+            decided_statuses[item.ord] := item.stored_status;
+            decided_failure_codes[item.ord] := item.stored_failure_code;
+            decided_balances[item.ord] := item.stored_balance_after;
+            out_outcome := 'REPLAY';
+          elsif item.twin_ord is not null and decided_withdrawal_ids[item.twin_ord] is not null then
+            decided_withdrawal_ids[item.ord] := decided_withdrawal_ids[item.twin_ord];
+            decided_account_nos[item.ord] := decided_account_nos[item.twin_ord];
+            decided_amounts[item.ord] := decided_amounts[item.twin_ord];
+            decided_statuses[item.ord] := decided_statuses[item.twin_ord];
+            decided_failure_codes[item.ord] := decided_failure_codes[item.twin_ord];
+            decided_balances[item.ord] := decided_balances[item.twin_ord];
+            out_outcome := 'REPLAY';
+          elsif item.owner is distinct from item.user_uuid then
+            out_outcome := 'ACCOUNT_NOT_FOUND';
+          elsif item.account_status <> 'ACTIVE' then
+            out_outcome := 'ACCOUNT_CLOSED';
+          else
+            decided_withdrawal_ids[item.ord] := p_withdrawal_ids[item.ord];
+            decided_account_nos[item.ord] := item.account_no;
+            decided_amounts[item.ord] := item.amount;
+            claims := claims || item.ord;
+            -- The debit: one conditional statement per withdrawal.
+            update accounts a set balance = a.balance - item.amount
+            where a.account_no = item.account_no and a.balance >= item.amount
+            returning a.balance into debited_balance;
+            if found then
+              decided_statuses[item.ord] := 'SUCCEEDED';
+              decided_balances[item.ord] := debited_balance;
+              applied := applied || item.ord;
+              out_outcome := 'SUCCEEDED';
+            else
+              decided_statuses[item.ord] := 'REJECTED';
+              decided_failure_codes[item.ord] := 'INSUFFICIENT_BALANCE';
+              out_outcome := 'INSUFFICIENT_BALANCE';
+            end if;
+          end if;
+
+          if out_outcome = 'SUCCEEDED' then
+            out_balance_after := debited_balance;
+          elsif out_outcome = 'REPLAY' then
+            out_balance_after := decided_balances[item.ord];
+          end if;
+          out_stored_withdrawal_id := case when out_outcome = 'REPLAY' then decided_withdrawal_ids[item.ord] end;
+          out_stored_account_no := case when out_outcome = 'REPLAY' then decided_account_nos[item.ord] end;
+          out_stored_amount := case when out_outcome = 'REPLAY' then decided_amounts[item.ord] end;
+          out_stored_status := case when out_outcome = 'REPLAY' then decided_statuses[item.ord] end;
+          out_stored_failure_code := case when out_outcome = 'REPLAY' then decided_failure_codes[item.ord] end;
+          return next;
+        end loop;
+
+        -- In key order, so two batches claiming the same keys wait for each other instead of deadlocking.
+        insert into withdrawals (user_uuid, idempotency_key, withdrawal_id, account_no, amount, status,
+                                 failure_code, balance_after)
+        select p_user_uuids[c.ord], p_idempotency_keys[c.ord], decided_withdrawal_ids[c.ord],
+               decided_account_nos[c.ord], decided_amounts[c.ord], decided_statuses[c.ord],
+               decided_failure_codes[c.ord], decided_balances[c.ord]
+        from unnest(claims) as c(ord)
+        order by p_user_uuids[c.ord], p_idempotency_keys[c.ord]
+        on conflict on constraint withdrawals_user_key do nothing;
+        get diagnostics written = row_count;
+        if written < cardinality(claims) then
+          raise exception 'a withdrawal key of this batch was claimed concurrently; run the batch again'
+            using errcode = 'serialization_failure';
+        end if;
+
+        insert into ledger_transactions (id, type, reference, account_no, amount)
+        select p_transaction_ids[x.ord], 'WITHDRAWAL', p_withdrawal_ids[x.ord]::text, p_account_nos[x.ord],
+               p_amounts[x.ord]
+        from unnest(applied) as x(ord);
+        insert into ledger_entries (id, transaction_id, account_no, side, type, amount, balance_after, reference)
+        select leg.id, p_transaction_ids[x.ord], leg.account_no, leg.side, 'WITHDRAWAL', p_amounts[x.ord],
+               leg.balance_after, p_withdrawal_ids[x.ord]::text
+        from unnest(applied) as x(ord)
+        cross join lateral (values
+          (p_customer_entry_ids[x.ord], p_account_nos[x.ord], 'DEBIT', decided_balances[x.ord]),
+          (p_contra_entry_ids[x.ord], p_contra_account, 'CREDIT', null)
+        ) as leg(id, account_no, side, balance_after);
+      end
+    $$`.execute(db);
+  },
+};
+
 /**
  * core-payment's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
@@ -370,4 +513,5 @@ export const migrations: Record<string, Migration> = {
         where open_key is not null`.execute(db);
     },
   },
+  '0005_withdraw_batch_debit_per_item': withdrawBatchPerItemDebit,
 };
