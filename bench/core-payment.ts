@@ -11,12 +11,12 @@
 //   node bench/core-payment.ts [--runs 3] [--deposits 50000] [--accounts 1000]
 //                              [--connections 50] [--duration-s 10] [--pool 20]
 //                              [--withdrawal-batch 64] [--withdrawal-lanes 3]
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { createEvent, messageKey, newEventId } from '@nuri/contracts/events';
 import { createPgDatabase, dropPgDatabase, ensurePgDatabase, migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
@@ -56,6 +56,7 @@ const { values: args, positionals } = parseArgs({
   },
 });
 
+const execFileAsync = promisify(execFile);
 const brokers = args.brokers.split(',');
 const pgAdminUrl = args['pg-admin-url'];
 const internalToken = randomBytes(24).toString('hex');
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
       const deposits = await benchDeposits(database.db, producer, topics, accounts, run);
       const spread = await benchWithdrawals(baseUrl, accounts, `r${run}`);
       const hot = await benchHotAccount(baseUrl, database.db, accounts[0]!, `h${run}`);
-      const pgbenchTps = benchPgbench();
+      const pgbenchTps = await benchPgbench();
       const figure: RunFigures = {
         ...deposits,
         withdrawalsPerSecond: spread.perSecond,
@@ -410,7 +411,9 @@ async function benchHotAccount(
   return { perSecond: Math.round(succeeded / result.duration), p99Ms: result.latency.p99, correct };
 }
 
-function benchPgbench(): number {
+// Asynchronous on purpose: a blocked event loop cannot see the service close
+// an idle keep-alive socket, and the next request would be written into it.
+async function benchPgbench(): Promise<number> {
   const name = `bench_pgbench_${randomBytes(3).toString('hex')}`;
   const url = new URL(pgAdminUrl);
   const connection = [
@@ -421,21 +424,24 @@ function benchPgbench(): number {
     '-U',
     decodeURIComponent(url.username || 'postgres'),
   ];
-  const run = (argv: string[]) => {
-    const result = spawnSync('pgbench', [...connection, ...argv, name], { encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`pgbench ${argv.join(' ')} failed: ${result.stderr}`);
-    return result.stdout;
+  const run = async (command: string, argv: string[]) => {
+    try {
+      return (await execFileAsync(command, [...connection, ...argv, name], { encoding: 'utf8' })).stdout;
+    } catch (error) {
+      throw new Error(
+        `${command} ${argv.join(' ')} failed: ${(error as { stderr?: string }).stderr ?? error}`,
+      );
+    }
   };
-  const create = spawnSync('createdb', [...connection, name], { encoding: 'utf8' });
-  if (create.status !== 0) throw new Error(`createdb failed: ${create.stderr}`);
+  await run('createdb', []);
   try {
-    run(['-i', '-q']);
-    const output = run(['-N', '-c', args.connections, '-j', '2', '-T', args['duration-s']]);
+    await run('pgbench', ['-i', '-q']);
+    const output = await run('pgbench', ['-N', '-c', args.connections, '-j', '2', '-T', args['duration-s']]);
     const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(output);
     if (match === null) throw new Error(`pgbench output without tps: ${output}`);
     return Math.round(Number(match[1]));
   } finally {
-    spawnSync('dropdb', [...connection, '--force', name]);
+    await run('dropdb', ['--force']).catch(() => {});
   }
 }
 
