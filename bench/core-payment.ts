@@ -10,7 +10,7 @@
 //
 //   node bench/core-payment.ts [--runs 3] [--deposits 50000] [--accounts 1000]
 //                              [--connections 50] [--duration-s 10] [--pool 20]
-//                              [--withdrawal-batch 64] [--withdrawal-lanes 3]
+//                              [--withdrawal-batch 64] [--withdrawal-lanes 1]
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -418,7 +418,7 @@ async function benchPgbench(): Promise<number> {
   const url = new URL(pgAdminUrl);
   const connection = [
     '-h',
-    url.hostname,
+    decodeURIComponent(url.hostname),
     '-p',
     url.port || '5432',
     '-U',

@@ -19,9 +19,14 @@ export interface WithdrawalBatching {
   queueLengthMax: number;
 }
 
+// One lane: on the 2-core development machine (2026-12-05, `npm run bench --
+// core-payment`, 3 runs each, 50 connections over 1,000 accounts) one lane gave
+// 4,806/s (4,596–5,382) with p99 27 ms, two 3,958/s with p99 37 ms, three
+// 4,292/s with p99 37 ms: concurrent withdrawal transactions only competed for
+// the same two cores. The batch that waits while one runs is simply larger.
 export const defaultWithdrawalBatching: WithdrawalBatching = {
   batchSizeMax: 64,
-  lanes: 3,
+  lanes: 1,
   queueLengthMax: 1_000,
 };
 
