@@ -30,6 +30,8 @@ export interface CeilingEnvironment {
 interface Measurement {
   value: number;
   loadGeneratorShare?: number;
+  /** Route ceilings only: the latency at a light, fixed rate, where no queue builds. */
+  lightLoad?: { p50Ms: number; p99Ms: number };
 }
 
 interface CeilingDefinition {
@@ -43,6 +45,14 @@ interface CeilingDefinition {
 }
 
 const warmUpS = 2;
+
+/**
+ * The rate at which the route ceilings also measure latency. At saturation a
+ * closed loop's latency is mostly its own queue (connections ÷ rate), so the
+ * gateway's added latency is read here, well below either ceiling.
+ */
+export const lightLoadRatePerSecond = 500;
+const lightLoadDurationS = 4;
 
 async function routeRate(
   context: SuiteContext,
@@ -63,6 +73,34 @@ async function routeRate(
     label,
   );
   return { value: (load.statuses['200'] ?? 0) / load.durationS, loadGeneratorShare: load.cpu.machineShare };
+}
+
+async function lightLoadLatency(
+  context: SuiteContext,
+  url: string,
+  path: string,
+  label: string,
+): Promise<{ p50Ms: number; p99Ms: number }> {
+  const { load } = await context.load(
+    {
+      url,
+      mode: 'open',
+      connections: ceilingConnections,
+      rate: lightLoadRatePerSecond,
+      durationS: lightLoadDurationS,
+      templates: [{ method: 'GET', path }],
+      timeoutS: 10,
+    },
+    label,
+  );
+  return { p50Ms: load.latency.p50Ms, p99Ms: load.latency.p99Ms };
+}
+
+/** The route's ceiling (closed loop, saturated), then its latency at the light rate. */
+async function routeCeiling(context: SuiteContext, url: string, label: string): Promise<Measurement> {
+  const path = '/.well-known/jwks.json';
+  const saturated = await routeRate(context, url, path, label);
+  return { ...saturated, lightLoad: await lightLoadLatency(context, url, path, `${label} light`) };
 }
 
 async function bareFastify(context: SuiteContext): Promise<Measurement> {
@@ -235,9 +273,8 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     name: 'jwks-direct',
     title: 'Bare service route, direct',
     unit: 'req/s',
-    how: "GET /.well-known/jwks.json straight at channel-user (the service's full plumbing, no auth, no database); 50 connections",
-    measure: (context) =>
-      routeRate(context, context.system.channelUserUrl, '/.well-known/jwks.json', 'jwks-direct'),
+    how: `GET /.well-known/jwks.json straight at channel-user (the service's full plumbing, no auth, no database); 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
+    measure: (context) => routeCeiling(context, context.system.channelUserUrl, 'jwks-direct'),
     warmUp: async (context) => {
       await routeRate(context, context.system.channelUserUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
     },
@@ -246,9 +283,8 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     name: 'jwks-gateway',
     title: 'Bare service route, via the gateway',
     unit: 'req/s',
-    how: 'the same GET /.well-known/jwks.json through the gateway: the most any request through the gateway can reach here; 50 connections',
-    measure: (context) =>
-      routeRate(context, context.system.gatewayUrl, '/.well-known/jwks.json', 'jwks-gateway'),
+    how: `the same GET /.well-known/jwks.json through the gateway: the most any request through the gateway can reach here; 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
+    measure: (context) => routeCeiling(context, context.system.gatewayUrl, 'jwks-gateway'),
     warmUp: async (context) => {
       await routeRate(context, context.system.gatewayUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
     },
@@ -321,10 +357,22 @@ export async function measureCeilings(
     const shares = measurements.flatMap((measurement) =>
       measurement.loadGeneratorShare === undefined ? [] : [measurement.loadGeneratorShare],
     );
+    const light = measurements.flatMap((measurement) =>
+      measurement.lightLoad === undefined ? [] : [measurement.lightLoad],
+    );
     reports.push({
       ...describe(definition),
       value: spreadOf(measurements.map((measurement) => measurement.value)),
       ...(shares.length === 0 ? {} : { loadGeneratorShare: spreadOf(shares) }),
+      ...(light.length === 0
+        ? {}
+        : {
+            lightLoad: {
+              ratePerSecond: lightLoadRatePerSecond,
+              p50Ms: spreadOf(light.map((latency) => latency.p50Ms)),
+              p99Ms: spreadOf(light.map((latency) => latency.p99Ms)),
+            },
+          }),
     });
   }
   return reports;

@@ -1,6 +1,14 @@
 // report.html: one self-contained file (inline CSS and SVG, no script, no
 // CDN) that a browser opens from disk. Pure: the report in, the page out.
-import { formatShare, formatSpread, type ScenarioReport, type SuiteReport } from './report.ts';
+import {
+  describeAddedLatency,
+  formatLightLoad,
+  formatShare,
+  formatSpread,
+  gatewayAddedLatency,
+  type ScenarioReport,
+  type SuiteReport,
+} from './report.ts';
 import { formatNumber } from './stats.ts';
 
 const palette = [
@@ -307,12 +315,14 @@ ${throughputChart(scenario)}
 
 export function renderHtml(report: SuiteReport): string {
   const machine = report.machine;
+  const addedLatency = gatewayAddedLatency(report.ceilings);
   const ceilingRows = report.ceilings
     .map(
       (ceiling) => `<tr>
   <td>${escapeHtml(ceiling.name)}</td>
   <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
   <td class="num">${formatShare(ceiling.loadGeneratorShare?.median)}</td>
+  <td class="num">${escapeHtml(formatLightLoad(ceiling))}</td>
   <td>${escapeHtml(ceiling.how)}</td>
 </tr>`,
     )
@@ -364,9 +374,10 @@ ${ratioChart(report.scenarios)}
 ${cpuChart(report.scenarios)}
 <h2>Ceilings</h2>
 <table>
-<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>how</th></tr>
+<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>p50 / p99 ms at light load</th><th>how</th></tr>
 ${ceilingRows}
 </table>
+${addedLatency === undefined ? '' : `<p>${escapeHtml(describeAddedLatency(addedLatency))}</p>`}
 <h2>Reconciliation after the load</h2>
 <ul class="invariants">${reconciliation || '<li>not run</li>'}</ul>
 ${report.profiles.length === 0 ? '' : `<h2>CPU profiles</h2>\n<p>Open in Chrome DevTools (Performance → Load profile) or speedscope.</p>\n<ul>${report.profiles.map((file) => `<li><a href="${escapeHtml(file)}">${escapeHtml(file)}</a></li>`).join('')}</ul>`}

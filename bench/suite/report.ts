@@ -66,6 +66,8 @@ export interface CeilingReport {
   value: Spread;
   /** Where the ceiling was loaded by our generator: its share of the machine. */
   loadGeneratorShare?: Spread;
+  /** Route ceilings: latency at a light fixed rate, where no queue hides what a hop costs. */
+  lightLoad?: { ratePerSecond: number; p50Ms: Spread; p99Ms: Spread };
   error?: string;
 }
 
@@ -117,6 +119,44 @@ function targetMark(met: boolean | undefined): string {
   return met ? ' ✓' : ' ✗';
 }
 
+/** A route ceiling's latency at its light fixed rate, or '—' for the others. */
+export function formatLightLoad(ceiling: CeilingReport): string {
+  if (ceiling.lightLoad === undefined) return '—';
+  const { ratePerSecond, p50Ms, p99Ms } = ceiling.lightLoad;
+  return `${formatNumber(p50Ms.median, 2)} / ${formatNumber(p99Ms.median, 2)} at ${formatNumber(ratePerSecond)}/s`;
+}
+
+export interface AddedLatency {
+  ratePerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/**
+ * What the gateway adds to a call: the same route through it minus direct,
+ * median against median, at the light rate (where neither side queues).
+ * Undefined unless both were measured at the same rate.
+ */
+export function gatewayAddedLatency(ceilings: readonly CeilingReport[]): AddedLatency | undefined {
+  const direct = ceilings.find((ceiling) => ceiling.name === 'jwks-direct')?.lightLoad;
+  const viaGateway = ceilings.find((ceiling) => ceiling.name === 'jwks-gateway')?.lightLoad;
+  if (direct === undefined || viaGateway === undefined) return undefined;
+  if (direct.ratePerSecond !== viaGateway.ratePerSecond) return undefined;
+  return {
+    ratePerSecond: direct.ratePerSecond,
+    p50Ms: viaGateway.p50Ms.median - direct.p50Ms.median,
+    p99Ms: viaGateway.p99Ms.median - direct.p99Ms.median,
+  };
+}
+
+export function describeAddedLatency(added: AddedLatency): string {
+  const signed = (value: number) => `${value >= 0 ? '+' : ''}${formatNumber(value, 2)}`;
+  return (
+    `the gateway adds p50 ${signed(added.p50Ms)} ms, p99 ${signed(added.p99Ms)} ms over a direct call ` +
+    `(jwks at ${formatNumber(added.ratePerSecond)} req/s offered)`
+  );
+}
+
 /** The plain-text summary: one line per scenario and per ceiling. */
 export function renderSummaryTable(report: SuiteReport): string {
   const digitsFor = (unit: string) => (unit.includes('ms') ? 2 : 0);
@@ -138,6 +178,7 @@ export function renderSummaryTable(report: SuiteReport): string {
       ? `${formatSpread(ceiling.value)} ${ceiling.unit}`
       : `not measured: ${ceiling.error}`,
     formatShare(ceiling.loadGeneratorShare?.median),
+    formatLightLoad(ceiling),
   ]);
   const failures = [
     ...report.scenarios.flatMap((scenario) => [
@@ -172,8 +213,13 @@ export function renderSummaryTable(report: SuiteReport): string {
     ]),
   ];
   if (ceilingRows.length > 0) {
-    lines.push('', pad([['ceiling', 'median (min–max)', 'load gen CPU'], ...ceilingRows]));
+    lines.push(
+      '',
+      pad([['ceiling', 'median (min–max)', 'load gen CPU', 'p50 / p99 ms at light load'], ...ceilingRows]),
+    );
   }
+  const added = gatewayAddedLatency(report.ceilings);
+  if (added !== undefined) lines.push('', describeAddedLatency(added));
   if (report.reconciliation.length > 0) {
     const reconciled = report.reconciliation.every((check) => check.ok);
     lines.push('', `reconciliation after the load: ${reconciled ? 'OK' : 'MISMATCH'}`);

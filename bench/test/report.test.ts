@@ -4,6 +4,7 @@ import type { CpuBreakdown } from '../suite/machine.ts';
 import { parseSuiteOptions } from '../suite/options.ts';
 import {
   type CeilingReport,
+  gatewayAddedLatency,
   type RunRecord,
   renderSummaryTable,
   type SuiteReport,
@@ -212,5 +213,55 @@ describe('the reports', () => {
     assert.match(table, /deposit run 1: balance = start − Σ successful: 3 accounts differ/);
     assert.match(table, /login: boom/);
     assert.match(table, /60 % of jwks-gateway/);
+  });
+});
+
+describe("the gateway's added latency", () => {
+  const lightLoad = (p50: number[], p99: number[], ratePerSecond = 500) => ({
+    ratePerSecond,
+    p50Ms: spreadOf(p50),
+    p99Ms: spreadOf(p99),
+  });
+  const route = (name: string, light: CeilingReport['lightLoad']): CeilingReport => ({
+    name,
+    title: name,
+    unit: 'req/s',
+    how: 'GET',
+    value: spreadOf([10_000]),
+    ...(light === undefined ? {} : { lightLoad: light }),
+  });
+
+  test('when both routes were measured at the light rate, then it is through-gateway minus direct, median for median', () => {
+    const added = gatewayAddedLatency([
+      route('jwks-direct', lightLoad([0.9, 1.1, 1.0], [3.0, 2.0, 4.0])),
+      route('jwks-gateway', lightLoad([2.5, 2.0, 3.0], [9.0, 7.0, 8.0])),
+    ]);
+    assert.ok(added !== undefined);
+    assert.equal(added.ratePerSecond, 500);
+    assert.ok(Math.abs(added.p50Ms - 1.5) < 1e-9);
+    assert.ok(Math.abs(added.p99Ms - 5.0) < 1e-9);
+    const table = renderSummaryTable({
+      ...suiteReport([]),
+      ceilings: [
+        route('jwks-direct', lightLoad([1.0], [3.0])),
+        route('jwks-gateway', lightLoad([2.5], [8.0])),
+      ],
+    });
+    assert.match(table, /^jwks-gateway\s+10,000 req\/s.*2\.50 \/ 8\.00 at 500\/s/m);
+    assert.match(
+      table,
+      /the gateway adds p50 \+1\.50 ms, p99 \+5\.00 ms over a direct call \(jwks at 500 req\/s offered\)/,
+    );
+  });
+
+  test('when either side lacks the light-load figure or the rates differ, then nothing is claimed', () => {
+    const direct = route('jwks-direct', lightLoad([1.0], [3.0]));
+    assert.equal(gatewayAddedLatency([direct, route('jwks-gateway', undefined)]), undefined);
+    assert.equal(gatewayAddedLatency([direct]), undefined);
+    assert.equal(
+      gatewayAddedLatency([direct, route('jwks-gateway', lightLoad([2.0], [6.0], 1_000))]),
+      undefined,
+    );
+    assert.doesNotMatch(renderSummaryTable({ ...suiteReport([]), ceilings: [direct] }), /gateway adds/);
   });
 });
