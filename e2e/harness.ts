@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
@@ -52,19 +52,29 @@ export async function startTestSystem(
   options: { onOutputLine?: (service: string, line: string) => void; envOverrides?: NodeJS.ProcessEnv } = {},
 ): Promise<TestSystem> {
   const runId = randomBytes(4).toString('hex');
-  const env = { ...testSystemEnvironment(await freePortOffset(), runId), ...options.envOverrides };
+  const ports = await reservePortOffset();
+  const env = { ...testSystemEnvironment(ports.offset, runId), ...options.envOverrides };
   const config = loadCliConfig(env);
   const brokers = kafkaBrokerList(config);
   const runTopics = allTopics
     .flatMap((topic) => [topic, dlqTopic(topic)])
     .map((topic) => `${topicPrefixOf(runId)}${topic}`);
-  await ensureTopics({
-    brokers,
-    topics: runTopics.map((name) => ({ name, partitions: runTopicPartitions })),
-  });
+  try {
+    await ensureTopics({
+      brokers,
+      topics: runTopics.map((name) => ({ name, partitions: runTopicPartitions })),
+    });
+  } catch (error) {
+    await ports.release();
+    throw error;
+  }
   const cleanUp = async () => {
-    await dropDatabases(config, env);
-    await deleteTopics(brokers, runTopics);
+    try {
+      await dropDatabases(config, env);
+      await deleteTopics(brokers, runTopics);
+    } finally {
+      await ports.release();
+    }
   };
   let system: RunningSystem;
   try {
@@ -92,18 +102,46 @@ function topicPrefixOf(runId: string): string {
 }
 
 // Test files run in parallel processes, each with a whole system: each picks
-// an offset whose every port is free right now (ports 10080–29203).
+// an offset whose every port is free right now (ports 10080–29203) and holds
+// it by listening on the offset's reservation port (offset + 8000, never a
+// service port of any offset) until its system is gone. Checking alone was a
+// race: two files could both find one offset free before either listened.
+// The operating system frees the reservation if a test process dies.
 const offsetStepPorts = 1_000;
 const offsetChoices = 20;
-const offsetTriesMax = 20;
+const offsetTriesMax = 40;
+const reservationPortOf = (offset: number) => offset + 8_000;
 
-async function freePortOffset(): Promise<number> {
+export interface PortReservation {
+  offset: number;
+  release(): Promise<void>;
+}
+
+export async function reservePortOffset(): Promise<PortReservation> {
   for (let attempt = 0; attempt < offsetTriesMax; attempt += 1) {
     const offset = 10_000 + offsetStepPorts * Math.floor(Math.random() * offsetChoices);
+    const reservation = await listenOn(reservationPortOf(offset));
+    if (reservation === undefined) continue;
     const free = await Promise.all(services.map((service) => isPortFree(service.defaultPort + offset)));
-    if (free.every(Boolean)) return offset;
+    if (free.every(Boolean)) {
+      return {
+        offset,
+        release: () => new Promise<void>((resolvePromise) => reservation.close(() => resolvePromise())),
+      };
+    }
+    await new Promise<void>((resolvePromise) => reservation.close(() => resolvePromise()));
   }
   throw new Error('no free port range for a test system');
+}
+
+/** A server listening on the port, or undefined when the port is taken. */
+function listenOn(port: number): Promise<Server | undefined> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once('error', () => resolvePromise(undefined));
+    // Held for as long as the system runs, but never what keeps a test process alive.
+    server.listen(port, '127.0.0.1', () => resolvePromise(server.unref()));
+  });
 }
 
 function isPortFree(port: number): Promise<boolean> {
