@@ -123,13 +123,8 @@ export async function reservePortOffset(): Promise<PortReservation> {
     const reservation = await listenOn(reservationPortOf(offset));
     if (reservation === undefined) continue;
     const free = await Promise.all(services.map((service) => isPortFree(service.defaultPort + offset)));
-    if (free.every(Boolean)) {
-      return {
-        offset,
-        release: () => new Promise<void>((resolvePromise) => reservation.close(() => resolvePromise())),
-      };
-    }
-    await new Promise<void>((resolvePromise) => reservation.close(() => resolvePromise()));
+    if (free.every(Boolean)) return { offset, release: () => closeServer(reservation) };
+    await closeServer(reservation);
   }
   throw new Error('no free port range for a test system');
 }
@@ -144,12 +139,15 @@ function listenOn(port: number): Promise<Server | undefined> {
   });
 }
 
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const server = createServer();
-    server.once('error', () => resolvePromise(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolvePromise(true)));
-  });
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolvePromise) => server.close(() => resolvePromise()));
+}
+
+async function isPortFree(port: number): Promise<boolean> {
+  const server = await listenOn(port);
+  if (server === undefined) return false;
+  await closeServer(server);
+  return true;
 }
 
 async function dropDatabases(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {

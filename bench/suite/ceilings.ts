@@ -96,11 +96,13 @@ async function lightLoadLatency(
   return { p50Ms: load.latency.p50Ms, p99Ms: load.latency.p99Ms };
 }
 
+/** The route both route ceilings load: channel-user's full plumbing, no auth, no database. */
+const jwksPath = '/.well-known/jwks.json';
+
 /** The route's ceiling (closed loop, saturated), then its latency at the light rate. */
 async function routeCeiling(context: SuiteContext, url: string, label: string): Promise<Measurement> {
-  const path = '/.well-known/jwks.json';
-  const saturated = await routeRate(context, url, path, label);
-  return { ...saturated, lightLoad: await lightLoadLatency(context, url, path, `${label} light`) };
+  const saturated = await routeRate(context, url, jwksPath, label);
+  return { ...saturated, lightLoad: await lightLoadLatency(context, url, jwksPath, `${label} light`) };
 }
 
 async function bareFastify(context: SuiteContext): Promise<Measurement> {
@@ -276,7 +278,7 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     how: `GET /.well-known/jwks.json straight at channel-user (the service's full plumbing, no auth, no database); 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
     measure: (context) => routeCeiling(context, context.system.channelUserUrl, 'jwks-direct'),
     warmUp: async (context) => {
-      await routeRate(context, context.system.channelUserUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
+      await routeRate(context, context.system.channelUserUrl, jwksPath, 'warm-up', warmUpS);
     },
   },
   {
@@ -286,7 +288,7 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     how: `the same GET /.well-known/jwks.json through the gateway: the most any request through the gateway can reach here; 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
     measure: (context) => routeCeiling(context, context.system.gatewayUrl, 'jwks-gateway'),
     warmUp: async (context) => {
-      await routeRate(context, context.system.gatewayUrl, '/.well-known/jwks.json', 'warm-up', warmUpS);
+      await routeRate(context, context.system.gatewayUrl, jwksPath, 'warm-up', warmUpS);
     },
   },
   {

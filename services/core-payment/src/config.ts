@@ -2,6 +2,7 @@ import { loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
+import { defaultWithdrawalBatching } from './db/withdrawals-repository.ts';
 
 const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
 
@@ -36,16 +37,24 @@ export const ConfigSchema = Type.Object({
   NURI_CORE_PAYMENT_COUPON_BATCH_SIZE_MAX: batchSize(500),
   NURI_CORE_PAYMENT_OUTBOX_BATCH_SIZE_MAX: batchSize(1_000),
   // Withdrawals are gathered into shared transactions (group commit, see withdrawals-repository.ts).
-  NURI_CORE_PAYMENT_WITHDRAWAL_BATCH_SIZE_MAX: Type.Integer({ default: 64, minimum: 1, maximum: 1_000 }),
+  NURI_CORE_PAYMENT_WITHDRAWAL_BATCH_SIZE_MAX: Type.Integer({
+    default: defaultWithdrawalBatching.batchSizeMax,
+    minimum: 1,
+    maximum: 1_000,
+  }),
   /**
    * Withdrawal transactions at once, each holding a pooled connection: keep below NURI_PG_POOL_SIZE_MAX.
    * One by default: on 2 cores it measured best (see defaultWithdrawalBatching); raise it where
    * PostgreSQL has cores to spare.
    */
-  NURI_CORE_PAYMENT_WITHDRAWAL_LANES: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
+  NURI_CORE_PAYMENT_WITHDRAWAL_LANES: Type.Integer({
+    default: defaultWithdrawalBatching.lanes,
+    minimum: 1,
+    maximum: 64,
+  }),
   /** Withdrawals waiting for a transaction; past it a request gets 503 at once. */
   NURI_CORE_PAYMENT_WITHDRAWAL_QUEUE_LENGTH_MAX: Type.Integer({
-    default: 1_000,
+    default: defaultWithdrawalBatching.queueLengthMax,
     minimum: 1,
     maximum: 100_000,
   }),
