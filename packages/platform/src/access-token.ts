@@ -19,8 +19,8 @@ export interface AccessTokenVerifier {
 }
 
 export interface RemoteVerifierOptions {
-  /** channel-user's `/.well-known/jwks.json`. */
-  jwksUrl: string;
+  /** channel-user's `/.well-known/jwks.json`, at each of its instances (any one serves the same keys). */
+  jwksUrls: readonly string[];
   fetchTimeoutMs?: number;
   /** How long fetched keys are trusted before a refetch. */
   cacheMaxAgeMs?: number;
@@ -29,13 +29,36 @@ export interface RemoteVerifierOptions {
   clockToleranceSeconds?: number;
 }
 
-/** Verifies against a JWKS fetched over HTTP and cached; an unknown kid triggers one refetch. */
+/**
+ * Verifies against a JWKS fetched over HTTP and cached; an unknown kid
+ * triggers one refetch. With several instances, the keys come from the one
+ * that last answered, and from the next when it cannot be reached.
+ */
 export function createRemoteAccessTokenVerifier(options: RemoteVerifierOptions): AccessTokenVerifier {
-  const keys = createRemoteJWKSet(new URL(options.jwksUrl), {
-    timeoutDuration: options.fetchTimeoutMs ?? 2_000,
-    cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
-    cooldownDuration: options.refetchCooldownMs ?? 30_000,
-  });
+  if (options.jwksUrls.length === 0) throw new Error('no JWKS URL');
+  const sources = options.jwksUrls.map((url) =>
+    createRemoteJWKSet(new URL(url), {
+      timeoutDuration: options.fetchTimeoutMs ?? 2_000,
+      cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
+      cooldownDuration: options.refetchCooldownMs ?? 30_000,
+    }),
+  );
+  let current = 0;
+  const keys: JWTVerifyGetKey = async (header, token) => {
+    let lastError: unknown;
+    for (let tried = 0; tried < sources.length; tried += 1) {
+      const index = (current + tried) % sources.length;
+      try {
+        const key = await sources[index]!(header, token);
+        current = index;
+        return key;
+      } catch (error) {
+        if (!isKeySetUnavailable(error)) throw error;
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
   return createAccessTokenVerifier(keys, options.clockToleranceSeconds ?? 5);
 }
 
@@ -111,7 +134,11 @@ export function createCachingAccessTokenVerifier(
 function isKeySetUnavailable(error: unknown): boolean {
   return (
     error instanceof joseErrors.JWKSTimeout ||
-    (error instanceof Error && error.name === 'TypeError' && /fetch/i.test(error.message))
+    (error instanceof Error && error.name === 'TypeError' && /fetch/i.test(error.message)) ||
+    // Any answer but 200 (a draining or failing instance), or one cut short.
+    (error instanceof joseErrors.JOSEError &&
+      error.code === 'ERR_JOSE_GENERIC' &&
+      /JSON Web Key Set HTTP response/.test(error.message))
   );
 }
 

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyError,
@@ -15,6 +15,7 @@ import { AppError } from './errors.ts';
 import { uuidv7 } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { drainingHeader } from './upstream.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -23,9 +24,21 @@ export type HttpAppOptions = {
   name: string;
   logger: Logger;
   metrics: Metrics;
-  /** Each check throws (or rejects) while its dependency is not ready. */
+  /** Each check throws (or rejects) while its dependency is not ready; any failure makes the instance not ready. */
   readinessChecks?: Record<string, ReadinessCheck>;
+  /**
+   * Dependencies whose loss degrades the service without making it useless
+   * (Kafka for a service that keeps accepting work into its outbox): shown in
+   * /health/ready, never the reason an instance is taken out of rotation.
+   */
+  reportedChecks?: Record<string, ReadinessCheck>;
   readinessCheckTimeoutMs?: number;
+  /**
+   * One readiness result serves every probe for this long: the gateways, the
+   * internal clients and the supervisor all probe each instance, and each
+   * check is a round trip to a database or the broker.
+   */
+  readinessCacheMs?: number;
   /** API.md: bodies over 64 KiB → 413. */
   bodyLimitBytes?: number;
   /** Time allowed to receive a whole request (slow-loris guard). */
@@ -76,7 +89,9 @@ export function createHttpApp(options: HttpAppOptions) {
     logger,
     metrics,
     readinessChecks = {},
+    reportedChecks = {},
     readinessCheckTimeoutMs = 1_000,
+    readinessCacheMs = 1_000,
     bodyLimitBytes = 65_536,
     requestTimeoutMs = 30_000,
     keepAliveTimeoutMs = 72_000,
@@ -104,6 +119,8 @@ export function createHttpApp(options: HttpAppOptions) {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header(requestIdHeader, request.id);
     if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
+      // Refused before any handler ran: a balancing caller may send it to another instance.
+      reply.header(drainingHeader, '1');
       done(new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request'));
       return;
     }
@@ -134,8 +151,11 @@ export function createHttpApp(options: HttpAppOptions) {
     const path = request.url.split('?')[0];
     sendProblem(request, reply, 404, 'NOT_FOUND', `No route for ${request.method} ${path}`);
   });
-  registerHealthRoutes(app, readinessChecks, readinessCheckTimeoutMs);
-  app.get('/metrics', async (_request, reply) => {
+  registerHealthRoutes(
+    app,
+    cachedReadiness(readinessChecks, reportedChecks, readinessCheckTimeoutMs, readinessCacheMs, logger),
+  );
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -221,23 +241,58 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function registerHealthRoutes(app: HttpApp, checks: Record<string, ReadinessCheck>, timeoutMs: number): void {
+type ReadinessResult = { ready: boolean; checks: Record<string, 'ok' | 'fail'> };
+
+function registerHealthRoutes(app: HttpApp, readiness: () => Promise<ReadinessResult>): void {
   const response = { 200: HealthSchema, 503: HealthSchema };
-  app.get('/health/live', { schema: { response } }, async () => ({ status: 'ok' as const }));
-  app.get('/health/ready', { schema: { response } }, async (request, reply) => {
+  // Probed every second by every balancer and the supervisor: a line per probe would drown the log.
+  const quiet = { logLevel: 'warn' as const };
+  app.get('/health/live', { ...quiet, schema: { response } }, async () => ({ status: 'ok' as const }));
+  app.get('/health/ready', { ...quiet, schema: { response } }, async (_request, reply) => {
     if (drainingApps.has(app)) {
       return reply.code(503).send({ status: 'unavailable', checks: { shutdown: 'fail' } });
     }
-    const results = await runReadinessChecks(checks, timeoutMs, request);
-    const ready = Object.values(results).every((result) => result === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks: results });
+    const { ready, checks } = await readiness();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
   });
 }
 
-async function runReadinessChecks(
+/** Runs the checks at most once per `cacheMs`; concurrent probes share the run in progress. */
+function cachedReadiness(
+  gating: Record<string, ReadinessCheck>,
+  reported: Record<string, ReadinessCheck>,
+  timeoutMs: number,
+  cacheMs: number,
+  logger: Logger,
+): () => Promise<ReadinessResult> {
+  let last: { at: number; result: ReadinessResult } | undefined;
+  let running: Promise<ReadinessResult> | undefined;
+  const run = async (): Promise<ReadinessResult> => {
+    const [gatingResults, reportedResults] = await Promise.all([
+      runChecks(gating, timeoutMs, logger),
+      runChecks(reported, timeoutMs, logger),
+    ]);
+    const ready = Object.values(gatingResults).every((result) => result === 'ok');
+    return { ready, checks: { ...gatingResults, ...reportedResults } };
+  };
+  return () => {
+    if (last !== undefined && Date.now() - last.at < cacheMs) return Promise.resolve(last.result);
+    running ??= run()
+      .then((result) => {
+        last = { at: Date.now(), result };
+        return result;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+}
+
+async function runChecks(
   checks: Record<string, ReadinessCheck>,
   timeoutMs: number,
-  request: FastifyRequest,
+  logger: Logger,
 ): Promise<Record<string, 'ok' | 'fail'>> {
   const entries = Object.entries(checks);
   const settled = await Promise.allSettled(entries.map(([, check]) => withTimeout(check, timeoutMs)));
@@ -246,7 +301,7 @@ async function runReadinessChecks(
     const name = entries[index]![0];
     results[name] = outcome.status === 'fulfilled' ? 'ok' : 'fail';
     if (outcome.status === 'rejected')
-      request.log.warn({ check: name, err: outcome.reason }, 'readiness check failed');
+      logger.warn({ check: name, err: outcome.reason }, 'readiness check failed');
   });
   return results;
 }
@@ -391,6 +446,13 @@ function codeFromStatus(status: number): string {
 export type RunServerOptions = {
   host: string;
   port: number;
+  /**
+   * Listen on `port` with SO_REUSEPORT: several processes share the port and
+   * the kernel spreads connections over them (gateway instances on one host).
+   */
+  reusePort?: boolean;
+  /** A second port serving the same app (an instance's own port beside a shared one); 0 or absent: none. */
+  extraPort?: number;
   /** After this long, shutdown gives up waiting and the process exits 1. */
   shutdownTimeoutMs?: number;
   /** Run in order after the server has drained: consumers, then relays, then pools. */
@@ -426,9 +488,10 @@ export async function runServer(app: HttpApp, options: RunServerOptions): Promis
     exited = true;
     exitProcess(code);
   };
-  const url = await app.listen({ host, port });
+  const url = await app.listen({ host, port, ...(options.reusePort === true ? { reusePort: true } : {}) });
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+  const extra = options.extraPort ? await listenExtra(app, host, options.extraPort) : undefined;
 
   let shutdownPromise: Promise<number> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -440,14 +503,40 @@ export async function runServer(app: HttpApp, options: RunServerOptions): Promis
     void shutdown(signal);
   };
   const shutdown = (reason = 'requested'): Promise<number> => {
-    shutdownPromise ??= shutDownWithin(app, onShutdown, reason, shutdownTimeoutMs, exit).finally(() => {
-      for (const signal of signals) process.off(signal, onSignal);
-    });
+    shutdownPromise ??= shutDownWithin(app, onShutdown, reason, shutdownTimeoutMs, exit, extra).finally(
+      () => {
+        for (const signal of signals) process.off(signal, onSignal);
+      },
+    );
     return shutdownPromise;
   };
   for (const signal of signals) process.on(signal, onSignal);
-  app.log.info({ url }, 'listening');
+  app.log.info({ url, ...(extra === undefined ? {} : { extraPort: options.extraPort }) }, 'listening');
   return { port: boundPort, url, shutdown };
+}
+
+/** The app on a second port: a plain server handing requests to Fastify's router, with the same timeouts. */
+async function listenExtra(app: HttpApp, host: string, port: number): Promise<Server> {
+  const server = createServer(app.routing);
+  server.keepAliveTimeout = app.server.keepAliveTimeout;
+  server.requestTimeout = app.server.requestTimeout;
+  server.headersTimeout = app.server.headersTimeout;
+  server.timeout = app.server.timeout;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+function closeExtra(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }
 
 async function shutDownWithin(
@@ -456,6 +545,7 @@ async function shutDownWithin(
   reason: string,
   timeoutMs: number,
   exit: (code: number) => void,
+  extra: Server | undefined,
 ): Promise<number> {
   app.log.info({ reason }, 'shutting down: draining requests');
   // Not unref'd: a hung hook must not keep the process alive past the limit.
@@ -463,18 +553,23 @@ async function shutDownWithin(
     app.log.error({ timeoutMs }, 'shutdown timed out; exiting');
     exit(1);
   }, timeoutMs);
-  const code = await drainAndRunHooks(app, hooks);
+  const code = await drainAndRunHooks(app, hooks, extra);
   clearTimeout(timer);
   app.log.info({ code }, 'shutdown complete');
   exit(code);
   return code;
 }
 
-async function drainAndRunHooks(app: HttpApp, hooks: Array<() => Promise<void>>): Promise<number> {
+async function drainAndRunHooks(
+  app: HttpApp,
+  hooks: Array<() => Promise<void>>,
+  extra: Server | undefined,
+): Promise<number> {
   drainingApps.add(app);
   let code = 0;
   try {
-    await app.close();
+    // The second port drains with the main one: both answer through the same (now draining) app.
+    await Promise.all([app.close(), extra === undefined ? undefined : closeExtra(extra)]);
   } catch (error) {
     app.log.error({ err: error }, 'closing the HTTP server failed');
     code = 1;

@@ -61,6 +61,15 @@ export function prefixTopics<Topics extends { [Role in keyof Topics]: string }>(
   ) as Topics;
 }
 
+/**
+ * A service's address as its callers see it: one base URL (a Kubernetes
+ * Service, a load balancer), or one per instance, comma separated (the local
+ * supervisor's `--scale`). Callers balance over the list (upstream.ts).
+ */
+export function upstreamUrlsVariable(defaultUrl: string) {
+  return Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s,]+(,https?://[^/\\s,]+)*$' });
+}
+
 export function brokerList(brokers: string): string[] {
   return brokers.split(',');
 }

@@ -124,6 +124,51 @@ export async function waitForBroker(brokers: string[], timeoutMs: number): Promi
   throw new BrokerUnavailableError(brokers, timeoutMs, lastError);
 }
 
+export interface BrokerProbe {
+  /** Resolves when the broker answers a metadata request within `timeoutMs`. */
+  check(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A readiness check for the broker that keeps one client and its connection
+ * for the life of the process: probes arrive every second from several
+ * callers, and a client per probe would open (and close) a broker connection
+ * each time.
+ */
+export function createBrokerProbe(brokers: string[], clientId: string): BrokerProbe {
+  const requestTimeoutMs = 2_000;
+  let admin = createAdmin(brokers, clientId, requestTimeoutMs);
+  let closed = false;
+  return {
+    async check(timeoutMs) {
+      if (closed) throw new Error('broker probe closed');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new BrokerUnavailableError(brokers, timeoutMs, undefined)),
+          timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([admin.metadata({ topics: [] }), timeout]);
+      } catch (error) {
+        // A client whose connection broke may not recover by itself: the next probe starts afresh.
+        const broken = admin;
+        admin = createAdmin(brokers, clientId, requestTimeoutMs);
+        void broken.close().catch(() => {});
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      closed = true;
+      await admin.close().catch(() => {});
+    },
+  };
+}
+
 /** Deletes topics; missing ones are ignored. Meant for tests and benchmarks that make throwaway topics. */
 export async function deleteTopics(
   brokers: string[],

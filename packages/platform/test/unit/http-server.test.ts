@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttpApp, runServer } from '../../src/http.ts';
@@ -17,6 +18,14 @@ function buildSlowApp(slowMs: number) {
     return { done: true };
   });
   return { app, events, slowRequestStarted: started.promise };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 // A broken drain hangs rather than fails; the limit turns that into a failure.
@@ -60,6 +69,7 @@ describe('runServer', () => {
       assert.equal(newWorkDuringDrain.statusCode, 503);
       assert.equal(newWorkDuringDrain.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(newWorkDuringDrain.json().code, 'SERVICE_UNAVAILABLE');
+      assert.equal(newWorkDuringDrain.headers['nuri-draining'], '1', 'a balancer may send it elsewhere');
       assert.deepEqual(events, [
         '/health/ready 503',
         '/slow 503',
@@ -72,6 +82,51 @@ describe('runServer', () => {
         fetch(`http://127.0.0.1:${handle.port}/health/live`),
         'no longer accepting connections',
       );
+    },
+  );
+
+  it(
+    'when two instances share a port and each has its own, then both serve the shared one and each drains both on shutdown',
+    hangLimit,
+    async () => {
+      const instances = [buildSlowApp(0), buildSlowApp(0)];
+      for (const [index, { app }] of instances.entries()) app.get('/who', async () => ({ index }));
+      const ownPorts = [await freePort(), await freePort()];
+      const first = await runServer(instances[0]!.app, {
+        host: '127.0.0.1',
+        port: 0,
+        reusePort: true,
+        extraPort: ownPorts[0]!,
+        signals: [],
+        exit: () => {},
+      });
+      const second = await runServer(instances[1]!.app, {
+        host: '127.0.0.1',
+        port: first.port,
+        reusePort: true,
+        extraPort: ownPorts[1]!,
+        signals: [],
+        exit: () => {},
+      });
+      const seen = new Set<number>();
+      for (let attempt = 0; attempt < 40 && seen.size < 2; attempt += 1) {
+        const response = await fetch(`http://127.0.0.1:${first.port}/who`, {
+          headers: { connection: 'close' },
+        });
+        seen.add(((await response.json()) as { index: number }).index);
+      }
+      assert.equal(seen.size, 2, 'the kernel spread connections over both');
+      for (const [index, port] of ownPorts.entries()) {
+        const response = await fetch(`http://127.0.0.1:${port}/who`);
+        assert.deepEqual(await response.json(), { index });
+      }
+      assert.equal(await first.shutdown(), 0);
+      await assert.rejects(fetch(`http://127.0.0.1:${ownPorts[0]}/who`), 'its own port is closed');
+      const stillServed = await fetch(`http://127.0.0.1:${first.port}/who`, {
+        headers: { connection: 'close' },
+      });
+      assert.deepEqual(await stillServed.json(), { index: 1 });
+      assert.equal(await second.shutdown(), 0);
     },
   );
 

@@ -115,8 +115,15 @@ describe('createHttpApp: request ids', () => {
 
   it('when a request is logged, then the log line carries the request id as reqId', async () => {
     const { app, logs } = buildTestApp();
-    await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'trace-1' } });
+    await app.inject({ method: 'GET', url: '/items/1', headers: { 'x-request-id': 'trace-1' } });
     assert.ok(logs().some((line) => line.reqId === 'trace-1' && line.msg === 'request completed'));
+  });
+
+  it('when a balancer or the supervisor probes health, then no log line is written for it', async () => {
+    const { app, logs } = buildTestApp();
+    await app.inject({ method: 'GET', url: '/health/ready', headers: { 'x-request-id': 'probe-1' } });
+    await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'probe-2' } });
+    assert.ok(!logs().some((line) => line.reqId === 'probe-1' || line.reqId === 'probe-2'));
   });
 });
 
@@ -308,6 +315,39 @@ describe('createHttpApp: health and metrics', () => {
     const warnings = logs().filter((line) => line.msg === 'readiness check failed');
     assert.deepEqual(warnings.map((line) => line.check).sort(), ['kafka', 'redis']);
     assert.ok(warnings.some((line) => /ECONNREFUSED/.test(line.err.message)));
+  });
+
+  it('when a reported check fails, then it shows in /health/ready but the instance stays ready', async () => {
+    const { app } = buildTestApp({
+      readinessChecks: { database: async () => {} },
+      reportedChecks: {
+        kafka: async () => {
+          throw new Error('broker away');
+        },
+      },
+    });
+    const response = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { status: 'ok', checks: { database: 'ok', kafka: 'fail' } });
+  });
+
+  it('when probes come often, then the checks run once per cache period and concurrent probes share one run', async () => {
+    let runs = 0;
+    const { app } = buildTestApp({
+      readinessCacheMs: 200,
+      readinessChecks: {
+        database: async () => {
+          runs += 1;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        },
+      },
+    });
+    await Promise.all(Array.from({ length: 10 }, () => app.inject({ method: 'GET', url: '/health/ready' })));
+    await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(runs, 1);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(runs, 2);
   });
 
   it('when metrics are scraped after traffic, then prom-client text holds the route template', async () => {
