@@ -262,7 +262,9 @@ export function createIdempotencyStore(
   options: IdempotencyStoreOptions = {},
 ): IdempotencyStore {
   const db = database as Kysely<IdempotencyDatabase>;
-  const leaseMs = options.leaseMs ?? 30_000;
+  // Longer than any request may run (the gateway gives up on an upstream after 10 s): a claim
+  // still PENDING after that belongs to a process that died, and its client's retry takes it over.
+  const leaseMs = options.leaseMs ?? 12_000;
   const retentionMs = options.retentionMs ?? 48 * 3_600_000;
   const dialect = dialectOf(db);
 

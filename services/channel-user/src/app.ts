@@ -2,7 +2,7 @@ import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { uuidv7 } from '@nuri/platform/ids';
-import { waitForBroker } from '@nuri/platform/kafka/admin';
+import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
@@ -45,15 +45,18 @@ const readinessTimeoutMs = 1_000;
 
 /** The channel-user HTTP app; never listens (server.ts does). Kafka runs beside it (events/runtime.ts). */
 export function buildApp(deps: AppDeps) {
+  const brokerProbe = createBrokerProbe(deps.kafkaBrokers, 'channel-user-readiness');
   const app = createHttpApp({
     name: 'channel-user',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
       database: () => deps.database.ping(),
-      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
+    // Kafka is shown, not gating: logins need no broker, and deposits wait in the outbox until it is back.
+    reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
+  app.addHook('onClose', () => brokerProbe.close());
   const { db } = deps.database;
   const links = createAccountLinkStore(db);
   const idempotency = createIdempotencyStore(db);

@@ -1,11 +1,16 @@
 import { ConfigError, loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig } from '@nuri/platform/internal-auth';
-import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
+import {
+  commonConfig,
+  kafkaConfig,
+  portVariable,
+  postgresConfig,
+  upstreamUrlsVariable,
+} from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 import { parseSigningKeys, type SigningKeyring, SigningKeysError } from './auth/signing-keys.ts';
 
-const upstreamUrl = (defaultUrl: string) =>
-  Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s]+$' });
+const upstreamUrl = upstreamUrlsVariable;
 const keyId = '[A-Za-z0-9_-]{1,32}';
 const pkcs8 = '[A-Za-z0-9_-]{40,200}';
 const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
@@ -20,8 +25,14 @@ export const ConfigSchema = Type.Object({
   NURI_CHANNEL_DB: Type.String({ default: 'nuri_channel', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   NURI_CORE_USER_URL: upstreamUrl('http://127.0.0.1:8101'),
   NURI_CORE_PAYMENT_URL: upstreamUrl('http://127.0.0.1:8102'),
-  /** Per attempt of a core call (connect + headers + body). */
-  NURI_CORE_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 50, maximum: 30_000 }),
+  /** Per attempt of a core call (connect + headers + body); a healthy core answers in milliseconds. */
+  NURI_CORE_TIMEOUT_MS: Type.Integer({ default: 800, minimum: 50, maximum: 30_000 }),
+  /**
+   * A whole core call, retries included: the longest a customer waits for
+   * 503 CORE_UNAVAILABLE when the core is down or paused (later calls fail
+   * fast once every instance's circuit is open).
+   */
+  NURI_CORE_DEADLINE_MS: Type.Integer({ default: 1_500, minimum: 50, maximum: 60_000 }),
   /** Keep-alive sockets per core service. */
   NURI_CORE_CONNECTIONS_MAX: Type.Integer({ default: 64, minimum: 1, maximum: 1_024 }),
   /** `kid:base64url(PKCS8 DER of an Ed25519 key)`, comma separated: the active key signs, all verify. */

@@ -4,6 +4,7 @@ import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createAccessTokenIssuer } from './auth/access-tokens.ts';
 import { createCoreClient } from './clients/core-client.ts';
@@ -28,18 +29,19 @@ await runMain('channel-user', async () => {
   const coreOptions = {
     internalToken: config.NURI_INTERNAL_TOKEN,
     timeoutMs: config.NURI_CORE_TIMEOUT_MS,
+    deadlineMs: config.NURI_CORE_DEADLINE_MS,
     connectionsMax: config.NURI_CORE_CONNECTIONS_MAX,
     logger,
   };
   const coreUser = createCoreClient({
     ...coreOptions,
     name: 'core-user',
-    baseUrl: config.NURI_CORE_USER_URL,
+    urls: parseUrlList(config.NURI_CORE_USER_URL),
   });
   const corePayment = createCoreClient({
     ...coreOptions,
     name: 'core-payment',
-    baseUrl: config.NURI_CORE_PAYMENT_URL,
+    urls: parseUrlList(config.NURI_CORE_PAYMENT_URL),
   });
   const events = createEventRuntime({
     db: database.db,
@@ -73,7 +75,6 @@ await runMain('channel-user', async () => {
     },
   });
   const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
-  await events.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CHANNEL_USER_PORT,
@@ -86,4 +87,7 @@ await runMain('channel-user', async () => {
       () => database.close(),
     ],
   });
+  // Listening first: HTTP does not wait for Kafka. The consumers join their
+  // groups in the background (retrying while the broker is away).
+  events.start().catch((error: unknown) => logger.error({ err: error }, 'starting the Kafka side failed'));
 });

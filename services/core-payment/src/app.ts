@@ -1,7 +1,7 @@
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { requireInternalToken } from '@nuri/platform/internal-auth';
-import { waitForBroker } from '@nuri/platform/kafka/admin';
+import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { createAccountStore } from './db/accounts-repository.ts';
@@ -32,15 +32,19 @@ const readinessTimeoutMs = 1_000;
 
 /** The core-payment HTTP app; never listens (server.ts does). Kafka consumers live in events/, started by server.ts. */
 export function buildApp(deps: AppDeps) {
+  const brokerProbe = createBrokerProbe(deps.kafkaBrokers, 'core-payment-readiness');
   const app = createHttpApp({
     name: 'core-payment',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
       database: () => deps.database.ping(),
-      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
+    // Kafka is shown, not gating: withdrawals and account opening need no broker, and the
+    // consumers wait for it by themselves.
+    reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
+  app.addHook('onClose', () => brokerProbe.close());
   requireInternalToken(app, { token: deps.internalToken });
   const { db } = deps.database;
   registerAccountRoutes(app, createAccountStore(db));

@@ -50,7 +50,6 @@ await runMain('core-payment', async () => {
       queueLengthMax: config.NURI_CORE_PAYMENT_WITHDRAWAL_QUEUE_LENGTH_MAX,
     },
   });
-  await events.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CORE_PAYMENT_PORT,
@@ -58,4 +57,7 @@ await runMain('core-payment', async () => {
     // After HTTP drains: consumers stop, the relay publishes what they wrote, then the pool closes.
     onShutdown: [() => events.stop(), () => database.close()],
   });
+  // Listening first: HTTP does not wait for Kafka. The consumers join their
+  // groups in the background (retrying while the broker is away).
+  events.start().catch((error: unknown) => logger.error({ err: error }, 'starting the Kafka side failed'));
 });

@@ -3,7 +3,7 @@ import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { uuidv7 } from '@nuri/platform/ids';
-import { waitForBroker } from '@nuri/platform/kafka/admin';
+import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
@@ -46,16 +46,20 @@ const readinessTimeoutMs = 1_000;
 
 /** The coupon HTTP app; never listens (server.ts does, and runs the consumers and the recovery job). */
 export function buildApp(deps: AppDeps) {
+  const brokerProbe = createBrokerProbe(deps.kafkaBrokers, 'coupon-readiness');
   const app = createHttpApp({
     name: 'coupon',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
       database: () => deps.database.ping(),
-      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
       redis: () => redisReadinessCheck(deps.redis),
     },
+    // Kafka is shown, not gating: without the broker an issue answers 503 COUPON_UNAVAILABLE on its own,
+    // while campaign pages and a user's coupons keep working.
+    reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
+  app.addHook('onClose', () => brokerProbe.close());
   acceptEmptyJsonBodies(app);
   const campaigns = buildCampaignService(deps);
   registerCampaignRoutes(app, {

@@ -1,7 +1,14 @@
 import { topics } from '@nuri/contracts/events';
 import { loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig } from '@nuri/platform/internal-auth';
-import { commonConfig, kafkaConfig, mysqlConfig, portVariable, redisConfig } from '@nuri/platform/service';
+import {
+  commonConfig,
+  kafkaConfig,
+  mysqlConfig,
+  portVariable,
+  redisConfig,
+  upstreamUrlsVariable,
+} from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 
 const topicPattern = '^[A-Za-z0-9._-]{1,200}$';
@@ -19,8 +26,8 @@ export const ConfigSchema = Type.Object({
   /** Bearer token of the admin routes; compared in constant time. No default: it is a secret. */
   NURI_ADMIN_TOKEN: Type.String({ minLength: 32, maxLength: 512, pattern: '^[A-Za-z0-9._~+/=-]+$' }),
   /** channel-user's base URL; its /.well-known/jwks.json verifies access tokens. */
-  NURI_CHANNEL_USER_URL: Type.String({ default: 'http://127.0.0.1:8201', pattern: '^https?://' }),
-  NURI_CORE_PAYMENT_URL: Type.String({ default: 'http://127.0.0.1:8102', pattern: '^https?://' }),
+  NURI_CHANNEL_USER_URL: upstreamUrlsVariable('http://127.0.0.1:8201'),
+  NURI_CORE_PAYMENT_URL: upstreamUrlsVariable('http://127.0.0.1:8102'),
   NURI_CORE_PAYMENT_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 100, maximum: 30_000 }),
   NURI_COUPON_ISSUED_TOPIC: Type.String({ default: topics.couponIssued, pattern: topicPattern }),
   NURI_COUPON_RECORDED_TOPIC: Type.String({ default: topics.couponRecorded, pattern: topicPattern }),

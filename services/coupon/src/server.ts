@@ -7,6 +7,7 @@ import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createCorePaymentClient } from './clients/core-payment.ts';
 import { loadServiceConfig } from './config.ts';
@@ -93,6 +94,11 @@ await runMain('coupon', async () => {
         graceMs: config.NURI_COUPON_RECOVERY_GRACE_MS,
       }),
   });
+  const core = createCorePaymentClient({
+    urls: parseUrlList(config.NURI_CORE_PAYMENT_URL),
+    internalToken: config.NURI_INTERNAL_TOKEN,
+    timeoutMs: config.NURI_CORE_PAYMENT_TIMEOUT_MS,
+  });
   const app = buildApp({
     logger,
     metrics,
@@ -101,17 +107,13 @@ await runMain('coupon', async () => {
     kafkaBrokers: brokers,
     redis,
     accessTokens: createRemoteAccessTokenVerifier({
-      jwksUrl: new URL('/.well-known/jwks.json', config.NURI_CHANNEL_USER_URL).toString(),
+      jwksUrls: parseUrlList(config.NURI_CHANNEL_USER_URL).map((url) => `${url}/.well-known/jwks.json`),
     }),
     adminToken: config.NURI_ADMIN_TOKEN,
     internalToken: config.NURI_INTERNAL_TOKEN,
     recoveryGraceMs: config.NURI_COUPON_RECOVERY_GRACE_MS,
     handOff,
-    core: createCorePaymentClient({
-      baseUrl: config.NURI_CORE_PAYMENT_URL,
-      internalToken: config.NURI_INTERNAL_TOKEN,
-      timeoutMs: config.NURI_CORE_PAYMENT_TIMEOUT_MS,
-    }),
+    core,
     mirror: createMirrorProgress({
       brokers,
       topic: topics.couponIssued,
@@ -124,7 +126,6 @@ await runMain('coupon', async () => {
       requestWaitMs: config.NURI_COUPON_SEND_WAIT_MS,
     },
   });
-  await consumer.start();
   recovery.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
@@ -136,10 +137,14 @@ await runMain('coupon', async () => {
       () => recovery.stop(),
       () => consumer.stop(),
       () => producer.close(),
+      () => core.close(),
       () => database.close(),
       async () => {
         await Promise.all([redis.quit(), backgroundRedis.quit()]);
       },
     ],
   });
+  // Listening first: HTTP does not wait for Kafka. The consumers join their
+  // groups in the background (retrying while the broker is away).
+  consumer.start().catch((error: unknown) => logger.error({ err: error }, 'starting the Kafka side failed'));
 });

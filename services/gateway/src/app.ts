@@ -3,7 +3,9 @@ import { createHttpApp } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
-import type { UpstreamProxy } from './proxy.ts';
+import type { Upstream } from '@nuri/platform/upstream';
+import type { ServiceName } from './config.ts';
+import { createProxy } from './proxy.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { registerHealthRoute } from './routes/health.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
@@ -13,11 +15,14 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   redis: Redis;
-  /** Every service, core included, for the aggregated GET /health. */
-  upstreams: Record<string, string>;
-  healthTimeoutMs: number;
-  /** Forwards to the channel services. */
-  proxy: UpstreamProxy;
+  /**
+   * Every service behind the gateway, core included, each over its instances.
+   * The channel services are forwarded to; the core ones are only probed, for
+   * the aggregated GET /health.
+   */
+  services: Readonly<Record<ServiceName, Upstream>>;
+  /** Every gateway instance (for GET /health) when there are several. */
+  gateways?: Upstream;
   /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (token-cache.ts). */
   verifier: AccessTokenVerifier;
   rateLimiter: RateLimiter;
@@ -29,20 +34,16 @@ export interface AppDeps {
  * channel services after the path, token and rate-limit checks.
  */
 export function buildApp(deps: AppDeps) {
-  const checkRedis = () => redisReadinessCheck(deps.redis);
   const app = createHttpApp({
     name: 'gateway',
     logger: deps.logger,
     metrics: deps.metrics,
-    readinessChecks: { redis: checkRedis },
+    // Shown, not gating: without Redis the rate limits are kept by each instance alone.
+    reportedChecks: { redis: () => redisReadinessCheck(deps.redis) },
   });
-  registerHealthRoute(app, {
-    upstreams: deps.upstreams,
-    checkSelf: checkRedis,
-    timeoutMs: deps.healthTimeoutMs,
-  });
+  registerHealthRoute(app, { services: deps.services, gateways: deps.gateways });
   registerProxyRoutes(app, {
-    proxy: deps.proxy,
+    proxy: createProxy(deps.services),
     verifier: createCachingVerifier(deps.verifier),
     rateLimiter: deps.rateLimiter,
   });

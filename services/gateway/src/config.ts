@@ -1,28 +1,45 @@
 import { loadConfig } from '@nuri/platform/config';
-import { commonConfig, portVariable, redisConfig } from '@nuri/platform/service';
+import { commonConfig, portVariable, redisConfig, upstreamUrlsVariable } from '@nuri/platform/service';
+import { parseUrlList } from '@nuri/platform/upstream';
 import { type Static, Type } from 'typebox';
 
-const upstreamUrl = (defaultUrl: string) =>
-  Type.String({ default: defaultUrl, pattern: '^https?://[^/\\s]+$' });
+const upstreamUrl = upstreamUrlsVariable;
 
 export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...redisConfig,
+  /** The public port. */
   NURI_GATEWAY_PORT: portVariable(8080),
+  /**
+   * Listen on the public port with SO_REUSEPORT, so that several gateway
+   * instances on one host share it and the kernel spreads connections over
+   * them (`npm start -- --scale gateway=N`). Off by default: a second system
+   * started by mistake should fail with EADDRINUSE, not take half the traffic.
+   */
+  NURI_GATEWAY_SHARE_PORT: Type.Boolean({ default: false }),
+  /** A port of this instance alone (0: none), beside the shared one: probes and `nuri status` reach it there. */
+  NURI_GATEWAY_INSTANCE_PORT: Type.Integer({ default: 0, minimum: 0, maximum: 65_535 }),
+  /** Every gateway instance's own URL, for the `gateway` entry of GET /health; empty: this one alone. */
+  NURI_GATEWAY_PEER_URLS: Type.String({
+    default: '',
+    pattern: '^(https?://[^/\\s,]+(,https?://[^/\\s,]+)*)?$',
+  }),
   NURI_CORE_USER_URL: upstreamUrl('http://127.0.0.1:8101'),
   NURI_CORE_PAYMENT_URL: upstreamUrl('http://127.0.0.1:8102'),
   NURI_CHANNEL_USER_URL: upstreamUrl('http://127.0.0.1:8201'),
   NURI_POINT_URL: upstreamUrl('http://127.0.0.1:8202'),
   NURI_COUPON_URL: upstreamUrl('http://127.0.0.1:8203'),
-  /** Per upstream readiness probe behind GET /health. */
-  NURI_HEALTH_TIMEOUT_MS: Type.Integer({ default: 1_500, minimum: 100, maximum: 30_000 }),
+  /** Each instance of every service is probed (GET /health/ready) this often; GET /health answers from the results. */
+  NURI_HEALTH_PROBE_INTERVAL_MS: Type.Integer({ default: 1_000, minimum: 100, maximum: 60_000 }),
+  /** Per readiness probe. */
+  NURI_HEALTH_TIMEOUT_MS: Type.Integer({ default: 1_000, minimum: 100, maximum: 30_000 }),
   /**
    * A forwarded request's whole answer. Longer than channel-user's worst
    * withdrawal (three core attempts with back-off), so the gateway does not
    * give up on a debit that is still being decided.
    */
   NURI_UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
-  /** Keep-alive sockets per upstream service. */
+  /** Keep-alive sockets per instance of an upstream service. */
   NURI_UPSTREAM_CONNECTIONS_MAX: Type.Integer({ default: 128, minimum: 1, maximum: 4_096 }),
   /** Requests per client IP per window; generous enough for the benchmarks from one host. */
   NURI_RATE_LIMIT_IP_MAX: Type.Integer({ default: 20_000, minimum: 1, maximum: 10_000_000 }),
@@ -47,24 +64,19 @@ export function loadServiceConfig(env: Readonly<Record<string, string | undefine
   return loadConfig(ConfigSchema, env);
 }
 
-/** Every service behind the gateway, by name, for the aggregated health. */
-export function upstreamsOf(config: Config): Record<string, string> {
+export type ServiceName = 'core-user' | 'core-payment' | 'channel-user' | 'point' | 'coupon';
+export type ChannelServiceName = 'channel-user' | 'point' | 'coupon';
+
+/** Every service behind the gateway and its instances' URLs, for the aggregated health (core ones included). */
+export function upstreamsOf(config: Config): Record<ServiceName, string[]> {
   return {
-    'core-user': config.NURI_CORE_USER_URL,
-    'core-payment': config.NURI_CORE_PAYMENT_URL,
-    'channel-user': config.NURI_CHANNEL_USER_URL,
-    point: config.NURI_POINT_URL,
-    coupon: config.NURI_COUPON_URL,
+    'core-user': parseUrlList(config.NURI_CORE_USER_URL),
+    'core-payment': parseUrlList(config.NURI_CORE_PAYMENT_URL),
+    'channel-user': parseUrlList(config.NURI_CHANNEL_USER_URL),
+    point: parseUrlList(config.NURI_POINT_URL),
+    coupon: parseUrlList(config.NURI_COUPON_URL),
   };
 }
 
 /** The services the public API is routed to: the channel zone only (DESIGN.md). */
-export function channelUpstreamsOf(config: Config): ChannelUpstreams {
-  return {
-    'channel-user': config.NURI_CHANNEL_USER_URL,
-    point: config.NURI_POINT_URL,
-    coupon: config.NURI_COUPON_URL,
-  };
-}
-
-export type ChannelUpstreams = Record<'channel-user' | 'point' | 'coupon', string>;
+export const channelServices: readonly ChannelServiceName[] = ['channel-user', 'point', 'coupon'];

@@ -1,14 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError } from '@nuri/platform/errors';
-import { type Dispatcher, Pool } from 'undici';
-import type { ChannelUpstreams } from './config.ts';
-import type { UpstreamName } from './routing.ts';
-
-export interface ProxyOptions {
-  upstreams: ChannelUpstreams;
-  timeoutMs: number;
-  connectionsMax: number;
-}
+import {
+  type Upstream,
+  UpstreamAnswerTooLargeError,
+  UpstreamUnavailableError,
+} from '@nuri/platform/upstream';
+import type { ChannelServiceName } from './config.ts';
 
 export interface ForwardRequest {
   method: string;
@@ -29,12 +26,8 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamProxy {
-  forward(upstream: UpstreamName, request: ForwardRequest): Promise<UpstreamResponse>;
-  close(): Promise<void>;
+  forward(upstream: ChannelServiceName, request: ForwardRequest): Promise<UpstreamResponse>;
 }
-
-/** An upstream answer larger than this is not a page of our API: refuse it rather than buffer it. */
-const responseBytesMax = 4 * 1_048_576;
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself. A
 // client's x-user-uuid is dropped: only the verified token names the user.
@@ -66,94 +59,35 @@ const responseHeadersDropped = new Set([
   'date',
 ]);
 
-export function createProxy(options: ProxyOptions): UpstreamProxy {
-  const pools = new Map<UpstreamName, Pool>();
-  for (const [name, url] of Object.entries(options.upstreams) as Array<[UpstreamName, string]>) {
-    pools.set(
-      name,
-      new Pool(url, {
-        connections: options.connectionsMax,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 60_000,
-        connectTimeout: Math.min(options.timeoutMs, 5_000),
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-      }),
-    );
-  }
-
+/**
+ * Forwards to a ready instance of the owning channel service (upstream.ts
+ * balances and retries). A request that may have reached an instance that
+ * then failed is repeated on another only when repeating is safe: a GET or
+ * HEAD, or a POST with an Idempotency-Key, which the service dedupes on.
+ */
+export function createProxy(upstreams: Readonly<Record<ChannelServiceName, Upstream>>): UpstreamProxy {
   return {
-    forward(upstream, request) {
-      const pool = pools.get(upstream)!;
-      // dispatch with a handler that gathers the answer, rather than
-      // pool.request: no Readable and async iterator per answer, which the
-      // gateway would only turn back into one Buffer.
-      return new Promise((resolve, reject) => {
-        pool.dispatch(
-          {
-            method: request.method as Dispatcher.HttpMethod,
-            path: request.url,
-            headers: forwardedHeaders(request),
-            body: request.body ?? null,
-          },
-          new AnswerCollector(resolve, reject),
-        );
-      });
-    },
-    async close() {
-      await Promise.all([...pools.values()].map((pool) => pool.close()));
+    async forward(name, request) {
+      let answer: Awaited<ReturnType<Upstream['request']>>;
+      try {
+        answer = await upstreams[name].request({
+          method: request.method,
+          path: request.url,
+          headers: forwardedHeaders(request),
+          body: request.body ?? null,
+          retriesMax: isSafeToRepeat(request) ? 1 : 0,
+        });
+      } catch (error) {
+        throw upstreamError(error);
+      }
+      return { status: answer.status, headers: answerHeaders(answer.headers), body: answer.body };
     },
   };
 }
 
-/** Collects one upstream answer into a Buffer, refusing it past responseBytesMax. */
-class AnswerCollector implements Dispatcher.DispatchHandler {
-  #resolve: (answer: UpstreamResponse) => void;
-  #reject: (error: AppError) => void;
-  #status = 0;
-  #headers: Record<string, string | string[]> = {};
-  #chunks: Buffer[] = [];
-  #length = 0;
-
-  constructor(resolve: (answer: UpstreamResponse) => void, reject: (error: AppError) => void) {
-    this.#resolve = resolve;
-    this.#reject = reject;
-  }
-
-  // Present even though empty: undici tells this handler interface from the legacy one by it.
-  onRequestStart(): void {}
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    // 1xx informational answers precede the real one.
-    if (statusCode < 200) return;
-    this.#status = statusCode;
-    this.#headers = answerHeaders(headers);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.#length += chunk.length;
-    if (this.#length > responseBytesMax) {
-      controller.abort(new Error(`upstream answer exceeds ${responseBytesMax} bytes`));
-      return;
-    }
-    this.#chunks.push(chunk);
-  }
-
-  onResponseEnd(): void {
-    const chunks = this.#chunks;
-    // Chunks are the socket's own reads, not reused by undici: one can be sent as is.
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length);
-    this.#resolve({ status: this.#status, headers: this.#headers, body });
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#reject(upstreamError(error));
-  }
+function isSafeToRepeat(request: ForwardRequest): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return true;
+  return request.method === 'POST' && request.headers['idempotency-key'] !== undefined;
 }
 
 function forwardedHeaders(request: ForwardRequest): Record<string, string | string[]> {
@@ -179,12 +113,21 @@ function answerHeaders(headers: IncomingHttpHeaders): Record<string, string | st
   return kept;
 }
 
-const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
-
 function upstreamError(error: unknown): AppError {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && timeoutCodes.has(code)) {
+  if (error instanceof UpstreamUnavailableError && error.reason === 'timeout') {
     return new AppError('UPSTREAM_TIMEOUT', 504, 'The service behind the gateway did not answer in time');
   }
-  return new AppError('UPSTREAM_FAILED', 502, 'The service behind the gateway could not be reached');
+  if (error instanceof UpstreamAnswerTooLargeError) {
+    return new AppError(
+      'UPSTREAM_FAILED',
+      502,
+      'The service behind the gateway gave an answer too large to pass on',
+    );
+  }
+  return new AppError(
+    'UPSTREAM_UNAVAILABLE',
+    503,
+    'The service behind the gateway is unavailable; retry shortly',
+    {},
+  );
 }

@@ -17,10 +17,12 @@ import type { Redis } from '@nuri/platform/redis';
 // one sync interval. It is never refused early: the estimate never exceeds
 // the true count. One instance alone enforces the limit exactly.
 //
-// Redis unreachable (the last sync failed): requests pass unlimited, as the
-// shared counts are unknown and refusing everyone would turn a Redis outage
-// into a full outage; a warning at most every 10 s says so. Hits are still
-// counted and reach Redis once it is back.
+// Redis unreachable (the last sync failed): each instance keeps enforcing on
+// what it knows — the last shared count it read plus every hit it admitted
+// since — so the limits still hold per instance (a client spread over N
+// instances may get up to N times its limit) rather than switching off; a
+// warning at most every 10 s says so. Hits stay counted and reach Redis once
+// it is back.
 
 export interface RateLimitOptions {
   redis: Redis;
@@ -83,7 +85,10 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     if (now() - lastFailureLogAt < failureLogIntervalMs) return;
     lastFailureLogAt = now();
     const cause = typeof reason === 'string' ? { reason } : { err: reason };
-    logger.warn({ ...cause, redis: redis.status }, 'rate limiting unavailable; requests pass unlimited');
+    logger.warn(
+      { ...cause, redis: redis.status },
+      'rate-limit counts cannot be shared; each instance enforces alone',
+    );
   };
 
   const counterOf = (kind: 'ip' | 'user', id: string, max: number): Counter => {
@@ -170,10 +175,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
       }
       let limited = count(counterOf('ip', ip, options.ipMax));
       if (userUuid !== undefined) limited = count(counterOf('user', userUuid, options.userMax)) || limited;
-      if (lastSyncFailed) {
-        warnUnavailable('the last sync with Redis failed');
-        return notLimited;
-      }
+      if (lastSyncFailed) warnUnavailable('the last sync with Redis failed; limits are kept per instance');
       if (!limited) return notLimited;
       const retryAfterMs = (window + 1) * windowMs - at;
       return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1_000)) };

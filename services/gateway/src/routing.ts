@@ -1,6 +1,6 @@
-import type { ChannelUpstreams } from './config.ts';
+import type { ChannelServiceName } from './config.ts';
 
-export type UpstreamName = keyof ChannelUpstreams;
+export type UpstreamName = ChannelServiceName;
 
 /**
  * The public API (API.md) by owning service, as Fastify route patterns. Only

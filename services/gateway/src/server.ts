@@ -1,23 +1,21 @@
 import { createRemoteAccessTokenVerifier } from '@nuri/platform/access-token';
 import { runServer } from '@nuri/platform/http';
-import { createLogger } from '@nuri/platform/logger';
+import { createLogger, type Logger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
 import { runMain } from '@nuri/platform/service';
+import { createUpstream, parseUrlList, type Upstream } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
-import { channelUpstreamsOf, loadServiceConfig, upstreamsOf } from './config.ts';
-import { createProxy } from './proxy.ts';
+import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createRateLimiter } from './rate-limit.ts';
 
 await runMain('gateway', async () => {
   const config = loadServiceConfig();
   const logger = createLogger({ name: 'gateway', level: config.NURI_LOG_LEVEL });
   const redis = createRedis({ url: config.NURI_REDIS_URL, name: 'gateway', logger });
-  const proxy = createProxy({
-    upstreams: channelUpstreamsOf(config),
-    timeoutMs: config.NURI_UPSTREAM_TIMEOUT_MS,
-    connectionsMax: config.NURI_UPSTREAM_CONNECTIONS_MAX,
-  });
+  const services = createServiceUpstreams(config, logger);
+  const peers = parseUrlList(config.NURI_GATEWAY_PEER_URLS);
+  const gateways = peers.length === 0 ? undefined : probeOnly('gateway', peers, config, logger);
   const rateLimiter = createRateLimiter({
     redis,
     logger,
@@ -30,11 +28,12 @@ await runMain('gateway', async () => {
     logger,
     metrics: createMetrics('gateway'),
     redis,
-    upstreams: upstreamsOf(config),
-    healthTimeoutMs: config.NURI_HEALTH_TIMEOUT_MS,
-    proxy,
+    services,
+    ...(gateways === undefined ? {} : { gateways }),
     verifier: createRemoteAccessTokenVerifier({
-      jwksUrl: `${config.NURI_CHANNEL_USER_URL}/.well-known/jwks.json`,
+      jwksUrls: services['channel-user']
+        .instances()
+        .map((instance) => `${instance.url}/.well-known/jwks.json`),
       cacheMaxAgeMs: config.NURI_JWKS_CACHE_MAX_AGE_MS,
     }),
     rateLimiter,
@@ -42,9 +41,14 @@ await runMain('gateway', async () => {
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_GATEWAY_PORT,
+    reusePort: config.NURI_GATEWAY_SHARE_PORT,
+    extraPort: config.NURI_GATEWAY_INSTANCE_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
     onShutdown: [
-      () => proxy.close(),
+      () =>
+        Promise.all([...Object.values(services), gateways].map((upstream) => upstream?.close())).then(
+          () => {},
+        ),
       () => rateLimiter.close(),
       async () => {
         redis.disconnect();
@@ -52,3 +56,39 @@ await runMain('gateway', async () => {
     ],
   });
 });
+
+/** Each service over its instances; the channel ones carry traffic, the core ones are only probed (GET /health). */
+function createServiceUpstreams(config: Config, logger: Logger): Record<ServiceName, Upstream> {
+  const urls = upstreamsOf(config);
+  const forwarding = (name: 'channel-user' | 'point' | 'coupon') =>
+    createUpstream({
+      name,
+      urls: urls[name],
+      connectionsMax: config.NURI_UPSTREAM_CONNECTIONS_MAX,
+      attemptTimeoutMs: config.NURI_UPSTREAM_TIMEOUT_MS,
+      // The client's whole wait: retries on another instance fit inside it, never add to it.
+      requestDeadlineMs: config.NURI_UPSTREAM_TIMEOUT_MS,
+      // A full answer of our API, or a 4 MiB refusal rather than buffering more.
+      responseBytesMax: 4 * 1_048_576,
+      probe: { intervalMs: config.NURI_HEALTH_PROBE_INTERVAL_MS, timeoutMs: config.NURI_HEALTH_TIMEOUT_MS },
+      logger,
+    });
+  return {
+    'core-user': probeOnly('core-user', urls['core-user'], config, logger),
+    'core-payment': probeOnly('core-payment', urls['core-payment'], config, logger),
+    'channel-user': forwarding('channel-user'),
+    point: forwarding('point'),
+    coupon: forwarding('coupon'),
+  };
+}
+
+function probeOnly(name: string, urls: string[], config: Config, logger: Logger): Upstream {
+  return createUpstream({
+    name,
+    urls,
+    connectionsMax: 1,
+    attemptTimeoutMs: config.NURI_HEALTH_TIMEOUT_MS,
+    probe: { intervalMs: config.NURI_HEALTH_PROBE_INTERVAL_MS, timeoutMs: config.NURI_HEALTH_TIMEOUT_MS },
+    logger,
+  });
+}

@@ -4,7 +4,7 @@ import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { requireInternalToken } from '@nuri/platform/internal-auth';
-import { waitForBroker } from '@nuri/platform/kafka/admin';
+import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import type { ServiceDb } from './db/database.ts';
@@ -37,15 +37,18 @@ const readinessTimeoutMs = 1_000;
 
 /** The point HTTP app; never listens (server.ts does). Kafka and the timeout job live beside it. */
 export function buildApp(deps: AppDeps) {
+  const brokerProbe = createBrokerProbe(deps.kafkaBrokers, 'point-readiness');
   const app = createHttpApp({
     name: 'point',
     logger: deps.logger,
     metrics: deps.metrics,
     readinessChecks: {
       database: () => deps.database.ping(),
-      kafka: () => waitForBroker(deps.kafkaBrokers, readinessTimeoutMs),
     },
+    // Kafka is shown, not gating: charges need no broker, and payments wait in the outbox until it is back.
+    reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
+  app.addHook('onClose', () => brokerProbe.close());
   const { db } = deps.database;
   const idempotency = createIdempotencyStore(db);
   // Two encapsulated scopes: users (access token) and services (internal token).

@@ -1,7 +1,13 @@
 import { topics } from '@nuri/contracts/events';
 import { loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig } from '@nuri/platform/internal-auth';
-import { commonConfig, kafkaConfig, mysqlConfig, portVariable } from '@nuri/platform/service';
+import {
+  commonConfig,
+  kafkaConfig,
+  mysqlConfig,
+  portVariable,
+  upstreamUrlsVariable,
+} from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 
 const topicPattern = '^[A-Za-z0-9._-]{1,249}$';
@@ -15,7 +21,8 @@ export const ConfigSchema = Type.Object({
   NURI_POINT_PORT: portVariable(8202),
   NURI_POINT_DB: Type.String({ default: 'nuri_point', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   /** channel-user: its JWKS verifies access tokens, its internal API answers account ownership. */
-  NURI_CHANNEL_USER_URL: Type.String({ default: 'http://127.0.0.1:8201', pattern: '^https?://' }),
+  /** channel-user's instances: account links, and the JWKS that verifies access tokens. */
+  NURI_CHANNEL_USER_URL: upstreamUrlsVariable('http://127.0.0.1:8201'),
   NURI_POINT_ACCOUNT_CHECK_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 50, maximum: 30_000 }),
   /** Links only ever confirmed are cached; the core re-checks ownership at the cash debit anyway. 0 disables. */
   NURI_POINT_ACCOUNT_LINK_CACHE_TTL_MS: Type.Integer({ default: 30_000, minimum: 0, maximum: 3_600_000 }),

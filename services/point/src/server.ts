@@ -8,6 +8,7 @@ import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createAccountLinkClient } from './clients/account-links.ts';
 import { loadServiceConfig } from './config.ts';
@@ -66,7 +67,7 @@ await runMain('point', async () => {
     batchSizeMax: config.NURI_POINT_TIMEOUT_SCAN_BATCH_SIZE_MAX,
   });
   const accountLinks = createAccountLinkClient({
-    baseUrl: config.NURI_CHANNEL_USER_URL,
+    urls: parseUrlList(config.NURI_CHANNEL_USER_URL),
     internalToken: config.NURI_INTERNAL_TOKEN,
     timeoutMs: config.NURI_POINT_ACCOUNT_CHECK_TIMEOUT_MS,
     cacheTtlMs: config.NURI_POINT_ACCOUNT_LINK_CACHE_TTL_MS,
@@ -79,7 +80,7 @@ await runMain('point', async () => {
     // Each token verified once, then remembered until it expires: the signature check was a payment's largest CPU cost here.
     accessTokens: createCachingAccessTokenVerifier(
       createRemoteAccessTokenVerifier({
-        jwksUrl: new URL('/.well-known/jwks.json', config.NURI_CHANNEL_USER_URL).toString(),
+        jwksUrls: parseUrlList(config.NURI_CHANNEL_USER_URL).map((url) => `${url}/.well-known/jwks.json`),
       }),
     ),
     accountLinks,
@@ -88,7 +89,6 @@ await runMain('point', async () => {
     paymentTimeoutMs: config.NURI_POINT_PAYMENT_TIMEOUT_MS,
     attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
   });
-  await events.start();
   timeouts.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
@@ -103,4 +103,7 @@ await runMain('point', async () => {
       () => database.close(),
     ],
   });
+  // Listening first: HTTP does not wait for Kafka. The consumers join their
+  // groups in the background (retrying while the broker is away).
+  events.start().catch((error: unknown) => logger.error({ err: error }, 'starting the Kafka side failed'));
 });

@@ -1,23 +1,32 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '@nuri/platform/errors';
 import type { Logger } from '@nuri/platform/logger';
-import { Pool } from 'undici';
-import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.ts';
+import {
+  createUpstream,
+  type Upstream,
+  UpstreamAnswerTooLargeError,
+  UpstreamUnavailableError,
+} from '@nuri/platform/upstream';
 
 export interface CoreClientOptions {
   /** For logs: core-user, core-payment. */
   name: string;
-  baseUrl: string;
+  /** The core service's instances (one URL where a Service balances them). */
+  urls: readonly string[];
   /** NURI_INTERNAL_TOKEN. */
   internalToken: string;
   /** Per attempt: connect, headers and body together. */
   timeoutMs: number;
-  /** Keep-alive sockets to this core service. */
+  /** The whole call, retries included: how long a customer waits before 503 CORE_UNAVAILABLE. */
+  deadlineMs: number;
+  /** Keep-alive sockets per core instance. */
   connectionsMax: number;
   logger: Logger;
+  /** Consecutive failures that take an instance out (its circuit opens). */
   breakerFailuresMax?: number;
+  /** Shortest time an instance stays out before a passing readiness probe lets it back. */
   breakerOpenMs?: number;
-  retryBackoffMs?: number;
+  /** How often each instance's readiness is probed; 0: never (it returns when its open time ends). */
+  probeIntervalMs?: number;
 }
 
 export interface CoreRequest {
@@ -26,9 +35,10 @@ export interface CoreRequest {
   body?: unknown;
   requestId?: string;
   /**
-   * Further attempts after a failure (timeout, refused, 5xx). Only for calls
-   * whose repetition cannot double an effect: reads, and writes carrying an
-   * idempotency key the core dedupes on.
+   * Further attempts after one that may have reached the core (timeout,
+   * reset, 5xx). Only for calls whose repetition cannot double an effect:
+   * reads, and writes carrying an idempotency key the core dedupes on. A call
+   * that never reached an instance goes to another one regardless.
    */
   retriesMax?: number;
 }
@@ -43,93 +53,83 @@ export interface CoreResponse {
 export interface CoreClient {
   /** Resolves with any 2xx–4xx answer; throws 503 CORE_UNAVAILABLE when the core cannot be reached. */
   request(request: CoreRequest): Promise<CoreResponse>;
-  readonly breaker: CircuitBreaker;
+  /** Instances of the core service now in rotation; 0 means every circuit is open and calls fail fast. */
+  readyInstances(): number;
   close(): Promise<void>;
 }
 
 const responseBytesMax = 1_048_576;
 
-class CoreFailure extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CoreFailure';
-  }
-}
-
 export function coreUnavailable(): AppError {
   return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system cannot be reached; retry shortly');
 }
 
+/**
+ * The channel's client of one core service, balanced over its instances
+ * (platform upstream.ts). Each instance has its own circuit: it opens after
+ * `breakerFailuresMax` failures in a row (or at once when nothing listens),
+ * and closes when a readiness probe passes. While every circuit is open a
+ * call fails fast with 503 CORE_UNAVAILABLE, and whatever happens a call
+ * ends within `deadlineMs`: the channel zone answers in about a second
+ * whether the core is up, dead or paused.
+ */
 export function createCoreClient(options: CoreClientOptions): CoreClient {
-  const { timeoutMs, logger, name } = options;
-  const retryBackoffMs = options.retryBackoffMs ?? 50;
-  const pool = new Pool(options.baseUrl, {
-    connections: options.connectionsMax,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 60_000,
-    connectTimeout: timeoutMs,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
-  const breaker = createCircuitBreaker({
-    failuresMax: options.breakerFailuresMax ?? 5,
-    openMs: options.breakerOpenMs ?? 2_000,
+  const { logger, name } = options;
+  const upstream: Upstream = createUpstream({
+    name,
+    urls: options.urls,
+    connectionsMax: options.connectionsMax,
+    attemptTimeoutMs: options.timeoutMs,
+    requestDeadlineMs: options.deadlineMs,
+    responseBytesMax,
+    ejectAfterFailures: options.breakerFailuresMax ?? 3,
+    ejectionMs: options.breakerOpenMs ?? 2_000,
+    probe: { intervalMs: options.probeIntervalMs ?? 1_000, timeoutMs: Math.min(options.timeoutMs, 1_000) },
+    logger,
   });
   const authorization = `Bearer ${options.internalToken}`;
 
-  async function attemptOnce(request: CoreRequest): Promise<CoreResponse> {
-    const headers: Record<string, string> = { authorization, accept: 'application/json' };
-    if (request.requestId !== undefined) headers['x-request-id'] = request.requestId;
-    if (request.body !== undefined) headers['content-type'] = 'application/json';
-    const response = await pool.request({
-      method: request.method,
-      path: request.path,
-      headers,
-      body: request.body === undefined ? null : JSON.stringify(request.body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.body.text();
-    if (response.statusCode >= 500) throw new CoreFailure(`${name} answered ${response.statusCode}`);
-    if (text.length > responseBytesMax) throw new CoreFailure(`${name} answered too large a body`);
-    if (response.statusCode === 401) {
-      // Our internal token is refused: a deployment error, not a client's.
-      logger.error({ upstream: name }, 'core refused the internal token');
-      throw new CoreFailure(`${name} refused the internal token`);
-    }
-    try {
-      return {
-        status: response.statusCode,
-        body: text === '' ? undefined : JSON.parse(text),
-        replayed: response.headers['idempotent-replayed'] === 'true',
-      };
-    } catch {
-      throw new CoreFailure(`${name} answered a body that is not JSON`);
-    }
-  }
-
   return {
-    breaker,
     async request(request) {
-      const retriesMax = request.retriesMax ?? 0;
-      for (let attempt = 0; ; attempt += 1) {
-        if (!breaker.tryAcquire()) throw coreUnavailable();
-        try {
-          const response = await attemptOnce(request);
-          breaker.recordSuccess();
-          return response;
-        } catch (error) {
-          breaker.recordFailure();
-          logger.warn(
-            { upstream: name, path: request.path, attempt: attempt + 1, err: error },
-            'core call failed',
-          );
-          if (attempt >= retriesMax) throw coreUnavailable();
-          await sleep(retryBackoffMs * 2 ** attempt);
+      const headers: Record<string, string> = { authorization, accept: 'application/json' };
+      if (request.requestId !== undefined) headers['x-request-id'] = request.requestId;
+      if (request.body !== undefined) headers['content-type'] = 'application/json';
+      let answer: Awaited<ReturnType<Upstream['request']>>;
+      try {
+        answer = await upstream.request({
+          method: request.method,
+          path: request.path,
+          headers,
+          body: request.body === undefined ? null : JSON.stringify(request.body),
+          retriesMax: request.retriesMax ?? 0,
+          isFailureStatus: (status) => status >= 500,
+        });
+      } catch (error) {
+        logger.warn({ upstream: name, path: request.path, err: error }, 'core call failed');
+        if (error instanceof UpstreamUnavailableError || error instanceof UpstreamAnswerTooLargeError) {
+          throw coreUnavailable();
         }
+        throw error;
+      }
+      if (answer.status === 401) {
+        // Our internal token is refused: a deployment error, not a client's.
+        logger.error({ upstream: name }, 'core refused the internal token');
+        throw coreUnavailable();
+      }
+      const text = answer.body.toString('utf8');
+      try {
+        return {
+          status: answer.status,
+          body: text === '' ? undefined : JSON.parse(text),
+          replayed: answer.headers['idempotent-replayed'] === 'true',
+        };
+      } catch {
+        logger.warn({ upstream: name, path: request.path }, 'core answered a body that is not JSON');
+        throw coreUnavailable();
       }
     },
-    close: () => pool.close(),
+    readyInstances: () => upstream.readyCount(),
+    close: () => upstream.close(),
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { problem, randomUserUuid, startService, type TestService } from './helpers.ts';
+import { coreBackIn, problem, randomUserUuid, startService, type TestService } from './helpers.ts';
 
 // core-payment is a scripted stand-in here: these tests are about what the
 // channel does with each core answer (the e2e suite runs the real core).
@@ -37,11 +37,12 @@ before(async () => {
   token = (await service.issuer.issue(userUuid)).token;
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   accounts = new Map();
   withdrawalKeys = new Map();
   openKeys = new Map();
-  service.coreClients.payment.breaker.recordSuccess();
+  service.corePayment.ready = true;
+  await coreBackIn(service.coreClients.payment);
   service.corePayment.handler = ({ method, path, body, query }) => {
     if (method === 'POST' && path === '/internal/v1/accounts') {
       const request = body as { userUuid: string; alias?: string; openKey: string };
@@ -240,7 +241,7 @@ describe('accounts', () => {
     const lost = await call('POST', '/api/v1/accounts', {}, headers);
     assert.equal(lost.statusCode, 503);
     assert.equal(lost.json().code, 'CORE_UNAVAILABLE');
-    service.coreClients.payment.breaker.recordSuccess();
+    await coreBackIn(service.coreClients.payment);
     const retried = await call('POST', '/api/v1/accounts', {}, headers);
     assert.equal(retried.statusCode, 201, retried.body);
     assert.equal(accounts.size, 1);
@@ -391,12 +392,14 @@ describe('withdrawals', () => {
 
   test('when the core keeps failing, then 503 CORE_UNAVAILABLE, and once the circuit opens calls fail fast', async () => {
     const accountNo = await openAccount();
+    // Failing for real: its readiness fails too, so no probe lets it back.
+    service.corePayment.ready = false;
     service.corePayment.handler = () => ({ status: 503 });
     const first = await call('POST', `/api/v1/accounts/${accountNo}/withdrawals`, { amount: 1 });
     assert.equal(first.statusCode, 503);
     assert.equal(first.json().code, 'CORE_UNAVAILABLE');
     await call('POST', `/api/v1/accounts/${accountNo}/withdrawals`, { amount: 1 });
-    assert.equal(service.coreClients.payment.breaker.state, 'open');
+    assert.equal(service.coreClients.payment.readyInstances(), 0, 'every circuit is open');
     const callsBefore = service.corePayment.calls.length;
     const started = Date.now();
     const fast = await call('POST', `/api/v1/accounts/${accountNo}/withdrawals`, { amount: 1 });

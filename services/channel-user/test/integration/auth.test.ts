@@ -4,7 +4,14 @@ import { accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-to
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { sql } from 'kysely';
 import { purgeExpiredRefreshTokens } from '../../src/db/refresh-tokens-repository.ts';
-import { fakeRegistry, randomRrn, startService, type TestService, uniqueLoginId } from './helpers.ts';
+import {
+  coreBackIn,
+  fakeRegistry,
+  randomRrn,
+  startService,
+  type TestService,
+  uniqueLoginId,
+} from './helpers.ts';
 
 const password = 'correct-horse-42';
 
@@ -139,7 +146,7 @@ describe('signup', () => {
       assert.equal(response.json().code, 'CORE_UNAVAILABLE');
     }
     service.coreUser.handler = registry;
-    service.coreClients.user.breaker.recordSuccess();
+    await coreBackIn(service.coreClients.user);
     const row = await service.database.db
       .selectFrom('logins')
       .select('user_uuid')

@@ -25,7 +25,10 @@ import { migrations } from '../../src/db/migrations.ts';
 export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const brokers = ['127.0.0.1:9092'];
 export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
-export const silentLogger = createLogger({ name: 'channel-user-test', level: 'silent' });
+export const silentLogger = createLogger({
+  name: 'channel-user-test',
+  level: (process.env.DBG ? 'debug' : 'silent') as 'silent',
+});
 
 export function uniqueLoginId(): string {
   return `u_${randomBytes(6).toString('hex')}`;
@@ -47,22 +50,31 @@ export type FakeHandler = (request: {
 /** `headers`: extra response headers, e.g. the core's `idempotent-replayed`. */
 type FakeAnswer = { status: number; body?: unknown; delayMs?: number; headers?: Record<string, string> };
 
-/** A stand-in core service on an ephemeral port; each test sets `handler` to script its answers. */
+/**
+ * A stand-in core service on an ephemeral port; each test sets `handler` to
+ * script its answers. Readiness probes pass unrecorded while `ready` is true;
+ * while false they reach the handler like any request.
+ */
 export interface FakeCore {
   url: string;
   handler: FakeHandler;
+  ready: boolean;
   calls: Array<{ method: string; path: string; body: unknown; authorization: string | undefined }>;
   close(): Promise<void>;
 }
 
 export async function startFakeCore(handler: FakeHandler = () => ({ status: 500 })): Promise<FakeCore> {
-  const fake: FakeCore = { url: '', handler, calls: [], close: async () => undefined };
+  const fake: FakeCore = { url: '', handler, ready: true, calls: [], close: async () => undefined };
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', async () => {
       const text = Buffer.concat(chunks).toString('utf8');
       const url = new URL(request.url ?? '/', 'http://fake');
+      if (url.pathname === '/health/ready' && fake.ready) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+        return;
+      }
       const body = text === '' ? undefined : (JSON.parse(text) as unknown);
       fake.calls.push({
         method: request.method ?? '',
@@ -128,16 +140,19 @@ export async function startService(prefix: string, options: ServiceOptions = {})
   await migrateToLatest(database.db, migrations);
   const coreUser = await startFakeCore();
   const corePayment = await startFakeCore();
+  const timeoutMs = options.coreTimeoutMs ?? 1_000;
   const clientOptions = {
     internalToken,
-    timeoutMs: options.coreTimeoutMs ?? 1_000,
+    timeoutMs,
+    deadlineMs: timeoutMs * 3,
     connectionsMax: 8,
     logger: silentLogger,
-    retryBackoffMs: 10,
-    ...(options.breakerOpenMs === undefined ? {} : { breakerOpenMs: options.breakerOpenMs }),
+    // Short, so that a test that broke the core gets it back quickly (coreBackIn).
+    breakerOpenMs: options.breakerOpenMs ?? 100,
+    probeIntervalMs: 50,
   };
-  const user = createCoreClient({ ...clientOptions, name: 'core-user', baseUrl: coreUser.url });
-  const payment = createCoreClient({ ...clientOptions, name: 'core-payment', baseUrl: corePayment.url });
+  const user = createCoreClient({ ...clientOptions, name: 'core-user', urls: [coreUser.url] });
+  const payment = createCoreClient({ ...clientOptions, name: 'core-payment', urls: [corePayment.url] });
   const issuer = createAccessTokenIssuer(parseSigningKeys(signingKeyEnv(), 'k1'), 900);
   const depositRequestedTopic = options.depositRequestedTopic ?? uniqueName('it.unused.deposit.requested');
   const app = buildApp({
@@ -169,6 +184,11 @@ export async function startService(prefix: string, options: ServiceOptions = {})
       await dropPgDatabase(pgAdminUrl, name);
     },
   };
+}
+
+/** Waits until the client has an instance in rotation again (a test broke the core, then fixed it). */
+export async function coreBackIn(client: CoreClient): Promise<void> {
+  await waitUntil('a core instance back in rotation', () => client.readyInstances() > 0, 5_000);
 }
 
 export function randomUserUuid(): string {

@@ -1,50 +1,56 @@
 import type { HttpApp } from '@nuri/platform/http';
+import type { Upstream } from '@nuri/platform/upstream';
 import { Type } from 'typebox';
 
 export interface HealthDeps {
-  /** Service name → base URL; each must answer GET /health/ready with 200. */
-  upstreams: Record<string, string>;
-  /** The gateway's own dependencies (Redis): throws when not ready. */
-  checkSelf: () => Promise<void>;
-  timeoutMs: number;
+  /** Every service behind the gateway, core included; each instance is probed in the background (upstream.ts). */
+  services: Readonly<Record<string, Upstream>>;
+  /** Every gateway instance, this one included, when there are several; absent: this one alone. */
+  gateways: Upstream | undefined;
 }
 
 const ServiceState = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]);
+const InstanceCount = Type.Object({ ready: Type.Integer(), total: Type.Integer() });
 const HealthBody = Type.Object({
   status: ServiceState,
   services: Type.Record(Type.String(), ServiceState),
+  instances: Type.Record(Type.String(), InstanceCount),
 });
 
 /**
- * GET /health: 200 when the gateway and every service behind it are ready,
- * 503 with the same shape naming the ones that are not (API.md). The probes
- * run in parallel, each bounded, so one hung service costs one timeout.
+ * GET /health: 200 when the gateway and every service behind it have at least
+ * one ready instance, 503 with the same shape naming the ones that have none
+ * (API.md). It answers from the probes the gateway runs anyway to balance
+ * (each instance once a second), so a flood of health checks costs no
+ * request to any service.
  */
 export function registerHealthRoute(app: HttpApp, deps: HealthDeps): void {
+  const upstreams = Object.values(deps.services);
+  if (deps.gateways !== undefined) upstreams.push(deps.gateways);
   app.get(
     '/health',
     { schema: { response: { 200: HealthBody, 503: HealthBody } } },
-    async (request, reply) => {
-      const names = ['gateway', ...Object.keys(deps.upstreams)];
-      const results = await Promise.allSettled([
-        deps.checkSelf(),
-        ...Object.values(deps.upstreams).map((url) => probeReady(url, deps.timeoutMs)),
-      ]);
+    async (_request, reply) => {
+      // Right after start the first round of probes is still out; wait for it rather than guess.
+      await Promise.all(upstreams.map((upstream) => upstream.firstProbe()));
+      const instances: Record<string, { ready: number; total: number }> = {
+        gateway:
+          deps.gateways === undefined
+            ? { ready: 1, total: 1 }
+            : { ready: deps.gateways.readyCount(), total: deps.gateways.instances().length },
+      };
+      for (const [name, upstream] of Object.entries(deps.services)) {
+        instances[name] = { ready: upstream.readyCount(), total: upstream.instances().length };
+      }
       const services: Record<string, 'ok' | 'unavailable'> = {};
-      results.forEach((result, index) => {
-        const name = names[index]!;
-        services[name] = result.status === 'fulfilled' ? 'ok' : 'unavailable';
-        if (result.status === 'rejected')
-          request.log.info({ upstream: name, reason: String(result.reason) }, 'not ready');
-      });
+      for (const [name, count] of Object.entries(instances)) {
+        // This instance is answering, so the gateway has at least one, whatever the probes saw.
+        services[name] = count.ready > 0 || name === 'gateway' ? 'ok' : 'unavailable';
+      }
       const allReady = Object.values(services).every((state) => state === 'ok');
-      return reply.code(allReady ? 200 : 503).send({ status: allReady ? 'ok' : 'unavailable', services });
+      return reply
+        .code(allReady ? 200 : 503)
+        .send({ status: allReady ? 'ok' : 'unavailable', services, instances });
     },
   );
-}
-
-async function probeReady(baseUrl: string, timeoutMs: number): Promise<void> {
-  const response = await fetch(`${baseUrl}/health/ready`, { signal: AbortSignal.timeout(timeoutMs) });
-  await response.arrayBuffer();
-  if (response.status !== 200) throw new Error(`answered ${response.status}`);
 }

@@ -114,8 +114,8 @@ describe('routing', () => {
     assert.equal(gateway.upstreams['channel-user'].seen.length, 0);
   });
 
-  test('when the upstream is down or slow, then 502 UPSTREAM_FAILED or 504 UPSTREAM_TIMEOUT without internals', async () => {
-    gateway.upstreams.point.answer = () => ({ status: 200, body: '{}', delayMs: 1_000 });
+  test('when the upstream is slow or down, then 504 UPSTREAM_TIMEOUT or 503 UPSTREAM_UNAVAILABLE with Retry-After, without internals', async () => {
+    gateway.upstreams.point.answer = () => ({ status: 200, body: '{}', delayMs: 2_500 });
     const slow = await call('GET', '/api/v1/points', bearer());
     assert.equal(slow.statusCode, 504);
     assert.equal(slow.json().code, 'UPSTREAM_TIMEOUT');
@@ -132,8 +132,9 @@ describe('routing', () => {
       headers: { authorization: `Bearer ${await signToken(down.keys[0]!, userUuid)}` },
     });
     await down.close();
-    assert.equal(failed.statusCode, 502);
-    assert.equal(failed.json().code, 'UPSTREAM_FAILED');
+    assert.equal(failed.statusCode, 503);
+    assert.equal(failed.json().code, 'UPSTREAM_UNAVAILABLE');
+    assert.equal(failed.headers['retry-after'], '1');
     assert.ok(!failed.body.includes('127.0.0.1'));
   });
 });

@@ -11,10 +11,10 @@ import {
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis, type Redis } from '@nuri/platform/redis';
+import { createUpstream, type Upstream } from '@nuri/platform/upstream';
 import { SignJWT } from 'jose';
 import { buildApp } from '../../src/app.ts';
-import type { ChannelUpstreams } from '../../src/config.ts';
-import { createProxy } from '../../src/proxy.ts';
+import type { ChannelServiceName, ServiceName } from '../../src/config.ts';
 import { createRateLimiter } from '../../src/rate-limit.ts';
 
 export const silentLogger = createLogger({ name: 'gateway-test', level: 'silent' });
@@ -34,11 +34,13 @@ export type Answer = {
   headers?: Record<string, string | string[]>;
 };
 
-/** An upstream stand-in that records what reached it and answers as scripted. */
+/** An upstream stand-in that records what reached it and answers as scripted; readiness probes pass unrecorded. */
 export interface FakeUpstream {
   url: string;
   seen: Seen[];
   answer: (seen: Seen) => Answer;
+  /** While false, /health/ready is answered like any other request (tests of readiness). */
+  ready: boolean;
   close(): Promise<void>;
 }
 
@@ -47,12 +49,17 @@ export async function startUpstream(name: string): Promise<FakeUpstream> {
     url: '',
     seen: [],
     answer: () => ({ status: 200, body: JSON.stringify({ from: name }), contentType: 'application/json' }),
+    ready: true,
     close: async () => undefined,
   };
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', async () => {
+      if (request.url === '/health/ready' && fake.ready) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+        return;
+      }
       const seen = {
         method: request.method ?? '',
         url: request.url ?? '',
@@ -114,7 +121,9 @@ export async function signToken(
 
 export interface TestGateway {
   app: ReturnType<typeof buildApp>;
-  upstreams: Record<keyof ChannelUpstreams, FakeUpstream>;
+  upstreams: Record<ChannelServiceName, FakeUpstream>;
+  /** The gateway's view of every service, as GET /health reports it. */
+  services: Record<ServiceName, Upstream>;
   keys: SigningKey[];
   redis: Redis;
   close(): Promise<void>;
@@ -147,11 +156,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       : forwardByDefault(seen);
   const upstreams = { 'channel-user': channelUser, point, coupon };
   const redis = createRedis({ url: 'redis://127.0.0.1:6379', name: 'gateway-test' });
-  const proxy = createProxy({
-    upstreams: { 'channel-user': channelUser.url, point: point.url, coupon: coupon.url },
-    timeoutMs: options.upstreamTimeoutMs ?? 2_000,
-    connectionsMax: 8,
-  });
+  const upstreamOf = (name: string, urls: string[]) =>
+    createUpstream({
+      name,
+      urls,
+      connectionsMax: 8,
+      attemptTimeoutMs: options.upstreamTimeoutMs ?? 2_000,
+      requestDeadlineMs: options.upstreamTimeoutMs ?? 2_000,
+      probe: { intervalMs: 200, timeoutMs: 500 },
+    });
+  const services: Record<ServiceName, Upstream> = {
+    'channel-user': upstreamOf('channel-user', [channelUser.url]),
+    point: upstreamOf('point', [point.url]),
+    coupon: upstreamOf('coupon', [coupon.url]),
+    // No core behind this gateway: its health entries probe channel-user's fake.
+    'core-user': upstreamOf('core-user', [channelUser.url]),
+    'core-payment': upstreamOf('core-payment', [channelUser.url]),
+  };
   const rateLimiter = createRateLimiter({
     redis,
     logger: silentLogger,
@@ -166,13 +187,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     logger: silentLogger,
     metrics: createMetrics('gateway-test'),
     redis,
-    upstreams: {},
-    healthTimeoutMs: 500,
-    proxy,
+    services,
     verifier:
       options.verifier ??
       createRemoteAccessTokenVerifier({
-        jwksUrl: `${channelUser.url}/.well-known/jwks.json`,
+        jwksUrls: [`${channelUser.url}/.well-known/jwks.json`],
         refetchCooldownMs: 0,
       }),
     rateLimiter,
@@ -181,11 +200,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   return {
     app,
     upstreams,
+    services,
     keys,
     redis,
     async close() {
       await app.close();
-      await proxy.close();
+      await Promise.all(Object.values(services).map((upstream) => upstream.close()));
       await rateLimiter.close();
       await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()));
       redis.disconnect();

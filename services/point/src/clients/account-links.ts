@@ -1,16 +1,20 @@
 import { AppError } from '@nuri/platform/errors';
-import { Agent, request } from 'undici';
+import { createUpstream } from '@nuri/platform/upstream';
 import type { AccountLinkAnswer, AccountLinks } from '../domain/payments.ts';
 
 export interface AccountLinkClientOptions {
-  /** channel-user's base URL. */
-  baseUrl: string;
+  /** channel-user's instances. */
+  urls: readonly string[];
   internalToken: string;
+  /** Per attempt; a read, so it is tried once more (on another instance when there is one). */
   timeoutMs: number;
   /** Confirmed links are remembered this long (0: never); refusals never are. */
   cacheTtlMs: number;
   cacheEntriesMax?: number;
+  /** Keep-alive sockets per channel-user instance. */
   connectionsMax?: number;
+  /** How often each instance's readiness is probed; 0: never. */
+  probeIntervalMs?: number;
 }
 
 export interface AccountLinkClient extends AccountLinks {
@@ -26,19 +30,24 @@ function unavailable(): AppError {
 }
 
 /**
- * Asks channel-user whether an account is linked to a user. A positive answer
- * may be cached briefly: the core checks ownership again when it debits, so a
- * stale "yes" ends as a FAILED payment with the points refunded, never as
- * money taken from someone else.
+ * Asks channel-user whether an account is linked to a user, over its
+ * instances (platform upstream.ts). A positive answer may be cached briefly:
+ * the core checks ownership again when it debits, so a stale "yes" ends as a
+ * FAILED payment with the points refunded, never as money taken from someone
+ * else.
  */
 export function createAccountLinkClient(options: AccountLinkClientOptions): AccountLinkClient {
   const cacheEntriesMax = options.cacheEntriesMax ?? 10_000;
-  const agent = new Agent({
-    connections: options.connectionsMax ?? 32,
-    connectTimeout: options.timeoutMs,
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
+  const upstream = createUpstream({
+    name: 'channel-user',
+    urls: options.urls,
+    connectionsMax: options.connectionsMax ?? 32,
+    attemptTimeoutMs: options.timeoutMs,
+    requestDeadlineMs: options.timeoutMs * 2,
+    responseBytesMax: 65_536,
+    probe: { intervalMs: options.probeIntervalMs ?? 1_000, timeoutMs: Math.min(options.timeoutMs, 1_000) },
   });
+  const headers = { authorization: `Bearer ${options.internalToken}`, accept: 'application/json' };
   const confirmedUntil = new Map<string, number>();
 
   function remember(key: string): void {
@@ -52,25 +61,24 @@ export function createAccountLinkClient(options: AccountLinkClientOptions): Acco
   }
 
   async function ask(accountNo: string, userUuid: string): Promise<AccountLinkAnswer> {
-    const url = new URL(`/internal/v1/account-links/${encodeURIComponent(accountNo)}`, options.baseUrl);
-    url.searchParams.set('userUuid', userUuid);
-    let response: Awaited<ReturnType<typeof request>>;
+    const query = new URLSearchParams({ userUuid });
+    let answer: Awaited<ReturnType<typeof upstream.request>>;
     try {
-      response = await request(url, {
-        dispatcher: agent,
-        headers: { authorization: `Bearer ${options.internalToken}`, accept: 'application/json' },
-        signal: AbortSignal.timeout(options.timeoutMs),
+      answer = await upstream.request({
+        method: 'GET',
+        path: `/internal/v1/account-links/${encodeURIComponent(accountNo)}?${query.toString()}`,
+        headers,
+        retriesMax: 1,
+        isFailureStatus: (status) => status >= 500,
       });
     } catch {
       throw unavailable();
     }
-    const { statusCode } = response;
-    const body = await response.body.text().catch(() => undefined);
-    if (statusCode === 404) return 'notLinked';
-    if (statusCode !== 200 || body === undefined) throw unavailable();
+    if (answer.status === 404) return 'notLinked';
+    if (answer.status !== 200) throw unavailable();
     let link: { accountNo?: unknown; userUuid?: unknown };
     try {
-      link = JSON.parse(body) as typeof link;
+      link = JSON.parse(answer.body.toString('utf8')) as typeof link;
     } catch {
       throw unavailable();
     }
@@ -99,6 +107,6 @@ export function createAccountLinkClient(options: AccountLinkClientOptions): Acco
       asking.set(key, answer);
       return answer;
     },
-    close: () => agent.close(),
+    close: () => upstream.close(),
   };
 }

@@ -97,6 +97,7 @@ export async function startAccountLinkStub(): Promise<AccountLinkStub> {
     link: (accountNo, userUuid) => links.set(accountNo, userUuid),
     close: () => app.close(),
   };
+  app.get('/health/ready', async () => ({ status: 'ok' }));
   app.get<{ Params: { accountNo: string }; Querystring: { userUuid?: string } }>(
     '/internal/v1/account-links/:accountNo',
     async (request, reply) => {
@@ -184,8 +185,9 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
   });
   const stub = await startAccountLinkStub();
   const accountLinks = createAccountLinkClient({
-    baseUrl: stub.url,
+    urls: [stub.url.replace(/\/$/, '')],
     internalToken,
+    probeIntervalMs: 200,
     // Generous: the conservation test runs 1,000 payments in this one process,
     // and on a loaded machine the stub's answers queue behind them.
     timeoutMs: 10_000,
