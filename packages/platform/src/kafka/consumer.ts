@@ -53,7 +53,12 @@ export interface EventConsumerOptions<E> {
 }
 
 export interface EventConsumer {
-  /** Joins the group and starts consuming; resolves once the stream is open. */
+  /**
+   * Joins the group and starts consuming; resolves once the stream is open
+   * (or stop() was called first). Never rejects: a broker that cannot be
+   * reached is retried with back-off, so a service boots and serves HTTP
+   * while Kafka is away, and its consumer joins when Kafka is back.
+   */
   start(): Promise<void>;
   /** Finishes the batch in hand (commit included), then leaves the group. */
   stop(): Promise<void>;
@@ -161,9 +166,13 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       headerValue: stringDeserializer,
     },
     autocommit: false,
-    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-    heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-    rebalanceTimeout: options.rebalanceTimeoutMs ?? 30_000,
+    // A member that stops heartbeating (killed, or stopped with SIGSTOP) loses
+    // its partitions to the others after sessionTimeout; a rebalance waits at
+    // most rebalanceTimeout for members to rejoin. Both short, since every
+    // service runs several instances and a batch takes well under a second.
+    sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+    heartbeatInterval: options.heartbeatIntervalMs ?? 2_000,
+    rebalanceTimeout: options.rebalanceTimeoutMs ?? 10_000,
     maxWaitTime: options.fetchWaitMs ?? 500,
     timeout: options.requestTimeoutMs ?? 10_000,
     // Bounds what the client buffers ahead of the handler (messages, not bytes).
@@ -171,6 +180,10 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   });
 
   let stream: MessagesStream<string, Buffer, string, string> | undefined;
+  let markOpened: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    markOpened = resolve;
+  });
   const buffered: RawMessage[] = [];
   const bufferedMax = batchSizeMax * 2;
   let stopping = false;
@@ -184,23 +197,32 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     resolve?.();
   }
 
+  // The client reports failures of its background work (a rejoin after a
+  // rebalance, a heartbeat) as 'error' events: unhandled, one would crash
+  // the process. The stream is reopened instead, as after a stream error.
+  consumer.on('error', (error: Error) => {
+    if (stopping) return;
+    streamFailure ??= error;
+    signal();
+  });
+
   async function openStream(): Promise<void> {
-    const opened = await consumer.consume({
+    const consuming = await consumer.consume({
       topics: options.topics,
       mode: 'committed',
       fallbackMode: 'earliest',
       autocommit: false,
     });
-    opened.on('data', (message: RawMessage) => {
+    consuming.on('data', (message: RawMessage) => {
       buffered.push(message);
-      if (buffered.length >= bufferedMax) opened.pause();
+      if (buffered.length >= bufferedMax) consuming.pause();
       signal();
     });
-    opened.on('error', (error: Error) => {
+    consuming.on('error', (error: Error) => {
       streamFailure = error;
       signal();
     });
-    stream = opened;
+    stream = consuming;
   }
 
   function takeBatch(): RawMessage[] {
@@ -378,18 +400,28 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     buffered.length = 0; // uncommitted, so they come again from the committed offsets
     await stream?.close().catch(() => {});
     stream = undefined;
-    for (let attemptIndex = 0; !stopping; attemptIndex += 1) {
-      await sleep(backoffMs(attemptIndex, retryBackoffMs, retryBackoffMaxMs));
+    await openWithRetries(1);
+  }
+
+  async function openWithRetries(firstAttempt: number): Promise<void> {
+    for (let attemptIndex = firstAttempt; !stopping; attemptIndex += 1) {
+      if (attemptIndex > 0) await sleep(backoffMs(attemptIndex - 1, retryBackoffMs, retryBackoffMaxMs));
+      if (stopping) return;
       try {
         await openStream();
         return;
       } catch (error) {
-        logger.error({ err: error, groupId }, 'reopening the consumer stream failed');
+        logger.error(
+          { err: error, groupId, attempt: attemptIndex + 1 },
+          'opening the consumer stream failed; retrying',
+        );
       }
     }
   }
 
   async function run(): Promise<void> {
+    await openWithRetries(0);
+    markOpened();
     while (!stopping) {
       await waitForMessages();
       if (streamFailure !== undefined) {
@@ -407,8 +439,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   }
 
   return {
-    async start() {
-      await openStream();
+    start() {
+      if (loopDone !== undefined) return opened;
       if (lagIntervalMs > 0 && metrics !== undefined) {
         consumer.on('consumer:lag', (lag) => {
           for (const [topic, partitions] of lag) {
@@ -426,16 +458,23 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       loopDone = run().catch((error: unknown) => {
         logger.fatal({ err: error, groupId }, 'consumer loop crashed');
       });
+      return opened;
     },
     async stop() {
       stopping = true;
       signal();
+      markOpened();
+      // Still joining (the broker away, or a rebalance that waits on a dead
+      // member): closing the client aborts the join instead of waiting it out.
+      if (stream === undefined) await consumer.close(true).catch(() => {});
       await loopDone;
       if (lagIntervalMs > 0 && metrics !== undefined) consumer.stopLagMonitoring();
       await stream
         ?.close()
         .catch((error: unknown) => logger.warn({ err: error, groupId }, 'closing stream failed'));
-      await consumer.close();
+      await consumer
+        .close()
+        .catch((error: unknown) => logger.warn({ err: error, groupId }, 'closing consumer failed'));
     },
   };
 }
