@@ -164,6 +164,10 @@ export async function migrateToLatest<DB>(
   const migrator = new Migrator({
     db,
     provider,
+    // Platform migrations (0000_platform_*) are added over time and sort
+    // before a service's own; each touches only its own tables, so one added
+    // later runs after migrations that sort behind it.
+    allowUnorderedMigrations: true,
     ...(options.migrationTableName === undefined ? {} : { migrationTableName: options.migrationTableName }),
     ...(options.migrationLockTableName === undefined
       ? {}

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -18,6 +20,10 @@ export interface OutboxTable {
 
 export interface OutboxRelayLockTable {
   name: string;
+  /** The relay holding the lease (a process-unique id), or null. */
+  holder: string | null;
+  /** The lease ends then, by the database's clock; another relay may take it over afterwards. */
+  lease_until: Date;
 }
 
 export interface OutboxDatabase {
@@ -26,6 +32,8 @@ export interface OutboxDatabase {
 }
 
 export const outboxMigrationName = '0000_platform_outbox';
+/** Turns the relay's row lock into an expiring lease (holder + lease_until). */
+export const outboxLeaseMigrationName = '0000_platform_outbox_lease';
 /** PostgreSQL channel the enqueue notifies and the relay listens on. */
 export const outboxNotifyChannel = 'nuri_outbox';
 const relayLockName = 'outbox';
@@ -66,6 +74,18 @@ export function outboxMigrations(dialect: DatabaseDialect): Record<string, Migra
           );
           await sql`insert into outbox_relay_lock (name) values (${relayLockName})`.execute(db);
         };
+  const addLease =
+    dialect === 'postgres'
+      ? async (db: Kysely<unknown>) => {
+          await sql`alter table outbox_relay_lock
+            add column holder varchar(128) null,
+            add column lease_until timestamptz not null default '-infinity'`.execute(db);
+        }
+      : async (db: Kysely<unknown>) => {
+          await sql`alter table outbox_relay_lock
+            add column holder varchar(128) null,
+            add column lease_until datetime(3) not null default '1970-01-01 00:00:01.000'`.execute(db);
+        };
   return {
     [outboxMigrationName]: {
       up,
@@ -74,6 +94,7 @@ export function outboxMigrations(dialect: DatabaseDialect): Record<string, Migra
         await sql`drop table outbox`.execute(db);
       },
     },
+    [outboxLeaseMigrationName]: { up: addLease },
   };
 }
 
@@ -176,6 +197,16 @@ export interface OutboxRelayOptions<DB> {
   batchSizeMax?: number;
   /** Idle wait between scans when no notification arrives (PostgreSQL default 1000, MySQL 50). */
   pollIntervalMs?: number;
+  /**
+   * How long the relay that publishes holds the lease without renewing it.
+   * A relay that dies (or hangs) loses it after this long and a standby
+   * takes over: the longest a stopped process can hold up publishing.
+   */
+  leaseMs?: number;
+  /** How often a standby relay asks for the lease. */
+  standbyIntervalMs?: number;
+  /** Names this relay in the lease row; default host:pid:random. */
+  holderId?: string;
   /** Published rows older than this are deleted. */
   retentionMs?: number;
   cleanupIntervalMs?: number;
@@ -189,7 +220,7 @@ export interface OutboxRelay {
   start(): Promise<void>;
   /** Lets the batch in hand finish (publish and mark), then stops. */
   stop(): Promise<void>;
-  /** Publishes at most one batch; returns how many rows it published (0 when idle or another relay holds the lock). */
+  /** Publishes at most one batch; returns how many rows it published (0 when idle or another relay holds the lease). */
   publishBatch(): Promise<number>;
   /** Deletes published rows past retention; returns how many. */
   cleanup(): Promise<number>;
@@ -213,6 +244,9 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   const cleanupBatchSizeMax = options.cleanupBatchSizeMax ?? 10_000;
   const errorBackoffMs = options.errorBackoffMs ?? 100;
   const errorBackoffMaxMs = options.errorBackoffMaxMs ?? 5_000;
+  const leaseMs = options.leaseMs ?? 3_000;
+  const standbyIntervalMs = options.standbyIntervalMs ?? Math.min(1_000, leaseMs / 3);
+  const holderId = options.holderId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const metrics = options.registry === undefined ? undefined : createRelayMetrics(options.registry);
 
   let stopping = false;
@@ -246,42 +280,84 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
     });
   }
 
+  // One relay at a time publishes: the one holding the lease row. Rows go out
+  // in id order from the oldest unpublished one, so a relay that takes over
+  // continues where the last one stopped. The lease expires (`leaseMs`) rather
+  // than being a lock held by an open transaction: a process that is stopped
+  // (SIGSTOP, a long pause) loses it too, not only one that dies. The holder
+  // renews it every third of its length and checks, before each send, that it
+  // still has time left; a relay paused between that check and its send may
+  // still publish a batch that its successor publishes as well — a duplicate,
+  // which the consumers' inboxes absorb (publishing is at least once).
+  let leaseValidUntil = 0;
+  let leaseRenewAt = 0;
+  let nextStandbyAttemptAt = 0;
+
+  async function holdLease(): Promise<boolean> {
+    const startedAt = performance.now();
+    if (startedAt < leaseRenewAt) return true;
+    const held = startedAt < leaseValidUntil;
+    if (!held && startedAt < nextStandbyAttemptAt) return false;
+    const taken =
+      dialect === 'postgres'
+        ? await sql`update outbox_relay_lock
+            set holder = ${holderId}, lease_until = now() + ${leaseMs} * interval '1 millisecond'
+            where name = ${relayLockName} and (holder = ${holderId} or lease_until < now())`.execute(db)
+        : await sql`update outbox_relay_lock
+            set holder = ${holderId}, lease_until = now(3) + interval ${leaseMs * 1_000} microsecond
+            where name = ${relayLockName} and (holder = ${holderId} or lease_until < now(3))`.execute(db);
+    if (Number(taken.numAffectedRows ?? 0n) !== 1) {
+      if (held) logger.warn({ holderId }, 'outbox relay lease lost to another relay');
+      leaseValidUntil = 0;
+      leaseRenewAt = 0;
+      nextStandbyAttemptAt = startedAt + standbyIntervalMs;
+      return false;
+    }
+    if (!held) logger.info({ holderId }, 'outbox relay lease taken; this relay publishes');
+    // Counted from before the statement, so our view of the lease never outlasts the database's.
+    leaseValidUntil = startedAt + leaseMs;
+    leaseRenewAt = startedAt + leaseMs / 3;
+    return true;
+  }
+
+  async function releaseLease(): Promise<void> {
+    if (leaseValidUntil === 0) return;
+    leaseValidUntil = 0;
+    leaseRenewAt = 0;
+    await sql`update outbox_relay_lock set holder = null, lease_until = ${new Date(0)}
+      where name = ${relayLockName} and holder = ${holderId}`.execute(db);
+  }
+
   async function publishBatch(): Promise<number> {
     const endTimer = metrics?.batchDuration.startTimer();
-    // One relay at a time holds the lock row, so rows go out in id order and
-    // per-key order survives several relay instances; the others stand by.
-    // The lock and the marks share a transaction: a crash between publish and
-    // mark rolls both back, and the rows are published again (at least once).
-    const published = await db.transaction().execute(async (trx) => {
-      const lock =
-        await sql`select name from outbox_relay_lock where name = ${relayLockName} for update skip locked`.execute(
-          trx,
-        );
-      if (lock.rows.length === 0) return 0;
-      const rows: OutboxRow[] = await trx
-        .selectFrom('outbox')
-        .select(['id', 'topic', 'key', 'payload'])
-        .where('published_at', 'is', null)
-        .orderBy('id')
-        .limit(batchSizeMax)
-        .execute();
-      if (rows.length === 0) return 0;
-      await producer.sendRaw(rows.map((row) => ({ topic: row.topic, key: row.key, value: row.payload })));
-      const ids = rows.map((row) => row.id);
-      await options.hooks?.afterPublish?.(ids);
-      const now = new Date();
-      if (dialect === 'postgres') {
-        await sql`update outbox set published_at = ${now} where id = any(${ids}::uuid[])`.execute(trx);
-      } else {
-        await trx.updateTable('outbox').set({ published_at: now }).where('id', 'in', ids).execute();
-      }
-      return rows.length;
-    });
-    if (published > 0) {
-      endTimer?.();
-      metrics?.published.inc(published);
+    if (!(await holdLease())) return 0;
+    const rows: OutboxRow[] = await db
+      .selectFrom('outbox')
+      .select(['id', 'topic', 'key', 'payload'])
+      .where('published_at', 'is', null)
+      .orderBy('id')
+      .limit(batchSizeMax)
+      .execute();
+    if (rows.length === 0) return 0;
+    // Too little of the lease left to be sure the send ends inside it: renew first.
+    if (leaseValidUntil - performance.now() < leaseMs / 2) {
+      leaseRenewAt = 0;
+      if (!(await holdLease())) return 0;
     }
-    return published;
+    await producer.sendRaw(rows.map((row) => ({ topic: row.topic, key: row.key, value: row.payload })));
+    const ids = rows.map((row) => row.id);
+    // A crash (or a failing hook) between the broker's ack and the mark
+    // leaves the rows unpublished: the next holder sends them again.
+    await options.hooks?.afterPublish?.(ids);
+    const now = new Date();
+    if (dialect === 'postgres') {
+      await sql`update outbox set published_at = ${now} where id = any(${ids}::uuid[])`.execute(db);
+    } else {
+      await db.updateTable('outbox').set({ published_at: now }).where('id', 'in', ids).execute();
+    }
+    endTimer?.();
+    metrics?.published.inc(rows.length);
+    return rows.length;
   }
 
   async function cleanup(): Promise<number> {
@@ -365,6 +441,10 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       unsubscribe?.();
       signal();
       await loopDone;
+      // Handed over at once rather than left to expire: a standby takes over within its interval.
+      await releaseLease().catch((error: unknown) =>
+        logger.warn({ err: error }, 'releasing the outbox relay lease failed; it expires by itself'),
+      );
       await listener?.end().catch(() => {});
       listener = undefined;
     },
@@ -378,7 +458,7 @@ function createRelayMetrics(registry: Registry) {
     batchDuration: histogramIn(
       registry,
       'nuri_outbox_relay_batch_duration_seconds',
-      'Lock, read, publish and mark one batch',
+      'Hold the lease, read, publish and mark one batch',
       [],
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ),
