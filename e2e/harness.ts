@@ -6,6 +6,8 @@ import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
 import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { databaseNameOf, services } from '../src/cli/services.ts';
+import type { RestartPolicy } from '../src/cli/supervisor.ts';
+import { planTopology, portsOf, type Scale } from '../src/cli/topology.ts';
 
 /**
  * The whole system as `npm start` runs it (every service its own process),
@@ -48,12 +50,21 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
   return env;
 }
 
-export async function startTestSystem(
-  options: { onOutputLine?: (service: string, line: string) => void; envOverrides?: NodeJS.ProcessEnv } = {},
-): Promise<TestSystem> {
+export interface TestSystemOptions {
+  onOutputLine?: (instance: string, line: string) => void;
+  envOverrides?: NodeJS.ProcessEnv;
+  /** Instances per service (`{ coupon: 3 }`); absent ones run once. */
+  scale?: Scale;
+  restartPolicy?: RestartPolicy;
+}
+
+export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
   const runId = randomBytes(4).toString('hex');
-  const ports = await reservePortOffset();
-  const env = { ...testSystemEnvironment(ports.offset, runId), ...options.envOverrides };
+  const scale = options.scale ?? {};
+  const ports = await reservePortOffset(scale);
+  const baseEnv = { ...testSystemEnvironment(ports.offset, runId), ...options.envOverrides };
+  // The URL variables list every instance, as each service is told (reconcile and tests ask any of them).
+  const env = { ...baseEnv, ...planTopology(scale, baseEnv).callerEnvironment };
   const config = loadCliConfig(env);
   const brokers = kafkaBrokerList(config);
   const runTopics = allTopics
@@ -78,11 +89,11 @@ export async function startTestSystem(
   };
   let system: RunningSystem;
   try {
-    system = await startSystem(
-      config,
-      env,
-      options.onOutputLine ? { onOutputLine: options.onOutputLine } : {},
-    );
+    system = await startSystem(config, env, {
+      scale,
+      ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
+      ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
+    });
   } catch (error) {
     await cleanUp();
     throw error;
@@ -102,7 +113,7 @@ function topicPrefixOf(runId: string): string {
 }
 
 // Test files run in parallel processes, each with a whole system: each picks
-// an offset whose every port is free right now (ports 10080–29203) and holds
+// an offset whose every port is free right now (ports 10080–29293) and holds
 // it by listening on the offset's reservation port (offset + 8000, never a
 // service port of any offset) until its system is gone. Checking alone was a
 // race: two files could both find one offset free before either listened.
@@ -117,12 +128,13 @@ export interface PortReservation {
   release(): Promise<void>;
 }
 
-export async function reservePortOffset(): Promise<PortReservation> {
+export async function reservePortOffset(scale: Scale = {}): Promise<PortReservation> {
   for (let attempt = 0; attempt < offsetTriesMax; attempt += 1) {
     const offset = 10_000 + offsetStepPorts * Math.floor(Math.random() * offsetChoices);
     const reservation = await listenOn(reservationPortOf(offset));
     if (reservation === undefined) continue;
-    const free = await Promise.all(services.map((service) => isPortFree(service.defaultPort + offset)));
+    const ports = portsOf(planTopology(scale, testSystemEnvironment(offset, 'ports')));
+    const free = await Promise.all(ports.map(isPortFree));
     if (free.every(Boolean)) return { offset, release: () => closeServer(reservation) };
     await closeServer(reservation);
   }

@@ -1,4 +1,5 @@
 import { loadConfig } from '@nuri/platform/config';
+import { upstreamUrlsVariable } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 
 // The CLI's own settings: where the shared infrastructure lives. Each
@@ -13,10 +14,12 @@ const CliConfigSchema = Type.Object({
   NURI_KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' }),
   NURI_KAFKA_PARTITIONS: Type.Integer({ default: 6, minimum: 1, maximum: 64 }),
   NURI_GATEWAY_PORT: Type.Integer({ default: 8080, minimum: 1, maximum: 65_535 }),
-  /** Where `nuri reconcile` asks for the ledger's reconciliation. */
-  NURI_CORE_PAYMENT_URL: Type.String({ default: 'http://127.0.0.1:8102', pattern: '^https?://[^/\\s]+$' }),
-  NURI_POINT_URL: Type.String({ default: 'http://127.0.0.1:8202', pattern: '^https?://[^/\\s]+$' }),
-  NURI_COUPON_URL: Type.String({ default: 'http://127.0.0.1:8203', pattern: '^https?://[^/\\s]+$' }),
+  /** Where `nuri reconcile` asks for the ledger's reconciliation (any instance; comma-separated lists work). */
+  NURI_CORE_PAYMENT_URL: upstreamUrlsVariable('http://127.0.0.1:8102'),
+  NURI_POINT_URL: upstreamUrlsVariable('http://127.0.0.1:8202'),
+  NURI_COUPON_URL: upstreamUrlsVariable('http://127.0.0.1:8203'),
+  /** Instances per service for `npm start` (`coupon=3,core-payment=2`); `--scale` wins. */
+  NURI_SCALE: Type.String({ default: '' }),
   /** `npm test` stops the infrastructure it started unless this is true. */
   NURI_KEEP_INFRA: Type.Boolean({ default: false }),
 });

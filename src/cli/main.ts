@@ -8,6 +8,8 @@ import { infraDown, infraStatus, infraUp, stopStarted } from './infra/index.ts';
 import { CliError, say } from './log.ts';
 import { rootDir } from './paths.ts';
 import { environmentWithSecrets } from './secrets.ts';
+import { printStatus, statusFile } from './status.ts';
+import { parseScale } from './topology.ts';
 
 const usage = `usage: nuri <command>
 
@@ -15,7 +17,11 @@ const usage = `usage: nuri <command>
   infra down      stop the Kafka broker that nuri started
   infra status    each component, its state, version and address
   migrate         run every service's database migrations
-  start           infra up, migrate, run every service and the gateway (Ctrl-C stops all it started)
+  start [--scale name=n,…]
+                  infra up, migrate, run every service and the gateway, each supervised
+                  (restarted when it dies); --scale (or NURI_SCALE) runs n instances of a
+                  service; Ctrl-C stops all it started
+  status          every instance of the running \`npm start\`: pid, port, state, restarts, uptime
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
   bench [name…]   the benchmark suite through the gateway, report in bench/results (--help: options)
   reconcile       reconciliation report; exits 1 on any mismatch, 2 when it cannot check
@@ -34,7 +40,9 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case 'start':
-      return start(loadCliConfig());
+      return start(loadCliConfig(), rest);
+    case 'status':
+      return printStatus();
     case 'test':
       return test(loadCliConfig(), rest);
     case 'bench':
@@ -81,16 +89,39 @@ async function coreUser(action: string | undefined): Promise<number> {
   return runScript(join(rootDir, 'services', 'core-user', 'src', 'reencrypt.ts'), environmentWithSecrets());
 }
 
-async function start(config: CliConfig): Promise<number> {
+async function start(config: CliConfig, args: string[]): Promise<number> {
+  const scale = parseScale(scaleArgument(args) ?? config.NURI_SCALE);
   const infraResult = await infraUp(config);
   await infraStatus(config);
-  const system = await startSystem(config);
-  say(`Nuri Bank is up: ${system.gatewayUrl} (GET ${system.gatewayUrl}/health). Ctrl-C stops everything.`);
-  const reason = await Promise.race([waitForStopSignal(), system.crashed.then((name) => `${name} crashed`)]);
+  const system = await startSystem(config, process.env, { scale, statusFile });
+  const counts = system.topology.instances.length;
+  say(
+    `Nuri Bank is up: ${system.gatewayUrl} (GET ${system.gatewayUrl}/health), ${counts} instances ` +
+      `(npx nuri status lists them). Ctrl-C stops everything.`,
+  );
+  const reason = await waitForStopSignal();
   say(`stopping (${reason})`);
   await system.stop();
   await stopStarted(infraResult);
-  return reason.endsWith('crashed') ? 1 : 0;
+  return 0;
+}
+
+/** `--scale a=1,b=2` or `--scale=a=1,b=2`; anything else is a usage error. */
+function scaleArgument(args: string[]): string | undefined {
+  let scale: string | undefined;
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index]!;
+    if (arg === '--scale') {
+      scale = args[index + 1];
+      if (scale === undefined) throw new CliError('--scale wants name=count[,name=count…]');
+      index += 1;
+    } else if (arg.startsWith('--scale=')) {
+      scale = arg.slice('--scale='.length);
+    } else {
+      throw new CliError(`unknown option '${arg}' for start\n${usage}`);
+    }
+  }
+  return scale;
 }
 
 async function test(config: CliConfig, filters: string[]): Promise<number> {

@@ -1,6 +1,9 @@
+import { parseUrlList } from '@nuri/platform/upstream';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../log.ts';
+import { isProcessAlive } from '../process.ts';
 import { environmentWithSecrets } from '../secrets.ts';
+import { readStatus, statusFile } from '../status.ts';
 
 const requestTimeoutMs = 60_000;
 
@@ -19,7 +22,8 @@ export interface Check {
  */
 interface Source {
   service: string;
-  baseUrl: string;
+  /** Its instances; the first that answers is asked. */
+  baseUrls: string[];
   checks: (report: Record<string, unknown>) => Check[];
 }
 
@@ -31,7 +35,7 @@ function sources(config: CliConfig): Source[] {
   return [
     {
       service: 'core-payment',
-      baseUrl: config.NURI_CORE_PAYMENT_URL,
+      baseUrls: instanceUrls('core-payment', config.NURI_CORE_PAYMENT_URL),
       checks: (report) => [
         { label: 'accounts checked', ok: true, summary: String(report.accountsChecked), findings: [] },
         {
@@ -56,7 +60,7 @@ function sources(config: CliConfig): Source[] {
     },
     {
       service: 'point',
-      baseUrl: config.NURI_POINT_URL,
+      baseUrls: instanceUrls('point', config.NURI_POINT_URL),
       checks: (report) => [
         {
           label: 'every payment terminal or younger than its timeout',
@@ -80,7 +84,7 @@ function sources(config: CliConfig): Source[] {
     },
     {
       service: 'coupon',
-      baseUrl: config.NURI_COUPON_URL,
+      baseUrls: instanceUrls('coupon', config.NURI_COUPON_URL),
       checks: (report) => [
         {
           label: 'coupons issued in Redis = recorded in the core',
@@ -130,25 +134,42 @@ export async function reconcile(config: CliConfig): Promise<number> {
   return allOk ? 0 : 1;
 }
 
+/**
+ * The configured URLs, then those of the running `npm start` (its status
+ * file): with `--scale`, the default port may be an instance that is down
+ * while another answers.
+ */
+function instanceUrls(service: string, configured: string): string[] {
+  const urls = parseUrlList(configured);
+  const status = readStatus(statusFile);
+  if (status !== undefined && isProcessAlive(status.supervisorPid)) {
+    for (const instance of status.instances) {
+      const url = `http://127.0.0.1:${instance.port}`;
+      if (instance.service === service && instance.state === 'ready' && !urls.includes(url)) urls.push(url);
+    }
+  }
+  return urls;
+}
+
 async function fetchReport(source: Source, token: string | undefined): Promise<Record<string, unknown>> {
-  const url = `${source.baseUrl}/internal/v1/reconciliation`;
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-  } catch (error) {
-    throw new CliError(
-      `could not reach ${source.service} at ${url} (is \`npm start\` running?): ${(error as Error).message}`,
-      2,
-    );
+  let lastFailure = '';
+  for (const baseUrl of source.baseUrls) {
+    const url = `${baseUrl}/internal/v1/reconciliation`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+    } catch (error) {
+      lastFailure = `could not reach ${source.service} at ${url} (is \`npm start\` running?): ${(error as Error).message}`;
+      continue;
+    }
+    if (response.status !== 200) {
+      lastFailure = `${source.service} answered ${response.status} to ${url}: ${(await response.text()).slice(0, 500)}`;
+      continue;
+    }
+    return (await response.json()) as Record<string, unknown>;
   }
-  if (response.status !== 200) {
-    throw new CliError(
-      `${source.service} answered ${response.status} to ${url}: ${(await response.text()).slice(0, 500)}`,
-      2,
-    );
-  }
-  return (await response.json()) as Record<string, unknown>;
+  throw new CliError(lastFailure || `no URL for ${source.service}`, 2);
 }

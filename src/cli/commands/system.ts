@@ -1,17 +1,27 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureMysqlDatabase, ensurePgDatabase } from '@nuri/platform/db';
 import type { CliConfig } from '../config.ts';
 import { CliError, say } from '../log.ts';
+import { cacheDir } from '../paths.ts';
 import { run, waitUntil } from '../process.ts';
 import { environmentWithSecrets } from '../secrets.ts';
-import { databaseNameOf, type ServiceSpec, serviceEntry, services } from '../services.ts';
-import { Supervisor } from '../supervisor.ts';
+import { databaseNameOf, serviceEntry, services } from '../services.ts';
+import { writeStatus } from '../status.ts';
+import { type RestartPolicy, Supervisor } from '../supervisor.ts';
+import { planTopology, type Scale, type Topology } from '../topology.ts';
 
 const migrateTimeoutMs = 120_000;
+/**
+ * V8's code cache of every module a service loads, kept between starts: a
+ * restarted instance compiles less, and is back sooner (the supervisor's
+ * restarts, `npm start` after `npm start`).
+ */
+const compileCacheDir = join(cacheDir, 'node-compile');
 const healthyTimeoutMs = 90_000;
 const healthProbeTimeoutMs = 2_000;
-const recentLinesMax = 30;
 
 /**
  * Creates each service's database under the names this environment gives
@@ -49,88 +59,157 @@ export function runScript(entry: string, env: NodeJS.ProcessEnv): Promise<number
 }
 
 export interface RunningSystem {
+  /** The gateway's public URL (every gateway instance shares its port). */
   gatewayUrl: string;
+  topology: Topology;
+  /** Every instance: its state, and signals for tests that inject faults. */
+  supervisor: Supervisor;
   stop(): Promise<void>;
-  /** Stops one service on purpose (tests of degraded health); not reported as a crash. */
+  /** Stops every instance of a service on purpose (tests of degraded health); not restarted. */
   stopService(name: string): Promise<void>;
-  /** Starts a stopped service again (tests of recovery); spawned, not yet ready. No-op while it runs. */
+  /** Starts a stopped service's instances again; spawned, not yet ready. No-op while they run. */
   startService(name: string): void;
-  /** Resolves with the service's name when one dies unexpectedly. */
-  crashed: Promise<string>;
+  /** Resolves when the instance is ready again (after a restart), rejects after the timeout. */
+  waitUntilReady(instanceName: string, timeoutMs: number): Promise<void>;
 }
 
-/** Starts every service that exists as its own process, then waits until the gateway reports all healthy. */
+export interface StartOptions {
+  onOutputLine?: (instance: string, line: string) => void;
+  /** Instances per service; absent ones run once. */
+  scale?: Scale;
+  /** Written on every change of an instance's state, for `nuri status` (npm start only). */
+  statusFile?: string;
+  restartPolicy?: RestartPolicy;
+}
+
+/**
+ * Starts every instance of every service as its own supervised process, then
+ * waits until each is ready and the gateway reports every service healthy.
+ * A start that cannot succeed (an instance crash-looping while starting, or
+ * the timeout) stops everything and throws, quoting the culprit's last lines.
+ */
 export async function startSystem(
   config: CliConfig,
   baseEnv: NodeJS.ProcessEnv = process.env,
-  options: { onOutputLine?: (service: string, line: string) => void } = {},
+  options: StartOptions = {},
 ): Promise<RunningSystem> {
   const env = environmentWithSecrets(baseEnv);
   await migrateAll(config, env);
-  let reportCrash: (name: string) => void = () => undefined;
-  const crashed = new Promise<string>((resolveCrash) => {
-    reportCrash = resolveCrash;
-  });
-  const present = services.filter((service) => existsSync(serviceEntry(service, 'server.ts')));
-  // The last lines of each service, so a failed start says why, even when a
-  // test captures the output instead of printing it.
-  const recentLines = new Map<string, string[]>();
-  const remember = (service: string, line: string) => {
-    const lines = recentLines.get(service) ?? [];
-    lines.push(line);
-    if (lines.length > recentLinesMax) lines.shift();
-    recentLines.set(service, lines);
-  };
-  let crashedName: string | undefined;
+  const present = new Set(
+    services
+      .filter((service) => existsSync(serviceEntry(service, 'server.ts')))
+      .map((service) => service.name),
+  );
+  const topology = planTopology(options.scale ?? {}, env);
+  const instances = topology.instances.filter((instance) => present.has(instance.service.name));
+  const statusFile = options.statusFile;
+  const startedAt = Date.now();
   const supervisor = new Supervisor({
-    nameWidth: Math.max(...present.map((service) => service.name.length)),
-    onUnexpectedExit(name, code, signal) {
-      say(`${name} exited unexpectedly (${signal ?? `code ${code}`})`);
-      crashedName ??= name;
-      reportCrash(name);
-    },
-    tap: remember,
+    nameWidth: Math.max(...instances.map((instance) => instance.name.length)),
+    ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
     ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
+    ...(statusFile === undefined
+      ? {}
+      : {
+          onChange: (list) =>
+            writeStatus(statusFile, { startedAt, gatewayUrl: topology.gatewayUrl, instances: list }),
+        }),
   });
-  const processSpec = (service: ServiceSpec) => ({
-    name: service.name,
-    command: process.execPath,
-    args: [serviceEntry(service, 'server.ts')],
-    env,
-  });
-  for (const service of present) supervisor.start(processSpec(service));
-  const gatewayUrl = `http://127.0.0.1:${config.NURI_GATEWAY_PORT}`;
-  const healthy = await Promise.race([
-    waitUntil(() => isHealthy(gatewayUrl), healthyTimeoutMs, 300),
-    crashed.then(() => false),
-  ]);
-  if (!healthy) {
-    const body = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) })
-      .then((response) => response.text())
-      .catch((error: Error) => error.message);
-    await supervisor.stopAll();
-    const culprit =
-      crashedName === undefined ? 'no service exited' : `${crashedName} exited; its last lines:`;
-    const tail = crashedName === undefined ? '' : `\n${(recentLines.get(crashedName) ?? []).join('\n')}`;
-    throw new CliError(
-      `the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}; ${culprit}${tail}`,
-    );
+  for (const instance of instances) {
+    supervisor.start({
+      name: instance.name,
+      service: instance.service.name,
+      index: instance.index,
+      port: instance.port,
+      command: process.execPath,
+      args: [serviceEntry(instance.service, 'server.ts')],
+      env: {
+        ...env,
+        NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? compileCacheDir,
+        ...topology.environmentOf(instance),
+      },
+      readyUrl: `${instance.url}/health/ready`,
+    });
   }
+  const gatewayUrls = instances
+    .filter((instance) => instance.service.name === 'gateway')
+    .map((instance) => instance.url);
+  await waitForStart(supervisor, topology.gatewayUrl, gatewayUrls);
   return {
-    gatewayUrl,
-    crashed,
+    gatewayUrl: topology.gatewayUrl,
+    topology,
+    supervisor,
     stop: () => supervisor.stopAll(),
-    stopService: (name) => supervisor.stop(name),
-    startService: (name) => {
-      const service = present.find((candidate) => candidate.name === name);
-      if (service === undefined) throw new CliError(`no service named ${name}`);
-      if (!supervisor.isRunning(name)) supervisor.start(processSpec(service));
+    async stopService(name) {
+      await Promise.all(instancesOf(supervisor, name).map((instance) => supervisor.stop(instance.name)));
+    },
+    startService(name) {
+      for (const instance of instancesOf(supervisor, name)) supervisor.resume(instance.name);
+    },
+    async waitUntilReady(instanceName, timeoutMs) {
+      const ready = await waitUntil(
+        async () => supervisor.status(instanceName).state === 'ready',
+        timeoutMs,
+        100,
+      );
+      if (!ready) throw new CliError(`${instanceName} was not ready within ${timeoutMs} ms`);
     },
   };
 }
 
+function instancesOf(supervisor: Supervisor, service: string) {
+  const found = supervisor.list().filter((instance) => instance.service === service);
+  if (found.length === 0) throw new CliError(`no service named ${service}`);
+  return found;
+}
+
+/** Every instance ready, and every gateway instance (each has its own view) sees every instance ready. */
+async function waitForStart(
+  supervisor: Supervisor,
+  gatewayUrl: string,
+  gatewayUrls: string[],
+): Promise<void> {
+  const deadline = Date.now() + healthyTimeoutMs;
+  for (;;) {
+    const list = supervisor.list();
+    const looping = list.find((instance) => instance.state === 'crash-looping');
+    if (looping !== undefined) {
+      await supervisor.stopAll();
+      throw new CliError(
+        `the system could not start: ${looping.name} is crash-looping (${looping.restarts} exits while starting); its last lines:\n${supervisor.recentLines(looping.name).join('\n')}`,
+      );
+    }
+    if (
+      list.every((instance) => instance.state === 'ready') &&
+      (await isHealthy(gatewayUrl).catch(() => false))
+    )
+      return;
+    if (Date.now() > deadline) {
+      const body = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) })
+        .then((response) => response.text())
+        .catch((error: Error) => error.message);
+      const waiting = list.filter((instance) => instance.state !== 'ready');
+      const lines = waiting
+        .map(
+          (instance) =>
+            `${instance.name} (${instance.state}):\n${supervisor.recentLines(instance.name).slice(-10).join('\n')}`,
+        )
+        .join('\n');
+      await supervisor.stopAll();
+      throw new CliError(
+        `the system did not become healthy within ${healthyTimeoutMs} ms; gateway /health said: ${body}; not ready: ${waiting.map((instance) => instance.name).join(', ') || 'none'}\n${lines}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** The gateway answers 200 and sees every instance of every service ready (its probes run once a second). */
 async function isHealthy(gatewayUrl: string): Promise<boolean> {
   const response = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) });
-  await response.arrayBuffer();
-  return response.status === 200;
+  const body = (await response.json()) as { instances?: Record<string, { ready: number; total: number }> };
+  return (
+    response.status === 200 &&
+    Object.values(body.instances ?? {}).every((count) => count.ready === count.total)
+  );
 }
