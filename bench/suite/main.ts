@@ -175,11 +175,18 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
   progress(
     `${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, commit ${machine.commit.slice(0, 12)}${machine.dirty ? '+' : ''}, load average ${loadAverageBefore.join(' ')}`,
   );
-  progress(`scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; booting the system`);
+  const scaled = Object.entries(options.scale).map(([name, count]) => `${name}×${count}`);
+  progress(
+    `scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; booting the system` +
+      (scaled.length === 0 ? ' (one instance of each service)' : ` (${scaled.join(', ')}, the rest once)`),
+  );
   const folder = join(options.resultsDir, timestamp(startedAt));
   const profileDir = options.profile ? join(folder, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-  const system = await startBenchSystem(profileDir === undefined ? {} : { profileDir });
+  const system = await startBenchSystem({
+    scale: options.scale,
+    ...(profileDir === undefined ? {} : { profileDir }),
+  });
   const context = new SuiteContext(system, options, machine.cores, randomBytes(4).toString('hex'));
   const stop = async (signal: string) => {
     progress(`${signal}: stopping the system and dropping its databases`);

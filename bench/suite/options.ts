@@ -1,6 +1,7 @@
 // The suite's command line: which scenarios, and how big. Pure, so it is
 // unit-tested (bench/test/options.test.ts); main.ts turns it into a run.
 import { parseArgs } from 'node:util';
+import { parseScale, type Scale } from '../../src/cli/topology.ts';
 
 /** The scenarios of issue 7, in the order a full run takes them. */
 export const scenarioNames = [
@@ -45,6 +46,8 @@ export interface SuiteOptions {
   resultsDir: string;
   /** Start the services with --cpu-prof: one .cpuprofile per service in the report's folder. */
   profile: boolean;
+  /** Instances per service (`--scale gateway=2`), as for `npm start`; absent ones run once. */
+  scale: Scale;
 }
 
 export class UsageError extends Error {
@@ -69,7 +72,9 @@ scenarios (default: all): ${scenarioNames.join(', ')}
   --users N             customers signed up, 5 accounts each (default: 20)
   --results-dir DIR     where the report folders go (default: bench/results)
   --profile             run the services under --cpu-prof; profiles/<service>.<pid>.cpuprofile
-                        in the report's folder (open in Chrome DevTools or speedscope)`;
+                        in the report's folder (open in Chrome DevTools or speedscope)
+  --scale name=n,…      run n instances of a service, as npm start -- --scale does (gateways share
+                        the public port, so the load spreads over them)`;
 
 function positiveInteger(flag: string, text: string | undefined, fallback: number): number;
 function positiveInteger(flag: string, text: string | undefined, fallback?: undefined): number | undefined;
@@ -79,6 +84,14 @@ function positiveInteger(flag: string, text: string | undefined, fallback?: numb
     throw new UsageError(`${flag} wants a positive integer, not '${text}'`);
   }
   return Number(text);
+}
+
+function parseScaleOption(text: string | undefined): Scale {
+  try {
+    return parseScale(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function share(flag: string, text: string | undefined, fallback: number): number {
@@ -120,6 +133,7 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     users: positiveInteger('--users', values.users, 20),
     resultsDir: values['results-dir'] ?? defaultResultsDir,
     profile: values.profile,
+    scale: parseScaleOption(values.scale),
   };
   if (options.rushQuantity > options.rushRequests) {
     throw new UsageError(
@@ -154,6 +168,7 @@ function parseWith(argv: string[]) {
       users: { type: 'string' },
       'results-dir': { type: 'string' },
       profile: { type: 'boolean', default: false },
+      scale: { type: 'string' },
     },
   });
 }

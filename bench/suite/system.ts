@@ -6,8 +6,10 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessTokenAlgorithm, accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-token';
 import { uuidv7 } from '@nuri/platform/ids';
+import { parseUrlList } from '@nuri/platform/upstream';
 import { importPKCS8, SignJWT } from 'jose';
 import { startTestSystem, type TestSystem } from '../../e2e/harness.ts';
+import type { Scale } from '../../src/cli/topology.ts';
 
 export interface BenchSystem {
   gatewayUrl: string;
@@ -23,17 +25,27 @@ export interface BenchSystem {
 }
 
 const signingKeyId = 'bench';
+
+/** A service's first instance: the per-area scripts and the direct ceilings go straight at one. */
+function firstUrl(urls: string | undefined): string {
+  const first = parseUrlList(urls ?? '')[0];
+  if (first === undefined) throw new Error('the test system named no URL');
+  return first;
+}
 /** Minted tokens outlive any scenario; channel-user's own stay at its default lifetime. */
 const mintedTokenTtlSeconds = 3_600;
 
 /** `profileDir`: every service runs under --cpu-prof and writes its profile there when it stops. */
-export async function startBenchSystem(options: { profileDir?: string } = {}): Promise<BenchSystem> {
+export async function startBenchSystem(
+  options: { profileDir?: string; scale?: Scale } = {},
+): Promise<BenchSystem> {
   const { privateKey } = generateKeyPairSync('ed25519');
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
   const adminToken = randomBytes(32).toString('base64url');
   const internalToken = randomBytes(32).toString('base64url');
   process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
   const system: TestSystem = await startTestSystem({
+    ...(options.scale === undefined ? {} : { scale: options.scale }),
     envOverrides: {
       NURI_ADMIN_TOKEN: adminToken,
       NURI_INTERNAL_TOKEN: internalToken,
@@ -58,10 +70,10 @@ export async function startBenchSystem(options: { profileDir?: string } = {}): P
   );
   return {
     gatewayUrl: system.gatewayUrl,
-    channelUserUrl: system.env.NURI_CHANNEL_USER_URL!,
-    corePaymentUrl: system.env.NURI_CORE_PAYMENT_URL!,
-    pointUrl: system.env.NURI_POINT_URL!,
-    couponUrl: system.env.NURI_COUPON_URL!,
+    channelUserUrl: firstUrl(system.env.NURI_CHANNEL_USER_URL),
+    corePaymentUrl: firstUrl(system.env.NURI_CORE_PAYMENT_URL),
+    pointUrl: firstUrl(system.env.NURI_POINT_URL),
+    couponUrl: firstUrl(system.env.NURI_COUPON_URL),
     adminToken,
     internalToken,
     async mintTokens(count) {

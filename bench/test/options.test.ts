@@ -19,6 +19,16 @@ describe('suite options', () => {
     assert.equal(options.resultsDir, '/tmp/results');
   });
 
+  test('when --scale names instances per service, then they are parsed as npm start parses them; a bad one is a usage error', () => {
+    assert.deepEqual(parse([]).scale, {});
+    assert.deepEqual(parse(['coupon-rush', '--scale', 'gateway=2,coupon=3']).scale, {
+      gateway: 2,
+      coupon: 3,
+    });
+    assert.throws(() => parse(['--scale', 'gateway=0']), UsageError);
+    assert.throws(() => parse(['--scale', 'wallet=2']), UsageError);
+  });
+
   test('when scenarios are named, then only they run, once each, in the catalogue order', () => {
     assert.deepEqual(parse(['login', 'withdraw', 'login']).scenarios, ['withdraw', 'login']);
   });

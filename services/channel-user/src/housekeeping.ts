@@ -7,7 +7,11 @@ import { purgeExpiredRefreshTokens } from './db/refresh-tokens-repository.ts';
 const intervalMs = 10 * 60_000;
 const batchSizeMax = 5_000;
 
-/** Deletes idempotency keys past retention and long-expired refresh tokens, a batch every ten minutes. */
+/**
+ * Deletes idempotency keys past retention and long-expired refresh tokens, a
+ * batch every ten minutes. Every instance runs it: deletes of rows past a
+ * cutoff are idempotent, so two instances at once only share the work.
+ */
 export function startHousekeeping(
   db: Kysely<ServiceDb>,
   idempotency: IdempotencyStore,

@@ -1,5 +1,5 @@
 import { topics } from '@nuri/contracts/events';
-import { loadConfig } from '@nuri/platform/config';
+import { ConfigError, loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig } from '@nuri/platform/internal-auth';
 import {
   commonConfig,
@@ -59,6 +59,35 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
+/** The platform producer's connect timeout, retries and retry delay (kafka/producer.ts defaults). */
+const producerConnectTimeoutMs = 5_000;
+const producerRetriesMax = 3;
+const producerRetryDelayMs = 250;
+
+/**
+ * The longest a coupon.issued send can take from the script's win to its
+ * ack or failure: waiting for room in the window, then every attempt.
+ */
+export function longestSendMs(config: Config): number {
+  const attemptMs = Math.max(producerConnectTimeoutMs, config.NURI_COUPON_SEND_TIMEOUT_MS);
+  return (
+    config.NURI_COUPON_SEND_WAIT_MS +
+    (producerRetriesMax + 1) * attemptMs +
+    producerRetriesMax * producerRetryDelayMs
+  );
+}
+
 export function loadServiceConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
-  return loadConfig(ConfigSchema, env);
+  const config = loadConfig(ConfigSchema, env);
+  // With several instances, recovery (every instance runs it) must never
+  // re-send a coupon that another instance is still sending: its send could
+  // still fail and roll back a coupon the core then records anyway. Only a
+  // coupon older than any send can be is a stranded one.
+  const longest = longestSendMs(config);
+  if (config.NURI_COUPON_RECOVERY_GRACE_MS <= longest) {
+    throw new ConfigError([
+      `NURI_COUPON_RECOVERY_GRACE_MS (${config.NURI_COUPON_RECOVERY_GRACE_MS}) must exceed the longest send, ${longest} ms (NURI_COUPON_SEND_WAIT_MS + 4 attempts of max(5 s connect, NURI_COUPON_SEND_TIMEOUT_MS) + retry delays)`,
+    ]);
+  }
+  return config;
 }

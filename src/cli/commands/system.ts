@@ -181,9 +181,10 @@ async function waitForStart(
     }
     if (
       list.every((instance) => instance.state === 'ready') &&
-      (await isHealthy(gatewayUrl).catch(() => false))
-    )
+      (await Promise.all(gatewayUrls.map((url) => isHealthy(url).catch(() => false)))).every(Boolean)
+    ) {
       return;
+    }
     if (Date.now() > deadline) {
       const body = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) })
         .then((response) => response.text())

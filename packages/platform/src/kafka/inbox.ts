@@ -163,7 +163,8 @@ export interface InboxPruner {
  * Keeps the inbox from growing without limit: every interval, the ids handled
  * longer ago than the retention are deleted in bounded batches. A failed pass
  * is logged and tried again at the next interval; nothing depends on it
- * except the table's size.
+ * except the table's size. Every instance runs it: deleting rows past a
+ * cutoff is idempotent, so no lease is needed.
  */
 export function createInboxPruner<DB>(options: InboxPrunerOptions<DB>): InboxPruner {
   const retentionMs = options.retentionMs ?? 8 * 86_400_000;

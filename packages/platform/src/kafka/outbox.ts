@@ -360,6 +360,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
     return rows.length;
   }
 
+  // Every relay runs it, holder or not: deleting published rows past a cutoff is idempotent.
   async function cleanup(): Promise<number> {
     const cutoff = new Date(Date.now() - retentionMs);
     const result =

@@ -12,7 +12,9 @@ import type { HeldCoupon } from './issue-decision.ts';
 // that topic into MySQL (events/coupon-events-consumer.ts), and the core
 // records the same events. The hard case is a send that was in flight when
 // Redis died: its ack may still come. So the rebuild
-//   1. takes a per-campaign lock in Redis, so one instance rebuilds;
+//   1. takes a per-campaign lock in Redis, so one instance rebuilds (a lease:
+//      it expires after timeoutMs, so an instance that dies mid-rebuild does
+//      not block the campaign for ever; the others wait for the meta);
 //   2. waits `settleMs` (longer than any send can take), so every send that
 //      began before the loss has now been acked or has failed;
 //   3. waits until the mirror has consumed coupon.issued up to its end, so

@@ -22,6 +22,15 @@ const pageSize = 500;
 const couponsPerCampaignPerRunMax = 100_000;
 
 /**
+ * Every coupon instance runs this job; it is idempotent by construction
+ * rather than fenced by a lease. A re-sent coupon keeps its coupon id and
+ * code, and the core records a coupon once per (campaign, user) and answers
+ * a duplicate as it did the first, so two instances re-sending the same one
+ * cost a duplicate event, never a second coupon. What must never happen is a
+ * re-send of a coupon whose first send is still in flight on some instance
+ * (that send may yet fail and roll the coupon back): `graceMs` is checked at
+ * boot to exceed the longest send (config.ts).
+ *
  * Re-sends every coupon Redis holds whose coupon.recorded has not come back
  * within the grace period: the same coupon id and code (the core records each
  * once and answers duplicates too), under a new event id. Covers a process

@@ -21,6 +21,11 @@ export interface TimeoutResender {
 }
 
 /**
+ * Every point instance runs this scan; it is idempotent by construction: each
+ * overdue payment is re-checked under its row lock (still PENDING, still
+ * overdue) in the transaction that schedules its next attempt, so when two
+ * instances find the same payment one re-sends and the other skips it.
+ *
  * Re-sends payment.requested for payments the core has not answered in time
  * (DESIGN.md: re-sent, never compensated blindly, since the cash may have
  * moved). Every re-send bumps an alert counter: in a healthy system it stays
