@@ -108,6 +108,13 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   };
 }
 
+// Services run detached (their own process group), so a test process that is
+// killed would leave them running. Exiting on these signals instead runs the
+// supervisor's exit hook, which SIGKILLs every instance it started.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => process.exit(128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1)));
+}
+
 function topicPrefixOf(runId: string): string {
   return `e2e.${runId}.`;
 }
