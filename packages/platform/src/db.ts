@@ -14,6 +14,7 @@ import { createPool as createMysqlPool } from 'mysql2';
 import { createConnection as createMysqlConnection } from 'mysql2/promise';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { setErrorName } from './errors.ts';
 
 export type { Migration } from 'kysely';
 
@@ -139,7 +140,7 @@ export class MigrationFailedError extends Error {
   constructor(migrationName: string | undefined, cause: unknown) {
     const what = migrationName === undefined ? 'migrations could not start' : `migration ${migrationName}`;
     super(`${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'MigrationFailedError';
+    setErrorName(this, 'MigrationFailedError');
     this.migrationName = migrationName;
   }
 }

@@ -314,9 +314,18 @@ export function createIdempotencyStore(
   }
 
   async function storeAnswers(batch: readonly Answer[]): Promise<undefined[]> {
-    // One row per key (the last answer wins, as it would one by one); an
-    // upsert because a single statement must not touch a row twice.
-    const last = new Map(batch.map((answer) => [`${answer.userUuid} ${answer.key}`, answer]));
+    // The first answer stored is the key's answer for good. A request whose
+    // lease ran out and was taken over may still finish later (two runs of one
+    // operation id, possibly two answers): whichever of them stores second
+    // leaves the row as it is, so every replay says what the first client was
+    // told. One row per key within a batch too (the first wins), since a
+    // single statement must not touch a row twice.
+    const first = new Map<string, Answer>();
+    for (const answer of batch) {
+      const id = `${answer.userUuid} ${answer.key}`;
+      if (!first.has(id)) first.set(id, answer);
+    }
+    const last = first;
     const rows = [...last.values()].map((answer) => ({
       user_uuid: answer.userUuid,
       idem_key: answer.key,
@@ -330,16 +339,21 @@ export function createIdempotencyStore(
     const insert = db.insertInto('idempotency_keys').values(rows);
     await (dialect === 'postgres'
       ? insert.onConflict((conflict) =>
-          conflict.columns(['user_uuid', 'idem_key']).doUpdateSet((eb) => ({
-            state: 'DONE',
-            status_code: eb.ref('excluded.status_code'),
-            response_body: eb.ref('excluded.response_body'),
-          })),
+          conflict
+            .columns(['user_uuid', 'idem_key'])
+            .doUpdateSet((eb) => ({
+              state: 'DONE',
+              status_code: eb.ref('excluded.status_code'),
+              response_body: eb.ref('excluded.response_body'),
+            }))
+            .where('idempotency_keys.state', '<>', 'DONE'),
         )
-      : insert.onDuplicateKeyUpdate({
+      : // MariaDB applies the assignments left to right, each seeing the ones
+        // before it: the state, which the others test, is set last.
+        insert.onDuplicateKeyUpdate({
+          status_code: sql`if(state = 'DONE', status_code, values(status_code))`,
+          response_body: sql`if(state = 'DONE', response_body, values(response_body))`,
           state: 'DONE',
-          status_code: sql`values(status_code)`,
-          response_body: sql`values(response_body)`,
         })
     ).execute();
     return batch.map(() => undefined);

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, Pool } from 'undici';
+import { setErrorName } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 // One service behind several instances (DESIGN.md "Running it"): a caller
@@ -121,7 +122,7 @@ export class UpstreamUnavailableError extends Error {
   readonly reason: 'unavailable' | 'timeout';
   constructor(upstream: string, reason: 'unavailable' | 'timeout', message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
-    this.name = 'UpstreamUnavailableError';
+    setErrorName(this, 'UpstreamUnavailableError');
     this.upstream = upstream;
     this.reason = reason;
   }
@@ -131,7 +132,7 @@ export class UpstreamUnavailableError extends Error {
 export class UpstreamAnswerTooLargeError extends Error {
   constructor(upstream: string, bytesMax: number) {
     super(`${upstream} answered more than ${bytesMax} bytes`);
-    this.name = 'UpstreamAnswerTooLargeError';
+    setErrorName(this, 'UpstreamAnswerTooLargeError');
   }
 }
 

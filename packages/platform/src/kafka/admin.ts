@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin } from '@platformatic/kafka';
+import { setErrorName } from '../errors.ts';
 
 export interface TopicSpec {
   name: string;
@@ -97,7 +98,7 @@ async function waitForLeaders(admin: Admin, names: string[], deadline: number): 
 export class BrokerUnavailableError extends Error {
   constructor(brokers: string[], timeoutMs: number, cause: unknown) {
     super(`no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms`, { cause });
-    this.name = 'BrokerUnavailableError';
+    setErrorName(this, 'BrokerUnavailableError');
   }
 }
 

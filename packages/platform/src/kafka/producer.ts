@@ -1,12 +1,13 @@
 import { ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka';
 import type { Logger } from 'pino';
+import { setErrorName } from '../errors.ts';
 
 /** A send that waited `acquireTimeoutMs` for a free in-flight slot and did not get one. */
 export class ProducerBusyError extends Error {
   readonly code = 'PRODUCER_BUSY';
   constructor(inFlightMax: number, acquireTimeoutMs: number) {
     super(`producer has ${inFlightMax} sends in flight; no slot freed within ${acquireTimeoutMs} ms`);
-    this.name = 'ProducerBusyError';
+    setErrorName(this, 'ProducerBusyError');
   }
 }
 
@@ -14,7 +15,7 @@ export class ProducerClosedError extends Error {
   readonly code = 'PRODUCER_CLOSED';
   constructor() {
     super('producer is closed');
-    this.name = 'ProducerClosedError';
+    setErrorName(this, 'ProducerClosedError');
   }
 }
 

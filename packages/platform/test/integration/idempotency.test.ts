@@ -41,7 +41,8 @@ function buildApp(database: Database<unknown>, leaseMs = 30_000) {
       store.handle(request, reply, String(request.headers['x-user-uuid']), async (operationId) => {
         effects.count += 1;
         effects.operationIds.push(operationId);
-        await sleep(20);
+        // A header, not the body: it is no part of the request's fingerprint.
+        await sleep(Number(request.headers['x-delay-ms'] ?? 20));
         const { amount } = request.body as { amount: number };
         if (amount > 1_000)
           throw new AppError('INSUFFICIENT_BALANCE', 409, 'Not enough money', { shortBy: amount - 1_000 });
@@ -224,6 +225,41 @@ for (const dialect of dialects) {
       assert.equal(retry.statusCode, 201);
       assert.equal(effects.count, 2);
       assert.equal(effects.operationIds[1], effects.operationIds[0], 'the taker re-runs under the same id');
+    });
+
+    it('when a slow original request ends after a retry took its lease over and answered, then the answer first stored stays the answer of the key', async () => {
+      const { app } = buildApp(database, 100);
+      const request = (delayMs: number) =>
+        app.inject({
+          method: 'POST',
+          url: '/things/a/transfers',
+          headers: { 'x-user-uuid': user, 'idempotency-key': 'key-late', 'x-delay-ms': String(delayMs) },
+          payload: { amount: 5 },
+        });
+      const original = request(800);
+      // Once the original's claim is written and its 100 ms lease has run out, the retry takes it over.
+      for (let tries = 0; tries < 100; tries += 1) {
+        const claimed = await database.db
+          .selectFrom('idempotency_keys' as never)
+          .select('idem_key' as never)
+          .where('idem_key' as never, '=', 'key-late' as never)
+          .executeTakeFirst();
+        if (claimed !== undefined) break;
+        await sleep(10);
+      }
+      await sleep(200);
+      const takeover = await request(0);
+      assert.equal(takeover.statusCode, 201);
+      const late = await original;
+      assert.equal(late.statusCode, 201);
+      assert.notEqual(late.json().transferId, takeover.json().transferId, 'two runs, two answers');
+      const replay = await post(app, 'key-late', 5);
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal(
+        replay.json().transferId,
+        takeover.json().transferId,
+        'the late original did not overwrite it',
+      );
     });
 
     const withdraw = (

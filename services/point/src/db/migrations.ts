@@ -121,6 +121,70 @@ const startPaymentProcedure: Migration = {
 };
 
 /**
+ * start_payment, second version: a payment that already exists is found
+ * before anything is decided. The first version checked the wallet first, so
+ * a retry of a payment whose commit succeeded but whose answer was lost (the
+ * idempotency lease taken over, the same payment id) met a wallet the payment
+ * itself had emptied and was answered INSUFFICIENT_POINTS — stored as the
+ * key's answer for good while the saga went on to debit the cash. The
+ * wallet row is locked first, so two attempts of one payment (or two payments
+ * of one user) take their turns: whichever comes second sees the first's row.
+ */
+const startPaymentExistingFirst: Migration = {
+  up: async (db) => {
+    await sql`drop procedure if exists start_payment`.execute(db);
+    await sql`create procedure start_payment(
+        in p_payment_id char(36) character set ascii collate ascii_bin,
+        in p_user_uuid char(36) character set ascii collate ascii_bin,
+        in p_order_id varchar(64) character set ascii collate ascii_bin,
+        in p_account_no char(14) character set ascii, in p_cash_amount decimal(20,0),
+        in p_point_amount decimal(20,0), in p_merchant varchar(100),
+        in p_status varchar(10) character set ascii, in p_attempts int,
+        in p_next_attempt_at datetime(3), in p_created_at datetime(3), in p_settled_at datetime(3),
+        in p_deduct decimal(20,0), in p_use_id char(36) character set ascii collate ascii_bin,
+        in p_outbox_id char(36) character set ascii collate ascii_bin, in p_outbox_topic varchar(249),
+        in p_outbox_key varchar(255), in p_outbox_payload mediumtext)
+      modifies sql data
+      begin
+        declare v_existing int default 0;
+        declare exit handler for sqlexception
+        begin
+          rollback;
+          resignal;
+        end;
+        start transaction;
+        -- The wallet row lock orders one user's payments, attempts of one payment included.
+        select count(*) into @wallet_locked from point_wallets where user_uuid = p_user_uuid for update;
+        select count(*) into v_existing from payments where payment_id = p_payment_id;
+        if v_existing > 0 then
+          rollback;
+          signal sqlstate '45000' set message_text = 'PAYMENT_EXISTS';
+        end if;
+        if p_deduct > 0 then
+          update point_wallets set balance = (@point_balance_after := balance - p_deduct)
+            where user_uuid = p_user_uuid and balance >= p_deduct;
+          if row_count() <> 1 then
+            signal sqlstate '45000' set message_text = 'INSUFFICIENT_POINTS';
+          end if;
+          insert into point_history (id, user_uuid, type, amount, balance_after, payment_id)
+            values (p_use_id, p_user_uuid, 'USE', p_deduct, @point_balance_after, p_payment_id);
+        end if;
+        insert into payments (payment_id, user_uuid, order_id, account_no, cash_amount, point_amount,
+                              merchant, status, failure_code, attempts, next_attempt_at, stuck_at,
+                              created_at, settled_at)
+          values (p_payment_id, p_user_uuid, p_order_id, p_account_no, p_cash_amount, p_point_amount,
+                  p_merchant, p_status, null, p_attempts, p_next_attempt_at, null,
+                  p_created_at, p_settled_at);
+        if p_outbox_id is not null then
+          insert into outbox (id, topic, \`key\`, payload)
+            values (p_outbox_id, p_outbox_topic, p_outbox_key, p_outbox_payload);
+        end if;
+        commit;
+      end`.execute(db);
+  },
+};
+
+/**
  * point's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -130,4 +194,5 @@ export const migrations: Record<string, Migration> = {
   ...idempotencyMigrations('mysql'),
   '0001_wallets_history_payments': wallets,
   '0002_start_payment_procedure': startPaymentProcedure,
+  '0003_start_payment_existing_first': startPaymentExistingFirst,
 };

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 // MariaDB/MySQL error numbers the repositories act on.
 const duplicateEntryErrno = 1062;
 const lockWaitTimeoutErrno = 1205;
@@ -5,6 +7,8 @@ const deadlockErrno = 1213;
 
 /** Raised by the start_payment procedure (migrations.ts) when the wallet does not cover step 1. */
 export const insufficientPointsSignal = 'INSUFFICIENT_POINTS';
+/** Raised by start_payment when the payment id is taken: an attempt of a payment already made. */
+export const paymentExistsSignal = 'PAYMENT_EXISTS';
 
 function errnoOf(error: unknown): number | undefined {
   const errno = (error as { errno?: unknown } | null)?.errno;
@@ -33,13 +37,19 @@ export function isLockConflict(error: unknown): boolean {
   return errno === deadlockErrno || errno === lockWaitTimeoutErrno;
 }
 
-/** Runs `work` again when it lost a lock race, at most `attemptsMax` times in all. */
-export async function retryOnLockConflict<T>(work: () => Promise<T>, attemptsMax = 3): Promise<T> {
+/**
+ * Runs `work` again when it lost a lock race, at most `attemptsMax` times in
+ * all, after a growing, jittered pause: transactions that deadlocked together
+ * and retried at once would only meet again.
+ */
+export async function retryOnLockConflict<T>(work: () => Promise<T>, attemptsMax = 6): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await work();
     } catch (error) {
       if (attempt >= attemptsMax || !isLockConflict(error)) throw error;
+      const ceilingMs = Math.min(200, 5 * 2 ** attempt);
+      await sleep(ceilingMs / 2 + Math.random() * (ceilingMs / 2));
     }
   }
 }

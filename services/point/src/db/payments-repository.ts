@@ -33,6 +33,7 @@ import {
   isAnyDuplicateKey,
   isDuplicateKey,
   isSignalled,
+  paymentExistsSignal,
   retryOnLockConflict,
 } from './mysql-errors.ts';
 import { type PointRefund, refundPoints } from './wallet-ledger.ts';
@@ -162,6 +163,12 @@ export function createPaymentRepository(
       if (cashRequest !== undefined) options.notifier?.notify();
       return { kind: 'started', payment };
     } catch (error) {
+      if (isSignalled(error, paymentExistsSignal)) {
+        // A retry of this very payment (its answer was lost): found before the wallet was looked at.
+        const existing = await findPayment(payment.paymentId);
+        if (existing !== undefined && existing.userUuid === payment.userUuid)
+          return { kind: 'started', payment: existing };
+      }
       if (isSignalled(error, insufficientPointsSignal)) return { kind: 'insufficientPoints' };
       if (isAnyDuplicateKey(error)) {
         // The payment id is the request's idempotency operation id: a retry

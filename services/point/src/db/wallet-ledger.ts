@@ -48,8 +48,9 @@ async function appendHistory(
 
 /**
  * Adds a charge; undefined (nothing written) when the balance would pass its
- * cap. `chargeId` becomes the CHARGE row's id, so the same charge applied
- * twice fails on the primary key and its transaction rolls back.
+ * cap. `chargeId` becomes the CHARGE row's id: a charge applied before (a
+ * retry whose first answer was lost) is found before the cap is looked at,
+ * and answers the balance as it is; two at once still meet on the primary key.
  */
 export async function creditCharge(
   trx: Transaction<ServiceDb>,
@@ -57,7 +58,17 @@ export async function creditCharge(
   amount: bigint,
   chargeId: string,
 ): Promise<bigint | undefined> {
-  await sql`insert ignore into point_wallets (user_uuid, balance) values (${userUuid}, 0)`.execute(trx);
+  // The wallet row is created if need be and locked exclusively from the
+  // start: INSERT IGNORE leaves a shared lock on an existing row, and two
+  // charges that each held one deadlocked on their UPDATE.
+  await sql`insert into point_wallets (user_uuid, balance) values (${userUuid}, 0)
+    on duplicate key update balance = balance`.execute(trx);
+  const applied = await trx
+    .selectFrom('point_history')
+    .select('id')
+    .where('id', '=', chargeId)
+    .executeTakeFirst();
+  if (applied !== undefined) return balanceInTransaction(trx, userUuid);
   const updated = await sql`update point_wallets set balance = balance + ${amount.toString()}
     where user_uuid = ${userUuid} and balance + ${amount.toString()} <= ${BALANCE_MAX.toString()}`.execute(
     trx,

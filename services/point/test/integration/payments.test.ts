@@ -243,6 +243,50 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
     assert.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED');
   });
 
+  it('when a payment that spent every point lost its answer and the retry takes the key over, then the same payment is answered, not INSUFFICIENT_POINTS', async () => {
+    const user = await userWithAccount(300);
+    const payload = { accountNo: user.accountNo, cashAmount: 700, pointAmount: 300 };
+    const first = await pay(user, payload, { 'idempotency-key': 'lost-answer-1' });
+    assert.equal(first.statusCode, 202);
+    assert.equal(await pointBalance(point, user.userUuid), 0n);
+    // As if the process died after the commit and before storing the answer:
+    // the claim is left PENDING and its lease runs out, so the retry takes it
+    // over and runs the payment again under the same payment id.
+    await point.database.db
+      .updateTable('idempotency_keys')
+      .set({ state: 'PENDING', status_code: null, response_body: null, locked_until: new Date(0) })
+      .where('user_uuid', '=', user.userUuid)
+      .where('idem_key', '=', 'lost-answer-1')
+      .execute();
+    const retried = await pay(user, payload, { 'idempotency-key': 'lost-answer-1' });
+    assert.equal(retried.statusCode, 202, retried.body);
+    assert.equal(retried.json().paymentId, first.json().paymentId);
+    const replay = await pay(user, payload, { 'idempotency-key': 'lost-answer-1' });
+    assert.equal(replay.statusCode, 202, 'the answer stored for the key is the payment');
+    assert.equal(await pointBalance(point, user.userUuid), 0n, 'deducted once');
+    assert.equal((await outboxFor(first.json().paymentId)).length, 1, 'one cash request');
+  });
+
+  it('when the same payment is started twice at once, then one attempt makes it and the other finds it', async () => {
+    const user = await userWithAccount(300);
+    const input = {
+      paymentId: uuidv7(),
+      userUuid: user.userUuid,
+      orderId: undefined,
+      accountNo: user.accountNo,
+      cashAmount: 100n,
+      pointAmount: 300n,
+      merchant: undefined,
+    };
+    const deps = { payments: point.payments, accountLinks: point.accountLinks };
+    const results = await Promise.all([1, 2].map(() => startPayment(deps, input)));
+    assert.deepEqual(
+      results.map((payment) => payment.paymentId),
+      [input.paymentId, input.paymentId],
+    );
+    assert.equal(await pointBalance(point, user.userUuid), 0n);
+  });
+
   it('when a refused payment is retried with its Idempotency-Key, then the same 409 is replayed even after points were charged', async () => {
     const user = await userWithAccount(100);
     const payload = { accountNo: user.accountNo, cashAmount: 0, pointAmount: 500 };

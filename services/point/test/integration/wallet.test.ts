@@ -198,4 +198,33 @@ describe('point charges retried after a lost answer', { timeout: 60_000 }, () =>
     const charges = (await historyOf(point, user.userUuid)).filter((row) => row.type === 'CHARGE');
     assert.equal(charges.length, 1);
   });
+
+  it('when a charge that filled the wallet to its cap is retried, then it is found and answered, not refused for the cap', async () => {
+    const user = await newUser();
+    const wallets = createWalletStore(point.database.db);
+    const chargeId = uuidv7();
+    // The cap is 10^15: the first charge brings the wallet exactly to it.
+    await wallets.charge(user.userUuid, 10n ** 15n - 1_000n, uuidv7());
+    assert.equal(await wallets.charge(user.userUuid, 1_000n, chargeId), 10n ** 15n);
+    assert.equal(
+      await wallets.charge(user.userUuid, 1_000n, chargeId),
+      10n ** 15n,
+      'the retry of that charge',
+    );
+    assert.equal(await wallets.charge(user.userUuid, 1n, uuidv7()), undefined, 'a new charge past the cap');
+  });
+
+  it('when one user charges 30 times at once, then every charge lands (no deadlock answered as an error)', async () => {
+    const user = await newUser();
+    const wallets = createWalletStore(point.database.db);
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => wallets.charge(user.userUuid, 10n, uuidv7())),
+    );
+    const failed = results.filter((result) => result.status === 'rejected');
+    assert.deepEqual(
+      failed.map((result) => String((result as PromiseRejectedResult).reason)),
+      [],
+    );
+    assert.equal(await pointBalance(point, user.userUuid), 300n);
+  });
 });
