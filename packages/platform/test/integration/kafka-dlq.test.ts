@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, newEventId, validateEvent } from '@nuri/contracts/events';
+import { sql } from 'kysely';
 import { Registry } from 'prom-client';
+import { createPgDatabase } from '../../src/db.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createEventConsumer, dlqHeaders, isTransientInfrastructureError } from '../../src/kafka/consumer.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
 import {
   brokers,
   fastGroupTimings,
+  pgAdminUrl,
   readTopic,
   silentLogger,
   uniqueName,
@@ -174,6 +177,71 @@ describe('outages are not poison', { timeout: 60_000 }, () => {
     assert.equal(outageFailures, outageFailuresWanted);
     assert.deepEqual(handled, [event.id]);
     assert.doesNotMatch(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} [1-9]/);
+  });
+
+  it('when the handler hits real statement timeouts and deadlock-class errors past every retry limit, then the event waits and is handled, never dead-lettered', async () => {
+    const event = deposit(8);
+    await producer.sendRaw([{ topic, key: accountNo, value: JSON.stringify(event) }]);
+    const database = createPgDatabase<unknown>({
+      url: pgAdminUrl,
+      poolSizeMax: 2,
+      connectionTimeoutMs: 5_000,
+      statementTimeoutMs: 50,
+      applicationName: 'it-dlq-timeouts',
+    });
+    const failuresWanted = 6; // more than batchRetriesMax + messageRetriesMax
+    let failures = 0;
+    const handled: string[] = [];
+    const registry = new Registry();
+    const consumer = createEventConsumer({
+      brokers,
+      groupId: uniqueName('g-timeouts'),
+      clientId: 'it-timeouts-consumer',
+      topics: [topic],
+      validate: (_topicName, value) => validateEvent('deposit.requested', value),
+      handleBatch: async (batch) => {
+        if (failures < failuresWanted) {
+          failures += 1;
+          // A statement that outlives the pool's statement_timeout: PostgreSQL cancels it (57014).
+          await sql`select pg_sleep(0.2)`.execute(database.db);
+        }
+        handled.push(...batch.map((item) => item.event.id));
+      },
+      dlqProducer: producer,
+      logger: silentLogger,
+      registry,
+      batchRetriesMax: 1,
+      messageRetriesMax: 1,
+      retryBackoffMs: 10,
+      retryBackoffMaxMs: 50,
+      ...fastGroupTimings,
+    });
+    await consumer.start();
+    try {
+      await waitUntil(
+        'the event once the statements stop timing out',
+        () => handled.includes(event.id),
+        30_000,
+      );
+    } finally {
+      await consumer.stop();
+      await database.close();
+    }
+    assert.equal(failures, failuresWanted);
+    assert.doesNotMatch(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} [1-9]/);
+  });
+
+  it('when errors are classified, then connection failures, timeouts, deadlocks and serialization failures are transient, and constraint violations or bugs are not', () => {
+    for (const code of ['40001', '40P01', '57014', '55P03', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']) {
+      assert.equal(isTransientInfrastructureError(Object.assign(new Error(code), { code })), true, code);
+    }
+    for (const errno of [1205, 1213, 1969, 3024]) {
+      assert.equal(
+        isTransientInfrastructureError(Object.assign(new Error('x'), { errno })),
+        true,
+        String(errno),
+      );
+    }
   });
 
   it('when errors are classified, then connection failures are transient and constraint violations or bugs are not', () => {
