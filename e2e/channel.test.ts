@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { uuidv7 } from '@nuri/platform/ids';
 import { Consumer, stringDeserializers } from '@platformatic/kafka';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import pg from 'pg';
+import { loadCliConfig } from '../src/cli/config.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
 import { startTestSystem, type TestSystem } from './harness.ts';
 
@@ -39,6 +42,11 @@ interface Person {
 
 before(async () => {
   system = await startTestSystem({
+    // Deposits left PENDING are sent again after 3 s here (a minute in production).
+    envOverrides: {
+      NURI_CHANNEL_DEPOSIT_RESEND_AFTER_MS: '3000',
+      NURI_CHANNEL_DEPOSIT_RESEND_SCAN_INTERVAL_MS: '500',
+    },
     onOutputLine: (service, line) => {
       logLines.push({ service, line });
       // Keep failures visible without flooding the test output with info lines.
@@ -767,6 +775,49 @@ describe('when the core zone is down', () => {
       // No-ops when the test got that far; otherwise the rest of the suite needs the core back.
       system.startService('core-user');
       system.startService('core-payment');
+    }
+  });
+});
+
+describe('when a deposit request or its settlement goes astray after the 202', () => {
+  async function channelDatabase(): Promise<pg.Client> {
+    const url = new URL(loadCliConfig(system.env).NURI_PG_URL);
+    url.pathname = `/${system.env.NURI_CHANNEL_DB}`;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    return client;
+  }
+
+  test('then channel-user sends the request again and the core applies it exactly once, also when only the settlement was lost', async () => {
+    const grace = await newCustomer();
+    const accountNo = await openAccount(grace);
+    await depositAndWait(grace, accountNo, 1_000);
+    const client = await channelDatabase();
+    try {
+      // Accepted, but its deposit.requested never reached the core (dead-lettered, lost with a broker):
+      // the row alone, with no outbox event.
+      const lostId = uuidv7();
+      await client.query(
+        `insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
+         values ($1, $2, $3, 2500, 'PENDING', now() - interval '10 seconds')`,
+        [lostId, accountNo, grace.userUuid],
+      );
+      const settled = await waitForDeposit(grace, lostId, 60_000);
+      assert.equal(settled.body.status, 'COMPLETED', settled.text);
+      assert.equal(settled.body.balanceAfter, 3_500);
+      // The core moved the money but the channel never heard (a dead-lettered deposit.settled):
+      await client.query(
+        `update deposits set status = 'PENDING', balance_after = null, settled_at = null,
+           requested_at = now() - interval '10 seconds', next_resend_at = null where deposit_id = $1`,
+        [lostId],
+      );
+      const again = await waitForDeposit(grace, lostId, 60_000);
+      assert.equal(again.body.status, 'COMPLETED', again.text);
+      assert.equal(again.body.balanceAfter, 3_500, 'the stored outcome, not a second application');
+      const account = await http('GET', `/api/v1/accounts/${accountNo}`, { token: grace.token });
+      assert.equal(account.body.balance, 3_500);
+    } finally {
+      await client.end();
     }
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { uuidv7 } from '@nuri/platform/ids';
+import { uuidv7, uuidv7Floor } from '@nuri/platform/ids';
 import pg from 'pg';
 import { loadCliConfig } from '../src/cli/config.ts';
 import { rootDir } from '../src/cli/paths.ts';
@@ -39,6 +39,59 @@ test('when the ledger agrees with every balance, then reconcile prints RECONCILE
   assert.match(result.stdout, /coupon\n/);
   assert.match(result.stdout, /OK {2}\s+coupons issued in Redis = recorded in the core\s+0 mismatches/);
   assert.match(result.stdout, /RECONCILED\n$/);
+});
+
+async function clientOf(database: string | undefined): Promise<pg.Client> {
+  const url = new URL(loadCliConfig(system.env).NURI_PG_URL);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  return client;
+}
+
+test('when the channel shows a deposit the core never applied, or still PENDING long after, then reconcile names each and exits 1', async () => {
+  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN;
+  const userUuid = uuidv7();
+  const opened = await fetch(`${system.env.NURI_CORE_PAYMENT_URL}/internal/v1/accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userUuid }),
+  });
+  const { accountNo } = (await opened.json()) as { accountNo: string };
+  const channel = await clientOf(system.env.NURI_CHANNEL_DB);
+  // Ten minutes old: past the five minutes a deposit may still be on its way.
+  const tenMinutesAgo = (tail: string) => `${uuidv7Floor(Date.now() - 10 * 60_000).slice(0, 24)}${tail}`;
+  const completedId = tenMinutesAgo('00000000c0de');
+  const pendingId = tenMinutesAgo('00000000beef');
+  try {
+    await channel.query('insert into account_links (account_no, user_uuid) values ($1, $2)', [
+      accountNo,
+      userUuid,
+    ]);
+    await channel.query(
+      `insert into deposits (deposit_id, account_no, user_uuid, amount, status, balance_after, requested_at, settled_at,
+                             next_resend_at)
+       values ($1, $3, $4, 500, 'COMPLETED', 500, now(), now(), null),
+              ($2, $3, $4, 700, 'PENDING', null, now(), null, now() + interval '1 hour')`,
+      [completedId, pendingId, accountNo, userUuid],
+    );
+    const result = reconcile();
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(
+      result.stdout,
+      /FAIL\s+COMPLETED in the channel = applied by the core\s+channel 1 \(₩500\), core 0 \(₩0\)/,
+    );
+    assert.ok(result.stdout.includes(`${completedId}: channel COMPLETED, core no record`));
+    assert.match(result.stdout, /FAIL\s+none PENDING past 5 minutes \(they are re-sent\)\s+1 pending/);
+    assert.ok(result.stdout.includes(`PENDING ${pendingId}: the core has no record of it`));
+  } finally {
+    await channel.query('delete from deposits where deposit_id = any($1::uuid[])', [
+      [completedId, pendingId],
+    ]);
+    await channel.end();
+  }
+  const clean = reconcile();
+  assert.equal(clean.status, 0, clean.stdout);
 });
 
 test('when a balance is changed directly in SQL, then reconcile names the account, prints MISMATCH and exits 1', async () => {

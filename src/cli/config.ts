@@ -16,6 +16,7 @@ const CliConfigSchema = Type.Object({
   NURI_GATEWAY_PORT: Type.Integer({ default: 8080, minimum: 1, maximum: 65_535 }),
   /** Where `nuri reconcile` asks for the ledger's reconciliation (any instance; comma-separated lists work). */
   NURI_CORE_PAYMENT_URL: upstreamUrlsVariable('http://127.0.0.1:8102'),
+  NURI_CHANNEL_USER_URL: upstreamUrlsVariable('http://127.0.0.1:8201'),
   NURI_POINT_URL: upstreamUrlsVariable('http://127.0.0.1:8202'),
   NURI_COUPON_URL: upstreamUrlsVariable('http://127.0.0.1:8203'),
   /** Instances per service for `npm start` (`coupon=3,core-payment=2`); `--scale` wins. */

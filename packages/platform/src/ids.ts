@@ -65,3 +65,9 @@ export function isUuidv7(value: string): boolean {
 export function uuidv7Timestamp(id: string): number {
   return Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
 }
+
+/** The smallest UUIDv7 of a millisecond: ids made at or after `ms` sort at or after it (a range bound). */
+export function uuidv7Floor(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7000-8000-000000000000`;
+}

@@ -80,6 +80,6 @@ export function buildApp(deps: AppDeps) {
     { links, deposits: createDepositStore(db, deps.depositRequestedTopic, deps.depositWrites) },
     idempotency,
   );
-  registerInternalRoutes(app, links);
+  registerInternalRoutes(app, links, db);
   return app;
 }

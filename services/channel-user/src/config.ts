@@ -49,6 +49,25 @@ export const ConfigSchema = Type.Object({
   NURI_CHANNEL_DEPOSIT_WRITE_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 5_000 }),
   /** Deposit writes running at once, each on one pooled connection. */
   NURI_CHANNEL_DEPOSIT_WRITES_IN_FLIGHT_MAX: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
+  /**
+   * A deposit still PENDING this long after its request is sent again (the
+   * core applies a deposit id once); then after twice as long, up to the max.
+   */
+  NURI_CHANNEL_DEPOSIT_RESEND_AFTER_MS: Type.Integer({
+    default: 60_000,
+    minimum: 1_000,
+    maximum: 86_400_000,
+  }),
+  NURI_CHANNEL_DEPOSIT_RESEND_BACKOFF_MAX_MS: Type.Integer({
+    default: 3_600_000,
+    minimum: 1_000,
+    maximum: 86_400_000,
+  }),
+  NURI_CHANNEL_DEPOSIT_RESEND_SCAN_INTERVAL_MS: Type.Integer({
+    default: 10_000,
+    minimum: 100,
+    maximum: 3_600_000,
+  }),
   /** Deposits waiting for a write; beyond this a request gets 503 at once. */
   NURI_CHANNEL_DEPOSIT_WRITE_QUEUE_LENGTH_MAX: Type.Integer({
     default: 10_000,

@@ -13,6 +13,7 @@ import { createUserRegistry } from './clients/core-user-client.ts';
 import { loadServiceConfig, signingKeysFromConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrations } from './db/migrations.ts';
+import { createDepositResender } from './events/deposit-resender.ts';
 import { createEventRuntime } from './events/runtime.ts';
 import { defaultTopics } from './events/topics.ts';
 import { startHousekeeping } from './housekeeping.ts';
@@ -75,6 +76,17 @@ await runMain('channel-user', async () => {
     },
   });
   const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
+  const depositResender = createDepositResender({
+    db: database.db,
+    depositRequestedTopic: topics.depositRequested,
+    logger,
+    registry: metrics.registry,
+    resendAfterMs: config.NURI_CHANNEL_DEPOSIT_RESEND_AFTER_MS,
+    resendBackoffMaxMs: config.NURI_CHANNEL_DEPOSIT_RESEND_BACKOFF_MAX_MS,
+    scanIntervalMs: config.NURI_CHANNEL_DEPOSIT_RESEND_SCAN_INTERVAL_MS,
+    batchSizeMax: 500,
+  });
+  depositResender.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CHANNEL_USER_PORT,
@@ -82,6 +94,7 @@ await runMain('channel-user', async () => {
     // After HTTP drains: the consumer and relay stop, then the pools close.
     onShutdown: [
       async () => stopHousekeeping(),
+      () => depositResender.stop(),
       () => events.stop(),
       () => Promise.all([coreUser.close(), corePayment.close()]).then(() => undefined),
       () => database.close(),

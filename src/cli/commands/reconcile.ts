@@ -1,9 +1,8 @@
+import { uuidv7Floor } from '@nuri/platform/ids';
 import { parseUrlList } from '@nuri/platform/upstream';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../log.ts';
-import { isProcessAlive } from '../process.ts';
 import { environmentWithSecrets } from '../secrets.ts';
-import { readStatus, statusFile } from '../status.ts';
 
 const requestTimeoutMs = 60_000;
 
@@ -22,7 +21,7 @@ export interface Check {
  */
 interface Source {
   service: string;
-  /** Its instances; the first that answers is asked. */
+  /** Its instances (NURI_<SERVICE>_URL lists one or several); the first that answers is asked. */
   baseUrls: string[];
   checks: (report: Record<string, unknown>) => Check[];
 }
@@ -35,7 +34,7 @@ function sources(config: CliConfig): Source[] {
   return [
     {
       service: 'core-payment',
-      baseUrls: instanceUrls('core-payment', config.NURI_CORE_PAYMENT_URL),
+      baseUrls: parseUrlList(config.NURI_CORE_PAYMENT_URL),
       checks: (report) => [
         { label: 'accounts checked', ok: true, summary: String(report.accountsChecked), findings: [] },
         {
@@ -60,7 +59,7 @@ function sources(config: CliConfig): Source[] {
     },
     {
       service: 'point',
-      baseUrls: instanceUrls('point', config.NURI_POINT_URL),
+      baseUrls: parseUrlList(config.NURI_POINT_URL),
       checks: (report) => [
         {
           label: 'every payment terminal or younger than its timeout',
@@ -84,7 +83,7 @@ function sources(config: CliConfig): Source[] {
     },
     {
       service: 'coupon',
-      baseUrls: instanceUrls('coupon', config.NURI_COUPON_URL),
+      baseUrls: parseUrlList(config.NURI_COUPON_URL),
       checks: (report) => [
         {
           label: 'coupons issued in Redis = recorded in the core',
@@ -106,12 +105,113 @@ export async function reconciliationChecks(
   config: CliConfig,
   token: string | undefined,
 ): Promise<Array<{ service: string; checks: Check[] }>> {
-  return Promise.all(
-    sources(config).map(async (source) => ({
+  return Promise.all([
+    ...sources(config).map(async (source) => ({
       service: source.service,
-      checks: source.checks(await fetchReport(source, token)),
+      checks: source.checks(
+        await fetchJson(source.service, source.baseUrls, '/internal/v1/reconciliation', token),
+      ),
     })),
-  );
+    depositChecks(config, token),
+  ]);
+}
+
+/** Deposits requested more recently than this may still be on their way: not compared yet. */
+const depositSettleMs = 5 * 60_000;
+/** How far back deposits are compared. */
+const depositWindowMs = 7 * 86_400_000;
+const findingsShownMax = 20;
+
+type Totals = { byStatus: Record<string, { count: number; amount: string }>; ids?: Record<string, string[]> };
+
+/**
+ * The deposits of the last week (but the last five minutes), as channel-user
+ * (what the customer sees) and core-payment (what the ledger did) each count
+ * them: every deposit the channel shows COMPLETED was applied by the core,
+ * and nothing else was; FAILED agree; none PENDING past five minutes. On a
+ * difference both are asked for the ids, and the ones that differ are named.
+ */
+async function depositChecks(
+  config: CliConfig,
+  token: string | undefined,
+): Promise<{ service: string; checks: Check[] }> {
+  const now = Date.now();
+  const query = `from=${uuidv7Floor(now - depositWindowMs)}&to=${uuidv7Floor(now - depositSettleMs)}`;
+  const ask = (detail: boolean) =>
+    Promise.all([
+      fetchJson(
+        'channel-user',
+        parseUrlList(config.NURI_CHANNEL_USER_URL),
+        `/internal/v1/deposit-totals?${query}${detail ? '&detail=true' : ''}`,
+        token,
+      ),
+      fetchJson(
+        'core-payment',
+        parseUrlList(config.NURI_CORE_PAYMENT_URL),
+        `/internal/v1/deposit-totals?${query}${detail ? '&detail=true' : ''}`,
+        token,
+      ),
+    ]) as Promise<[Totals, Totals]>;
+  let [channel, core] = await ask(false);
+  const total = (totals: Totals, status: string) => totals.byStatus[status] ?? { count: 0, amount: '0' };
+  const same = (status: string) =>
+    total(channel, status).count === total(core, status).count &&
+    total(channel, status).amount === total(core, status).amount;
+  const pending = total(channel, 'PENDING');
+  const agree = same('COMPLETED') && same('FAILED') && pending.count === 0;
+  let findings: string[] = [];
+  if (!agree) {
+    [channel, core] = await ask(true);
+    findings = differingDeposits(channel, core);
+  }
+  const describe = (status: string) =>
+    `channel ${total(channel, status).count} (₩${total(channel, status).amount}), core ${total(core, status).count} (₩${total(core, status).amount})`;
+  return {
+    service: 'deposits (channel-user ↔ core-payment, last 7 days)',
+    checks: [
+      {
+        label: 'COMPLETED in the channel = applied by the core',
+        ok: same('COMPLETED'),
+        summary: describe('COMPLETED'),
+        findings: same('COMPLETED') ? [] : findings.filter((line) => !line.startsWith('PENDING')),
+      },
+      {
+        label: 'FAILED in the channel = refused by the core',
+        ok: same('FAILED'),
+        summary: describe('FAILED'),
+        findings: [],
+      },
+      {
+        label: 'none PENDING past 5 minutes (they are re-sent)',
+        ok: pending.count === 0,
+        summary: `${pending.count} pending`,
+        findings: findings.filter((line) => line.startsWith('PENDING')),
+      },
+    ],
+  };
+}
+
+function differingDeposits(channel: Totals, core: Totals): string[] {
+  const statusIn = (totals: Totals) => {
+    const byId = new Map<string, string>();
+    for (const [status, ids] of Object.entries(totals.ids ?? {})) for (const id of ids) byId.set(id, status);
+    return byId;
+  };
+  const channelStatus = statusIn(channel);
+  const coreStatus = statusIn(core);
+  const findings: string[] = [];
+  for (const [id, status] of channelStatus) {
+    const settled = coreStatus.get(id);
+    if (status === 'PENDING')
+      findings.push(
+        `PENDING ${id}: the core ${settled === undefined ? 'has no record of it' : `settled it ${settled}`}`,
+      );
+    else if (settled !== status) findings.push(`${id}: channel ${status}, core ${settled ?? 'no record'}`);
+  }
+  for (const [id, status] of coreStatus) {
+    if (!channelStatus.has(id)) findings.push(`${id}: core ${status}, the channel has no such deposit`);
+  }
+  return findings.slice(0, findingsShownMax);
 }
 
 /**
@@ -134,27 +234,15 @@ export async function reconcile(config: CliConfig): Promise<number> {
   return allOk ? 0 : 1;
 }
 
-/**
- * The configured URLs, then those of the running `npm start` (its status
- * file): with `--scale`, the default port may be an instance that is down
- * while another answers.
- */
-function instanceUrls(service: string, configured: string): string[] {
-  const urls = parseUrlList(configured);
-  const status = readStatus(statusFile);
-  if (status !== undefined && isProcessAlive(status.supervisorPid)) {
-    for (const instance of status.instances) {
-      const url = `http://127.0.0.1:${instance.port}`;
-      if (instance.service === service && instance.state === 'ready' && !urls.includes(url)) urls.push(url);
-    }
-  }
-  return urls;
-}
-
-async function fetchReport(source: Source, token: string | undefined): Promise<Record<string, unknown>> {
+async function fetchJson(
+  service: string,
+  baseUrls: readonly string[],
+  path: string,
+  token: string | undefined,
+): Promise<Record<string, unknown>> {
   let lastFailure = '';
-  for (const baseUrl of source.baseUrls) {
-    const url = `${baseUrl}/internal/v1/reconciliation`;
+  for (const baseUrl of baseUrls) {
+    const url = `${baseUrl}${path}`;
     let response: Response;
     try {
       response = await fetch(url, {
@@ -162,14 +250,14 @@ async function fetchReport(source: Source, token: string | undefined): Promise<R
         signal: AbortSignal.timeout(requestTimeoutMs),
       });
     } catch (error) {
-      lastFailure = `could not reach ${source.service} at ${url} (is \`npm start\` running?): ${(error as Error).message}`;
+      lastFailure = `could not reach ${service} at ${baseUrl} (is \`npm start\` running?): ${(error as Error).message}`;
       continue;
     }
     if (response.status !== 200) {
-      lastFailure = `${source.service} answered ${response.status} to ${url}: ${(await response.text()).slice(0, 500)}`;
+      lastFailure = `${service} answered ${response.status} to ${url}: ${(await response.text()).slice(0, 500)}`;
       continue;
     }
     return (await response.json()) as Record<string, unknown>;
   }
-  throw new CliError(lastFailure || `no URL for ${source.service}`, 2);
+  throw new CliError(lastFailure || `no URL for ${service}`, 2);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isUuidv7, uuidv7, uuidv7Timestamp } from '../../src/ids.ts';
+import { isUuidv7, uuidv7, uuidv7Floor, uuidv7Timestamp } from '../../src/ids.ts';
 
 describe('uuidv7', () => {
   it('when generated, then it has the version 7 and RFC 9562 variant bits', () => {
@@ -32,5 +32,13 @@ describe('uuidv7', () => {
     assert.equal(isUuidv7('0193a1b2-c3d4-4e5f-8a9b-0c1d2e3f4a5b'), false);
     assert.equal(isUuidv7('not-a-uuid'), false);
     assert.equal(isUuidv7(uuidv7().toUpperCase()), false);
+  });
+
+  it('when a range bound is made for a millisecond, then every id of that millisecond sorts at or after it and every earlier one before', () => {
+    const ms = Date.parse('2026-12-05T12:00:00.000Z');
+    const bound = uuidv7Floor(ms);
+    assert.equal(uuidv7Timestamp(bound), ms);
+    assert.ok(uuidv7(ms + 1) > bound);
+    assert.ok(uuidv7Floor(ms - 1) < bound);
   });
 });

@@ -45,6 +45,9 @@ export interface DepositsTable {
   failure_code: string | null;
   requested_at: Date;
   settled_at: Date | null;
+  /** How often its request was sent again because it stayed PENDING (deposit-resender.ts). */
+  resends: Generated<number>;
+  next_resend_at: Date | null;
 }
 
 /** The tables of channel-user's own database. */

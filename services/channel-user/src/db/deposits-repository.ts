@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createEvent, type EventOf, messageKey } from '@nuri/contracts/events';
+import { type DepositTotals, depositIdsMax } from '@nuri/contracts/reconciliation';
 import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { keyRow, keyTaken } from '@nuri/platform/idempotency';
@@ -247,4 +248,28 @@ export async function settleDeposits(
       where deposits.deposit_id = settled.deposit_id and deposits.status = 'PENDING'`.execute(trx);
     return Number(result.numAffectedRows ?? 0n);
   });
+}
+
+/**
+ * The deposits of an id range by status, for reconciliation with the core
+ * (contracts/reconciliation.ts): counts and sums, and with `detail` the ids.
+ */
+export async function depositTotals(
+  db: Kysely<ServiceDb>,
+  range: { from: string; to: string; detail: boolean },
+): Promise<DepositTotals> {
+  const totals = await sql<{ status: string; count: string; amount: string }>`
+    select status, count(*) as count, coalesce(sum(amount), 0) as amount from deposits
+    where deposit_id >= ${range.from}::uuid and deposit_id < ${range.to}::uuid
+    group by status`.execute(db);
+  const byStatus: DepositTotals['byStatus'] = {};
+  for (const row of totals.rows) byStatus[row.status] = { count: Number(row.count), amount: row.amount };
+  if (!range.detail) return { byStatus };
+  const rows = await sql<{ deposit_id: string; status: string }>`
+    select deposit_id, status from deposits
+    where deposit_id >= ${range.from}::uuid and deposit_id < ${range.to}::uuid
+    order by deposit_id limit ${depositIdsMax}`.execute(db);
+  const ids: Record<string, string[]> = {};
+  for (const row of rows.rows) (ids[row.status] ??= []).push(row.deposit_id);
+  return { byStatus, ids };
 }

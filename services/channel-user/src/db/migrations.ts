@@ -89,4 +89,23 @@ export const migrations: Record<string, Migration> = {
       await sql`drop table deposits`.execute(db);
     },
   },
+  // A deposit still PENDING long after its request is sent again (the same
+  // deposit id under a new event id; the core answers a repeat with its
+  // stored outcome): a request dead-lettered or lost on the way no longer
+  // leaves the customer's 202 unkept. The partial index holds only the
+  // pending few, so the scan stays cheap however many deposits there are.
+  '0005_deposit_resends': {
+    async up(db) {
+      await sql`alter table deposits
+        add column resends integer not null default 0,
+        add column next_resend_at timestamptz`.execute(db);
+      await sql`create index deposits_pending on deposits (requested_at) where status = 'PENDING'`.execute(
+        db,
+      );
+    },
+    async down(db) {
+      await sql`drop index deposits_pending`.execute(db);
+      await sql`alter table deposits drop column resends, drop column next_resend_at`.execute(db);
+    },
+  },
 };

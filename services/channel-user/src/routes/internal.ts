@@ -1,13 +1,36 @@
+import { DepositTotalsQuerySchema, DepositTotalsSchema } from '@nuri/contracts/reconciliation';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
+import type { Kysely } from 'kysely';
+import type { ServiceDb } from '../db/database.ts';
+import { depositTotals } from '../db/deposits-repository.ts';
 import type { AccountLinkStore } from '../domain/accounts.ts';
 import { requireOwnAccount } from '../domain/accounts.ts';
 import { AccountLinkQuery, AccountLinkSchema, AccountParams, problems } from './schemas.ts';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** For the point service: is this account linked to this user? (Internal token checked by guardRoutes.) */
-export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore): void {
+/**
+ * For the point service: is this account linked to this user? For `nuri
+ * reconcile`: the deposits of an id range. (Internal token checked by guardRoutes.)
+ */
+export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore, db: Kysely<ServiceDb>): void {
+  app.get(
+    '/internal/v1/deposit-totals',
+    {
+      schema: {
+        querystring: DepositTotalsQuerySchema,
+        response: { 200: DepositTotalsSchema, ...problems(400, 401) },
+      },
+    },
+    async (request) =>
+      depositTotals(db, {
+        from: request.query.from,
+        to: request.query.to,
+        detail: request.query.detail === true,
+      }),
+  );
+
   app.get(
     '/internal/v1/account-links/:accountNo',
     {

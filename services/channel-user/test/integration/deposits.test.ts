@@ -7,6 +7,7 @@ import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/pr
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
 import { sql } from 'kysely';
 import { createDepositStore, settleDeposits } from '../../src/db/deposits-repository.ts';
+import { createDepositResender } from '../../src/events/deposit-resender.ts';
 import { createEventRuntime, type EventRuntime } from '../../src/events/runtime.ts';
 import { type ChannelTopics, topicsToEnsure } from '../../src/events/topics.ts';
 import {
@@ -431,4 +432,55 @@ test('when one batch of settlements carries two outcomes for one deposit, then t
   assert.equal(row.status, 'COMPLETED');
   assert.equal(row.balance_after, '321');
   assert.equal(row.failure_code, null);
+});
+
+test('when a deposit stays PENDING past the re-send delay (its request lost after the 202), then its request is sent again under a new event id, with a growing wait, and never once it settled', async () => {
+  const resender = createDepositResender({
+    db: service.database.db,
+    depositRequestedTopic: topics.depositRequested,
+    logger: silentLogger,
+    resendAfterMs: 60_000,
+    resendBackoffMaxMs: 3_600_000,
+    scanIntervalMs: 60_000,
+    batchSizeMax: 100,
+  });
+  const response = await deposit(777);
+  assert.equal(response.statusCode, 202);
+  const { depositId } = response.json<{ depositId: string }>();
+  const settledOne = (await deposit(778)).json<{ depositId: string }>().depositId;
+  await settle({ depositId: settledOne, status: 'COMPLETED', balanceAfter: 1 });
+  await waitUntil(
+    'the other deposit settled',
+    async () => (await getDeposit(settledOne)).json().status === 'COMPLETED',
+    15_000,
+  );
+
+  const start = Date.now();
+  assert.equal(await resender.runOnce(new Date(start + 30_000)), 0, 'not yet due');
+  assert.ok((await resender.runOnce(new Date(start + 61_000))) >= 1, 'due: sent again');
+  assert.equal(await resender.runOnce(new Date(start + 62_000)), 0, 'not again right away');
+  assert.ok((await resender.runOnce(new Date(start + 61_000 + 121_000))) >= 1, 'again after twice the delay');
+
+  await waitUntil(
+    'the first request and both re-sends published',
+    async () =>
+      (await readTopic(topics.depositRequested, 1)).filter((message) => message.value.includes(depositId))
+        .length >= 3,
+    15_000,
+  );
+  const all = (await readTopic(topics.depositRequested, 3))
+    .map((message) => JSON.parse(message.value) as { id: string; data: { depositId: string } })
+    .filter((event) => event.data.depositId === depositId);
+  assert.equal(all.length, 3);
+  assert.equal(new Set(all.map((event) => event.id)).size, 3, 'each under a new event id');
+  const resentOfSettled = (await readTopic(topics.depositRequested, 1)).filter((message) =>
+    message.value.includes(settledOne),
+  );
+  assert.equal(resentOfSettled.length, 1, 'a settled deposit is never sent again');
+  const row = await service.database.db
+    .selectFrom('deposits')
+    .select(['resends', 'status'])
+    .where('deposit_id', '=', depositId)
+    .executeTakeFirstOrThrow();
+  assert.deepEqual(row, { resends: 2, status: 'PENDING' });
 });

@@ -1,3 +1,4 @@
+import { type DepositTotals, depositIdsMax } from '@nuri/contracts/reconciliation';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql } from 'kysely';
 import type { ReconciliationStore } from '../domain/reconciliation.ts';
@@ -8,6 +9,23 @@ import type { ServiceDb } from './database.ts';
 // per-account checkpoints (balance as of entry N) so each run only sums the tail.
 export function createReconciliationStore(db: Kysely<ServiceDb>): ReconciliationStore {
   return {
+    async depositTotals(range) {
+      const totals = await sql<{ status: string; count: string; amount: string }>`
+        select status, count(*) as count, coalesce(sum(amount), 0) as amount from deposits
+        where deposit_id >= ${range.from}::uuid and deposit_id < ${range.to}::uuid
+        group by status`.execute(db);
+      const byStatus: DepositTotals['byStatus'] = {};
+      for (const row of totals.rows) byStatus[row.status] = { count: Number(row.count), amount: row.amount };
+      if (!range.detail) return { byStatus };
+      const rows = await sql<{ deposit_id: string; status: string }>`
+        select deposit_id, status from deposits
+        where deposit_id >= ${range.from}::uuid and deposit_id < ${range.to}::uuid
+        order by deposit_id limit ${depositIdsMax}`.execute(db);
+      const ids: Record<string, string[]> = {};
+      for (const row of rows.rows) (ids[row.status] ??= []).push(row.deposit_id);
+      return { byStatus, ids };
+    },
+
     async findLedgerProblems(findingsMax) {
       // Statements read one snapshot, so a movement committing mid-check cannot look like a mismatch.
       return db

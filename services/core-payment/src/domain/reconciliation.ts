@@ -1,3 +1,4 @@
+import type { DepositTotals } from '@nuri/contracts/reconciliation';
 /** Findings are capped so the report stays readable and bounded even when much is wrong. */
 export const findingsPerCheckMax = 100;
 
@@ -23,6 +24,8 @@ export interface LedgerFindings {
 export interface ReconciliationStore {
   /** Scans the ledger: balance = Σ credits − Σ debits per account; legs of a transaction sum to zero; a reference applied once. */
   findLedgerProblems(findingsMax: number): Promise<LedgerFindings>;
+  /** The deposits settled here in an id range by outcome (contracts/reconciliation.ts). */
+  depositTotals(range: { from: string; to: string; detail: boolean }): Promise<DepositTotals>;
 }
 
 export interface ReconciliationReport extends LedgerFindings {
@@ -31,7 +34,7 @@ export interface ReconciliationReport extends LedgerFindings {
 }
 
 export async function reconcile(
-  store: ReconciliationStore,
+  store: Pick<ReconciliationStore, 'findLedgerProblems'>,
   now: () => Date = () => new Date(),
 ): Promise<ReconciliationReport> {
   const checkedAt = now();

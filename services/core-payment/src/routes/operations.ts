@@ -1,3 +1,4 @@
+import { DepositTotalsQuerySchema, DepositTotalsSchema } from '@nuri/contracts/reconciliation';
 import type { HttpApp } from '@nuri/platform/http';
 import { amountToJson } from '@nuri/platform/money';
 import Type from 'typebox';
@@ -22,6 +23,23 @@ export function registerOperationRoutes(
   app: HttpApp,
   stores: { coupons: CouponStore; reconciliation: ReconciliationStore },
 ): void {
+  // The deposits this core settled in an id range, for `nuri reconcile` to hold against channel-user's.
+  app.get(
+    '/internal/v1/deposit-totals',
+    {
+      schema: {
+        querystring: DepositTotalsQuerySchema,
+        response: { 200: DepositTotalsSchema, 400: Problem, 401: Problem },
+      },
+    },
+    async (request) =>
+      stores.reconciliation.depositTotals({
+        from: request.query.from,
+        to: request.query.to,
+        detail: request.query.detail === true,
+      }),
+  );
+
   app.get(
     '/internal/v1/coupon-campaigns/:campaignId/recorded-count',
     {
