@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
+import { dlqReplaysTopic } from '@nuri/platform/kafka/dlq';
 import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
 import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { databaseNameOf, services } from '../src/cli/services.ts';
@@ -67,9 +68,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const env = { ...baseEnv, ...planTopology(scale, baseEnv).callerEnvironment };
   const config = loadCliConfig(env);
   const brokers = kafkaBrokerList(config);
-  const runTopics = allTopics
-    .flatMap((topic) => [topic, dlqTopic(topic)])
-    .map((topic) => `${topicPrefixOf(runId)}${topic}`);
+  const runTopics = [...allTopics.flatMap((topic) => [topic, dlqTopic(topic)]), dlqReplaysTopic].map(
+    (topic) => `${topicPrefixOf(runId)}${topic}`,
+  );
   try {
     await ensureTopics({
       brokers,

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { createEvent } from '@nuri/contracts/events';
 import { uuidv7, uuidv7Floor } from '@nuri/platform/ids';
+import { createEventProducer } from '@nuri/platform/kafka/producer';
 import pg from 'pg';
 import { loadCliConfig } from '../src/cli/config.ts';
 import { rootDir } from '../src/cli/paths.ts';
@@ -92,6 +94,96 @@ test('when the channel shows a deposit the core never applied, or still PENDING 
   }
   const clean = reconcile();
   assert.equal(clean.status, 0, clean.stdout);
+});
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [join(rootDir, 'src', 'cli', 'main.ts'), ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: system.env,
+  });
+}
+
+test('when a deposit request was dead-lettered, then nuri dlq lists it, replays it once (audited) and the deposit completes', async () => {
+  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN;
+  const userUuid = uuidv7();
+  const opened = await fetch(`${system.env.NURI_CORE_PAYMENT_URL}/internal/v1/accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userUuid }),
+  });
+  const { accountNo } = (await opened.json()) as { accountNo: string };
+  const channel = await clientOf(system.env.NURI_CHANNEL_DB);
+  const prefix = system.env.NURI_KAFKA_TOPIC_PREFIX ?? '';
+  const depositId = uuidv7();
+  const producer = createEventProducer({ brokers: ['127.0.0.1:9092'], clientId: 'e2e-dlq' });
+  try {
+    await channel.query('insert into account_links (account_no, user_uuid) values ($1, $2)', [
+      accountNo,
+      userUuid,
+    ]);
+    await channel.query(
+      `insert into deposits (deposit_id, account_no, user_uuid, amount, status, requested_at)
+       values ($1, $2, $3, 4200, 'PENDING', now())`,
+      [depositId, accountNo, userUuid],
+    );
+    // As the core's consumer dead-letters a request it could not handle.
+    const event = createEvent(
+      'deposit.requested',
+      { depositId, accountNo, userUuid, amount: 4_200, requestedAt: new Date().toISOString() },
+      { source: 'channel-user', correlationId: 'e2e-dlq' },
+    );
+    await producer.sendRaw([
+      {
+        topic: `${prefix}deposit.requested.dlq`,
+        key: accountNo,
+        value: JSON.stringify(event),
+        headers: {
+          'x-dlq-error': 'Error: the ledger refused it then',
+          'x-dlq-kind': 'handler',
+          'x-dlq-topic': `${prefix}deposit.requested`,
+          'x-dlq-partition': '0',
+          'x-dlq-offset': '41',
+          'x-dlq-group': 'core-payment.deposits',
+          'x-dlq-failed-at': new Date().toISOString(),
+        },
+      },
+    ]);
+    const listed = cli('dlq', 'list');
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      new RegExp(
+        `${prefix.replaceAll('.', '\\.')}deposit\\.requested\\.dlq/\\d+/\\d+\\s+deposit\\.requested ${event.id}`,
+      ),
+    );
+    assert.match(listed.stdout, /the ledger refused it then/);
+    assert.match(listed.stdout, /not replayed/);
+
+    const replayed = cli('dlq', 'replay', '--all', 'deposit.requested');
+    assert.equal(replayed.status, 0, replayed.stderr);
+    assert.match(replayed.stderr, /replayed .*deposit\.requested\.dlq\/\d+\/\d+ → .*deposit\.requested/);
+    const deadline = Date.now() + 30_000;
+    let status = 'PENDING';
+    while (status === 'PENDING' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      status = (await channel.query('select status from deposits where deposit_id = $1', [depositId])).rows[0]
+        .status;
+    }
+    assert.equal(status, 'COMPLETED');
+
+    const again = cli('dlq', 'replay', '--all', 'deposit.requested');
+    assert.equal(again.status, 0);
+    assert.match(again.stderr, /skipped .*replayed already at/);
+    assert.doesNotMatch(again.stderr, /^nuri: replayed/m);
+    assert.match(cli('dlq', 'list', 'deposit.requested').stdout, /replayed \d{4}-/);
+  } finally {
+    await producer.close();
+    await channel.end();
+  }
+  const stuck = cli('payments', 'retry', '--stuck');
+  assert.equal(stuck.status, 0, stuck.stderr);
+  assert.match(stuck.stderr, /no payment is stuck/);
 });
 
 test('when a balance is changed directly in SQL, then reconcile names the account, prints MISMATCH and exits 1', async () => {

@@ -13,6 +13,8 @@ const CliConfigSchema = Type.Object({
   NURI_REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
   NURI_KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' }),
   NURI_KAFKA_PARTITIONS: Type.Integer({ default: 6, minimum: 1, maximum: 64 }),
+  /** The topics' prefix of the system the operations commands (dlq) act on; empty for `npm start`. */
+  NURI_KAFKA_TOPIC_PREFIX: Type.String({ default: '', pattern: '^([a-z0-9][a-z0-9_-]{0,40}\\.)*$' }),
   NURI_GATEWAY_PORT: Type.Integer({ default: 8080, minimum: 1, maximum: 65_535 }),
   /** Where `nuri reconcile` asks for the ledger's reconciliation (any instance; comma-separated lists work). */
   NURI_CORE_PAYMENT_URL: upstreamUrlsVariable('http://127.0.0.1:8102'),

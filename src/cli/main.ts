@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { ConfigError } from '@nuri/platform/config';
+import { dlq, payments } from './commands/operations.ts';
 import { reconcile } from './commands/reconcile.ts';
 import { migrateAll, runScript, startSystem } from './commands/system.ts';
 import { runTests } from './commands/test.ts';
@@ -25,6 +26,11 @@ const usage = `usage: nuri <command>
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
   bench [name…]   the benchmark suite through the gateway, report in bench/results (--help: options)
   reconcile       reconciliation report; exits 1 on any mismatch, 2 when it cannot check
+  dlq list [topic…]                 dead letters, with their error and whether they were replayed
+  dlq replay <ref>… | --all [topic…] [--again]
+                  send dead letters back to their topic (audited; once unless --again)
+  payments retry <paymentId>… | --stuck
+                  one more cash request for payments the saga reported stuck
   core-user reencrypt   move every customer's PII ciphertexts to the active key
   version         the Node.js version the CLI runs on`;
 
@@ -49,6 +55,10 @@ async function main(args: string[]): Promise<number> {
       return bench(loadCliConfig(), rest);
     case 'reconcile':
       return reconcile(loadCliConfig());
+    case 'dlq':
+      return dlq(loadCliConfig(), rest);
+    case 'payments':
+      return payments(loadCliConfig(), rest);
     case 'core-user':
       return coreUser(rest[0]);
     case 'version':

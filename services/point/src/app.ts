@@ -11,6 +11,7 @@ import type { ServiceDb } from './db/database.ts';
 import { createReconciliationStore } from './db/reconciliation-repository.ts';
 import { createWalletStore } from './db/wallets-repository.ts';
 import type { AccountLinks, PaymentStore } from './domain/payments.ts';
+import type { TimeoutStore } from './domain/settlement.ts';
 import { requireAccessToken } from './routes/authentication.ts';
 import { registerOperationRoutes } from './routes/operations.ts';
 import { registerPaymentRoutes } from './routes/payments.ts';
@@ -26,7 +27,7 @@ export interface AppDeps {
   /** channel-user's account links: who owns an account. */
   accountLinks: AccountLinks;
   /** The saga's payments (shared with the settled consumer and the timeout job). */
-  payments: PaymentStore;
+  payments: PaymentStore & Pick<TimeoutStore, 'retryStuck'>;
   /** NURI_INTERNAL_TOKEN: guards /internal/*. */
   internalToken: string;
   paymentTimeoutMs: number;
@@ -62,6 +63,7 @@ export function buildApp(deps: AppDeps) {
     const internal = plain.withTypeProvider<TypeBoxTypeProvider>();
     requireInternalToken(internal, { token: deps.internalToken });
     registerOperationRoutes(internal, {
+      stuck: deps.payments,
       reconciliation: createReconciliationStore(db, deps.attemptsMax),
       paymentTimeoutMs: deps.paymentTimeoutMs,
     });

@@ -1,6 +1,7 @@
 import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import { ensureMysqlDatabase, ensurePgDatabase } from '@nuri/platform/db';
 import { ensureTopics } from '@nuri/platform/kafka/admin';
+import { dlqReplaysTopic } from '@nuri/platform/kafka/dlq';
 import { type CliConfig, kafkaBrokerList } from '../config.ts';
 import { say } from '../log.ts';
 import { services } from '../services.ts';
@@ -60,7 +61,11 @@ async function createTopics(config: CliConfig): Promise<void> {
   const names = allTopics.flatMap((topic) => [topic, dlqTopic(topic)]);
   await ensureTopics({
     brokers: kafkaBrokerList(config),
-    topics: names.map((name) => ({ name, partitions: config.NURI_KAFKA_PARTITIONS })),
+    topics: [
+      ...names.map((name) => ({ name, partitions: config.NURI_KAFKA_PARTITIONS })),
+      // The audit of DLQ replays (nuri dlq replay): one partition keeps it in order.
+      { name: dlqReplaysTopic, partitions: 1 },
+    ],
   });
 }
 

@@ -209,6 +209,8 @@ export function createPaymentRepository(
           case 'REQUEST_CASH':
             cashRequests.push(requestCash(payment, effect.attempt));
             change.set.next_attempt_at = cashRequestDeadline(at, effect.attempt, retryPolicy);
+            // A payment reported stuck that an operator retries is in play again.
+            change.set.stuck_at = null;
             break;
           case 'REPORT_STUCK':
             change.set.stuck_at = at;
@@ -328,6 +330,26 @@ export function createPaymentRepository(
     settle,
 
     find: findPayment,
+
+    async retryStuck(paymentId, at) {
+      const outcome = await retryOnLockConflict(() =>
+        inTransaction(
+          db,
+          async (trx): Promise<'retried' | 'notFound' | 'notStuck'> => {
+            const row = (await lockRows(trx, [paymentId])).get(paymentId);
+            if (row === undefined) return 'notFound';
+            if (row.status !== 'PENDING' || row.stuck_at === null) return 'notStuck';
+            const payment = toPayment(row);
+            const decision = decide(sagaStateOf(payment), { type: 'OPERATOR_RETRY' });
+            await applyTransitions(trx, [{ payment, decision }], at);
+            return 'retried';
+          },
+          isolation,
+        ),
+      );
+      if (outcome === 'retried') options.notifier?.notify();
+      return outcome;
+    },
 
     async handleOverdue(at, batchSizeMax) {
       const overdue = await db

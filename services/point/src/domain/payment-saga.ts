@@ -15,7 +15,8 @@
 //    ▼                                                         │ CASH_SUCCEEDED
 //   PENDING ───────────────────────────────────────────────────┘
 //    │  ▲ CASH_TIMED_OUT: REQUEST_CASH(n+1), or REPORT_STUCK once attempts run out
-//    │  └─┘ (never a compensation: the cash outcome is unknown, not negative)
+//    │  └─┘ (never a compensation: the cash outcome is unknown, not negative);
+//    │      OPERATOR_RETRY on a stuck payment: REQUEST_CASH(n+1) once more
 //    │ CASH_FAILED: REFUND_POINTS
 //    ▼
 //   FAILED
@@ -43,7 +44,13 @@ export type SagaEvent =
   /** payment.settled FAILED from the core, with its reason. */
   | { type: 'CASH_FAILED'; failureCode: string }
   /** No answer within the timeout of the latest request. */
-  | { type: 'CASH_TIMED_OUT'; attemptsMax: number };
+  | { type: 'CASH_TIMED_OUT'; attemptsMax: number }
+  /**
+   * An operator resolves a payment reported stuck: one more cash request,
+   * never a refund (the cash may have moved; the core answers a repeat with
+   * its outcome, so asking again is what finds out).
+   */
+  | { type: 'OPERATOR_RETRY' };
 
 export type SagaEffect =
   /** Step 1. Conditional: fails the whole acceptance when the wallet does not cover it. */
@@ -132,11 +139,19 @@ function decidePending(state: SagaState, event: SagaEvent): SagaDecision {
           : { type: 'REPORT_STUCK' };
       return { kind: 'transition', from: 'PENDING', to: 'PENDING', effects: [effect] };
     }
+    case 'OPERATOR_RETRY':
+      return {
+        kind: 'transition',
+        from: 'PENDING',
+        to: 'PENDING',
+        effects: [{ type: 'REQUEST_CASH', attempt: state.attempts + 1 }],
+      };
   }
 }
 
 function decideTerminal(status: 'COMPLETED' | 'FAILED', event: SagaEvent): SagaDecision {
   if (event.type === 'ACCEPTED') throw new IllegalSagaTransitionError(status, event.type);
+  if (event.type === 'OPERATOR_RETRY') return { kind: 'ignored', reason: 'ALREADY_TERMINAL' };
   // The core settles a paymentId once and repeats that outcome; an opposite
   // one would mean two truths about the same cash, which is worth an alarm
   // but still must not move points a second time.

@@ -24,6 +24,12 @@ export interface SettlementStore {
 export interface TimeoutStore {
   /** Re-sends (or reports stuck) the PENDING payments whose latest request is overdue at `now`. */
   handleOverdue(now: Date, batchSizeMax: number): Promise<{ resent: number; stuck: number }>;
+  /**
+   * An operator's resolution of a payment reported stuck: one more cash
+   * request (never a refund: the cash may have moved). `notStuck` for any
+   * payment that is not PENDING and stuck.
+   */
+  retryStuck(paymentId: string, now: Date): Promise<'retried' | 'notFound' | 'notStuck'>;
 }
 
 export interface StuckPayment {

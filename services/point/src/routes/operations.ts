@@ -1,13 +1,46 @@
+import { AppError } from '@nuri/platform/errors';
 import { amountToJson } from '@nuri/platform/money';
-import { type ReconciliationStore, reconcile } from '../domain/settlement.ts';
-import { Problem, ReconciliationSchema } from './schemas.ts';
+import { Type } from 'typebox';
+import { type ReconciliationStore, reconcile, type TimeoutStore } from '../domain/settlement.ts';
+import { Problem, ReconciliationSchema, Uuid } from './schemas.ts';
 import type { RouteScope } from './scope.ts';
 
 /** Internal routes (the internal token is required by the scope they are registered in). */
 export function registerOperationRoutes(
   scope: RouteScope,
-  deps: { reconciliation: ReconciliationStore; paymentTimeoutMs: number },
+  deps: {
+    reconciliation: ReconciliationStore;
+    paymentTimeoutMs: number;
+    stuck: Pick<TimeoutStore, 'retryStuck'>;
+  },
 ): void {
+  // The resolution of a payment reconciliation reports stuck (`nuri payments retry`).
+  scope.post(
+    '/internal/v1/payments/:paymentId/retry',
+    {
+      schema: {
+        params: Type.Object({ paymentId: Uuid }),
+        response: {
+          200: Type.Object({ paymentId: Uuid, retried: Type.Literal(true) }),
+          400: Problem,
+          401: Problem,
+          404: Problem,
+          409: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const { paymentId } = request.params;
+      const outcome = await deps.stuck.retryStuck(paymentId, new Date());
+      if (outcome === 'notFound') throw new AppError('PAYMENT_NOT_FOUND', 404, 'No such payment');
+      if (outcome === 'notStuck') {
+        throw new AppError('PAYMENT_NOT_STUCK', 409, 'Only a PENDING payment reported stuck can be retried');
+      }
+      request.log.warn({ paymentId }, 'stuck payment retried by an operator');
+      return { paymentId, retried: true as const };
+    },
+  );
+
   scope.get(
     '/internal/v1/reconciliation',
     { schema: { response: { 200: ReconciliationSchema, 401: Problem, 503: Problem } } },

@@ -69,6 +69,9 @@ export const PaymentSchema = Type.Object({
 });
 // Any string up to a UUID's length: a malformed id answers 404 like a missing one.
 export const PaymentParams = Type.Object({ paymentId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const Uuid = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+});
 
 export const ReconciliationSchema = Type.Object({
   checkedAt: Timestamp,

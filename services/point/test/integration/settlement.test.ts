@@ -266,6 +266,51 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     assert.equal(await pointBalance(point, payment.user.userUuid), 1_000n);
   });
 
+  it('when an operator retries a stuck payment, then one more cash request goes out, it leaves the stuck list, and the answer settles it; anything else is refused', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    const job = point.timeouts();
+    const createdAt = (await paymentRow(point, payment.paymentId))!.created_at.getTime();
+    await job.runOnce(new Date(createdAt + 1_000));
+    await job.runOnce(new Date(createdAt + 3_000));
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 7_000)), { resent: 0, stuck: 1 });
+    const retry = (paymentId: string, token = internalToken) =>
+      point.app.inject({
+        method: 'POST',
+        url: `/internal/v1/payments/${paymentId}/retry`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    const retried = await retry(payment.paymentId);
+    assert.equal(retried.statusCode, 200, retried.body);
+    assert.deepEqual(retried.json(), { paymentId: payment.paymentId, retried: true });
+    const row = await paymentRow(point, payment.paymentId);
+    assert.deepEqual([row?.status, row?.attempts, row?.stuck_at], ['PENDING', 4, null]);
+    const requests = (await outboxRows(point))
+      .map((outbox) => validateEvent('payment.requested', JSON.parse(outbox.payload)))
+      .filter((event) => event.data.paymentId === payment.paymentId);
+    assert.deepEqual(
+      requests.map((event) => event.data.attempt),
+      [1, 2, 3, 4],
+    );
+    const report = (
+      await point.app.inject({
+        method: 'GET',
+        url: '/internal/v1/reconciliation',
+        headers: { authorization: `Bearer ${internalToken}` },
+      })
+    ).json();
+    assert.ok(
+      !report.stuckPayments.some((stuck: { paymentId: string }) => stuck.paymentId === payment.paymentId),
+    );
+    const again = await retry(payment.paymentId);
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json().code, 'PAYMENT_NOT_STUCK');
+    assert.equal((await retry('01890a5d-ac96-774b-bcce-b302099a8057')).statusCode, 404);
+    assert.equal((await retry(payment.paymentId, 'not-the-token')).statusCode, 401);
+    await send([settled(payment, 'FAILED')]);
+    await waitUntil('FAILED', async () => (await statusOf(payment.paymentId)) === 'FAILED', 20_000);
+    assert.equal(await pointBalance(point, payment.user.userUuid), 2_000n, 'refunded once the core said no');
+  });
+
   it('when reconciliation is asked without the internal token, then 401', async () => {
     const response = await point.app.inject({ method: 'GET', url: '/internal/v1/reconciliation' });
     assert.equal(response.statusCode, 401);
