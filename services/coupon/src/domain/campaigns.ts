@@ -41,6 +41,8 @@ export interface LiveCampaigns {
     attempt: { userUuid: string; couponId: string; code: string },
   ): Promise<IssueDecision>;
   rollback(campaignId: string, userUuid: string, couponId: string): Promise<string>;
+  markUnconfirmed(campaignId: string, userUuid: string, couponId: string): Promise<void>;
+  clearUnconfirmed(campaignId: string, userUuid: string): Promise<void>;
   load(
     campaignId: string,
     state: { quantity: number; remaining: number; startsAtMs: number | null; endsAtMs: number | null },
@@ -51,7 +53,11 @@ export interface LiveCampaigns {
 }
 
 export interface CouponHandOff {
-  /** Resolves once the broker acked coupon.issued (acks=all); rejects if it was not handed off. */
+  /**
+   * Resolves once the broker acked coupon.issued (acks=all). Rejects with an
+   * error whose `mayHaveBeenSent` is false only when the event surely never
+   * reached a broker (events/hand-off.ts).
+   */
   handOff(coupon: IssuedCoupon, correlationId: string): Promise<void>;
 }
 
@@ -92,6 +98,18 @@ export interface CampaignServiceDeps {
 export const campaignNotFound = () => new AppError('CAMPAIGN_NOT_FOUND', 404, 'No such coupon campaign');
 const couponUnavailable = () =>
   new AppError('COUPON_UNAVAILABLE', 503, 'No coupon was issued; the request is safe to retry');
+// Not "nothing was issued": the coupon may be in Kafka. Retrying is still
+// safe, and is answered with this very coupon once it is confirmed.
+const couponUnconfirmed = () =>
+  new AppError(
+    'COUPON_UNAVAILABLE',
+    503,
+    'Your coupon could not be confirmed yet; retry the request to receive it (no second coupon is issued)',
+  );
+
+function mayHaveBeenSent(error: unknown): boolean {
+  return (error as { mayHaveBeenSent?: unknown }).mayHaveBeenSent !== false;
+}
 
 // Campaign ids go into Redis keys between hash-tag braces: anything but a UUID
 // is refused before it gets there.
@@ -147,6 +165,25 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       await deps.handOff.handOff(coupon, correlationId);
       return;
     } catch (error) {
+      if (mayHaveBeenSent(error)) {
+        // Kafka may hold it (a timeout after sending): taking it back could
+        // leave a coupon the core records but nobody holds, and tell the user
+        // a lie. It stays theirs; their retry gets it (issueCoupon), and the
+        // recovery job re-sends it if the core never records it.
+        await live
+          .markUnconfirmed(coupon.campaignId, coupon.userUuid, coupon.couponId)
+          .catch((markError: unknown) =>
+            deps.logger.error(
+              { err: markError, campaignId: coupon.campaignId, couponId: coupon.couponId },
+              'could not mark a coupon whose hand-off is in doubt; the retry answers 409 with its id',
+            ),
+          );
+        deps.logger.warn(
+          { err: error, campaignId: coupon.campaignId, couponId: coupon.couponId },
+          'coupon hand-off in doubt; kept for the user and for recovery',
+        );
+        throw couponUnconfirmed();
+      }
       const outcome = await live
         .rollback(coupon.campaignId, coupon.userUuid, coupon.couponId)
         .catch((rollbackError: unknown) => {
@@ -166,6 +203,47 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       );
       throw couponUnavailable();
     }
+  }
+
+  /**
+   * The retry of a user whose coupon's hand-off was in doubt: the same coupon
+   * is sent again (same id and code; the core records it once) unless Kafka
+   * is known to have it, and once acked it is this request's 201.
+   */
+  async function confirm(
+    campaignId: string,
+    userUuid: string,
+    held: HeldCoupon,
+    correlationId: string,
+  ): Promise<IssuedCoupon> {
+    const coupon: IssuedCoupon = {
+      couponId: held.couponId,
+      campaignId,
+      userUuid,
+      code: held.code,
+      issuedAt: new Date(held.issuedAtMs),
+    };
+    if (!held.handedOff) {
+      try {
+        await deps.handOff.handOff(coupon, correlationId);
+      } catch (error) {
+        deps.logger.warn(
+          { err: error, campaignId, couponId: held.couponId },
+          'confirming a coupon in doubt failed',
+        );
+        throw couponUnconfirmed();
+      }
+    }
+    await live
+      .clearUnconfirmed(campaignId, userUuid)
+      .catch((error: unknown) =>
+        deps.logger.warn(
+          { err: error, campaignId },
+          'could not clear a confirmed coupon; its next retry confirms it again',
+        ),
+      );
+    counters.issued();
+    return coupon;
   }
 
   return {
@@ -217,6 +295,7 @@ export function createCampaignService(deps: CampaignServiceDeps) {
         case 'NOT_ACTIVE':
           throw new AppError('CAMPAIGN_NOT_ACTIVE', 409, 'The campaign is not open at this time');
         case 'ALREADY_ISSUED':
+          if (decision.unconfirmed) return confirm(campaignId, userUuid, decision.held, correlationId);
           counters.duplicate();
           throw new AppError('ALREADY_ISSUED', 409, 'This user already holds a coupon of this campaign', {
             couponId: decision.held.couponId,

@@ -11,6 +11,8 @@ export interface LiveCampaign {
   endsAtMs: number | null;
   /** userUuid → the coupon that user holds. */
   holders: ReadonlyMap<string, HeldCoupon>;
+  /** userUuid → the coupon whose hand-off failed with its fate unknown, not yet answered 201. */
+  unconfirmed?: ReadonlyMap<string, string>;
 }
 
 export interface HeldCoupon {
@@ -31,7 +33,8 @@ export interface IssueAttempt {
 export type IssueDecision =
   | { outcome: 'NOT_LOADED' }
   | { outcome: 'NOT_ACTIVE' }
-  | { outcome: 'ALREADY_ISSUED'; held: HeldCoupon }
+  /** `unconfirmed`: the user was answered 503 for this very coupon and not yet 201 (campaigns.ts answers the retry with it). */
+  | { outcome: 'ALREADY_ISSUED'; held: HeldCoupon; unconfirmed: boolean }
   | { outcome: 'SOLD_OUT' }
   | { outcome: 'ISSUED'; coupon: HeldCoupon; remaining: number };
 
@@ -43,7 +46,13 @@ export function decideIssue(campaign: LiveCampaign | undefined, attempt: IssueAt
   if (campaign === undefined) return { outcome: 'NOT_LOADED' };
   if (!isActive(campaign, attempt.nowMs)) return { outcome: 'NOT_ACTIVE' };
   const held = campaign.holders.get(attempt.userUuid);
-  if (held !== undefined) return { outcome: 'ALREADY_ISSUED', held };
+  if (held !== undefined) {
+    return {
+      outcome: 'ALREADY_ISSUED',
+      held,
+      unconfirmed: campaign.unconfirmed?.get(attempt.userUuid) === held.couponId,
+    };
+  }
   if (campaign.remaining <= 0) return { outcome: 'SOLD_OUT' };
   const coupon = {
     couponId: attempt.couponId,

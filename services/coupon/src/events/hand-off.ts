@@ -1,4 +1,5 @@
 import { createEvent, type EventOf, messageKey, newEventId } from '@nuri/contracts/events';
+import { setErrorName } from '@nuri/platform/errors';
 import type { EventProducer } from '@nuri/platform/kafka/producer';
 import type { IssuedCoupon } from '../domain/campaigns.ts';
 import { eventSource } from './topics.ts';
@@ -8,7 +9,43 @@ export class SendWindowFullError extends Error {
   readonly code = 'SEND_WINDOW_FULL';
   constructor(windowMax: number, waitMs: number) {
     super(`${windowMax} coupon.issued events await their ack; no room freed within ${waitMs} ms`);
-    this.name = 'SendWindowFullError';
+    setErrorName(this, 'SendWindowFullError');
+  }
+}
+
+// Errors that mean the event never left this process or never reached a
+// broker: the window or the producer refused it, or every connection attempt
+// failed before a byte was sent. Anything else (a timeout after sending, a
+// connection lost mid-request, a broker error) leaves its fate unknown: the
+// broker may have written it.
+const connectFailureCodes = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+const notSentErrorCodes = new Set(['SEND_WINDOW_FULL', 'PRODUCER_BUSY', 'PRODUCER_CLOSED']);
+
+export function neverSent(error: unknown, depth = 0): boolean {
+  if (depth > 8 || typeof error !== 'object' || error === null) return false;
+  const candidate = error as { code?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof candidate.code === 'string') {
+    if (notSentErrorCodes.has(candidate.code) || connectFailureCodes.has(candidate.code)) return true;
+  }
+  if (Array.isArray(candidate.errors) && candidate.errors.length > 0) {
+    return candidate.errors.every((inner) => neverSent(inner, depth + 1));
+  }
+  return candidate.cause !== undefined && neverSent(candidate.cause, depth + 1);
+}
+
+/** A hand-off that did not end with the broker's ack; `mayHaveBeenSent` says whether Kafka may hold it anyway. */
+export class HandOffFailedError extends Error {
+  readonly mayHaveBeenSent: boolean;
+  constructor(cause: unknown) {
+    super(`coupon.issued was not acked: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    setErrorName(this, 'HandOffFailedError');
+    this.mayHaveBeenSent = !neverSent(cause);
   }
 }
 
@@ -119,10 +156,15 @@ export function createCouponHandOff(options: HandOffOptions) {
   }
 
   return {
+    /** Resolves once the broker acked; otherwise rejects with HandOffFailedError. */
     async handOff(coupon: IssuedCoupon, correlationId: string): Promise<void> {
       const event = issuedEvent(coupon, correlationId, newEventId());
-      await reserve();
-      await enqueue(event);
+      try {
+        await reserve();
+        await enqueue(event);
+      } catch (error) {
+        throw new HandOffFailedError(error);
+      }
     },
 
     /**

@@ -15,6 +15,7 @@ export function campaignKeys(campaignId: string) {
     meta: `${prefix}:meta`,
     holders: `${prefix}:holders`,
     pending: `${prefix}:pending`,
+    unconfirmed: `${prefix}:unconfirmed`,
     rebuildLock: `${prefix}:rebuild-lock`,
   };
 }
@@ -72,7 +73,7 @@ export type CampaignStore = ReturnType<typeof createCampaignStore>;
 
 export function createCampaignStore(redis: Redis) {
   const scripts = {
-    issue: defineScript(redis, 'couponIssue', issueScript, 3),
+    issue: defineScript(redis, 'couponIssue', issueScript, 4),
     rollback: defineScript(redis, 'couponRollback', rollbackScript, 3),
     handOff: defineScript(redis, 'couponHandOff', handOffScript, 3),
     load: defineScript(redis, 'couponLoad', loadScript, 1),
@@ -92,12 +93,23 @@ export function createCampaignStore(redis: Redis) {
     ): Promise<IssueDecision> {
       const reply = (await scripts.issue(
         ...raceKeys(campaignId),
+        campaignKeys(campaignId).unconfirmed,
         attempt.userUuid,
         attempt.couponId,
         attempt.code,
         attempt.nowMs === undefined ? '' : String(attempt.nowMs),
       )) as [string, ...Array<string | number>];
       return parseIssueReply(reply, attempt);
+    },
+
+    /** The coupon's hand-off failed with its fate unknown: its user was answered 503, not 201. */
+    async markUnconfirmed(campaignId: string, userUuid: string, couponId: string): Promise<void> {
+      await redis.hset(campaignKeys(campaignId).unconfirmed, userUuid, couponId);
+    },
+
+    /** The user got their 201 for it after all. */
+    async clearUnconfirmed(campaignId: string, userUuid: string): Promise<void> {
+      await redis.hdel(campaignKeys(campaignId).unconfirmed, userUuid);
     },
 
     async rollback(campaignId: string, userUuid: string, couponId: string): Promise<RollbackDecision> {
@@ -277,8 +289,10 @@ function parseIssueReply(
           handedOff: false,
         },
       };
-    case 'ALREADY_ISSUED':
-      return { outcome, held: parseHeld(String(first)) };
+    case 'ALREADY_ISSUED': {
+      const held = parseHeld(String(first));
+      return { outcome, held, unconfirmed: second === held.couponId };
+    }
     case 'SOLD_OUT':
     case 'NOT_ACTIVE':
     case 'NOT_LOADED':

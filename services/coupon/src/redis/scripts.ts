@@ -6,11 +6,15 @@
 //   meta    HASH  quantity, remaining, startsAt, endsAt (epoch ms; '' = open)
 //   holders HASH  userUuid → "couponId|code|issuedAtMs|L" (L = only local so far, K = seen in Kafka)
 //   pending ZSET  userUuid scored by issuedAtMs: issued, coupon.recorded not yet back
+//   unconfirmed HASH userUuid → couponId: its hand-off failed with its fate
+//                 unknown (it may be in Kafka), so its user was answered 503
+//                 and not yet 201; the issue script (KEYS[4]) reports it
 // `meta` existing is what "the campaign is loaded" means; it is written last by a rebuild.
 
 /**
- * ARGV: userUuid, couponId, code, nowMs ('' = the server's TIME).
- * → {'ISSUED', remaining, issuedAtMs} | {'ALREADY_ISSUED', held} | {'SOLD_OUT'} | {'NOT_ACTIVE'} | {'NOT_LOADED'}
+ * KEYS: meta, holders, pending, unconfirmed. ARGV: userUuid, couponId, code, nowMs ('' = the server's TIME).
+ * → {'ISSUED', remaining, issuedAtMs} | {'ALREADY_ISSUED', held, unconfirmedCouponId|''} | {'SOLD_OUT'}
+ *   | {'NOT_ACTIVE'} | {'NOT_LOADED'}
  */
 export const issueScript = `
 local meta = redis.call('HMGET', KEYS[1], 'remaining', 'startsAt', 'endsAt')
@@ -26,7 +30,7 @@ local startsAt = tonumber(meta[2])
 local endsAt = tonumber(meta[3])
 if (startsAt and now < startsAt) or (endsAt and now >= endsAt) then return {'NOT_ACTIVE'} end
 local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then return {'ALREADY_ISSUED', held} end
+if held then return {'ALREADY_ISSUED', held, redis.call('HGET', KEYS[4], ARGV[1]) or ''} end
 local remaining = tonumber(meta[1])
 if remaining <= 0 then return {'SOLD_OUT'} end
 local issuedAt = string.format('%d', now)

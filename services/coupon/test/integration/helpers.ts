@@ -276,7 +276,7 @@ export async function startCoupon(options: TestCouponOptions): Promise<TestCoupo
 export async function deleteCampaignKeys(redis: Redis, campaignIds: readonly string[]): Promise<void> {
   for (const campaignId of campaignIds) {
     const keys = campaignKeys(campaignId);
-    await redis.del(keys.meta, keys.holders, keys.pending, keys.rebuildLock);
+    await redis.del(keys.meta, keys.holders, keys.pending, keys.unconfirmed, keys.rebuildLock);
   }
 }
 

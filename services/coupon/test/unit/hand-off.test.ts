@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventProducer, EventToSend } from '@nuri/platform/kafka/producer';
 import type { IssuedCoupon } from '../../src/domain/campaigns.ts';
-import { createCouponHandOff, SendWindowFullError } from '../../src/events/hand-off.ts';
+import {
+  createCouponHandOff,
+  HandOffFailedError,
+  neverSent,
+  SendWindowFullError,
+} from '../../src/events/hand-off.ts';
 
 function coupon(index: number): IssuedCoupon {
   const suffix = index.toString(16).padStart(12, '0');
@@ -72,7 +77,10 @@ describe('the coupon hand-off window', () => {
     });
     const inWindow = [handOff.handOff(coupon(1), 'c'), handOff.handOff(coupon(2), 'c')];
     const started = Date.now();
-    await assert.rejects(handOff.handOff(coupon(3), 'c'), SendWindowFullError);
+    await assert.rejects(
+      handOff.handOff(coupon(3), 'c'),
+      (error: HandOffFailedError) => error.cause instanceof SendWindowFullError && !error.mayHaveBeenSent,
+    );
     assert.ok(Date.now() - started >= 25);
     assert.equal(handOff.inWindow, 2, 'the window never grows past its limit');
 
@@ -129,5 +137,33 @@ describe('the coupon hand-off window', () => {
     assert.equal(events.length, 2);
     assert.notEqual(events[0]!.id, events[1]!.id);
     assert.deepEqual(events[0]!.data, events[1]!.data);
+  });
+
+  it('when a send fails, then only a refusal before sending or connections that all failed count as never sent', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const network = Object.assign(new Error('Connection to 127.0.0.1:1 failed.'), {
+      code: 'PLT_KFK_NETWORK',
+      cause: refused,
+    });
+    const cannotConnect = Object.assign(
+      new AggregateError([network, network], 'Cannot connect to any broker.'),
+      {
+        code: 'PLT_KFK_MULTIPLE',
+      },
+    );
+    const timeout = Object.assign(new Error('Request timed out'), { code: 'PLT_KFK_TIMEOUT' });
+    assert.equal(neverSent(new SendWindowFullError(2, 30)), true);
+    assert.equal(neverSent(Object.assign(new Error('busy'), { code: 'PRODUCER_BUSY' })), true);
+    assert.equal(
+      neverSent(new AggregateError([cannotConnect, cannotConnect], 'initProducerId failed 3 times.')),
+      true,
+    );
+    assert.equal(neverSent(timeout), false);
+    assert.equal(
+      neverSent(new AggregateError([cannotConnect, timeout])),
+      false,
+      'one attempt may have reached the broker',
+    );
+    assert.equal(new HandOffFailedError(timeout).mayHaveBeenSent, true);
   });
 });
