@@ -33,10 +33,9 @@ before(async () => {
     scale,
     envOverrides: {
       // A coupon whose instance died between the win and the broker's ack is
-      // re-sent by the recovery job: run it often, with a grace period still
-      // longer than any send can take (coupon config.ts).
+      // re-sent by the recovery job: run it often (its grace period stays at
+      // the default, which must exceed any send: coupon config.ts).
       NURI_COUPON_RECOVERY_INTERVAL_MS: '2000',
-      NURI_COUPON_RECOVERY_GRACE_MS: '25000',
     },
   });
   client = new BankClient(system.gatewayUrl);

@@ -42,15 +42,20 @@ export const ConfigSchema = Type.Object({
   NURI_COUPON_SEND_WAIT_MS: Type.Integer({ default: 500, minimum: 0, maximum: 30_000 }),
   /** Per produce request to the broker, acks included; bounds how long a 201 can take. */
   NURI_COUPON_SEND_TIMEOUT_MS: Type.Integer({ default: 5_000, minimum: 100, maximum: 60_000 }),
+  /**
+   * How long a won coupon may wait in the send queue behind a slow broker;
+   * past it the request gets 503 and the coupon is taken back, never sent
+   * late (a late send could claim stock that a rebuild re-opened).
+   */
+  NURI_COUPON_SEND_QUEUE_WAIT_MAX_MS: Type.Integer({ default: 5_000, minimum: 100, maximum: 60_000 }),
   NURI_COUPON_RECOVERY_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 100, maximum: 3_600_000 }),
   /** A coupon not recorded by the core this long after its issue is re-sent. */
   NURI_COUPON_RECOVERY_GRACE_MS: Type.Integer({ default: 30_000, minimum: 0, maximum: 86_400_000 }),
   /**
    * Before rebuilding a campaign whose Redis state vanished, wait this long so
-   * that every send started before the loss has been acked or failed (see
-   * domain/rebuild.ts). Must exceed the longest send: window wait + (retries + 1)
-   * × max(connect timeout, send timeout) + retry delays — about 21 s with the
-   * platform producer's defaults (3 retries, 5 s connect) and a 5 s send timeout.
+   * that every send started before the loss, on any instance, has been acked
+   * or failed (see domain/rebuild.ts). Checked at boot to exceed the longest
+   * send (longestSendMs): about 26 s with the defaults.
    */
   NURI_COUPON_REBUILD_SETTLE_MS: Type.Integer({ default: 30_000, minimum: 0, maximum: 600_000 }),
   /** Longest a rebuild may take (settle included) before requests for that campaign get 503. */
@@ -66,12 +71,13 @@ const producerRetryDelayMs = 250;
 
 /**
  * The longest a coupon.issued send can take from the script's win to its
- * ack or failure: waiting for room in the window, then every attempt.
+ * ack or failure: waiting for room in the window, then in the queue, then every attempt.
  */
 export function longestSendMs(config: Config): number {
   const attemptMs = Math.max(producerConnectTimeoutMs, config.NURI_COUPON_SEND_TIMEOUT_MS);
   return (
     config.NURI_COUPON_SEND_WAIT_MS +
+    config.NURI_COUPON_SEND_QUEUE_WAIT_MAX_MS +
     (producerRetriesMax + 1) * attemptMs +
     producerRetriesMax * producerRetryDelayMs
   );
@@ -83,11 +89,14 @@ export function loadServiceConfig(env: Readonly<Record<string, string | undefine
   // re-send a coupon that another instance is still sending: its send could
   // still fail and roll back a coupon the core then records anyway. Only a
   // coupon older than any send can be is a stranded one.
+  // And a rebuild must wait out every send begun before Redis lost the state.
   const longest = longestSendMs(config);
-  if (config.NURI_COUPON_RECOVERY_GRACE_MS <= longest) {
-    throw new ConfigError([
-      `NURI_COUPON_RECOVERY_GRACE_MS (${config.NURI_COUPON_RECOVERY_GRACE_MS}) must exceed the longest send, ${longest} ms (NURI_COUPON_SEND_WAIT_MS + 4 attempts of max(5 s connect, NURI_COUPON_SEND_TIMEOUT_MS) + retry delays)`,
-    ]);
-  }
+  const problems = (['NURI_COUPON_RECOVERY_GRACE_MS', 'NURI_COUPON_REBUILD_SETTLE_MS'] as const)
+    .filter((variable) => config[variable] <= longest)
+    .map(
+      (variable) =>
+        `${variable} (${config[variable]}) must exceed the longest send, ${longest} ms (NURI_COUPON_SEND_WAIT_MS + NURI_COUPON_SEND_QUEUE_WAIT_MAX_MS + 4 attempts of max(5 s connect, NURI_COUPON_SEND_TIMEOUT_MS) + retry delays)`,
+    );
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

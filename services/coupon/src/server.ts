@@ -59,6 +59,7 @@ await runMain('coupon', async () => {
     windowMax: config.NURI_COUPON_SEND_WINDOW_MAX,
     batchSizeMax: config.NURI_COUPON_SEND_BATCH_SIZE_MAX,
     waitMs: config.NURI_COUPON_SEND_WAIT_MS,
+    queueWaitMaxMs: config.NURI_COUPON_SEND_QUEUE_WAIT_MAX_MS,
     onBatch: (size, seconds, ok) => {
       couponMetrics.handOffBatchSize.observe(size);
       couponMetrics.handOffDuration.observe({ outcome: ok ? 'acked' : 'failed' }, seconds);

@@ -25,7 +25,7 @@ const connectFailureCodes = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
-const notSentErrorCodes = new Set(['SEND_WINDOW_FULL', 'PRODUCER_BUSY', 'PRODUCER_CLOSED']);
+const notSentErrorCodes = new Set(['SEND_WINDOW_FULL', 'SEND_EXPIRED', 'PRODUCER_BUSY', 'PRODUCER_CLOSED']);
 
 export function neverSent(error: unknown, depth = 0): boolean {
   if (depth > 8 || typeof error !== 'object' || error === null) return false;
@@ -49,6 +49,15 @@ export class HandOffFailedError extends Error {
   }
 }
 
+/** An event that waited in the queue longer than it may: failed before it was ever handed to the producer. */
+export class SendExpiredError extends Error {
+  readonly code = 'SEND_EXPIRED';
+  constructor(queueWaitMaxMs: number) {
+    super(`coupon.issued waited over ${queueWaitMaxMs} ms for its turn and was not sent`);
+    setErrorName(this, 'SendExpiredError');
+  }
+}
+
 export interface HandOffOptions {
   producer: EventProducer;
   topic: string;
@@ -58,6 +67,13 @@ export interface HandOffOptions {
   batchSizeMax: number;
   /** How long a request waits for room in a full window. */
   waitMs: number;
+  /**
+   * How long an event may wait in the queue for its produce request; past it
+   * the event is failed as never sent. This bounds the time from a win to the
+   * end of its send (config.ts longestSendMs), which is what lets a Redis
+   * rebuild wait out every send that began before the loss, on every instance.
+   */
+  queueWaitMaxMs?: number;
   /** Sees each produce request's size and time to ack (or failure), for metrics. */
   onBatch?: (size: number, seconds: number, ok: boolean) => void;
 }
@@ -65,6 +81,7 @@ export interface HandOffOptions {
 interface Entry {
   event: EventOf<'coupon.issued'>;
   settle: (error?: unknown) => void;
+  enqueuedAt: number;
 }
 
 interface Waiter {
@@ -81,8 +98,11 @@ interface Waiter {
  * rush. Everything is bounded: at most `windowMax` events are queued or in
  * flight, and a request that finds no room waits `waitMs` at most.
  */
+export const defaultQueueWaitMaxMs = 5_000;
+
 export function createCouponHandOff(options: HandOffOptions) {
   const { producer, topic, windowMax, batchSizeMax, waitMs } = options;
+  const queueWaitMaxMs = options.queueWaitMaxMs ?? defaultQueueWaitMaxMs;
   const queue: Entry[] = [];
   const waiters: Waiter[] = [];
   let inFlight = 0;
@@ -127,7 +147,16 @@ export function createCouponHandOff(options: HandOffOptions) {
     sending = true;
     try {
       while (queue.length > 0) {
-        const batch = queue.splice(0, batchSizeMax);
+        const taken = queue.splice(0, batchSizeMax);
+        const now = performance.now();
+        const batch = taken.filter((entry) => now - entry.enqueuedAt <= queueWaitMaxMs);
+        for (const entry of taken) {
+          if (now - entry.enqueuedAt > queueWaitMaxMs) entry.settle(new SendExpiredError(queueWaitMaxMs));
+        }
+        if (batch.length === 0) {
+          admitWaiters();
+          continue;
+        }
         inFlight += batch.length;
         const started = performance.now();
         try {
@@ -150,7 +179,11 @@ export function createCouponHandOff(options: HandOffOptions) {
   function enqueue(event: EventOf<'coupon.issued'>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       reserved -= 1;
-      queue.push({ event, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+      queue.push({
+        event,
+        settle: (error) => (error === undefined ? resolve() : reject(error)),
+        enqueuedAt: performance.now(),
+      });
       void pump();
     });
   }

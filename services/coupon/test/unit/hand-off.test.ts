@@ -166,4 +166,31 @@ describe('the coupon hand-off window', () => {
     );
     assert.equal(new HandOffFailedError(timeout).mayHaveBeenSent, true);
   });
+
+  it('when an event waited in the queue past its limit (behind a slow broker), then it is failed as never sent instead of going out late', async () => {
+    const kafka = heldProducer();
+    const handOff = createCouponHandOff({
+      producer: kafka.producer,
+      topic: 't',
+      windowMax: 100,
+      batchSizeMax: 50,
+      waitMs: 100,
+      queueWaitMaxMs: 50,
+    });
+    const first = handOff.handOff(coupon(1), 'c');
+    await sleep(0);
+    const queued = handOff.handOff(coupon(2), 'c');
+    const failure = assert.rejects(queued, (error: HandOffFailedError) => !error.mayHaveBeenSent);
+    await sleep(80);
+    kafka.release();
+    await first;
+    await failure;
+    await sleep(0);
+    assert.deepEqual(
+      kafka.batches.map((batch) => batch.length),
+      [1],
+      'the expired event never reached the producer',
+    );
+    assert.equal(handOff.inWindow, 0);
+  });
 });
