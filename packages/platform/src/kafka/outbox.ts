@@ -101,7 +101,18 @@ export function outboxMigrations(dialect: DatabaseDialect): Record<string, Migra
 export interface OutboxMessage {
   topic: string;
   key: string;
-  /** The envelope; its `id` (UUIDv7) becomes the row id, so rows publish in creation order. */
+  /**
+   * The envelope; its `id` (UUIDv7) becomes the row id. What order holds:
+   * the relay publishes what has committed, oldest id first. Events of one
+   * entity (a payment's attempts, a deposit's request and re-sends) are
+   * written one after another under that entity's row lock, each with an id
+   * made inside the lock, so they go out in the order they happened. Events of
+   * different entities that share a key (two deposits of one account) may go
+   * out in either order: an id is made before its transaction commits, so a
+   * row committed later can carry a smaller id than one already published.
+   * No consumer depends on that order — each event is applied by its own
+   * entity's id, once (see DESIGN.md "Events").
+   */
   event: { id: string };
 }
 
@@ -281,7 +292,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   }
 
   // One relay at a time publishes: the one holding the lease row. Rows go out
-  // in id order from the oldest unpublished one, so a relay that takes over
+  // from the oldest unpublished id, so a relay that takes over
   // continues where the last one stopped. The lease expires (`leaseMs`) rather
   // than being a lock held by an open transaction: a process that is stopped
   // (SIGSTOP, a long pause) loses it too, not only one that dies. The holder

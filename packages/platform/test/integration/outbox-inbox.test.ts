@@ -391,6 +391,39 @@ for (const dialect of ['postgres', 'mysql'] as const) {
       assert.ok(duringBatch !== undefined, 'the second row came during a batch');
     });
 
+    it('when a row with a smaller id commits after a larger one was published, then it goes out after it: order holds per entity, not across entities sharing a key', async () => {
+      const earlier = depositEvent(11); // its id is made first…
+      const later = depositEvent(12);
+      assert.ok(earlier.id < later.id);
+      const relay = createOutboxRelay({ db: database.db, producer, logger: silentLogger, ...relayTiming });
+      await relay.publishBatch(); // whatever earlier tests left
+      let releaseEarlier: () => void = () => undefined;
+      const holdEarlier = new Promise<void>((resolve) => {
+        releaseEarlier = resolve;
+      });
+      // …but its transaction commits last.
+      const earlierCommit = database.db.transaction().execute(async (trx) => {
+        await enqueueOutbox(trx, [{ topic: orderTopic, key: 'same-account', event: earlier }]);
+        await holdEarlier;
+      });
+      await database.db
+        .transaction()
+        .execute((trx) => enqueueOutbox(trx, [{ topic: orderTopic, key: 'same-account', event: later }]));
+      assert.equal(await relay.publishBatch(), 1, 'only the committed row is visible');
+      releaseEarlier();
+      await earlierCommit;
+      assert.equal(await relay.publishBatch(), 1);
+      await relay.stop();
+      const messages = (await readTopic(orderTopic, 402, 30_000)).filter(
+        (message) => message.key === 'same-account',
+      );
+      assert.deepEqual(
+        messages.map((message) => (JSON.parse(message.value) as { id: string }).id),
+        [later.id, earlier.id],
+        'published in commit order, not id order',
+      );
+    });
+
     it('when published rows are past retention, then cleanup deletes them and leaves unpublished ones', async () => {
       const pending = depositEvent(1);
       await database.db
