@@ -6,6 +6,7 @@ import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
+import { createPasswordHasher, defaultHasherOptions, type PasswordHasherOptions } from './auth/passwords.ts';
 import { createAccountLinkStore } from './db/account-links-repository.ts';
 import type { ServiceDb } from './db/database.ts';
 import { createDepositStore, type DepositWriteLimits } from './db/deposits-repository.ts';
@@ -39,6 +40,8 @@ export interface AppDeps {
   depositRequestedTopic: string;
   /** How accepted deposits are grouped into writes; defaults fit tests and development. */
   depositWrites?: DepositWriteLimits;
+  /** How many password hashes run and wait at once (auth/passwords.ts); defaults otherwise. */
+  hashing?: PasswordHasherOptions;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -66,6 +69,7 @@ export function buildApp(deps: AppDeps) {
     {
       registry: deps.registry,
       logins: createLoginStore(db),
+      passwords: createPasswordHasher(deps.hashing ?? defaultHasherOptions),
       refreshTokens: createRefreshTokenStore(db),
       accessTokens: deps.accessTokens,
       refreshTokenTtlSeconds: deps.refreshTokenTtlSeconds,

@@ -1,3 +1,9 @@
+// Password hashes (argon2id) and the token crypto both run on libuv's pool;
+// hashing is capped at two at a time (auth/passwords.ts), so a pool of eight
+// keeps threads free for tokens however many logins arrive. Read by libuv on
+// its first use, which comes after this line (module loading is synchronous).
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
@@ -12,11 +18,12 @@ import { createCoreLedger } from './clients/core-payment-client.ts';
 import { createUserRegistry } from './clients/core-user-client.ts';
 import { loadServiceConfig, signingKeysFromConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { createLoginStore } from './db/logins-repository.ts';
 import { migrations } from './db/migrations.ts';
 import { createDepositResender } from './events/deposit-resender.ts';
 import { createEventRuntime } from './events/runtime.ts';
 import { defaultTopics } from './events/topics.ts';
-import { startHousekeeping } from './housekeeping.ts';
+import { startHousekeeping, startSignupCompletion } from './housekeeping.ts';
 
 await runMain('channel-user', async () => {
   const config = loadServiceConfig();
@@ -76,6 +83,11 @@ await runMain('channel-user', async () => {
     },
   });
   const stopHousekeeping = startHousekeeping(database.db, createIdempotencyStore(database.db), logger);
+  const stopSignupCompletion = startSignupCompletion(
+    createLoginStore(database.db),
+    createUserRegistry(coreUser),
+    logger,
+  );
   const depositResender = createDepositResender({
     db: database.db,
     depositRequestedTopic: topics.depositRequested,
@@ -94,6 +106,7 @@ await runMain('channel-user', async () => {
     // After HTTP drains: the consumer and relay stop, then the pools close.
     onShutdown: [
       async () => stopHousekeeping(),
+      async () => stopSignupCompletion(),
       () => depositResender.stop(),
       () => events.stop(),
       () => Promise.all([coreUser.close(), corePayment.close()]).then(() => undefined),

@@ -7,6 +7,7 @@ import { createRrnBlindIndexer } from './crypto/blind-index.ts';
 import { createPiiCipher, type PiiKeyring } from './crypto/pii-cipher.ts';
 import type { ServiceDb } from './db/database.ts';
 import { createUserRepository } from './db/user-repository.ts';
+import { createFormatOnlyVerifier, type RealNameVerifier } from './domain/real-name.ts';
 import { createUserService, type UserService } from './domain/users.ts';
 import { registerUserRoutes } from './routes/users.ts';
 
@@ -18,6 +19,10 @@ export interface AppDeps {
   internalToken: string;
   piiKeyring: PiiKeyring;
   blindIndexKey: Buffer;
+  /** 실명확인 (domain/real-name.ts); the format-only stand-in by default. */
+  realNames?: RealNameVerifier;
+  /** Registration attempts per RRN per hour. */
+  registrationAttemptsPerHourMax?: number;
 }
 
 /** The core-user HTTP app (internal real-name registry); never listens (server.ts does). */
@@ -37,11 +42,18 @@ export function buildApp(deps: AppDeps) {
 
 /** The use cases wired to their database and keys; the re-encryption script uses them without HTTP. */
 export function buildUserService(
-  deps: Pick<AppDeps, 'database' | 'piiKeyring' | 'blindIndexKey'>,
+  deps: Pick<
+    AppDeps,
+    'database' | 'piiKeyring' | 'blindIndexKey' | 'realNames' | 'registrationAttemptsPerHourMax'
+  >,
 ): UserService {
   return createUserService({
     repository: createUserRepository(deps.database.db),
     cipher: createPiiCipher(deps.piiKeyring),
     rrnBlindIndex: createRrnBlindIndexer(deps.blindIndexKey),
+    realNames: deps.realNames ?? createFormatOnlyVerifier(),
+    ...(deps.registrationAttemptsPerHourMax === undefined
+      ? {}
+      : { attemptsPerHourMax: deps.registrationAttemptsPerHourMax }),
   });
 }

@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   /** `kid:base64url(32 bytes)`, comma separated: the active key encrypts, all decrypt. */
   NURI_PII_KEYS: Type.String({ pattern: `^${keyId}:${key256}(,${keyId}:${key256})*$` }),
   NURI_PII_ACTIVE_KEY_ID: Type.String({ pattern: `^${keyId}$` }),
+  /** Registration attempts per RRN (whatever the name) per hour: a legal name cannot be found by trying names. */
+  NURI_CORE_USER_REGISTRATION_ATTEMPTS_PER_HOUR: Type.Integer({ default: 10, minimum: 1, maximum: 10_000 }),
   /** base64url(32 bytes): the HMAC key of the RRN blind index. */
   NURI_BLIND_INDEX_KEY: Type.String({ pattern: `^${key256}$` }),
 });

@@ -30,7 +30,7 @@ export interface CoreClientOptions {
 }
 
 export interface CoreRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   body?: unknown;
   requestId?: string;

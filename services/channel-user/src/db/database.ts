@@ -14,9 +14,19 @@ export interface LoginsTable {
   masked_name: string;
   masked_rrn: string;
   masked_phone: string | null;
-  failed_attempts: Generated<number>;
-  locked_until: Date | null;
+  /** False from the insert until core-user confirmed the registration (signUp). */
+  registry_confirmed: Generated<boolean>;
   created_at: Generated<Date>;
+}
+
+/** Failed logins per (loginId, client); client '*' counts every client (domain/auth.ts). */
+export interface LoginFailuresTable {
+  login_id: string;
+  client: string;
+  failures: number;
+  locked_until: Date | null;
+  window_start: Generated<Date>;
+  last_attempt_at: Generated<Date>;
 }
 
 export interface RefreshTokensTable {
@@ -53,6 +63,7 @@ export interface DepositsTable {
 /** The tables of channel-user's own database. */
 export interface ServiceDb extends OutboxDatabase, InboxDatabase, IdempotencyDatabase {
   logins: LoginsTable;
+  login_failures: LoginFailuresTable;
   refresh_tokens: RefreshTokensTable;
   account_links: AccountLinksTable;
   deposits: DepositsTable;

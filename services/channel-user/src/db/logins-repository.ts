@@ -26,7 +26,7 @@ export function createLoginStore(db: Kysely<ServiceDb>): LoginStore {
             masked_name: login.maskedName,
             masked_rrn: login.maskedRrn,
             masked_phone: login.maskedPhone,
-            locked_until: null,
+            registry_confirmed: false,
           })
           .execute();
         return 'created';
@@ -53,36 +53,93 @@ export function createLoginStore(db: Kysely<ServiceDb>): LoginStore {
       };
     },
 
-    async reserveAttempt(loginId, failuresMax, lockMs): Promise<AttemptReservation> {
-      // An expired lock restarts the count. SET reads the row as locked by
-      // this UPDATE (PostgreSQL re-reads it after waiting for a racing
-      // attempt), so concurrent failures never lose an increment.
-      const reserved = await sql<{ user_uuid: string; password_hash: string }>`
-        update logins set
-          failed_attempts = case when locked_until <= now() then 1 else failed_attempts + 1 end,
-          locked_until = case
-            when (case when locked_until <= now() then 1 else failed_attempts + 1 end) >= ${failuresMax}::integer
-            then now() + ${lockMs}::integer * interval '1 millisecond'
-            else null end
-        where login_id = ${loginId} and (locked_until is null or locked_until <= now())
-        returning user_uuid, password_hash`.execute(db);
-      const row = reserved.rows[0];
-      if (row !== undefined)
-        return { kind: 'reserved', userUuid: row.user_uuid, passwordHash: row.password_hash };
-      const exists = await db
+    async reserveAttempt(loginId, client, policy): Promise<AttemptReservation> {
+      // Every client together first: past `acrossClientsMax` attempts in the
+      // window, one attempt per spacing is let through and the others wait.
+      const across = await sql<{ failures: number }>`
+        insert into login_failures as f (login_id, client, failures, locked_until, window_start, last_attempt_at)
+        values (${loginId}, '*', 1, null, now(), now())
+        on conflict (login_id, client) do update set
+          failures = case when f.window_start < now() - ${policy.windowMs}::integer * interval '1 millisecond'
+            then 1 else f.failures + 1 end,
+          window_start = case when f.window_start < now() - ${policy.windowMs}::integer * interval '1 millisecond'
+            then now() else f.window_start end,
+          last_attempt_at = now()
+        where f.window_start < now() - ${policy.windowMs}::integer * interval '1 millisecond'
+          or f.failures < ${policy.acrossClientsMax}::integer
+          or f.last_attempt_at <= now() - ${policy.spacingMs}::integer * interval '1 millisecond'
+        returning failures`.execute(db);
+      if (across.rows.length === 0) {
+        return { kind: 'throttled', retryAfterSeconds: Math.ceil(policy.spacingMs / 1_000) };
+      }
+      // Then this client: its consecutive failures (reset by a lock's end or
+      // a quiet window) reach the limit → locked until the lock ends.
+      const fresh = sql`(f.locked_until <= now() or f.last_attempt_at < now() - ${policy.lockMs}::integer * interval '1 millisecond')`;
+      const mine = await sql<{ failures: number }>`
+        insert into login_failures as f (login_id, client, failures, locked_until, window_start, last_attempt_at)
+        values (${loginId}, ${client}, 1, null, now(), now())
+        on conflict (login_id, client) do update set
+          failures = case when ${fresh} then 1 else f.failures + 1 end,
+          locked_until = case when (case when ${fresh} then 1 else f.failures + 1 end) >= ${policy.failuresMax}::integer
+            then now() + ${policy.lockMs}::integer * interval '1 millisecond' else null end,
+          last_attempt_at = now()
+        where f.locked_until is null or f.locked_until <= now()
+        returning failures`.execute(db);
+      return mine.rows.length === 0 ? { kind: 'locked' } : { kind: 'allowed' };
+    },
+
+    async clearFailures(loginId, client) {
+      await db
+        .deleteFrom('login_failures')
+        .where('login_id', '=', loginId)
+        .where('client', '=', client)
+        .execute();
+    },
+
+    async findCredentials(loginId) {
+      const row = await db
+        .selectFrom('logins')
+        .select(['user_uuid', 'password_hash'])
+        .where('login_id', '=', loginId)
+        .executeTakeFirst();
+      return row === undefined ? undefined : { userUuid: row.user_uuid, passwordHash: row.password_hash };
+    },
+
+    async loginIdTaken(loginId) {
+      const row = await db
         .selectFrom('logins')
         .select('user_uuid')
         .where('login_id', '=', loginId)
         .executeTakeFirst();
-      return exists === undefined ? { kind: 'unknown' } : { kind: 'locked' };
+      return row !== undefined;
     },
 
-    async clearFailures(userUuid) {
+    async markRegistryConfirmed(userUuid) {
       await db
         .updateTable('logins')
-        .set({ failed_attempts: 0, locked_until: null })
+        .set({ registry_confirmed: true })
         .where('user_uuid', '=', userUuid)
         .execute();
+    },
+
+    async deleteUnconfirmedLogin(userUuid) {
+      await db
+        .deleteFrom('logins')
+        .where('user_uuid', '=', userUuid)
+        .where('registry_confirmed', '=', false)
+        .execute();
+    },
+
+    async unconfirmedLogins(createdBefore, limit) {
+      const rows = await db
+        .selectFrom('logins')
+        .select('user_uuid')
+        .where('registry_confirmed', '=', false)
+        .where('created_at', '<', createdBefore)
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => row.user_uuid);
     },
   };
 }

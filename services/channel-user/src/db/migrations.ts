@@ -108,4 +108,33 @@ export const migrations: Record<string, Migration> = {
       await sql`alter table deposits drop column resends, drop column next_resend_at`.execute(db);
     },
   },
+  // Signup: a login is written unconfirmed and marked once core-user has
+  // confirmed its registration (a crash in between is finished by housekeeping).
+  // Lockout: failures are counted per (loginId, client), so a stranger cannot
+  // lock the owner out, and unknown loginIds are counted like known ones; the
+  // row with client '*' counts every client, for a slower throttle per loginId.
+  '0006_signup_confirmation_and_login_failures': {
+    async up(db) {
+      await sql`alter table logins add column registry_confirmed boolean not null default true`.execute(db);
+      await sql`create index logins_unconfirmed on logins (created_at) where not registry_confirmed`.execute(
+        db,
+      );
+      await sql`alter table logins drop column failed_attempts, drop column locked_until`.execute(db);
+      await sql`create table login_failures (
+          login_id varchar(20) not null,
+          client varchar(64) not null,
+          failures integer not null check (failures >= 0),
+          locked_until timestamptz,
+          window_start timestamptz not null default now(),
+          last_attempt_at timestamptz not null default now(),
+          primary key (login_id, client)
+        )`.execute(db);
+      await sql`create index login_failures_last_attempt on login_failures (last_attempt_at)`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table login_failures`.execute(db);
+      await sql`alter table logins add column failed_attempts integer not null default 0,
+        add column locked_until timestamptz, drop column registry_confirmed`.execute(db);
+    },
+  },
 };

@@ -1,12 +1,20 @@
 import { type Identity, parseIdentity } from '@nuri/contracts/identity';
 import { AppError } from '@nuri/platform/errors';
 import { hashRefreshToken, newRefreshToken } from '../auth/access-tokens.ts';
-import { hashPassword, verifyPassword } from '../auth/passwords.ts';
+import type { PasswordHasher } from '../auth/passwords.ts';
 import type { OneAtATime } from './one-at-a-time.ts';
 
-/** API.md: 423 LOGIN_LOCKED after 5 consecutive failures, for 15 minutes. */
+/** API.md: 423 LOGIN_LOCKED after 5 consecutive failures, for 15 minutes — counted per (loginId, client). */
 export const loginFailuresMax = 5;
 export const loginLockMs = 15 * 60_000;
+/**
+ * Across every client, a loginId may be tried this often per window; past it,
+ * one attempt per `loginSpacingMs` (429 RATE_LIMITED with Retry-After): slow
+ * enough to stop a distributed guesser, never a lock on the owner.
+ */
+export const loginAttemptsAcrossClientsMax = 20;
+export const loginAttemptsWindowMs = 15 * 60_000;
+export const loginSpacingMs = 30_000;
 export const passwordLengthMin = 10;
 export const passwordLengthMax = 128;
 
@@ -17,9 +25,18 @@ export interface RegisteredUser {
   maskedPhone: string | null;
 }
 
-/** core-user's registry: registers a person (idempotent per RRN) and returns masked values only. */
+/**
+ * core-user's registry: reserves a person's registration (idempotent per RRN,
+ * masked values only), which stays RESERVED until `confirm` (the login exists)
+ * or expires; `release` gives it up when the signup fails after it.
+ */
 export interface UserRegistry {
-  register(identity: Identity, requestId: string): Promise<RegisteredUser>;
+  register(
+    identity: Identity,
+    requestId: string,
+  ): Promise<RegisteredUser & { status: 'RESERVED' | 'CONFIRMED' }>;
+  confirm(userUuid: string, requestId: string): Promise<void>;
+  release(userUuid: string, requestId: string): Promise<void>;
 }
 
 export interface Profile extends RegisteredUser {
@@ -27,24 +44,50 @@ export interface Profile extends RegisteredUser {
 }
 
 export type AttemptReservation =
-  | { kind: 'reserved'; userUuid: string; passwordHash: string }
+  | { kind: 'allowed' }
+  /** This client failed `failuresMax` times in a row: 423 until the lock ends. */
   | { kind: 'locked' }
-  | { kind: 'unknown' };
+  /** Every client together tried this loginId too often: one attempt per spacing. */
+  | { kind: 'throttled'; retryAfterSeconds: number };
+
+export interface LoginPolicy {
+  failuresMax: number;
+  lockMs: number;
+  acrossClientsMax: number;
+  windowMs: number;
+  spacingMs: number;
+}
+
+export const loginPolicy: LoginPolicy = {
+  failuresMax: loginFailuresMax,
+  lockMs: loginLockMs,
+  acrossClientsMax: loginAttemptsAcrossClientsMax,
+  windowMs: loginAttemptsWindowMs,
+  spacingMs: loginSpacingMs,
+};
 
 export interface LoginStore {
   hasLogin(userUuid: string): Promise<boolean>;
-  /** Inserts the login; the unique constraints decide races between two signups. */
+  loginIdTaken(loginId: string): Promise<boolean>;
+  /** Inserts the login, unconfirmed; the unique constraints decide races between two signups. */
   insertLogin(
     login: Profile & { passwordHash: string },
   ): Promise<'created' | 'userHasLogin' | 'loginIdTaken'>;
+  markRegistryConfirmed(userUuid: string): Promise<void>;
+  /** Removes a login whose registration could not be confirmed (the signup answers 503). */
+  deleteUnconfirmedLogin(userUuid: string): Promise<void>;
+  /** Logins left unconfirmed (a crash between insert and confirmation), oldest first. */
+  unconfirmedLogins(createdBefore: Date, limit: number): Promise<string[]>;
   findProfile(userUuid: string): Promise<Profile | undefined>;
+  findCredentials(loginId: string): Promise<{ userUuid: string; passwordHash: string } | undefined>;
   /**
-   * Counts an attempt before the password is checked, in one statement, so
-   * that however many guesses race, at most `failuresMax` are verified
-   * before the lock: reaching `failuresMax` sets the lock, success clears it.
+   * Counts an attempt before the password is checked, in one statement per
+   * counter, so that however many guesses race, at most `failuresMax` from a
+   * client are verified before its lock; success clears that client's count.
+   * Known and unknown loginIds are counted alike.
    */
-  reserveAttempt(loginId: string, failuresMax: number, lockMs: number): Promise<AttemptReservation>;
-  clearFailures(userUuid: string): Promise<void>;
+  reserveAttempt(loginId: string, client: string, policy: LoginPolicy): Promise<AttemptReservation>;
+  clearFailures(loginId: string, client: string): Promise<void>;
 }
 
 export type RotationResult =
@@ -68,6 +111,7 @@ export interface TokenIssuer {
 export interface AuthDeps {
   registry: UserRegistry;
   logins: LoginStore;
+  passwords: PasswordHasher;
   refreshTokens: RefreshTokenStore;
   accessTokens: TokenIssuer;
   refreshTokenTtlSeconds: number;
@@ -111,24 +155,47 @@ export function checkPassword(password: string): void {
   }
 }
 
+/**
+ * Everything the channel owns is checked before the registry is asked (the
+ * password, the identity's format, whether the loginId is free), so a signup
+ * bound to fail costs the registry nothing and tells nothing about anyone's
+ * name. The registry reserves the person; the login is written; only then is
+ * the reservation confirmed. A signup that fails after the reservation gives
+ * it back, and one whose confirmation fails removes its login: nothing is left
+ * holding a person's RRN.
+ */
 export async function signUp(deps: AuthDeps, input: SignupInput, requestId: string): Promise<Profile> {
   checkPassword(input.password);
   const identity = parseIdentity(input);
   // The detail names the field and its rule; the value is PII and never echoed.
   if (!identity.ok)
     throw new AppError('VALIDATION_FAILED', 400, `body/${identity.field} ${identity.problem}`);
-  const user = await deps.registry.register(identity.value, requestId);
+  if (await deps.logins.loginIdTaken(input.loginId)) throw loginIdTaken();
+  const { status, ...user } = await deps.registry.register(identity.value, requestId);
   if (await deps.logins.hasLogin(user.userUuid)) throw alreadyRegistered();
-  const passwordHash = await hashPassword(input.password);
+  const passwordHash = await deps.passwords.hash(input.password);
   const profile = { ...user, loginId: input.loginId };
   const outcome = await deps.logins.insertLogin({ ...profile, passwordHash });
-  if (outcome === 'userHasLogin') throw alreadyRegistered();
-  if (outcome === 'loginIdTaken') throw new AppError('LOGIN_ID_TAKEN', 409, 'This loginId is taken');
+  if (outcome !== 'created') {
+    if (status === 'RESERVED') await deps.registry.release(user.userUuid, requestId).catch(() => undefined);
+    throw outcome === 'userHasLogin' ? alreadyRegistered() : loginIdTaken();
+  }
+  try {
+    await deps.registry.confirm(user.userUuid, requestId);
+  } catch (error) {
+    await deps.logins.deleteUnconfirmedLogin(user.userUuid);
+    throw error;
+  }
+  await deps.logins.markRegistryConfirmed(user.userUuid);
   return profile;
 }
 
 function alreadyRegistered(): AppError {
   return new AppError('ALREADY_REGISTERED', 409, 'This person already has a login');
+}
+
+function loginIdTaken(): AppError {
+  return new AppError('LOGIN_ID_TAKEN', 409, 'This loginId is taken');
 }
 
 /**
@@ -137,23 +204,35 @@ function alreadyRegistered(): AppError {
  * limit), and only the outcome clears or keeps it. Run concurrently, five
  * correct logins of one person would all be counted and lock it; in turn,
  * each success clears the count before the next attempt reserves. (Across
- * several channel-user processes, ≥ 5 attempts of one login in flight at
- * the same instant still count as failures until they settle.)
+ * several channel-user processes, attempts of one login in flight at the same
+ * instant still count until they settle.) `client` is who is asking (the
+ * gateway's client address): a stranger's failures lock the stranger, not
+ * the owner.
  */
-export function logIn(deps: AuthDeps, loginId: string, password: string): Promise<TokenPair> {
-  return deps.loginAttempts.run(loginId, () => attemptLogin(deps, loginId, password));
+export function logIn(deps: AuthDeps, loginId: string, password: string, client: string): Promise<TokenPair> {
+  return deps.loginAttempts.run(loginId, () => attemptLogin(deps, loginId, password, client));
 }
 
-async function attemptLogin(deps: AuthDeps, loginId: string, password: string): Promise<TokenPair> {
-  const reservation = await deps.logins.reserveAttempt(loginId, loginFailuresMax, loginLockMs);
+async function attemptLogin(
+  deps: AuthDeps,
+  loginId: string,
+  password: string,
+  client: string,
+): Promise<TokenPair> {
+  const reservation = await deps.logins.reserveAttempt(loginId, client, loginPolicy);
   if (reservation.kind === 'locked') {
     throw new AppError('LOGIN_LOCKED', 423, 'Too many failed logins; try again later');
   }
-  const storedHash = reservation.kind === 'reserved' ? reservation.passwordHash : undefined;
-  const valid = await verifyPassword(storedHash, password);
-  if (reservation.kind !== 'reserved' || !valid) throw invalidCredentials();
-  await deps.logins.clearFailures(reservation.userUuid);
-  return issuePair(deps, reservation.userUuid, deps.newFamilyId());
+  if (reservation.kind === 'throttled') {
+    throw new AppError('RATE_LIMITED', 429, 'This loginId is being tried too often; slow down', {
+      retryAfterSeconds: reservation.retryAfterSeconds,
+    });
+  }
+  const credentials = await deps.logins.findCredentials(loginId);
+  const valid = await deps.passwords.verify(credentials?.passwordHash, password);
+  if (credentials === undefined || !valid) throw invalidCredentials();
+  await deps.logins.clearFailures(loginId, client);
+  return issuePair(deps, credentials.userUuid, deps.newFamilyId());
 }
 
 function invalidCredentials(): AppError {

@@ -1,5 +1,7 @@
+import { clientKey } from '@nuri/platform/client-address';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { AccessTokenIssuer } from '../auth/access-tokens.ts';
 import { type AuthDeps, getProfile, logIn, logOut, refresh, signUp } from '../domain/auth.ts';
@@ -15,10 +17,23 @@ import {
   TokenPairSchema,
 } from './schemas.ts';
 
+/**
+ * Who is asking: the client address the gateway forwards (x-forwarded-for;
+ * channel-user is reachable only through the gateway and the internal network),
+ * an IPv6 address by its /64 — one household or host, not one of its many
+ * addresses. Lockouts are counted per client so a stranger's guesses lock the
+ * stranger, not the owner.
+ */
+function clientOf(request: FastifyRequest): string {
+  const forwarded = request.headers['x-forwarded-for'];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+  return clientKey(first !== undefined && first !== '' ? first : request.ip);
+}
+
 export function registerAuthRoutes(app: HttpApp, deps: AuthDeps, issuer: AccessTokenIssuer): void {
   app.post(
     '/api/v1/auth/signup',
-    { schema: { body: SignupBody, response: { 201: SignupResponse, ...problems(400, 409, 413, 503) } } },
+    { schema: { body: SignupBody, response: { 201: SignupResponse, ...problems(400, 409, 413, 429, 503) } } },
     async (request, reply) => {
       const profile = await signUp(deps, request.body, request.id);
       request.log.info({ userUuid: profile.userUuid }, 'signed up');
@@ -28,18 +43,29 @@ export function registerAuthRoutes(app: HttpApp, deps: AuthDeps, issuer: AccessT
 
   app.post(
     '/api/v1/auth/login',
-    { schema: { body: LoginBody, response: { 200: TokenPairSchema, ...problems(400, 401, 423, 429) } } },
-    async (request, reply) =>
-      logIn(deps, request.body.loginId, request.body.password).catch((error: unknown) => {
-        if (error instanceof AppError && error.status === 429) reply.header('retry-after', '1');
-        throw error;
-      }),
+    { schema: { body: LoginBody, response: { 200: TokenPairSchema, ...problems(400, 401, 423, 429, 503) } } },
+    async (request, reply) => {
+      // No token response is ever cached (RFC 6749 §5.1).
+      reply.header('cache-control', 'no-store');
+      return logIn(deps, request.body.loginId, request.body.password, clientOf(request)).catch(
+        (error: unknown) => {
+          if (error instanceof AppError && (error.status === 429 || error.status === 503)) {
+            const seconds = error.extra.retryAfterSeconds;
+            reply.header('retry-after', String(typeof seconds === 'number' ? seconds : 1));
+          }
+          throw error;
+        },
+      );
+    },
   );
 
   app.post(
     '/api/v1/auth/refresh',
     { schema: { body: RefreshTokenBody, response: { 200: TokenPairSchema, ...problems(400, 401) } } },
-    async (request) => refresh(deps, request.body.refreshToken),
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return refresh(deps, request.body.refreshToken);
+    },
   );
 
   app.post(

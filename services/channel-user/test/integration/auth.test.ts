@@ -30,12 +30,23 @@ async function signUp(body: Record<string, unknown>) {
   return service.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: body });
 }
 
-async function logIn(loginId: string, pass = password) {
+async function logIn(loginId: string, pass = password, client = '198.51.100.7') {
   return service.app.inject({
     method: 'POST',
     url: '/api/v1/auth/login',
+    // As the gateway forwards it: the client's address.
+    headers: { 'x-forwarded-for': client },
     payload: { loginId, password: pass },
   });
+}
+
+function failuresOf(loginId: string, client = '198.51.100.7') {
+  return service.database.db
+    .selectFrom('login_failures')
+    .selectAll()
+    .where('login_id', '=', loginId)
+    .where('client', '=', client)
+    .executeTakeFirst();
 }
 
 async function newUser() {
@@ -155,6 +166,43 @@ describe('signup', () => {
     assert.equal(row, undefined);
   });
 
+  test('when the loginId is taken, then 409 LOGIN_ID_TAKEN comes before the registry is asked: a failing signup reserves no one', async () => {
+    const { loginId } = await newUser();
+    const callsBefore = service.coreUser.calls.length;
+    const squat = await signUp({ loginId, password, name: '가짜이름', rrn: randomRrn() });
+    assert.equal(squat.statusCode, 409);
+    assert.equal(squat.json().code, 'LOGIN_ID_TAKEN');
+    assert.equal(service.coreUser.calls.length, callsBefore, 'core-user was not called');
+  });
+
+  test('when the registration cannot be confirmed after the login was written, then the login is removed and the signup answers 503: nothing is left half made', async () => {
+    const loginId = uniqueLoginId();
+    const rrn = randomRrn();
+    const registry = service.coreUser.handler;
+    service.coreUser.handler = (request) =>
+      request.path.endsWith('/confirm') ? { status: 503 } : registry(request);
+    try {
+      const failed = await signUp({ loginId, password, name: '홍길동', rrn });
+      assert.equal(failed.statusCode, 503, failed.body);
+      assert.equal(failed.json().code, 'CORE_UNAVAILABLE');
+    } finally {
+      service.coreUser.handler = registry;
+    }
+    await coreBackIn(service.coreClients.user);
+    assert.equal(
+      await service.database.db
+        .selectFrom('logins')
+        .select('user_uuid')
+        .where('login_id', '=', loginId)
+        .executeTakeFirst(),
+      undefined,
+    );
+    const retried = await signUp({ loginId, password, name: '홍길동', rrn });
+    assert.equal(retried.statusCode, 201, retried.body);
+    const confirmedCalls = service.coreUser.calls.filter((call) => call.path.endsWith('/confirm'));
+    assert.ok(confirmedCalls.length >= 2);
+  });
+
   test('when the call to the core is made, then it carries the internal token', async () => {
     await newUser();
     assert.equal(
@@ -236,48 +284,72 @@ describe('login, tokens and lockout', () => {
     const locked = await logIn(loginId);
     assert.equal(locked.statusCode, 423);
     assert.equal(locked.json().code, 'LOGIN_LOCKED');
-    const row = await service.database.db
-      .selectFrom('logins')
-      .selectAll()
-      .where('user_uuid', '=', userUuid)
-      .executeTakeFirstOrThrow();
-    assert.ok(row.locked_until !== null && row.locked_until.getTime() > Date.now() + 14 * 60_000);
+    const row = await failuresOf(loginId);
+    assert.ok(row?.locked_until != null && row.locked_until.getTime() > Date.now() + 14 * 60_000);
     await service.database.db
-      .updateTable('logins')
+      .updateTable('login_failures')
       .set({ locked_until: new Date(Date.now() - 1_000) })
-      .where('user_uuid', '=', userUuid)
+      .where('login_id', '=', loginId)
+      .where('client', '=', '198.51.100.7')
       .execute();
     assert.equal((await logIn(loginId)).statusCode, 200);
+    assert.equal(userUuid.length, 36);
+  });
+
+  test('when a stranger fails 5 times, then the stranger is locked out and the owner, from their own client, still logs in', async () => {
+    const { loginId } = await newUser();
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      assert.equal((await logIn(loginId, 'wrong-password-1', '203.0.113.66')).statusCode, 401);
+    }
+    assert.equal((await logIn(loginId, password, '203.0.113.66')).statusCode, 423);
+    assert.equal(
+      (await logIn(loginId, password, '198.51.100.7')).statusCode,
+      200,
+      'the owner is not locked out',
+    );
+  });
+
+  test('when an unknown loginId fails 5 times, then it answers 423 LOGIN_LOCKED like a known one, so lockout tells nothing', async () => {
+    const ghost = uniqueLoginId();
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      assert.equal((await logIn(ghost, 'wrong-password-1')).statusCode, 401);
+    }
+    const locked = await logIn(ghost, 'wrong-password-1');
+    assert.equal(locked.statusCode, 423);
+    assert.equal(locked.json().code, 'LOGIN_LOCKED');
+  });
+
+  test('when many clients together try one loginId past 20 times in 15 minutes, then it is throttled to one attempt per 30 s with 429 and Retry-After', async () => {
+    const { loginId } = await newUser();
+    const statuses: number[] = [];
+    for (let client = 0; client < 21; client += 1) {
+      statuses.push((await logIn(loginId, 'wrong-password-1', `192.0.2.${client}`)).statusCode);
+    }
+    assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401));
+    assert.equal(statuses[20], 429);
+    const throttled = await logIn(loginId, password, '198.51.100.7');
+    assert.equal(throttled.statusCode, 429);
+    assert.equal(throttled.json().code, 'RATE_LIMITED');
+    assert.equal(throttled.headers['retry-after'], '30');
   });
 
   test('when wrong guesses race, then the counter loses none and locks after 5', async () => {
-    const { loginId, userUuid } = await newUser();
+    const { loginId } = await newUser();
     const responses = await Promise.all(Array.from({ length: 8 }, () => logIn(loginId, 'wrong-password-1')));
     const statuses = responses.map((response) => response.statusCode);
     assert.equal(statuses.filter((status) => status === 401).length, 5, statuses.join(','));
     assert.equal(statuses.filter((status) => status === 423).length, 3);
-    const row = await service.database.db
-      .selectFrom('logins')
-      .selectAll()
-      .where('user_uuid', '=', userUuid)
-      .executeTakeFirstOrThrow();
-    assert.equal(row.failed_attempts, 5);
+    assert.equal((await failuresOf(loginId))?.failures, 5);
   });
 
   test('when one person logs in 10 times at once with the right password, then every login succeeds and nothing locks', async () => {
-    const { loginId, userUuid } = await newUser();
+    const { loginId } = await newUser();
     const responses = await Promise.all(Array.from({ length: 10 }, () => logIn(loginId)));
     assert.deepEqual(
       responses.map((response) => response.statusCode),
       Array.from({ length: 10 }, () => 200),
     );
-    const row = await service.database.db
-      .selectFrom('logins')
-      .selectAll()
-      .where('user_uuid', '=', userUuid)
-      .executeTakeFirstOrThrow();
-    assert.equal(row.failed_attempts, 0);
-    assert.equal(row.locked_until, null);
+    assert.equal(await failuresOf(loginId), undefined, 'each success cleared the count');
   });
 
   test('when a success follows 4 failures, then the count starts over', async () => {
@@ -359,6 +431,29 @@ describe('login, tokens and lockout', () => {
       assert.equal(response.statusCode, 401, JSON.stringify(headers));
       assert.equal(response.json().code, 'UNAUTHENTICATED');
     }
+  });
+
+  test('when a flood of logins for unknown loginIds arrives, then hashing is capped (503 with Retry-After beyond it) and token checks do not wait behind the hashes', async () => {
+    const { loginId } = await newUser();
+    const { accessToken } = (await logIn(loginId)).json<{ accessToken: string }>();
+    const flood = Array.from({ length: 160 }, (_, index) =>
+      logIn(uniqueLoginId(), 'wrong-password-1', `10.9.${Math.floor(index / 250)}.${index % 250}`),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const started = Date.now();
+    const me = await service.app.inject({
+      method: 'GET',
+      url: '/api/v1/me',
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
+    const meMs = Date.now() - started;
+    const answers = await Promise.all(flood);
+    assert.equal(me.statusCode, 200);
+    assert.ok(meMs < 300, `a token check waited ${meMs} ms behind the hashes`);
+    const refused = answers.filter((answer) => answer.statusCode === 503);
+    assert.ok(refused.length > 0, 'past the waiting room, logins are refused at once');
+    assert.equal(refused[0]!.headers['retry-after'], '1');
+    assert.ok(answers.every((answer) => answer.statusCode === 401 || answer.statusCode === 503));
   });
 
   test('when the JWKS is fetched, then it lists the public key with its kid and no private part', async () => {

@@ -196,15 +196,36 @@ export function randomUserUuid(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
 }
 
-/** A core-user stand-in: registers by RRN (same RRN → same user), refuses another name for it. */
+/**
+ * A core-user stand-in: reserves by RRN (same RRN and name → same user),
+ * confirms and releases reservations, refuses another name against a
+ * confirmed one and replaces an unconfirmed one, as core-user does.
+ */
 export function fakeRegistry(): FakeHandler {
-  const byRrn = new Map<string, { userUuid: string; name: string }>();
-  return ({ path, body }) => {
+  const byRrn = new Map<string, { userUuid: string; name: string; status: 'RESERVED' | 'CONFIRMED' }>();
+  const byUuid = (userUuid: string) => [...byRrn.entries()].find(([, user]) => user.userUuid === userUuid);
+  return ({ method, path, body }) => {
+    const confirm = /^\/internal\/v1\/users\/([^/]+)\/confirm$/.exec(path);
+    if (method === 'POST' && confirm !== null) {
+      const found = byUuid(confirm[1]!);
+      if (found === undefined) return problem(404, 'USER_NOT_FOUND');
+      found[1].status = 'CONFIRMED';
+      return { status: 204 };
+    }
+    const release = /^\/internal\/v1\/users\/([^/]+)\/reservation$/.exec(path);
+    if (method === 'DELETE' && release !== null) {
+      const found = byUuid(release[1]!);
+      if (found !== undefined && found[1].status === 'RESERVED') byRrn.delete(found[0]);
+      return { status: 204 };
+    }
     if (path !== '/internal/v1/users') return problem(404, 'NOT_FOUND');
     const { name, rrn, phone } = body as { name: string; rrn: string; phone?: string };
-    const existing = byRrn.get(rrn);
-    if (existing !== undefined && existing.name !== name) return problem(409, 'REAL_NAME_MISMATCH');
-    const user = existing ?? { userUuid: randomUserUuid(), name };
+    let existing = byRrn.get(rrn);
+    if (existing !== undefined && existing.name !== name) {
+      if (existing.status === 'CONFIRMED') return problem(409, 'REAL_NAME_MISMATCH');
+      existing = undefined;
+    }
+    const user = existing ?? { userUuid: randomUserUuid(), name, status: 'RESERVED' as const };
     byRrn.set(rrn, user);
     return {
       status: existing === undefined ? 201 : 200,
@@ -213,6 +234,7 @@ export function fakeRegistry(): FakeHandler {
         maskedName: `${name[0]}*${name.at(-1)}`,
         maskedRrn: `${rrn.slice(0, 6)}-${rrn[6]}******`,
         maskedPhone: phone === undefined ? null : `${phone.slice(0, 3)}-${phone.slice(3, 7)}-****`,
+        status: user.status,
       },
     };
   };

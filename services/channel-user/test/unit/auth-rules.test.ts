@@ -3,7 +3,10 @@ import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { createAccessTokenIssuer, hashRefreshToken, newRefreshToken } from '../../src/auth/access-tokens.ts';
-import { hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
+import { createPasswordHasher } from '../../src/auth/passwords.ts';
+
+const { hash: hashPassword, verify: verifyPassword } = createPasswordHasher();
+
 import { parseSigningKeys, SigningKeysError } from '../../src/auth/signing-keys.ts';
 import { checkAlias } from '../../src/domain/alias.ts';
 import { checkPassword } from '../../src/domain/auth.ts';

@@ -34,4 +34,32 @@ export const migrations: Record<string, Migration> = {
       await sql`drop table users`.execute(db);
     },
   },
+  // A registration is RESERVED until channel-user has created the login and
+  // confirms it; a reservation expires, so a signup that fails after the
+  // registry (a taken loginId, a crash) leaves no one holding the RRN. What
+  // was checked of the name is kept (FORMAT_ONLY without a 실명확인 agency).
+  // Registration attempts are counted per RRN blind index and hour.
+  '0002_reservations': {
+    async up(db) {
+      await sql`alter table users
+        add column status varchar(10) not null default 'CONFIRMED' check (status in ('RESERVED', 'CONFIRMED')),
+        add column reserved_until timestamptz,
+        add column verification varchar(16) not null default 'FORMAT_ONLY'`.execute(db);
+      await sql`create index users_reserved_until_idx on users (reserved_until) where status = 'RESERVED'`.execute(
+        db,
+      );
+      await sql`create table registration_attempts (
+          rrn_blind_index bytea not null,
+          window_start timestamptz not null,
+          attempts integer not null,
+          primary key (rrn_blind_index, window_start)
+        )`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table registration_attempts`.execute(db);
+      await sql`alter table users drop column status, drop column reserved_until, drop column verification`.execute(
+        db,
+      );
+    },
+  },
 };

@@ -1,6 +1,6 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { StoredUser, UserRepository } from '../domain/users.ts';
-import type { ServiceDb, UsersTable } from './database.ts';
+import type { ServiceDb } from './database.ts';
 
 const userColumns = [
   'user_uuid',
@@ -9,12 +9,88 @@ const userColumns = [
   'rrn_ciphertext',
   'phone_ciphertext',
   'pii_key_id',
+  'status',
+  'reserved_until',
+  'verification',
 ] as const;
 
-type UserRow = Pick<UsersTable, (typeof userColumns)[number]>;
+type UserRow = {
+  user_uuid: string;
+  rrn_blind_index: Buffer;
+  name_ciphertext: Buffer;
+  rrn_ciphertext: Buffer;
+  phone_ciphertext: Buffer | null;
+  pii_key_id: string;
+  status: 'RESERVED' | 'CONFIRMED';
+  reserved_until: Date | null;
+  verification: string;
+};
 
 export function createUserRepository(db: Kysely<ServiceDb>): UserRepository {
   return {
+    async replaceReservation(previous, next) {
+      return db.transaction().execute(async (trx) => {
+        const removed = await trx
+          .deleteFrom('users')
+          .where('user_uuid', '=', previous.userUuid)
+          .where('status', '=', 'RESERVED')
+          .where('name_ciphertext', '=', previous.nameCiphertext)
+          .executeTakeFirst();
+        if (removed.numDeletedRows !== 1n) return false;
+        await trx.insertInto('users').values(toRow(next)).execute();
+        return true;
+      });
+    },
+
+    async renewReservation(userUuid, reservedUntil) {
+      const result = await db
+        .updateTable('users')
+        .set({ reserved_until: reservedUntil, updated_at: new Date() })
+        .where('user_uuid', '=', userUuid)
+        .where('status', '=', 'RESERVED')
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+
+    async confirm(userUuid) {
+      const result = await db
+        .updateTable('users')
+        .set({ status: 'CONFIRMED', reserved_until: null, updated_at: new Date() })
+        .where('user_uuid', '=', userUuid)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+
+    async release(userUuid) {
+      await db
+        .deleteFrom('users')
+        .where('user_uuid', '=', userUuid)
+        .where('status', '=', 'RESERVED')
+        .execute();
+    },
+
+    async countAttempt(rrnBlindIndex, windowStart) {
+      const row = await sql<{ attempts: number }>`
+        insert into registration_attempts (rrn_blind_index, window_start, attempts)
+        values (${rrnBlindIndex}, ${windowStart}, 1)
+        on conflict (rrn_blind_index, window_start) do update set attempts = registration_attempts.attempts + 1
+        returning attempts`.execute(db);
+      return row.rows[0]?.attempts ?? 1;
+    },
+
+    async purgeExpired(before) {
+      const reservations = await db
+        .deleteFrom('users')
+        .where('status', '=', 'RESERVED')
+        .where('reserved_until', '<', before)
+        .executeTakeFirst();
+      const attempts = await db
+        .deleteFrom('registration_attempts')
+        .where('window_start', '<', before)
+        .executeTakeFirst();
+      return Number(reservations.numDeletedRows) + Number(attempts.numDeletedRows);
+    },
+
     async insertUnlessRrnRegistered(user) {
       // ON CONFLICT waits for a concurrent insert of the same blind index to
       // commit and then does nothing, so of two racing registrations exactly
@@ -95,6 +171,9 @@ function toRow(user: StoredUser): UserRow {
     rrn_ciphertext: user.rrnCiphertext,
     phone_ciphertext: user.phoneCiphertext,
     pii_key_id: user.piiKeyId,
+    status: user.status,
+    reserved_until: user.reservedUntil,
+    verification: user.verification,
   };
 }
 
@@ -106,5 +185,8 @@ function fromRow(row: UserRow): StoredUser {
     rrnCiphertext: row.rrn_ciphertext,
     phoneCiphertext: row.phone_ciphertext,
     piiKeyId: row.pii_key_id,
+    status: row.status,
+    reservedUntil: row.reserved_until,
+    verification: row.verification === 'AGENCY' ? 'AGENCY' : 'FORMAT_ONLY',
   };
 }

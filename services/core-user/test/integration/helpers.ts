@@ -78,6 +78,9 @@ export type UserRow = {
   rrn_ciphertext: Buffer;
   phone_ciphertext: Buffer | null;
   pii_key_id: string;
+  status: 'RESERVED' | 'CONFIRMED';
+  reserved_until: Date | null;
+  verification: string;
 };
 
 export async function selectUsers(database: Database<ServiceDb>): Promise<UserRow[]> {

@@ -37,7 +37,9 @@ async function registerAll(app: ReturnType<typeof buildTestApp>['app']) {
       payload: person,
     });
     assert.equal(response.statusCode, 201);
-    answers.push(response.json());
+    // A reservation, as channel-user would make it; the masked values are what the keys must keep readable.
+    const { status: _status, ...user } = response.json();
+    answers.push(user);
   }
   return answers;
 }

@@ -13,6 +13,10 @@ function register(body: unknown, headers: Record<string, string> = auth) {
   return app.inject({ method: 'POST', url: '/internal/v1/users', headers, payload: body as object });
 }
 
+async function confirm(userUuid: string) {
+  return app.inject({ method: 'POST', url: `/internal/v1/users/${userUuid}/confirm`, headers: auth });
+}
+
 async function rowsFor(userUuid: string) {
   return (await selectUsers(database)).filter((row) => row.user_uuid === userUuid);
 }
@@ -37,9 +41,11 @@ describe('POST /internal/v1/users', () => {
       maskedName: '홍*동',
       maskedRrn: '900101-1******',
       maskedPhone: '010-1234-****',
+      status: 'RESERVED',
     });
     const rows = await rowsFor(body.userUuid);
     assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.verification, 'FORMAT_ONLY', 'what was checked is recorded');
     assert.equal(rows[0]!.pii_key_id, 'k1');
     assert.equal(envelopeKeyId(rows[0]!.name_ciphertext), 'k1');
     assert.notEqual(rows[0]!.phone_ciphertext, null);
@@ -56,8 +62,9 @@ describe('POST /internal/v1/users', () => {
     assert.equal((await selectUsers(database)).length, countBefore);
   });
 
-  it('when the RRN is registered under another name, then 409 REAL_NAME_MISMATCH and the stored row is unchanged', async () => {
+  it('when the RRN is registered (confirmed) under another name, then 409 REAL_NAME_MISMATCH and the stored row is unchanged', async () => {
     const first = await register({ name: '이영희', rrn: '920202-2234567' });
+    assert.equal((await confirm(first.json().userUuid)).statusCode, 204);
     const [before] = await rowsFor(first.json().userUuid);
     const response = await register({ name: '이영수', rrn: '920202-2234567', phone: '010-1111-2222' });
     const body = assertProblem(response, 409, 'REAL_NAME_MISMATCH');
@@ -150,6 +157,7 @@ describe('POST /internal/v1/users', () => {
   it('when a registration is logged, then the lines carry the userUuid but no name, RRN or phone in any spelling', async () => {
     logLines.length = 0;
     const response = await register({ name: '정다운', rrn: '970707-2345678', phone: '010-7777-6543' });
+    await confirm(response.json().userUuid);
     const again = await register({ name: '정다운', rrn: '9707072345678', phone: '01077776543' });
     const mismatch = await register({ name: '정다은', rrn: '970707-2345678' });
     assert.deepEqual([response.statusCode, again.statusCode, mismatch.statusCode], [201, 200, 409]);
@@ -167,6 +175,47 @@ describe('POST /internal/v1/users', () => {
     ]) {
       assert.equal(logs.includes(pii), false, `log contains ${pii}`);
     }
+  });
+});
+
+describe('reservations, confirmation and the attempt limit', () => {
+  it('when an unconfirmed reservation holds an RRN under another name, then a new registration replaces it: a failed or junk signup cannot squat the RRN', async () => {
+    const junk = await register({ name: '가짜이름', rrn: '910909-1234567' });
+    assert.equal(junk.statusCode, 201);
+    const real = await register({ name: '진짜이름', rrn: '910909-1234567' });
+    assert.equal(real.statusCode, 201);
+    assert.notEqual(real.json().userUuid, junk.json().userUuid);
+    assert.deepEqual(await rowsFor(junk.json().userUuid), [], 'the junk reservation is gone');
+    assert.equal((await confirm(real.json().userUuid)).statusCode, 204);
+    assert.equal((await confirm(junk.json().userUuid)).statusCode, 404);
+    const later = await register({ name: '가짜이름', rrn: '910909-1234567' });
+    assertProblem(later, 409, 'REAL_NAME_MISMATCH');
+    assert.equal((await rowsFor(real.json().userUuid))[0]!.status, 'CONFIRMED');
+  });
+
+  it('when a signup fails after the registry, then its reservation is released and a confirmed user never is', async () => {
+    const reserved = await register({ name: '김반납', rrn: '920303-1234567' });
+    const release = (userUuid: string) =>
+      app.inject({ method: 'DELETE', url: `/internal/v1/users/${userUuid}/reservation`, headers: auth });
+    assert.equal((await release(reserved.json().userUuid)).statusCode, 204);
+    assert.deepEqual(await rowsFor(reserved.json().userUuid), []);
+    const kept = await register({ name: '김유지', rrn: '920304-1234567' });
+    await confirm(kept.json().userUuid);
+    assert.equal((await release(kept.json().userUuid)).statusCode, 204);
+    assert.equal((await rowsFor(kept.json().userUuid)).length, 1);
+  });
+
+  it('when one RRN is tried more than 10 times in an hour, whatever the names, then 429 RATE_LIMITED', async () => {
+    const rrn = '930707-1234567';
+    const confirmed = await register({ name: '박실명', rrn });
+    await confirm(confirmed.json().userUuid);
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 11; attempt += 1) {
+      statuses.push((await register({ name: `박추측${'가나다라마바사아자차카'[attempt]}`, rrn })).statusCode);
+    }
+    assert.deepEqual(statuses.slice(0, 9), Array(9).fill(409), 'mismatches while under the limit');
+    assert.deepEqual(statuses.slice(9), [429, 429]);
+    assertProblem(await register({ name: '박실명', rrn }), 429, 'RATE_LIMITED');
   });
 });
 
