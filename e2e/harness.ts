@@ -40,6 +40,10 @@ const runTopicPartitions = 2;
 
 export function testSystemEnvironment(portOffset: number, runId: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NURI_LOG_LEVEL: process.env.NURI_E2E_LOG_LEVEL ?? 'warn' };
+  // Every test client is 127.0.0.1: the per-IP signup and login limits (sized
+  // for a household) are raised; a test of those limits sets them itself.
+  env.NURI_GATEWAY_SIGNUP_LIMIT_PER_IP ??= '100000';
+  env.NURI_GATEWAY_LOGIN_LIMIT_PER_IP ??= '100000';
   for (const service of services) {
     env[service.portVariable] = String(service.defaultPort + portOffset);
     env[`NURI_${service.name.toUpperCase().replaceAll('-', '_')}_URL`] =

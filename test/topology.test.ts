@@ -26,7 +26,9 @@ test('when a service runs several times, then instance i listens on its base por
   );
   const gateway = topology.instances.find((instance) => instance.service.name === 'gateway')!;
   assert.equal(gateway.name, 'gateway');
+  assert.equal(gateway.port, 8090, 'a gateway is probed on its own (ops) port');
   const env = topology.environmentOf(gateway);
+  assert.equal(env.NURI_GATEWAY_OPS_PORT, '8090');
   assert.equal(env.NURI_COUPON_URL, 'http://127.0.0.1:8203,http://127.0.0.1:8213,http://127.0.0.1:8223');
   assert.equal(env.NURI_CORE_PAYMENT_URL, 'http://127.0.0.1:8102,http://127.0.0.1:8112');
   assert.equal(env.NURI_GATEWAY_PORT, '8080');
@@ -45,7 +47,7 @@ test('when the gateway runs several times, then all share the public port and ea
   const env = topology.environmentOf(gateways[1]!);
   assert.equal(env.NURI_GATEWAY_PORT, '18080');
   assert.equal(env.NURI_GATEWAY_SHARE_PORT, 'true');
-  assert.equal(env.NURI_GATEWAY_INSTANCE_PORT, '18100');
+  assert.equal(env.NURI_GATEWAY_OPS_PORT, '18100');
   assert.equal(
     env.NURI_GATEWAY_PEER_URLS,
     'http://127.0.0.1:18090,http://127.0.0.1:18100,http://127.0.0.1:18110',

@@ -56,6 +56,9 @@ export async function startBenchSystem(
       // limit sized for a crowd of clients would otherwise measure itself.
       NURI_RATE_LIMIT_IP_MAX: '10000000',
       NURI_RATE_LIMIT_USER_MAX: '10000000',
+      NURI_GATEWAY_SIGNUP_LIMIT_PER_IP: '10000000',
+      NURI_GATEWAY_LOGIN_LIMIT_PER_IP: '10000000',
+      NURI_GATEWAY_HEALTH_LIMIT_PER_IP: '10000000',
       ...(options.profileDir === undefined
         ? {}
         : {

@@ -63,16 +63,18 @@ export function urlVariableOf(service: ServiceSpec): string {
 /**
  * Lays the instances out from each service's base port (its port variable in
  * `env`, else the default). Instance i of a service listens on base + 10·i.
- * The gateway is the exception when it runs more than once: every instance
- * shares the public base port (SO_REUSEPORT) and gets a port of its own from
- * base + 10 up, so that each can still be probed alone.
+ * The gateway is the exception: its base port is the public one, shared by
+ * every instance (SO_REUSEPORT) when there are several, and each instance has
+ * a port of its own from base + 10 up, where it is probed and scraped (the
+ * public port answers neither).
  */
 export function planTopology(scale: Scale, env: NodeJS.ProcessEnv): Topology {
   const instances: InstanceSpec[] = [];
   for (const service of services) {
     const count = scale[service.name] ?? 1;
     const base = basePortOf(service, env);
-    const firstOwnPort = service.name === 'gateway' && count > 1 ? base + portStep : base;
+    // Gateways: the public port is shared; each instance's own (ops) port starts at base + 10.
+    const firstOwnPort = service.name === 'gateway' ? base + portStep : base;
     for (let index = 0; index < count; index += 1) {
       const port = firstOwnPort + portStep * index;
       instances.push({
@@ -107,11 +109,9 @@ export function planTopology(scale: Scale, env: NodeJS.ProcessEnv): Topology {
         return own;
       }
       own[instance.service.portVariable] = String(gatewayBase);
-      if (gatewayCount > 1) {
-        own.NURI_GATEWAY_SHARE_PORT = 'true';
-        own.NURI_GATEWAY_INSTANCE_PORT = String(instance.port);
-        own.NURI_GATEWAY_PEER_URLS = urlsOf('gateway');
-      }
+      own.NURI_GATEWAY_OPS_PORT = String(instance.port);
+      own.NURI_GATEWAY_PEER_URLS = urlsOf('gateway');
+      if (gatewayCount > 1) own.NURI_GATEWAY_SHARE_PORT = 'true';
       return own;
     },
   };

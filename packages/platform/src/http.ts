@@ -49,6 +49,12 @@ export type HttpAppOptions = {
   connectionTimeoutMs?: number;
   /** Path parameters longer than this make the route not match. */
   paramLengthMax?: number;
+  /**
+   * Proxies in front of this app whose X-Forwarded-For / -Proto are believed
+   * (their number, counted from this app outward): request.ip is then the
+   * client's address, not the last proxy's. 0: none (the socket's address).
+   */
+  trustedProxyHops?: number;
 };
 
 const problemContentType = 'application/problem+json; charset=utf-8';
@@ -97,6 +103,7 @@ export function createHttpApp(options: HttpAppOptions) {
     keepAliveTimeoutMs = 72_000,
     connectionTimeoutMs = 60_000,
     paramLengthMax = 100,
+    trustedProxyHops = 0,
   } = options;
   const app = Fastify({
     loggerInstance: logger,
@@ -111,6 +118,8 @@ export function createHttpApp(options: HttpAppOptions) {
     // Fastify's own closing answer is not problem+json; the drain guard
     // below answers instead.
     return503OnClosing: false,
+    // The first N hops from this app outward are trusted (proxy-addr counts hops from 0).
+    trustProxy: (_address: string, hop: number) => hop < trustedProxyHops,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(compileTypeBoxValidator);
@@ -118,6 +127,8 @@ export function createHttpApp(options: HttpAppOptions) {
   // Fastify's callback form, which costs no promise per hook.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header(requestIdHeader, request.id);
+    // Every answer is JSON or problem+json: never let a browser guess otherwise.
+    reply.header('x-content-type-options', 'nosniff');
     if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
       // Refused before any handler ran: a balancing caller may send it to another instance.
       reply.header(drainingHeader, '1');

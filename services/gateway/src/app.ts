@@ -1,4 +1,5 @@
 import type { AccessTokenVerifier } from '@nuri/platform/access-token';
+import { AppError } from '@nuri/platform/errors';
 import { createHttpApp } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
@@ -26,7 +27,18 @@ export interface AppDeps {
   /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (token-cache.ts). */
   verifier: AccessTokenVerifier;
   rateLimiter: RateLimiter;
+  /** Per-IP limits per minute of the routes that cost a password hash, and of GET /health. */
+  routeLimiters: { signup: RateLimiter; login: RateLimiter; health: RateLimiter };
+  /**
+   * The public listener's port: /metrics and /health/live|ready answer there
+   * 404, only on the instance's own (ops) port. Undefined: every port serves them.
+   */
+  publicPort?: number;
+  /** Proxies in front whose X-Forwarded-For and -Proto are believed (0: none). */
+  trustedProxyHops?: number;
 }
+
+const operationalPaths = new Set(['/metrics', '/health/live', '/health/ready']);
 
 /**
  * The gateway app; never listens (server.ts does): request ids, problem+json
@@ -40,12 +52,32 @@ export function buildApp(deps: AppDeps) {
     metrics: deps.metrics,
     // Shown, not gating: without Redis the rate limits are kept by each instance alone.
     reportedChecks: { redis: () => redisReadinessCheck(deps.redis) },
+    trustedProxyHops: deps.trustedProxyHops ?? 0,
   });
-  registerHealthRoute(app, { services: deps.services, gateways: deps.gateways });
+  const { publicPort } = deps;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (publicPort !== undefined && request.socket.localPort === publicPort) {
+      const path = request.url.split('?')[0]!;
+      if (operationalPaths.has(path)) {
+        done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`));
+        return;
+      }
+    }
+    // Behind a TLS terminator (a trusted proxy saying https), browsers are told to stay on HTTPS.
+    if (request.protocol === 'https')
+      reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    done();
+  });
+  registerHealthRoute(app, {
+    services: deps.services,
+    gateways: deps.gateways,
+    limiter: deps.routeLimiters.health,
+  });
   registerProxyRoutes(app, {
     proxy: createProxy(deps.services),
     verifier: createCachingVerifier(deps.verifier),
     rateLimiter: deps.rateLimiter,
+    routeLimiters: deps.routeLimiters,
   });
   return app;
 }

@@ -17,8 +17,24 @@ export const ConfigSchema = Type.Object({
    * started by mistake should fail with EADDRINUSE, not take half the traffic.
    */
   NURI_GATEWAY_SHARE_PORT: Type.Boolean({ default: false }),
-  /** A port of this instance alone (0: none), beside the shared one: probes and `nuri status` reach it there. */
-  NURI_GATEWAY_INSTANCE_PORT: Type.Integer({ default: 0, minimum: 0, maximum: 65_535 }),
+  /**
+   * This instance's own port for operations (0: none): /health/live,
+   * /health/ready and /metrics answer here and not on the public port.
+   * Probes, scrapes and `nuri status` reach the instance here.
+   */
+  NURI_GATEWAY_OPS_PORT: Type.Integer({ default: 0, minimum: 0, maximum: 65_535 }),
+  /**
+   * Proxies in front of the gateway (a load balancer, a TLS terminator) whose
+   * X-Forwarded-For and X-Forwarded-Proto are believed: rate limits then key on
+   * the real client. 0 (the default): nothing forwarded is believed.
+   */
+  NURI_GATEWAY_TRUSTED_PROXY_HOPS: Type.Integer({ default: 0, minimum: 0, maximum: 10 }),
+  /** Signups per client IP per minute (each costs a password hash and a registry call). */
+  NURI_GATEWAY_SIGNUP_LIMIT_PER_IP: Type.Integer({ default: 20, minimum: 1, maximum: 10_000_000 }),
+  /** Logins per client IP per minute (each costs a password hash). */
+  NURI_GATEWAY_LOGIN_LIMIT_PER_IP: Type.Integer({ default: 300, minimum: 1, maximum: 10_000_000 }),
+  /** GET /health per client IP per minute (public and unauthenticated). */
+  NURI_GATEWAY_HEALTH_LIMIT_PER_IP: Type.Integer({ default: 600, minimum: 1, maximum: 10_000_000 }),
   /** Every gateway instance's own URL, for the `gateway` entry of GET /health; empty: this one alone. */
   NURI_GATEWAY_PEER_URLS: Type.String({
     default: '',

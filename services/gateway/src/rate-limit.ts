@@ -1,3 +1,4 @@
+import { clientKey } from '@nuri/platform/client-address';
 import type { Logger } from '@nuri/platform/logger';
 import type { Redis } from '@nuri/platform/redis';
 
@@ -44,6 +45,8 @@ export type RateDecision = { limited: false } | { limited: true; retryAfterSecon
 export interface RateLimiter {
   /** Counts this request against its IP and, when known, its user; decides without waiting on Redis. */
   hit(ip: string, userUuid: string | undefined): RateDecision;
+  /** Counts this request against its user alone (its IP was counted before the token was checked). */
+  hitUser(userUuid: string): RateDecision;
   /** Adds the local counts to Redis now and reads the global ones back (the timer does this on its own). */
   sync(): Promise<void>;
   /** Stops the background sync. */
@@ -161,24 +164,38 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     return syncing;
   };
 
+  const rollWindow = (): number => {
+    const at = now();
+    const currentWindow = Math.floor(at / windowMs);
+    if (currentWindow !== window) {
+      window = currentWindow;
+      counters = new Map();
+      unsynced = new Set();
+    }
+    return at;
+  };
+
+  const decide = (limited: boolean, at: number): RateDecision => {
+    if (lastSyncFailed) warnUnavailable('the last sync with Redis failed; limits are kept per instance');
+    if (!limited) return notLimited;
+    const retryAfterMs = (window + 1) * windowMs - at;
+    return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1_000)) };
+  };
+
   const timer = setInterval(() => void sync(), options.syncIntervalMs);
   timer.unref();
 
   return {
     hit(ip, userUuid) {
-      const at = now();
-      const currentWindow = Math.floor(at / windowMs);
-      if (currentWindow !== window) {
-        window = currentWindow;
-        counters = new Map();
-        unsynced = new Set();
-      }
-      let limited = count(counterOf('ip', ip, options.ipMax));
+      const at = rollWindow();
+      // IPv6 clients are counted by their /64 (client-address.ts): one host owns them all.
+      let limited = count(counterOf('ip', clientKey(ip), options.ipMax));
       if (userUuid !== undefined) limited = count(counterOf('user', userUuid, options.userMax)) || limited;
-      if (lastSyncFailed) warnUnavailable('the last sync with Redis failed; limits are kept per instance');
-      if (!limited) return notLimited;
-      const retryAfterMs = (window + 1) * windowMs - at;
-      return { limited: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1_000)) };
+      return decide(limited, at);
+    },
+    hitUser(userUuid) {
+      const at = rollWindow();
+      return decide(count(counterOf('user', userUuid, options.userMax)), at);
     },
     sync,
     async close() {

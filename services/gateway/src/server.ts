@@ -24,6 +24,21 @@ await runMain('gateway', async () => {
     windowMs: config.NURI_RATE_LIMIT_WINDOW_MS,
     syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
   });
+  const perMinute = (name: string, ipMax: number) =>
+    createRateLimiter({
+      redis,
+      logger,
+      ipMax,
+      userMax: Number.MAX_SAFE_INTEGER,
+      windowMs: 60_000,
+      syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
+      keyPrefix: `rl-${name}`,
+    });
+  const routeLimiters = {
+    signup: perMinute('signup', config.NURI_GATEWAY_SIGNUP_LIMIT_PER_IP),
+    login: perMinute('login', config.NURI_GATEWAY_LOGIN_LIMIT_PER_IP),
+    health: perMinute('health', config.NURI_GATEWAY_HEALTH_LIMIT_PER_IP),
+  };
   const app = buildApp({
     logger,
     metrics: createMetrics('gateway'),
@@ -37,19 +52,25 @@ await runMain('gateway', async () => {
       cacheMaxAgeMs: config.NURI_JWKS_CACHE_MAX_AGE_MS,
     }),
     rateLimiter,
+    routeLimiters,
+    ...(config.NURI_GATEWAY_OPS_PORT === 0 ? {} : { publicPort: config.NURI_GATEWAY_PORT }),
+    trustedProxyHops: config.NURI_GATEWAY_TRUSTED_PROXY_HOPS,
   });
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_GATEWAY_PORT,
     reusePort: config.NURI_GATEWAY_SHARE_PORT,
-    extraPort: config.NURI_GATEWAY_INSTANCE_PORT,
+    extraPort: config.NURI_GATEWAY_OPS_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
     onShutdown: [
       () =>
         Promise.all([...Object.values(services), gateways].map((upstream) => upstream?.close())).then(
           () => {},
         ),
-      () => rateLimiter.close(),
+      () =>
+        Promise.all([rateLimiter, ...Object.values(routeLimiters)].map((limiter) => limiter.close())).then(
+          () => {},
+        ),
       async () => {
         redis.disconnect();
       },

@@ -1,12 +1,16 @@
-import type { HttpApp } from '@nuri/platform/http';
+import { AppError } from '@nuri/platform/errors';
+import { type HttpApp, ProblemSchema } from '@nuri/platform/http';
 import type { Upstream } from '@nuri/platform/upstream';
 import { Type } from 'typebox';
+import type { RateLimiter } from '../rate-limit.ts';
 
 export interface HealthDeps {
   /** Every service behind the gateway, core included; each instance is probed in the background (upstream.ts). */
   services: Readonly<Record<string, Upstream>>;
   /** Every gateway instance, this one included, when there are several; absent: this one alone. */
   gateways: Upstream | undefined;
+  /** Health checks per client IP per minute (it is public and unauthenticated). */
+  limiter: RateLimiter;
 }
 
 const ServiceState = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]);
@@ -29,8 +33,13 @@ export function registerHealthRoute(app: HttpApp, deps: HealthDeps): void {
   if (deps.gateways !== undefined) upstreams.push(deps.gateways);
   app.get(
     '/health',
-    { schema: { response: { 200: HealthBody, 503: HealthBody } } },
-    async (_request, reply) => {
+    { schema: { response: { 200: HealthBody, 503: HealthBody, 429: ProblemSchema } } },
+    async (request, reply) => {
+      const decision = deps.limiter.hit(request.ip, undefined);
+      if (decision.limited) {
+        reply.header('retry-after', String(decision.retryAfterSeconds));
+        throw new AppError('RATE_LIMITED', 429, 'Too many health checks; slow down');
+      }
       // Right after start the first round of probes is still out; wait for it rather than guess.
       await Promise.all(upstreams.map((upstream) => upstream.firstProbe()));
       const instances: Record<string, { ready: number; total: number }> = {

@@ -3,7 +3,7 @@ import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamProxy } from '../proxy.ts';
-import type { RateLimiter } from '../rate-limit.ts';
+import type { RateDecision, RateLimiter } from '../rate-limit.ts';
 import { isAmbiguousPath, needsAccessToken, publicRoutes, type UpstreamName } from '../routing.ts';
 import type { CachingVerifier } from '../token-cache.ts';
 
@@ -11,7 +11,17 @@ export interface ProxyRouteDeps {
   proxy: UpstreamProxy;
   verifier: CachingVerifier;
   rateLimiter: RateLimiter;
+  /**
+   * Per-IP limits of the routes that cost a password hash, per minute (a
+   * family behind one NAT never meets them): signup and login.
+   */
+  routeLimiters: { signup: RateLimiter; login: RateLimiter };
 }
+
+const hashingRoutes: ReadonlyMap<string, 'signup' | 'login'> = new Map([
+  ['/api/v1/auth/signup', 'signup'],
+  ['/api/v1/auth/login', 'login'],
+]);
 
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -54,47 +64,41 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
     return;
   }
   if (!needsAccessToken(path)) {
-    done(rateLimitError(deps, request, reply, undefined));
-    return;
-  }
-  const token = bearerToken(request.headers.authorization);
-  if (token === undefined) {
+    const hashing = hashingRoutes.get(path);
     done(
-      rateLimitError(deps, request, reply, undefined) ??
-        new AppError('UNAUTHENTICATED', 401, 'An access token is required'),
+      limited(reply, deps.rateLimiter.hit(request.ip, undefined)) ??
+        (hashing === undefined
+          ? undefined
+          : limited(reply, deps.routeLimiters[hashing].hit(request.ip, undefined))),
     );
     return;
   }
-  const known = deps.verifier.cachedClaims(token);
+  const token = bearerToken(request.headers.authorization);
+  const known = token === undefined ? undefined : deps.verifier.cachedClaims(token);
   if (known !== undefined) {
-    done(admitUser(deps, request, reply, known.userUuid));
+    const decision = deps.rateLimiter.hit(request.ip, known.userUuid);
+    if (!decision.limited) verifiedUsers.set(request, known.userUuid);
+    done(limited(reply, decision));
+    return;
+  }
+  // The IP is counted before a signature is checked: a flood of new or bad
+  // tokens from one client is refused without an Ed25519 verify each.
+  const byIp = limited(reply, deps.rateLimiter.hit(request.ip, undefined));
+  if (byIp !== undefined || token === undefined) {
+    done(byIp ?? new AppError('UNAUTHENTICATED', 401, 'An access token is required'));
     return;
   }
   deps.verifier.verify(token).then(
-    (claims) => done(admitUser(deps, request, reply, claims.userUuid)),
-    (error: Error) => done(rateLimitError(deps, request, reply, undefined) ?? error),
+    (claims) => {
+      const decision = deps.rateLimiter.hitUser(claims.userUuid);
+      if (!decision.limited) verifiedUsers.set(request, claims.userUuid);
+      done(limited(reply, decision));
+    },
+    (error: Error) => done(error),
   );
 }
 
-function admitUser(
-  deps: ProxyRouteDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  userUuid: string,
-): AppError | undefined {
-  const limited = rateLimitError(deps, request, reply, userUuid);
-  if (limited === undefined) verifiedUsers.set(request, userUuid);
-  return limited;
-}
-
-// Counted before the auth verdict too, so a flood of bad tokens is limited per IP.
-function rateLimitError(
-  deps: ProxyRouteDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  userUuid: string | undefined,
-): AppError | undefined {
-  const decision = deps.rateLimiter.hit(request.ip, userUuid);
+function limited(reply: FastifyReply, decision: RateDecision): AppError | undefined {
   if (!decision.limited) return undefined;
   reply.header('retry-after', String(decision.retryAfterSeconds));
   return new AppError('RATE_LIMITED', 429, 'Too many requests; slow down');

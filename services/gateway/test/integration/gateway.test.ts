@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { runServer } from '@nuri/platform/http';
 import { newSigningKey, randomUserUuid, signToken, startGateway, type TestGateway } from './helpers.ts';
 
 let gateway: TestGateway;
@@ -330,6 +333,174 @@ describe('rate limits', () => {
       assert.deepEqual(statuses.slice(-2), [429, 429]);
     } finally {
       await limited.close();
+    }
+  });
+
+  test('when one IP signs up or logs in past its per-minute limit, then 429 with Retry-After at the gateway and nothing more is forwarded', async () => {
+    const limited = await startGateway({ signupMax: 2, loginMax: 3 });
+    try {
+      const post = (url: string) =>
+        limited.app.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/json' },
+          payload: '{}',
+        });
+      const signups = [];
+      for (let index = 0; index < 3; index += 1) signups.push(await post('/api/v1/auth/signup'));
+      const logins = [];
+      for (let index = 0; index < 4; index += 1) logins.push(await post('/api/v1/auth/login'));
+      assert.deepEqual(
+        signups.map((response) => response.statusCode),
+        [200, 200, 429],
+      );
+      assert.deepEqual(
+        logins.map((response) => response.statusCode),
+        [200, 200, 200, 429],
+      );
+      assert.equal(signups[2]!.json().code, 'RATE_LIMITED');
+      assert.ok(Number(signups[2]!.headers['retry-after']) >= 1);
+      assert.equal(
+        limited.upstreams['channel-user'].seen.length,
+        5,
+        'the refused ones never reached channel-user',
+      );
+      // Other routes are not counted against these limits.
+      assert.equal(
+        (await limited.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode,
+        200,
+      );
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('when one IP floods new tokens past its limit, then the refused ones cost no signature check', async () => {
+    let verifies = 0;
+    const limited = await startGateway({
+      ipMax: 3,
+      verifier: {
+        async verify() {
+          verifies += 1;
+          throw new Error('not a token');
+        },
+      },
+    });
+    try {
+      while (Date.now() % 1_000 > 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      const statuses = [];
+      for (let index = 0; index < 10; index += 1) {
+        const response = await limited.app.inject({
+          method: 'GET',
+          url: '/api/v1/me',
+          headers: { authorization: `Bearer forged${index}` },
+        });
+        statuses.push(response.statusCode);
+      }
+      assert.deepEqual(statuses.slice(3), Array(7).fill(429));
+      assert.equal(verifies, 3, 'only the admitted requests were verified');
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('when GET /health is asked past its per-minute limit, then 429', async () => {
+    const limited = await startGateway({ healthMax: 2 });
+    try {
+      const statuses = [];
+      for (let index = 0; index < 3; index += 1) {
+        statuses.push((await limited.app.inject({ method: 'GET', url: '/health' })).statusCode);
+      }
+      assert.equal(statuses[2], 429);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('when no proxy is trusted, then X-Forwarded-For is ignored; with one hop trusted, the forwarded client is counted and gets HSTS over https', async () => {
+    const direct = await startGateway({ ipMax: 1 });
+    const proxied = await startGateway({ ipMax: 1, trustedProxyHops: 1 });
+    try {
+      while (Date.now() % 1_000 > 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      const jwks = (app: TestGateway['app'], client: string, proto = 'http') =>
+        app.inject({
+          method: 'GET',
+          url: '/.well-known/jwks.json',
+          headers: { 'x-forwarded-for': client, 'x-forwarded-proto': proto },
+        });
+      // Not trusted: both requests are the socket's address, one client: the second is refused.
+      assert.deepEqual(
+        [(await jwks(direct.app, '192.0.2.1')).statusCode, (await jwks(direct.app, '192.0.2.2')).statusCode],
+        [200, 429],
+      );
+      // Trusted: two clients, each under its own limit; a third request from the first is refused.
+      const first = await jwks(proxied.app, '192.0.2.1', 'https');
+      assert.equal(first.statusCode, 200);
+      assert.equal((await jwks(proxied.app, '192.0.2.2')).statusCode, 200);
+      assert.equal((await jwks(proxied.app, '192.0.2.1')).statusCode, 429);
+      assert.match(String(first.headers['strict-transport-security']), /max-age=31536000/);
+      assert.equal(first.headers['x-content-type-options'], 'nosniff');
+      assert.equal(
+        (await jwks(direct.app, '192.0.2.3', 'https')).headers['strict-transport-security'],
+        undefined,
+      );
+    } finally {
+      await direct.close();
+      await proxied.close();
+    }
+  });
+
+  test('when a client keeps changing its IPv6 address inside one /64, then it is still one client for the limits', async () => {
+    const limited = await startGateway({ ipMax: 2, trustedProxyHops: 1 });
+    try {
+      while (Date.now() % 1_000 > 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      const statuses = [];
+      for (const host of ['1', 'a', 'ffff']) {
+        const response = await limited.app.inject({
+          method: 'GET',
+          url: '/.well-known/jwks.json',
+          headers: { 'x-forwarded-for': `2001:db8:7:7::${host}` },
+        });
+        statuses.push(response.statusCode);
+      }
+      assert.deepEqual(statuses, [200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('operational routes', () => {
+  test('when /metrics and /health/ready are asked on the public port, then 404; on the instance ops port they answer', async () => {
+    const freePort = async () => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    };
+    const [publicPort, opsPort] = [await freePort(), await freePort()];
+    const listening = await startGateway({ publicPort });
+    const handle = await runServer(listening.app, {
+      host: '127.0.0.1',
+      port: publicPort,
+      extraPort: opsPort,
+      signals: [],
+      exit: () => {},
+    });
+    try {
+      for (const path of ['/metrics', '/health/ready', '/health/live']) {
+        assert.equal((await fetch(`http://127.0.0.1:${publicPort}${path}`)).status, 404, `public ${path}`);
+        assert.equal((await fetch(`http://127.0.0.1:${opsPort}${path}`)).status, 200, `ops ${path}`);
+      }
+      assert.equal(
+        (await fetch(`http://127.0.0.1:${publicPort}/health`)).status,
+        200,
+        'GET /health stays public',
+      );
+    } finally {
+      await handle.shutdown();
+      await listening.close().catch(() => {});
     }
   });
 });

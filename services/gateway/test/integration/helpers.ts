@@ -132,8 +132,15 @@ export interface TestGateway {
 export interface GatewayOptions {
   ipMax?: number;
   userMax?: number;
+  /** Per IP per minute. */
+  signupMax?: number;
+  loginMax?: number;
+  healthMax?: number;
   upstreamTimeoutMs?: number;
   verifier?: AccessTokenVerifier;
+  trustedProxyHops?: number;
+  /** The public listener's port, when the test listens for real (operational routes are refused there). */
+  publicPort?: number;
 }
 
 /**
@@ -183,7 +190,25 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     // Counts of its own: other test processes also call from 127.0.0.1.
     keyPrefix: `rl-test-${randomBytes(4).toString('hex')}`,
   });
+  const perMinute = (name: string, ipMax: number) =>
+    createRateLimiter({
+      redis,
+      logger: silentLogger,
+      ipMax,
+      userMax: Number.MAX_SAFE_INTEGER,
+      windowMs: 60_000,
+      syncIntervalMs: 20,
+      keyPrefix: `rl-test-${name}-${randomBytes(4).toString('hex')}`,
+    });
+  const routeLimiters = {
+    signup: perMinute('signup', options.signupMax ?? 1_000_000),
+    login: perMinute('login', options.loginMax ?? 1_000_000),
+    health: perMinute('health', options.healthMax ?? 1_000_000),
+  };
   const app = buildApp({
+    routeLimiters,
+    trustedProxyHops: options.trustedProxyHops ?? 0,
+    ...(options.publicPort === undefined ? {} : { publicPort: options.publicPort }),
     logger: silentLogger,
     metrics: createMetrics('gateway-test'),
     redis,
@@ -207,6 +232,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       await app.close();
       await Promise.all(Object.values(services).map((upstream) => upstream.close()));
       await rateLimiter.close();
+      await Promise.all(Object.values(routeLimiters).map((limiter) => limiter.close()));
       await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()));
       redis.disconnect();
     },
