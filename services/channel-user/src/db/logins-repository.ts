@@ -94,6 +94,10 @@ export function createLoginStore(db: Kysely<ServiceDb>): LoginStore {
         .where('login_id', '=', loginId)
         .where('client', '=', client)
         .execute();
+      // The attempt was counted across clients before the password was known;
+      // a success gives it back, so the owner logging in often is never throttled.
+      await sql`update login_failures set failures = greatest(failures - 1, 0)
+        where login_id = ${loginId} and client = '*'`.execute(db);
     },
 
     async findCredentials(loginId) {

@@ -333,6 +333,17 @@ describe('login, tokens and lockout', () => {
     assert.equal(throttled.headers['retry-after'], '30');
   });
 
+  test('when the owner logs in successfully more than 20 times in 15 minutes, then it is never throttled (only failures count across clients)', async () => {
+    const { loginId } = await newUser();
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 25; attempt += 1) statuses.push((await logIn(loginId)).statusCode);
+    assert.deepEqual(statuses, Array(25).fill(200));
+    for (let client = 0; client < 20; client += 1) {
+      assert.equal((await logIn(loginId, 'wrong-password-1', `192.0.2.${client}`)).statusCode, 401);
+    }
+    assert.equal((await logIn(loginId, password, '198.51.100.7')).statusCode, 429, 'failures still count');
+  });
+
   test('when wrong guesses race, then the counter loses none and locks after 5', async () => {
     const { loginId } = await newUser();
     const responses = await Promise.all(Array.from({ length: 8 }, () => logIn(loginId, 'wrong-password-1')));
