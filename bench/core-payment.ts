@@ -105,7 +105,7 @@ async function serve(): Promise<void> {
     metrics,
     database,
     kafkaBrokers: brokers,
-    internalToken: token,
+    internalCallers: { 'channel-user': token },
     withdrawalBatching: {
       ...defaultWithdrawalBatching,
       batchSizeMax: Number(args['withdrawal-batch']),

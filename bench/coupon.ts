@@ -505,6 +505,7 @@ async function main(): Promise<void> {
     NURI_COUPON_DB: database,
     NURI_ADMIN_TOKEN: adminToken,
     NURI_INTERNAL_TOKEN: randomBytes(32).toString('base64url'),
+    NURI_INTERNAL_CALLERS: `ops=${randomBytes(32).toString('base64url')}`,
     NURI_CHANNEL_USER_URL: jwks.url,
     NURI_COUPON_ISSUED_TOPIC: topics.couponIssued,
     NURI_COUPON_RECORDED_TOPIC: topics.couponRecorded,

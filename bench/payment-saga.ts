@@ -553,7 +553,7 @@ async function openBench(system: TestSystem, options: PaymentSagaOptions): Promi
   return {
     system,
     api,
-    internalToken: environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN!,
+    internalToken: environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN_OPS!,
     pointUrl,
     coreUrl,
     pointDb,

@@ -52,7 +52,8 @@ async function clientOf(database: string | undefined): Promise<pg.Client> {
 }
 
 test('when the channel shows a deposit the core never applied, or still PENDING long after, then reconcile names each and exits 1', async () => {
-  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN;
+  // Opening a core account is channel-user's call: the test presents its token.
+  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN_CHANNEL_USER;
   const userUuid = uuidv7();
   const opened = await fetch(`${system.env.NURI_CORE_PAYMENT_URL}/internal/v1/accounts`, {
     method: 'POST',
@@ -105,7 +106,8 @@ function cli(...args: string[]) {
 }
 
 test('when a deposit request was dead-lettered, then nuri dlq lists it, replays it once (audited) and the deposit completes', async () => {
-  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN;
+  // Opening a core account is channel-user's call: the test presents its token.
+  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN_CHANNEL_USER;
   const userUuid = uuidv7();
   const opened = await fetch(`${system.env.NURI_CORE_PAYMENT_URL}/internal/v1/accounts`, {
     method: 'POST',
@@ -187,7 +189,8 @@ test('when a deposit request was dead-lettered, then nuri dlq lists it, replays 
 });
 
 test('when a balance is changed directly in SQL, then reconcile names the account, prints MISMATCH and exits 1', async () => {
-  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN;
+  // Opening a core account is channel-user's call: the test presents its token.
+  const token = environmentWithSecrets(system.env).NURI_INTERNAL_TOKEN_CHANNEL_USER;
   const opened = await fetch(`${system.env.NURI_CORE_PAYMENT_URL}/internal/v1/accounts`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

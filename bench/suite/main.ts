@@ -117,7 +117,7 @@ async function reconcile(context: SuiteContext): Promise<Invariant[]> {
     NURI_COUPON_URL: context.system.couponUrl,
   });
   try {
-    const services = await reconciliationChecks(config, context.system.internalToken);
+    const services = await reconciliationChecks(config, context.system.opsToken);
     return services.flatMap(({ service, checks }) =>
       checks.map((check) => ({
         name: `${service}: ${check.label}`,

@@ -18,7 +18,7 @@ export interface BenchSystem {
   pointUrl: string;
   couponUrl: string;
   adminToken: string;
-  internalToken: string;
+  opsToken: string;
   /** Signs access tokens as channel-user would, for users that exist only as a userUuid (the coupon crowd). */
   mintTokens(count: number): Promise<string[]>;
   shutdown(): Promise<void>;
@@ -42,13 +42,13 @@ export async function startBenchSystem(
   const { privateKey } = generateKeyPairSync('ed25519');
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
   const adminToken = randomBytes(32).toString('base64url');
-  const internalToken = randomBytes(32).toString('base64url');
+  const opsToken = randomBytes(32).toString('base64url');
   process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
   const system: TestSystem = await startTestSystem({
     ...(options.scale === undefined ? {} : { scale: options.scale }),
     envOverrides: {
       NURI_ADMIN_TOKEN: adminToken,
-      NURI_INTERNAL_TOKEN: internalToken,
+      NURI_INTERNAL_TOKEN_OPS: opsToken,
       NURI_JWT_SIGNING_KEYS: `${signingKeyId}:${pkcs8}`,
       NURI_JWT_ACTIVE_KEY_ID: signingKeyId,
       // One load generator is one client IP (and withdraw-hot one user): the
@@ -78,7 +78,7 @@ export async function startBenchSystem(
     pointUrl: firstUrl(system.env.NURI_POINT_URL),
     couponUrl: firstUrl(system.env.NURI_COUPON_URL),
     adminToken,
-    internalToken,
+    opsToken,
     async mintTokens(count) {
       const nowSeconds = Math.floor(Date.now() / 1_000);
       const tokens: string[] = [];

@@ -41,7 +41,7 @@ before(async () => {
   client = new BankClient(system.gatewayUrl);
   const secrets = environmentWithSecrets(system.env);
   adminToken = secrets.NURI_ADMIN_TOKEN!;
-  internalToken = secrets.NURI_INTERNAL_TOKEN!;
+  internalToken = secrets.NURI_INTERNAL_TOKEN_OPS!;
 });
 
 after(async () => {

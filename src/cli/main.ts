@@ -8,7 +8,8 @@ import { type CliConfig, loadCliConfig } from './config.ts';
 import { infraDown, infraStatus, infraUp, stopStarted } from './infra/index.ts';
 import { CliError, say } from './log.ts';
 import { rootDir } from './paths.ts';
-import { environmentWithSecrets } from './secrets.ts';
+import { environmentWithSecrets, serviceEnvironment } from './secrets.ts';
+import { services } from './services.ts';
 import { printStatus, statusFile } from './status.ts';
 import { parseScale } from './topology.ts';
 
@@ -96,7 +97,11 @@ async function infra(action: string | undefined): Promise<number> {
 async function coreUser(action: string | undefined): Promise<number> {
   if (action !== 'reencrypt') throw new CliError('usage: nuri core-user reencrypt');
   await infraUp(loadCliConfig());
-  return runScript(join(rootDir, 'services', 'core-user', 'src', 'reencrypt.ts'), environmentWithSecrets());
+  const coreUserSpec = services.find((service) => service.name === 'core-user')!;
+  return runScript(
+    join(rootDir, 'services', 'core-user', 'src', 'reencrypt.ts'),
+    serviceEnvironment(coreUserSpec, environmentWithSecrets()),
+  );
 }
 
 async function start(config: CliConfig, args: string[]): Promise<number> {

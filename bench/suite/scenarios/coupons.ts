@@ -33,7 +33,7 @@ async function awaitRecorded(context: SuiteContext, campaignId: string, issued: 
     const response = await fetch(
       `${context.system.corePaymentUrl}/internal/v1/coupon-campaigns/${campaignId}/recorded-count`,
       {
-        headers: { authorization: `Bearer ${context.system.internalToken}` },
+        headers: { authorization: `Bearer ${context.system.opsToken}` },
         signal: AbortSignal.timeout(10_000),
       },
     );

@@ -13,14 +13,22 @@ import type {
 import { type TProperties, Type } from 'typebox';
 import { AppError } from './errors.ts';
 
-// Core-zone services answer only calls from other services of this system,
-// which prove it with the shared internal token (DESIGN.md, Services). Health
-// and metrics stay open so that probes and scrapers need no secret.
+// Internal routes answer only calls from other services of this system, and
+// each caller proves who it is with a credential of its own (DESIGN.md,
+// Services): a service that is compromised can do what its own token allows,
+// nothing more. Each service that has internal routes lists the callers it
+// accepts (NURI_INTERNAL_CALLERS, `name=token,…`) and, in code, the routes each
+// of them may call; a service that calls others presents its own token
+// (NURI_INTERNAL_TOKEN). `ops` is the operator's token (`nuri reconcile`, …).
+// Health and metrics stay open so that probes and scrapers need no secret.
 
 export const internalTokenLengthMin = 32;
 export const internalTokenLengthMax = 512;
 
-/** The config fragment a core service composes into its config schema (the token has no default: it is a secret). */
+const tokenPattern = '[A-Za-z0-9._~+/=-]{32,512}';
+const callerPattern = '[a-z][a-z0-9-]{0,31}';
+
+/** The token this service presents when it calls another (a secret: no default). */
 export const internalAuthConfig = {
   NURI_INTERNAL_TOKEN: Type.String({
     minLength: internalTokenLengthMin,
@@ -29,9 +37,31 @@ export const internalAuthConfig = {
   }),
 } satisfies TProperties;
 
+/** The callers this service accepts, each with its token: `channel-user=…,ops=…` (secrets: no default). */
+export const internalCallersConfig = {
+  NURI_INTERNAL_CALLERS: Type.String({
+    pattern: `^${callerPattern}=${tokenPattern}(,${callerPattern}=${tokenPattern})*$`,
+  }),
+} satisfies TProperties;
+
+/** Caller name → its token. */
+export type InternalCallers = Readonly<Record<string, string>>;
+/** Caller name → the routes (`METHOD /route/template`) it may call, or 'any'. Callers not named may call nothing. */
+export type InternalRoutePolicy = Readonly<Record<string, 'any' | readonly string[]>>;
+
+export function parseInternalCallers(text: string): InternalCallers {
+  const callers: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const separator = pair.indexOf('=');
+    if (separator <= 0) continue;
+    callers[pair.slice(0, separator)] = pair.slice(separator + 1);
+  }
+  return callers;
+}
+
 export type InternalAuthOptions = {
-  /** The expected bearer token (NURI_INTERNAL_TOKEN). */
-  token: string;
+  callers: InternalCallers;
+  policy: InternalRoutePolicy;
   /** Route templates answered without a token; health and metrics by default. */
   isOpenRoute?: (routeUrl: string) => boolean;
 };
@@ -43,28 +73,52 @@ export function isOperationalRoute(path: string): boolean {
 
 const bearerPattern = /^Bearer +([^\s]+) *$/i;
 
+export type InternalVerdict = { caller: string } | { refused: 'UNAUTHENTICATED' | 'FORBIDDEN' };
+
 /**
- * Returns a check of an Authorization header against `token`. Both sides are
- * hashed before the constant-time comparison, so neither the token's length
- * nor the position of the first wrong character shows in the timing.
+ * Returns a check of an Authorization header and a route (`METHOD template`)
+ * against the accepted callers and their routes. Every token is hashed and
+ * compared in constant time, against every caller, so neither a token's
+ * length, nor the first wrong character, nor which caller it was close to
+ * shows in the timing.
  */
-export function createInternalTokenVerifier(token: string): (authorization: string | undefined) => boolean {
-  // A short or empty expected token is a configuration bug that would let
-  // guessable callers in; config validation should have refused it already.
-  assert.ok(
-    token.length >= internalTokenLengthMin,
-    `the internal token must be at least ${internalTokenLengthMin} chars`,
-  );
-  const expectedDigest = sha256(token);
-  return (authorization) => {
+export function createInternalCallerVerifier(
+  callers: InternalCallers,
+  policy: InternalRoutePolicy,
+): (authorization: string | undefined, route: string) => InternalVerdict {
+  const known = Object.entries(callers).map(([caller, token]) => {
+    // A short token is a configuration bug that would let guessable callers in.
+    assert.ok(
+      token.length >= internalTokenLengthMin,
+      `the token of ${caller} must be at least ${internalTokenLengthMin} chars`,
+    );
+    return { caller, digest: sha256(token) };
+  });
+  return (authorization, route) => {
     const presented = authorization === undefined ? undefined : bearerPattern.exec(authorization)?.[1];
-    if (presented === undefined || presented.length > internalTokenLengthMax) return false;
-    return timingSafeEqual(sha256(presented), expectedDigest);
+    if (presented === undefined || presented.length > internalTokenLengthMax)
+      return { refused: 'UNAUTHENTICATED' };
+    const digest = sha256(presented);
+    let caller: string | undefined;
+    for (const candidate of known) {
+      if (timingSafeEqual(digest, candidate.digest)) caller = candidate.caller;
+    }
+    if (caller === undefined) return { refused: 'UNAUTHENTICATED' };
+    const allowed = policy[caller];
+    if (allowed === 'any' || allowed?.includes(route) === true) return { caller };
+    return { refused: 'FORBIDDEN' };
   };
 }
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** The AppError for a refused internal call (401 who are you, 403 not for you). */
+export function internalRefusal(refused: 'UNAUTHENTICATED' | 'FORBIDDEN'): AppError {
+  return refused === 'UNAUTHENTICATED'
+    ? new AppError('UNAUTHENTICATED', 401, 'A valid internal service token is required')
+    : new AppError('FORBIDDEN', 403, 'This service may not call this route');
 }
 
 /**
@@ -94,13 +148,15 @@ export function requireInternalToken<
   >,
   options: InternalAuthOptions,
 ): void {
-  const verify = createInternalTokenVerifier(options.token);
+  const verify = createInternalCallerVerifier(options.callers, options.policy);
   const isOpenRoute = options.isOpenRoute ?? isOperationalRoute;
   app.addHook('onRequest', async (request, reply) => {
     if (isOpenRoute(routeOf(request))) return;
-    if (verify(request.headers.authorization)) return;
-    reply.header('www-authenticate', 'Bearer realm="nuri-internal"');
-    throw new AppError('UNAUTHENTICATED', 401, 'A valid internal service token is required');
+    const verdict = verify(request.headers.authorization, `${request.method} ${routeOf(request)}`);
+    if ('caller' in verdict) return;
+    if (verdict.refused === 'UNAUTHENTICATED')
+      reply.header('www-authenticate', 'Bearer realm="nuri-internal"');
+    throw internalRefusal(verdict.refused);
   });
 }
 

@@ -2,6 +2,7 @@ import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { uuidv7 } from '@nuri/platform/ids';
+import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
@@ -29,8 +30,8 @@ export interface AppDeps {
   metrics: Metrics;
   database: Database<ServiceDb>;
   kafkaBrokers: string[];
-  /** NURI_INTERNAL_TOKEN: guards /internal/* (the core clients carry it too). */
-  internalToken: string;
+  /** NURI_INTERNAL_CALLERS: guard /internal/* (the core clients carry this service's own token). */
+  internalCallers: InternalCallers;
   accessTokens: AccessTokenIssuer;
   refreshTokenTtlSeconds: number;
   /** core-user's registry. */
@@ -63,7 +64,7 @@ export function buildApp(deps: AppDeps) {
   const { db } = deps.database;
   const links = createAccountLinkStore(db);
   const idempotency = createIdempotencyStore(db);
-  guardRoutes(app, deps.accessTokens.verifier, deps.internalToken);
+  guardRoutes(app, deps.accessTokens.verifier, deps.internalCallers);
   registerAuthRoutes(
     app,
     {

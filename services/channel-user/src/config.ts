@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '@nuri/platform/config';
-import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
 import {
   commonConfig,
   kafkaConfig,
@@ -19,8 +19,9 @@ export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...postgresConfig,
   ...kafkaConfig,
-  // The same token proves this service to the core and guards our own /internal routes.
+  // Its own token proves this service to the core; its callers' tokens guard its /internal routes.
   ...internalAuthConfig,
+  ...internalCallersConfig,
   NURI_CHANNEL_USER_PORT: portVariable(8201),
   NURI_CHANNEL_DB: Type.String({ default: 'nuri_channel', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   NURI_CORE_USER_URL: upstreamUrl('http://127.0.0.1:8101'),

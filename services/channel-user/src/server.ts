@@ -7,6 +7,7 @@ process.env.UV_THREADPOOL_SIZE ??= '8';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
+import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
@@ -67,7 +68,7 @@ await runMain('channel-user', async () => {
     metrics,
     database,
     kafkaBrokers: brokers,
-    internalToken: config.NURI_INTERNAL_TOKEN,
+    internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     accessTokens: createAccessTokenIssuer(
       signingKeysFromConfig(config),
       config.NURI_ACCESS_TOKEN_TTL_SECONDS,

@@ -1,6 +1,10 @@
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
-import { requireInternalToken } from '@nuri/platform/internal-auth';
+import {
+  type InternalCallers,
+  type InternalRoutePolicy,
+  requireInternalToken,
+} from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
@@ -22,13 +26,27 @@ export interface AppDeps {
   metrics: Metrics;
   database: Database<ServiceDb>;
   kafkaBrokers: string[];
-  /** NURI_INTERNAL_TOKEN: every business route needs it; health and metrics stay open. */
-  internalToken: string;
+  /** NURI_INTERNAL_CALLERS: every business route needs one of their tokens; health and metrics stay open. */
+  internalCallers: InternalCallers;
   /** Group-commit limits for withdrawals; defaults when omitted. */
   withdrawalBatching?: WithdrawalBatching;
 }
 
 const readinessTimeoutMs = 1_000;
+
+const recordedCount = 'GET /internal/v1/coupon-campaigns/:campaignId/recorded-count';
+
+/**
+ * Who may call what. channel-user opens accounts, reads them and withdraws for
+ * its customers; coupon only compares its issued counts with what the ledger
+ * recorded; the operator (`nuri reconcile`) only reads totals. A compromised
+ * coupon or an operator's leaked token can move no money.
+ */
+export const internalRoutePolicy: InternalRoutePolicy = {
+  'channel-user': 'any',
+  coupon: [recordedCount],
+  ops: ['GET /internal/v1/reconciliation', 'GET /internal/v1/deposit-totals', recordedCount],
+};
 
 /** The core-payment HTTP app; never listens (server.ts does). Kafka consumers live in events/, started by server.ts. */
 export function buildApp(deps: AppDeps) {
@@ -45,7 +63,7 @@ export function buildApp(deps: AppDeps) {
     reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
   app.addHook('onClose', () => brokerProbe.close());
-  requireInternalToken(app, { token: deps.internalToken });
+  requireInternalToken(app, { callers: deps.internalCallers, policy: internalRoutePolicy });
   const { db } = deps.database;
   registerAccountRoutes(app, createAccountStore(db));
   registerWithdrawalRoutes(

@@ -1,5 +1,5 @@
 import { loadConfig } from '@nuri/platform/config';
-import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import { internalCallersConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 import { defaultWithdrawalBatching } from './db/withdrawals-repository.ts';
@@ -14,7 +14,7 @@ export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...postgresConfig,
   ...kafkaConfig,
-  ...internalAuthConfig,
+  ...internalCallersConfig,
   NURI_CORE_PAYMENT_PORT: portVariable(8102),
   NURI_CORE_PAYMENT_DB: Type.String({ default: 'nuri_core_payment', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID: Type.String({

@@ -1,5 +1,6 @@
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
+import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, databaseUrl, prefixTopics, runMain } from '@nuri/platform/service';
@@ -43,7 +44,7 @@ await runMain('core-payment', async () => {
     metrics,
     database,
     kafkaBrokers: brokers,
-    internalToken: config.NURI_INTERNAL_TOKEN,
+    internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     withdrawalBatching: {
       batchSizeMax: config.NURI_CORE_PAYMENT_WITHDRAWAL_BATCH_SIZE_MAX,
       lanes: config.NURI_CORE_PAYMENT_WITHDRAWAL_LANES,

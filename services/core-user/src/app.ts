@@ -1,6 +1,10 @@
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
-import { requireInternalToken } from '@nuri/platform/internal-auth';
+import {
+  type InternalCallers,
+  type InternalRoutePolicy,
+  requireInternalToken,
+} from '@nuri/platform/internal-auth';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { createRrnBlindIndexer } from './crypto/blind-index.ts';
@@ -15,8 +19,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   database: Database<ServiceDb>;
-  /** NURI_INTERNAL_TOKEN: every non-health call must carry it. */
-  internalToken: string;
+  /** NURI_INTERNAL_CALLERS: every non-health call must carry one of their tokens. */
+  internalCallers: InternalCallers;
   piiKeyring: PiiKeyring;
   blindIndexKey: Buffer;
   /** 실명확인 (domain/real-name.ts); the format-only stand-in by default. */
@@ -24,6 +28,9 @@ export interface AppDeps {
   /** Registration attempts per RRN per hour. */
   registrationAttemptsPerHourMax?: number;
 }
+
+/** Who may call what: the registry answers channel-user only (signup, login's lookups, accounts). */
+export const internalRoutePolicy: InternalRoutePolicy = { 'channel-user': 'any' };
 
 /** The core-user HTTP app (internal real-name registry); never listens (server.ts does). */
 export function buildApp(deps: AppDeps) {
@@ -35,7 +42,7 @@ export function buildApp(deps: AppDeps) {
       database: () => deps.database.ping(),
     },
   });
-  requireInternalToken(app, { token: deps.internalToken });
+  requireInternalToken(app, { callers: deps.internalCallers, policy: internalRoutePolicy });
   registerUserRoutes(app, buildUserService(deps));
   return app;
 }

@@ -1,5 +1,9 @@
 import { ConfigError, loadConfig } from '@nuri/platform/config';
-import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import {
+  type InternalCallers,
+  internalCallersConfig,
+  parseInternalCallers,
+} from '@nuri/platform/internal-auth';
 import { commonConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 import { decodeKey256, KeyringError, type PiiKeyring, parsePiiKeyring } from './crypto/pii-cipher.ts';
@@ -13,7 +17,7 @@ const key256 = '[A-Za-z0-9_-]{43}';
 export const ConfigSchema = Type.Object({
   ...commonConfig,
   ...postgresConfig,
-  ...internalAuthConfig,
+  ...internalCallersConfig,
   NURI_CORE_USER_PORT: portVariable(8101),
   NURI_CORE_USER_DB: Type.String({ default: 'nuri_core_user', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   /** `kid:base64url(32 bytes)`, comma separated: the active key encrypts, all decrypt. */
@@ -27,7 +31,7 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
-export type Secrets = { internalToken: string; piiKeyring: PiiKeyring; blindIndexKey: Buffer };
+export type Secrets = { internalCallers: InternalCallers; piiKeyring: PiiKeyring; blindIndexKey: Buffer };
 
 export function loadServiceConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const config = loadConfig(ConfigSchema, env);
@@ -41,7 +45,7 @@ export function secretsFromConfig(config: Config): Secrets {
   if (blindIndexKey === undefined)
     throw new ConfigError(['NURI_BLIND_INDEX_KEY must be base64url of 32 bytes']);
   return {
-    internalToken: config.NURI_INTERNAL_TOKEN,
+    internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     piiKeyring: keyringFromConfig(config),
     blindIndexKey,
   };

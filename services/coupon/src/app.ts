@@ -3,6 +3,7 @@ import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { uuidv7 } from '@nuri/platform/ids';
+import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
@@ -36,8 +37,8 @@ export interface AppDeps {
   /** When the coupon.issued mirror has caught up with the topic, for rebuilds. */
   mirror: { waitUntilCaughtUp(timeoutMs: number): Promise<void> };
   rebuild: { settleMs: number; timeoutMs: number; requestWaitMs: number };
-  /** NURI_INTERNAL_TOKEN: guards /internal/* (and nothing else). */
-  internalToken: string;
+  /** NURI_INTERNAL_CALLERS: guard /internal/* (and nothing else). */
+  internalCallers: InternalCallers;
   /** NURI_COUPON_RECOVERY_GRACE_MS: pending coupons younger than this are in flight, not missing. */
   recoveryGraceMs: number;
 }
@@ -68,7 +69,7 @@ export function buildApp(deps: AppDeps) {
     authenticateAdmin: createAdminAuthenticator(deps.adminToken),
   });
   registerOperationRoutes(app, {
-    internalToken: deps.internalToken,
+    internalCallers: deps.internalCallers,
     reconciliation: {
       campaigns: createCampaignRepository(deps.database.db),
       live: createCampaignStore(deps.redis),

@@ -1,6 +1,6 @@
 import { topics } from '@nuri/contracts/events';
 import { ConfigError, loadConfig } from '@nuri/platform/config';
-import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
 import {
   commonConfig,
   kafkaConfig,
@@ -21,6 +21,7 @@ export const ConfigSchema = Type.Object({
   ...kafkaConfig,
   // The token this service presents to core-payment (recorded-count during a rebuild).
   ...internalAuthConfig,
+  ...internalCallersConfig,
   NURI_COUPON_PORT: portVariable(8203),
   NURI_COUPON_DB: Type.String({ default: 'nuri_coupon', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   /** Bearer token of the admin routes; compared in constant time. No default: it is a secret. */

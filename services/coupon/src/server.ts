@@ -2,6 +2,7 @@ import { validateEvent } from '@nuri/contracts/events';
 import { createRemoteAccessTokenVerifier } from '@nuri/platform/access-token';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
+import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createEventProducer } from '@nuri/platform/kafka/producer';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
@@ -111,7 +112,7 @@ await runMain('coupon', async () => {
       jwksUrls: parseUrlList(config.NURI_CHANNEL_USER_URL).map((url) => `${url}/.well-known/jwks.json`),
     }),
     adminToken: config.NURI_ADMIN_TOKEN,
-    internalToken: config.NURI_INTERNAL_TOKEN,
+    internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     recoveryGraceMs: config.NURI_COUPON_RECOVERY_GRACE_MS,
     handOff,
     core,

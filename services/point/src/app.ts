@@ -3,7 +3,11 @@ import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
-import { requireInternalToken } from '@nuri/platform/internal-auth';
+import {
+  type InternalCallers,
+  type InternalRoutePolicy,
+  requireInternalToken,
+} from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
@@ -28,13 +32,18 @@ export interface AppDeps {
   accountLinks: AccountLinks;
   /** The saga's payments (shared with the settled consumer and the timeout job). */
   payments: PaymentStore & Pick<TimeoutStore, 'retryStuck'>;
-  /** NURI_INTERNAL_TOKEN: guards /internal/*. */
-  internalToken: string;
+  /** NURI_INTERNAL_CALLERS: guards /internal/*. */
+  internalCallers: InternalCallers;
   paymentTimeoutMs: number;
   attemptsMax: number;
 }
 
 const readinessTimeoutMs = 1_000;
+
+/** Who may call what: only the operator (`nuri reconcile`, `nuri payments retry`); no service calls point. */
+export const internalRoutePolicy: InternalRoutePolicy = {
+  ops: ['GET /internal/v1/reconciliation', 'POST /internal/v1/payments/:paymentId/retry'],
+};
 
 /** The point HTTP app; never listens (server.ts does). Kafka and the timeout job live beside it. */
 export function buildApp(deps: AppDeps) {
@@ -61,7 +70,7 @@ export function buildApp(deps: AppDeps) {
   });
   app.register(async (plain) => {
     const internal = plain.withTypeProvider<TypeBoxTypeProvider>();
-    requireInternalToken(internal, { token: deps.internalToken });
+    requireInternalToken(internal, { callers: deps.internalCallers, policy: internalRoutePolicy });
     registerOperationRoutes(internal, {
       stuck: deps.payments,
       reconciliation: createReconciliationStore(db, deps.attemptsMax),

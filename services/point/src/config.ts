@@ -1,6 +1,6 @@
 import { topics } from '@nuri/contracts/events';
 import { loadConfig } from '@nuri/platform/config';
-import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
 import {
   commonConfig,
   kafkaConfig,
@@ -18,9 +18,9 @@ export const ConfigSchema = Type.Object({
   ...mysqlConfig,
   ...kafkaConfig,
   ...internalAuthConfig,
+  ...internalCallersConfig,
   NURI_POINT_PORT: portVariable(8202),
   NURI_POINT_DB: Type.String({ default: 'nuri_point', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
-  /** channel-user: its JWKS verifies access tokens, its internal API answers account ownership. */
   /** channel-user's instances: account links, and the JWKS that verifies access tokens. */
   NURI_CHANNEL_USER_URL: upstreamUrlsVariable('http://127.0.0.1:8201'),
   NURI_POINT_ACCOUNT_CHECK_TIMEOUT_MS: Type.Integer({ default: 2_000, minimum: 50, maximum: 30_000 }),

@@ -4,6 +4,7 @@ import {
 } from '@nuri/platform/access-token';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
+import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
@@ -85,7 +86,7 @@ await runMain('point', async () => {
     ),
     accountLinks,
     payments,
-    internalToken: config.NURI_INTERNAL_TOKEN,
+    internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     paymentTimeoutMs: config.NURI_POINT_PAYMENT_TIMEOUT_MS,
     attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
   });

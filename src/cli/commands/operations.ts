@@ -12,7 +12,7 @@ import {
 import { parseUrlList } from '@nuri/platform/upstream';
 import { type CliConfig, kafkaBrokerList } from '../config.ts';
 import { CliError, say } from '../log.ts';
-import { environmentWithSecrets } from '../secrets.ts';
+import { operatorToken } from '../secrets.ts';
 
 const requestTimeoutMs = 10_000;
 
@@ -84,7 +84,7 @@ export const dlqUsage = `usage: nuri dlq list [topic…]
 export async function payments(config: CliConfig, args: string[]): Promise<number> {
   const [action, ...rest] = args;
   if (action !== 'retry' || rest.length === 0) throw new CliError(paymentsUsage);
-  const token = environmentWithSecrets().NURI_INTERNAL_TOKEN;
+  const token = operatorToken();
   const urls = parseUrlList(config.NURI_POINT_URL);
   const ids = rest.includes('--stuck') ? await stuckPaymentIds(urls, token) : rest;
   if (ids.length === 0) {

@@ -2,7 +2,7 @@ import { uuidv7Floor } from '@nuri/platform/ids';
 import { parseUrlList } from '@nuri/platform/upstream';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../log.ts';
-import { environmentWithSecrets } from '../secrets.ts';
+import { operatorToken } from '../secrets.ts';
 
 const requestTimeoutMs = 60_000;
 
@@ -219,7 +219,7 @@ function differingDeposits(channel: Totals, core: Totals): string[] {
  * everything agrees, 1 on any mismatch, 2 when a service could not be asked.
  */
 export async function reconcile(config: CliConfig): Promise<number> {
-  const services = await reconciliationChecks(config, environmentWithSecrets().NURI_INTERNAL_TOKEN);
+  const services = await reconciliationChecks(config, operatorToken());
   process.stdout.write(`Nuri Bank reconciliation at ${new Date().toISOString()}\n`);
   let allOk = true;
   for (const { service, checks } of services) {

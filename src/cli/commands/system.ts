@@ -7,7 +7,7 @@ import type { CliConfig } from '../config.ts';
 import { CliError, say } from '../log.ts';
 import { cacheDir } from '../paths.ts';
 import { run, waitUntil } from '../process.ts';
-import { environmentWithSecrets } from '../secrets.ts';
+import { environmentWithSecrets, serviceEnvironment } from '../secrets.ts';
 import { databaseNameOf, serviceEntry, services } from '../services.ts';
 import { writeStatus } from '../status.ts';
 import { type RestartPolicy, Supervisor } from '../supervisor.ts';
@@ -26,7 +26,8 @@ const healthProbeTimeoutMs = 2_000;
 /**
  * Creates each service's database under the names this environment gives
  * (infra up creates the default ones; tests rename them), then runs each
- * service's own migration entry (services/<name>/src/migrate.ts) in turn.
+ * service's own migration entry (services/<name>/src/migrate.ts) in turn,
+ * each with its own environment (`env` holds every secret; it gets its own).
  */
 export async function migrateAll(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {
   for (const service of services) {
@@ -38,7 +39,7 @@ export async function migrateAll(config: CliConfig, env: NodeJS.ProcessEnv): Pro
   for (const service of services) {
     const entry = serviceEntry(service, 'migrate.ts');
     if (!existsSync(entry)) continue;
-    const result = await runNode(entry, env);
+    const result = await runNode(entry, serviceEnvironment(service, env));
     if (result.code !== 0) {
       throw new CliError(
         `migrations of ${service.name} failed:\n${(result.stderr || result.stdout).trim().slice(-3_000)}`,
@@ -124,7 +125,7 @@ export async function startSystem(
       command: process.execPath,
       args: [serviceEntry(instance.service, 'server.ts')],
       env: {
-        ...env,
+        ...serviceEnvironment(instance.service, env),
         NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? compileCacheDir,
         ...topology.environmentOf(instance),
       },

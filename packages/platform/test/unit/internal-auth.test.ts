@@ -2,11 +2,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createHttpApp } from '../../src/http.ts';
-import { createInternalTokenVerifier, internalAuth, requireInternalToken } from '../../src/internal-auth.ts';
+import {
+  createInternalCallerVerifier,
+  internalAuth,
+  parseInternalCallers,
+  requireInternalToken,
+} from '../../src/internal-auth.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 
 const token = randomBytes(32).toString('base64url');
+const otherToken = randomBytes(32).toString('base64url');
+const callers = { 'channel-user': token, ops: otherToken };
+const policy = { 'channel-user': 'any', ops: ['GET /internal/v1/things/:id'] } as const;
 
 function buildTestApp(guard: 'hook' | 'plugin' = 'hook') {
   const app = createHttpApp({
@@ -14,9 +22,11 @@ function buildTestApp(guard: 'hook' | 'plugin' = 'hook') {
     logger: createLogger({ name: 'test', level: 'silent' }),
     metrics: createMetrics('test'),
   });
-  if (guard === 'hook') requireInternalToken(app, { token });
-  else app.register(internalAuth, { token });
+  if (guard === 'hook') requireInternalToken(app, { callers, policy });
+  else app.register(internalAuth, { callers, policy });
   app.get('/internal/v1/things', async () => ({ ok: true }));
+  app.get('/internal/v1/things/:id', async () => ({ ok: true }));
+  app.post('/internal/v1/things/:id', async () => ({ ok: true }));
   return app;
 }
 
@@ -75,15 +85,43 @@ describe('internal auth', () => {
     }
   });
 
-  it('when the scheme is written in another case, then the token is still accepted (RFC 9110 schemes are case-insensitive)', () => {
-    const verify = createInternalTokenVerifier(token);
-    assert.ok(verify(`bearer ${token}`));
-    assert.equal(verify(undefined), false);
-    assert.equal(verify(`Bearer ${'x'.repeat(10_000)}`), false);
+  it('when a known caller calls a route it was not given, then 403 FORBIDDEN; the route it was given answers', async () => {
+    for (const guard of ['hook', 'plugin'] as const) {
+      const app = buildTestApp(guard);
+      const headers = { authorization: `Bearer ${otherToken}` };
+      const allowed = await app.inject({ url: '/internal/v1/things/1', headers });
+      assert.equal(allowed.statusCode, 200, guard);
+      for (const request of [
+        { url: '/internal/v1/things', headers },
+        { method: 'POST' as const, url: '/internal/v1/things/1', headers },
+      ]) {
+        const refused = await app.inject(request);
+        assert.equal(refused.statusCode, 403, `${guard} ${request.url}`);
+        assert.equal(refused.json().code, 'FORBIDDEN');
+      }
+    }
   });
 
-  it('when the expected token is shorter than 32 characters, then creating the guard fails loudly', () => {
-    assert.throws(() => createInternalTokenVerifier('short'));
-    assert.throws(() => createInternalTokenVerifier(''));
+  it('when the scheme is written in another case, then the token is still accepted (RFC 9110 schemes are case-insensitive)', () => {
+    const verify = createInternalCallerVerifier(callers, policy);
+    assert.deepEqual(verify(`bearer ${token}`, 'GET /x'), { caller: 'channel-user' });
+    assert.deepEqual(verify(undefined, 'GET /x'), { refused: 'UNAUTHENTICATED' });
+    assert.deepEqual(verify(`Bearer ${'x'.repeat(10_000)}`, 'GET /x'), { refused: 'UNAUTHENTICATED' });
+  });
+
+  it('when a caller is not named in the policy, then its token proves who it is but opens nothing', () => {
+    const verify = createInternalCallerVerifier({ ...callers, coupon: 'c'.repeat(40) }, policy);
+    assert.deepEqual(verify(`Bearer ${'c'.repeat(40)}`, 'GET /internal/v1/things/:id'), {
+      refused: 'FORBIDDEN',
+    });
+  });
+
+  it('when an accepted token is shorter than 32 characters, then creating the guard fails loudly', () => {
+    assert.throws(() => createInternalCallerVerifier({ ops: 'short' }, policy));
+    assert.throws(() => createInternalCallerVerifier({ ops: '' }, policy));
+  });
+
+  it('when the callers variable is parsed, then each name maps to its token (tokens may contain =)', () => {
+    assert.deepEqual(parseInternalCallers(`ops=${token},coupon=abc==`), { ops: token, coupon: 'abc==' });
   });
 });

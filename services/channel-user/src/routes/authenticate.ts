@@ -2,8 +2,22 @@ import assert from 'node:assert/strict';
 import { type AccessTokenVerifier, bearerToken } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
-import { createInternalTokenVerifier } from '@nuri/platform/internal-auth';
+import {
+  createInternalCallerVerifier,
+  type InternalCallers,
+  type InternalRoutePolicy,
+  internalRefusal,
+} from '@nuri/platform/internal-auth';
 import type { FastifyRequest } from 'fastify';
+
+/**
+ * Who may call which internal route: point asks who owns an account before a
+ * payment; the operator (`nuri reconcile`) reads deposit totals.
+ */
+export const internalRoutePolicy: InternalRoutePolicy = {
+  point: ['GET /internal/v1/account-links/:accountNo'],
+  ops: ['GET /internal/v1/deposit-totals'],
+};
 
 /** Public routes of API.md that need no access token. */
 const openApiRoutes = new Set(['/api/v1/auth/signup', '/api/v1/auth/login', '/api/v1/auth/refresh']);
@@ -15,16 +29,19 @@ const authenticatedUsers = new WeakMap<FastifyRequest, string>();
  * Guards by route template, before body validation (an anonymous request
  * learns nothing about the body rules): `/api/*` needs a valid access token
  * (verified here again, whatever the gateway did), `/internal/*` the
- * internal service token. Unmatched requests fall through to the 404.
+ * token of a caller allowed that route. Unmatched requests fall through to the 404.
  */
-export function guardRoutes(app: HttpApp, verifier: AccessTokenVerifier, internalToken: string): void {
-  const verifyInternal = createInternalTokenVerifier(internalToken);
+export function guardRoutes(
+  app: HttpApp,
+  verifier: AccessTokenVerifier,
+  internalCallers: InternalCallers,
+): void {
+  const verifyInternal = createInternalCallerVerifier(internalCallers, internalRoutePolicy);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (route.startsWith('/internal/')) {
-      if (!verifyInternal(request.headers.authorization)) {
-        throw new AppError('UNAUTHENTICATED', 401, 'A valid internal service token is required');
-      }
+      const verdict = verifyInternal(request.headers.authorization, `${request.method} ${route}`);
+      if ('refused' in verdict) throw internalRefusal(verdict.refused);
       return;
     }
     if (!route.startsWith('/api/') || openApiRoutes.has(route)) return;

@@ -12,7 +12,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 /**
  * For the point service: is this account linked to this user? For `nuri
- * reconcile`: the deposits of an id range. (Internal token checked by guardRoutes.)
+ * reconcile`: the deposits of an id range. (Callers' tokens checked by guardRoutes.)
  */
 export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore, db: Kysely<ServiceDb>): void {
   app.get(
@@ -20,7 +20,7 @@ export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore, db
     {
       schema: {
         querystring: DepositTotalsQuerySchema,
-        response: { 200: DepositTotalsSchema, ...problems(400, 401) },
+        response: { 200: DepositTotalsSchema, ...problems(400, 401, 403) },
       },
     },
     async (request) =>
@@ -37,7 +37,7 @@ export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore, db
       schema: {
         params: AccountParams,
         querystring: AccountLinkQuery,
-        response: { 200: AccountLinkSchema, ...problems(400, 401, 404) },
+        response: { 200: AccountLinkSchema, ...problems(400, 401, 403, 404) },
       },
     },
     async (request) => {

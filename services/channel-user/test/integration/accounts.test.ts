@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { coreBackIn, problem, randomUserUuid, startService, type TestService } from './helpers.ts';
+import {
+  coreBackIn,
+  internalToken,
+  opsToken,
+  pointToken,
+  problem,
+  randomUserUuid,
+  startService,
+  type TestService,
+} from './helpers.ts';
+
+const zeroUuid = '00000000-0000-7000-8000-000000000000';
+const maxUuid = 'ffffffff-ffff-7fff-bfff-ffffffffffff';
 
 // core-payment is a scripted stand-in here: these tests are about what the
 // channel does with each core answer (the e2e suite runs the real core).
@@ -410,9 +422,9 @@ describe('withdrawals', () => {
 });
 
 describe('internal account links', () => {
-  test('when point asks with the internal token, then a linked account answers 200 and anything else 404', async () => {
+  test('when point asks with its token, then a linked account answers 200 and anything else 404', async () => {
     const accountNo = await openAccount();
-    const auth = { authorization: 'Bearer test-internal-token-0123456789abcdefghijklmnop' };
+    const auth = { authorization: `Bearer ${pointToken}` };
     const ok = await service.app.inject({
       method: 'GET',
       url: `/internal/v1/account-links/${accountNo}?userUuid=${userUuid}`,
@@ -435,5 +447,30 @@ describe('internal account links', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     assert.equal(noToken.statusCode, 401);
+  });
+
+  test('when a caller presents its own token for a route it was not given, then 403 FORBIDDEN; an unknown token 401', async () => {
+    const accountNo = await openAccount();
+    const cases = [
+      { url: `/internal/v1/account-links/${accountNo}?userUuid=${userUuid}`, token: opsToken, status: 403 },
+      { url: `/internal/v1/deposit-totals?from=${zeroUuid}&to=${maxUuid}`, token: pointToken, status: 403 },
+      // channel-user's own token proves channel-user, which is not one of its own callers.
+      {
+        url: `/internal/v1/account-links/${accountNo}?userUuid=${userUuid}`,
+        token: internalToken,
+        status: 401,
+      },
+      { url: `/internal/v1/deposit-totals?from=${zeroUuid}&to=${maxUuid}`, token: opsToken, status: 200 },
+    ];
+    for (const { url, token: bearer, status } of cases) {
+      const response = await service.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      assert.equal(response.statusCode, status, url);
+      if (status !== 200)
+        assert.equal(response.json().code, status === 403 ? 'FORBIDDEN' : 'UNAUTHENTICATED');
+    }
   });
 });

@@ -24,7 +24,11 @@ import { migrations } from '../../src/db/migrations.ts';
 
 export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const brokers = ['127.0.0.1:9092'];
+/** This service's own token (what it presents to the core). */
 export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
+/** The tokens of the callers it accepts. */
+export const pointToken = 'test-point-token-0123456789abcdefghijklmnopqrstu';
+export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
 export const silentLogger = createLogger({
   name: 'channel-user-test',
   level: (process.env.DBG ? 'debug' : 'silent') as 'silent',
@@ -160,7 +164,7 @@ export async function startService(prefix: string, options: ServiceOptions = {})
     metrics: createMetrics('channel-user-test'),
     database,
     kafkaBrokers: brokers,
-    internalToken,
+    internalCallers: { point: pointToken, ops: opsToken },
     accessTokens: issuer,
     refreshTokenTtlSeconds: 3_600,
     registry: createUserRegistry(user),

@@ -22,7 +22,11 @@ export function createReconciliationStore(db: Kysely<ServiceDb>): Reconciliation
         where deposit_id >= ${range.from}::uuid and deposit_id < ${range.to}::uuid
         order by deposit_id limit ${depositIdsMax}`.execute(db);
       const ids: Record<string, string[]> = {};
-      for (const row of rows.rows) (ids[row.status] ??= []).push(row.deposit_id);
+      for (const row of rows.rows) {
+        const list = ids[row.status] ?? [];
+        list.push(row.deposit_id);
+        ids[row.status] = list;
+      }
       return { byStatus, ids };
     },
 

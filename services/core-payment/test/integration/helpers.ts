@@ -22,7 +22,10 @@ import { type CorePaymentTopics, topicsToEnsure } from '../../src/events/topics.
 
 export const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const brokers = ['127.0.0.1:9092'];
+/** channel-user's token: it may call every route. */
 export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
+export const couponToken = 'test-coupon-token-0123456789abcdefghijklmnopqrs';
+export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
 export const auth = { authorization: `Bearer ${internalToken}` };
 export const silentLogger = createLogger({ name: 'core-payment-test', level: 'silent' });
 
@@ -71,7 +74,7 @@ export async function startService(prefix: string, poolSizeMax = 10): Promise<Te
     metrics: createMetrics('core-payment-test'),
     database,
     kafkaBrokers: brokers,
-    internalToken,
+    internalCallers: { 'channel-user': internalToken, coupon: couponToken, ops: opsToken },
   });
   await app.ready();
   return {

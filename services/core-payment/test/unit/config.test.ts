@@ -4,15 +4,15 @@ import { ConfigError } from '@nuri/platform/config';
 import { loadServiceConfig } from '../../src/config.ts';
 
 describe('core-payment config', () => {
-  it('when NURI_INTERNAL_TOKEN is missing, then boot fails naming it', () => {
+  it('when NURI_INTERNAL_CALLERS is missing, then boot fails naming it', () => {
     assert.throws(
       () => loadServiceConfig({}),
-      (error: unknown) => error instanceof ConfigError && error.message.includes('NURI_INTERNAL_TOKEN'),
+      (error: unknown) => error instanceof ConfigError && error.message.includes('NURI_INTERNAL_CALLERS'),
     );
   });
 
-  it('when only the token is set, then the consumer groups and batch limits take their defaults', () => {
-    const config = loadServiceConfig({ NURI_INTERNAL_TOKEN: 'a'.repeat(32) });
+  it('when only the callers are set, then the consumer groups and batch limits take their defaults', () => {
+    const config = loadServiceConfig({ NURI_INTERNAL_CALLERS: `channel-user=${'a'.repeat(32)}` });
     assert.equal(config.NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID, 'core-payment.deposits');
     assert.equal(config.NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID, 'core-payment.payments');
     assert.equal(config.NURI_CORE_PAYMENT_COUPONS_GROUP_ID, 'core-payment.coupons');
@@ -24,7 +24,7 @@ describe('core-payment config', () => {
     assert.throws(
       () =>
         loadServiceConfig({
-          NURI_INTERNAL_TOKEN: 'a'.repeat(32),
+          NURI_INTERNAL_CALLERS: `channel-user=${'a'.repeat(32)}`,
           NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX: '0',
         }),
       /NURI_CORE_PAYMENT_DEPOSIT_BATCH_SIZE_MAX/,

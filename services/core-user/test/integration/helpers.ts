@@ -62,7 +62,7 @@ export function buildTestApp(database: Database<ServiceDb>, keys: Keys) {
     logger,
     metrics: createMetrics('core-user'),
     database,
-    internalToken,
+    internalCallers: { 'channel-user': internalToken },
     piiKeyring: parsePiiKeyring(keys.piiKeys, keys.activeKeyId),
     blindIndexKey: Buffer.from(keys.blindIndexKey, 'base64url'),
   };

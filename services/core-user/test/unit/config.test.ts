@@ -8,7 +8,7 @@ const key = () => randomBytes(32).toString('base64url');
 
 function validEnv(): Record<string, string> {
   return {
-    NURI_INTERNAL_TOKEN: key(),
+    NURI_INTERNAL_CALLERS: `channel-user=${key()}`,
     NURI_PII_KEYS: `k1:${key()},k2:${key()}`,
     NURI_PII_ACTIVE_KEY_ID: 'k2',
     NURI_BLIND_INDEX_KEY: key(),
@@ -29,7 +29,7 @@ describe('core-user config', () => {
   it('when every secret is set in its generated format, then the keys come out usable', () => {
     const env = validEnv();
     const secrets = secretsFromConfig(loadServiceConfig(env));
-    assert.equal(secrets.internalToken, env.NURI_INTERNAL_TOKEN);
+    assert.deepEqual(secrets.internalCallers, { 'channel-user': env.NURI_INTERNAL_CALLERS!.split('=')[1] });
     assert.equal(secrets.piiKeyring.activeKeyId, 'k2');
     assert.deepEqual([...secrets.piiKeyring.keys.keys()], ['k1', 'k2']);
     assert.equal(secrets.blindIndexKey.length, 32);
@@ -38,7 +38,7 @@ describe('core-user config', () => {
   it('when the secrets are missing, then each is named as required (no defaults)', () => {
     const message = problemsOf({});
     for (const name of [
-      'NURI_INTERNAL_TOKEN',
+      'NURI_INTERNAL_CALLERS',
       'NURI_PII_KEYS',
       'NURI_PII_ACTIVE_KEY_ID',
       'NURI_BLIND_INDEX_KEY',
@@ -51,12 +51,12 @@ describe('core-user config', () => {
     const env = validEnv();
     const bad = {
       ...env,
-      NURI_INTERNAL_TOKEN: 'short-token',
+      NURI_INTERNAL_CALLERS: 'channel-user=short-token',
       NURI_BLIND_INDEX_KEY: env.NURI_BLIND_INDEX_KEY!.slice(2),
       NURI_PII_KEYS: `k1=${key()}`,
     };
     const message = problemsOf(bad);
-    for (const name of ['NURI_INTERNAL_TOKEN', 'NURI_BLIND_INDEX_KEY', 'NURI_PII_KEYS'])
+    for (const name of ['NURI_INTERNAL_CALLERS', 'NURI_BLIND_INDEX_KEY', 'NURI_PII_KEYS'])
       assert.match(message, new RegExp(name));
     for (const value of Object.values(bad)) assert.equal(message.includes(value), false);
   });

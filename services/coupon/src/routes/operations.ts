@@ -1,7 +1,14 @@
 import type { HttpApp } from '@nuri/platform/http';
-import { requireInternalToken } from '@nuri/platform/internal-auth';
+import {
+  type InternalCallers,
+  type InternalRoutePolicy,
+  requireInternalToken,
+} from '@nuri/platform/internal-auth';
 import { type ReconciliationDeps, reconcileCoupons } from '../domain/reconciliation.ts';
 import { Problem, Reconciliation, reconciliationToJson } from './schemas.ts';
+
+/** Who may call what: only the operator (`nuri reconcile`); no service calls coupon's internal routes. */
+export const internalRoutePolicy: InternalRoutePolicy = { ops: ['GET /internal/v1/reconciliation'] };
 
 /**
  * Routes for other services and `nuri reconcile`, in their own encapsulated
@@ -10,10 +17,10 @@ import { Problem, Reconciliation, reconciliationToJson } from './schemas.ts';
  */
 export function registerOperationRoutes(
   app: HttpApp,
-  deps: { internalToken: string; reconciliation: ReconciliationDeps },
+  deps: { internalCallers: InternalCallers; reconciliation: ReconciliationDeps },
 ): void {
   app.register(async (internal) => {
-    requireInternalToken(internal, { token: deps.internalToken });
+    requireInternalToken(internal, { callers: deps.internalCallers, policy: internalRoutePolicy });
     internal.get(
       '/internal/v1/reconciliation',
       { schema: { response: { 200: Reconciliation, 401: Problem, 503: Problem } } },

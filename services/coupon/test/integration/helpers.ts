@@ -42,8 +42,9 @@ export const brokers = ['127.0.0.1:9092'];
 export const redisUrl = 'redis://127.0.0.1:6379';
 export const adminToken = randomBytes(32).toString('base64url');
 export const adminAuth = { authorization: `Bearer ${adminToken}` };
-export const internalToken = randomBytes(32).toString('base64url');
-export const internalAuth = { authorization: `Bearer ${internalToken}` };
+/** The operator's token: the only caller of coupon's internal routes. */
+export const opsToken = randomBytes(32).toString('base64url');
+export const opsAuth = { authorization: `Bearer ${opsToken}` };
 export const silentLogger = createLogger({ name: 'coupon-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */
@@ -226,7 +227,7 @@ export async function startCoupon(options: TestCouponOptions): Promise<TestCoupo
     core: options.core ?? { countRecorded: async () => 0 },
     mirror: createMirrorProgress({ brokers, topic: options.topics.couponIssued, groupId }),
     rebuild: { settleMs: 0, timeoutMs: 20_000, requestWaitMs: 15_000, ...options.rebuild },
-    internalToken,
+    internalCallers: { ops: opsToken },
     recoveryGraceMs: options.recoveryGraceMs ?? 30_000,
   };
   const app = buildApp(deps);

@@ -6,10 +6,10 @@ import {
   adminAuth,
   createTestDatabase,
   createTopics,
-  internalAuth,
   issue,
   newProducer,
   newUser,
+  opsAuth,
   removeTopics,
   startCoupon,
   type TestCoupon,
@@ -70,7 +70,7 @@ describe('coupon reconciliation', { timeout: 60_000 }, () => {
     coreDown = false;
   });
 
-  async function report(headers: Record<string, string> = internalAuth) {
+  async function report(headers: Record<string, string> = opsAuth) {
     return coupon.app.inject({ method: 'GET', url: '/internal/v1/reconciliation', headers });
   }
 
@@ -104,12 +104,12 @@ describe('coupon reconciliation', { timeout: 60_000 }, () => {
     });
     assert.equal(listed.statusCode, 200);
     // …and the internal token opens neither user nor admin routes.
-    const asUser = await coupon.app.inject({ method: 'GET', url: '/api/v1/coupons', headers: internalAuth });
+    const asUser = await coupon.app.inject({ method: 'GET', url: '/api/v1/coupons', headers: opsAuth });
     assert.equal(asUser.statusCode, 401);
     const asAdmin = await coupon.app.inject({
       method: 'POST',
       url: '/api/v1/admin/coupon-campaigns',
-      headers: internalAuth,
+      headers: opsAuth,
       payload: { name: 'x', quantity: 1 },
     });
     assert.equal(asAdmin.statusCode, 403);

@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import { ConfigError } from '@nuri/platform/config';
 import { loadServiceConfig, longestSendMs } from '../../src/config.ts';
 
-const secrets = { NURI_INTERNAL_TOKEN: 'i'.repeat(32), NURI_ADMIN_TOKEN: 'a'.repeat(32) };
+const secrets = {
+  NURI_INTERNAL_TOKEN: 'i'.repeat(32),
+  NURI_INTERNAL_CALLERS: `ops=${'o'.repeat(32)}`,
+  NURI_ADMIN_TOKEN: 'a'.repeat(32),
+};
 
 test('when the defaults are used, then the recovery grace period exceeds the longest send', () => {
   const config = loadServiceConfig(secrets);

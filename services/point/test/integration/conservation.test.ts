@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { startCore, type TestCore } from './core-harness.ts';
-import { charge, internalToken, newUser, startPoint, type TestPoint, waitUntil } from './helpers.ts';
+import { charge, newUser, opsToken, startPoint, type TestPoint, waitUntil } from './helpers.ts';
 
 const usersTotal = 100;
 const paymentsPerUser = 10;
@@ -147,7 +147,7 @@ describe('conservation under load with the real core', { timeout: 300_000 }, () 
     const report = await point.app.inject({
       method: 'GET',
       url: '/internal/v1/reconciliation',
-      headers: { authorization: `Bearer ${internalToken}` },
+      headers: { authorization: `Bearer ${opsToken}` },
     });
     assert.equal(report.json().ok, true, report.body);
   });

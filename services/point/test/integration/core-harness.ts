@@ -55,7 +55,7 @@ export async function startCore(prefix: string, poolSizeMax = 10): Promise<TestC
     metrics: createMetrics('core-payment-test'),
     database,
     kafkaBrokers: brokers,
-    internalToken,
+    internalCallers: { 'channel-user': internalToken },
   });
   await app.ready();
   const base = uniqueName(`it.pointcore.${prefix}`);

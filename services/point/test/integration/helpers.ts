@@ -33,7 +33,10 @@ import { createTimeoutResender, type TimeoutResender } from '../../src/jobs/time
 
 export const mysqlAdminUrl = 'mysql://root@127.0.0.1:3306/';
 export const brokers = ['127.0.0.1:9092'];
+/** point's own token (what it presents to channel-user). */
 export const internalToken = 'point-test-internal-token-0123456789abcdefghijkl';
+/** The operator's token: the only caller of point's internal routes. */
+export const opsToken = 'point-test-ops-token-0123456789abcdefghijklmnopq';
 export const silentLogger = createLogger({ name: 'point-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */
@@ -202,7 +205,7 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
     accessTokens,
     accountLinks,
     payments,
-    internalToken,
+    internalCallers: { ops: opsToken },
     paymentTimeoutMs: retryPolicy.timeoutMs,
     attemptsMax: retryPolicy.attemptsMax,
   });

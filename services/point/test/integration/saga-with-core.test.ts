@@ -5,9 +5,9 @@ import { startCore, type TestCore } from './core-harness.ts';
 import {
   charge,
   historyOf,
-  internalToken,
   metricValue,
   newUser,
+  opsToken,
   outboxRows,
   paymentRow,
   pointBalance,
@@ -64,7 +64,7 @@ async function reconciliation(point: TestPoint) {
   const response = await point.app.inject({
     method: 'GET',
     url: '/internal/v1/reconciliation',
-    headers: { authorization: `Bearer ${internalToken}` },
+    headers: { authorization: `Bearer ${opsToken}` },
   });
   assert.equal(response.statusCode, 200);
   return response.json();

@@ -11,6 +11,7 @@ import {
   internalToken,
   metricValue,
   newUser,
+  opsToken,
   outboxRows,
   paymentRow,
   pointBalance,
@@ -247,7 +248,7 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     const report = await point.app.inject({
       method: 'GET',
       url: '/internal/v1/reconciliation',
-      headers: { authorization: `Bearer ${internalToken}` },
+      headers: { authorization: `Bearer ${opsToken}` },
     });
     assert.equal(report.statusCode, 200);
     const body = report.json();
@@ -273,7 +274,7 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     await job.runOnce(new Date(createdAt + 1_000));
     await job.runOnce(new Date(createdAt + 3_000));
     assert.deepEqual(await job.runOnce(new Date(createdAt + 7_000)), { resent: 0, stuck: 1 });
-    const retry = (paymentId: string, token = internalToken) =>
+    const retry = (paymentId: string, token = opsToken) =>
       point.app.inject({
         method: 'POST',
         url: `/internal/v1/payments/${paymentId}/retry`,
@@ -295,7 +296,7 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
       await point.app.inject({
         method: 'GET',
         url: '/internal/v1/reconciliation',
-        headers: { authorization: `Bearer ${internalToken}` },
+        headers: { authorization: `Bearer ${opsToken}` },
       })
     ).json();
     assert.ok(
@@ -306,6 +307,9 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     assert.equal(again.json().code, 'PAYMENT_NOT_STUCK');
     assert.equal((await retry('01890a5d-ac96-774b-bcce-b302099a8057')).statusCode, 404);
     assert.equal((await retry(payment.paymentId, 'not-the-token')).statusCode, 401);
+    // point's own token proves point, which may not retry payments (only the operator may).
+    const byService = await retry(payment.paymentId, internalToken);
+    assert.deepEqual([byService.statusCode, byService.json().code], [401, 'UNAUTHENTICATED']);
     await send([settled(payment, 'FAILED')]);
     await waitUntil('FAILED', async () => (await statusOf(payment.paymentId)) === 'FAILED', 20_000);
     assert.equal(await pointBalance(point, payment.user.userUuid), 2_000n, 'refunded once the core said no');

@@ -7,7 +7,7 @@ import { loadServiceConfig } from '../../src/config.ts';
 import { cashRequestDeadline } from '../../src/domain/payments.ts';
 import { decodeCursor, encodeCursor } from '../../src/domain/points.ts';
 
-const internalToken = 'x'.repeat(40);
+const secrets = { NURI_INTERNAL_TOKEN: 'x'.repeat(40), NURI_INTERNAL_CALLERS: `ops=${'y'.repeat(40)}` };
 
 describe('point policies', () => {
   it('when a cash request is sent, then its deadline backs off by the factor per attempt and stops at the cap', () => {
@@ -30,8 +30,8 @@ describe('point policies', () => {
     }
   });
 
-  it('when only the internal token is set, then the documented defaults apply (30 s timeout, 5 attempts, port 8202)', () => {
-    const config = loadServiceConfig({ NURI_INTERNAL_TOKEN: internalToken });
+  it('when only the internal tokens are set, then the documented defaults apply (30 s timeout, 5 attempts, port 8202)', () => {
+    const config = loadServiceConfig(secrets);
     assert.equal(config.NURI_POINT_PORT, 8202);
     assert.equal(config.NURI_POINT_PAYMENT_TIMEOUT_MS, 30_000);
     assert.equal(config.NURI_POINT_PAYMENT_ATTEMPTS_MAX, 5);
@@ -39,13 +39,16 @@ describe('point policies', () => {
     assert.equal(config.NURI_POINT_PAYMENT_SETTLED_TOPIC, 'payment.settled');
   });
 
-  it('when the internal token is missing or a limit is out of range, then boot fails naming the variable', () => {
+  it('when an internal token is missing or a limit is out of range, then boot fails naming the variable', () => {
     assert.throws(
       () => loadServiceConfig({}),
-      (error: unknown) => error instanceof ConfigError && /NURI_INTERNAL_TOKEN/.test(error.message),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /NURI_INTERNAL_TOKEN /.test(error.message) &&
+        /NURI_INTERNAL_CALLERS /.test(error.message),
     );
     assert.throws(
-      () => loadServiceConfig({ NURI_INTERNAL_TOKEN: internalToken, NURI_POINT_PAYMENT_ATTEMPTS_MAX: '0' }),
+      () => loadServiceConfig({ ...secrets, NURI_POINT_PAYMENT_ATTEMPTS_MAX: '0' }),
       (error: unknown) =>
         error instanceof ConfigError && /NURI_POINT_PAYMENT_ATTEMPTS_MAX/.test(error.message),
     );
