@@ -12,13 +12,16 @@ import { createAccountStore } from './db/accounts-repository.ts';
 import { createCouponStore } from './db/coupons-repository.ts';
 import type { ServiceDb } from './db/database.ts';
 import { createReconciliationStore } from './db/reconciliation-repository.ts';
+import { createTransferStore, type TransferBatching } from './db/transfers-repository.ts';
 import {
   createWithdrawalStore,
   defaultWithdrawalBatching,
   type WithdrawalBatching,
 } from './db/withdrawals-repository.ts';
+import { defaultTransferDailyLimit } from './domain/transfers.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerOperationRoutes } from './routes/operations.ts';
+import { registerTransferRoutes } from './routes/transfers.ts';
 import { registerWithdrawalRoutes } from './routes/withdrawals.ts';
 
 export interface AppDeps {
@@ -30,6 +33,10 @@ export interface AppDeps {
   internalCallers: InternalCallers;
   /** Group-commit limits for withdrawals; defaults when omitted. */
   withdrawalBatching?: WithdrawalBatching;
+  /** A user's transfers out per Asia/Seoul day; API.md's default when omitted. */
+  transferDailyLimit?: bigint;
+  /** Group-commit limits for transfers; defaults when omitted. */
+  transferBatching?: TransferBatching;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -37,8 +44,8 @@ const readinessTimeoutMs = 1_000;
 const recordedCount = 'GET /internal/v1/coupon-campaigns/:campaignId/recorded-count';
 
 /**
- * Who may call what. channel-user opens accounts, reads them and withdraws for
- * its customers; coupon only compares its issued counts with what the ledger
+ * Who may call what. channel-user opens accounts, reads them, withdraws and
+ * transfers for its customers; coupon only compares its issued counts with what the ledger
  * recorded; the operator (`nuri reconcile`) only reads totals. A compromised
  * coupon or an operator's leaked token can move no money.
  */
@@ -69,6 +76,13 @@ export function buildApp(deps: AppDeps) {
   registerWithdrawalRoutes(
     app,
     createWithdrawalStore(db, deps.withdrawalBatching ?? defaultWithdrawalBatching),
+  );
+  registerTransferRoutes(
+    app,
+    createTransferStore(db, {
+      dailyLimit: deps.transferDailyLimit ?? defaultTransferDailyLimit,
+      ...(deps.transferBatching === undefined ? {} : { batching: deps.transferBatching }),
+    }),
   );
   registerOperationRoutes(app, {
     coupons: createCouponStore(db),

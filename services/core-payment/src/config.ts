@@ -3,6 +3,7 @@ import { internalCallersConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
 import { type Static, Type } from 'typebox';
 import { defaultWithdrawalBatching } from './db/withdrawals-repository.ts';
+import { defaultTransferDailyLimit } from './domain/transfers.ts';
 
 const groupIdPattern = '^[A-Za-z0-9._-]{1,128}$';
 
@@ -57,6 +58,12 @@ export const ConfigSchema = Type.Object({
     default: defaultWithdrawalBatching.queueLengthMax,
     minimum: 1,
     maximum: 100_000,
+  }),
+  /** API.md: a user's transfers out per Asia/Seoul calendar day may not pass this many won. */
+  NURI_CORE_PAYMENT_TRANSFER_DAILY_LIMIT: Type.Integer({
+    default: Number(defaultTransferDailyLimit),
+    minimum: 1,
+    maximum: 1_000_000_000_000,
   }),
 });
 

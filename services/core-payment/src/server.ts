@@ -50,6 +50,7 @@ await runMain('core-payment', async () => {
       lanes: config.NURI_CORE_PAYMENT_WITHDRAWAL_LANES,
       queueLengthMax: config.NURI_CORE_PAYMENT_WITHDRAWAL_QUEUE_LENGTH_MAX,
     },
+    transferDailyLimit: BigInt(config.NURI_CORE_PAYMENT_TRANSFER_DAILY_LIMIT),
   });
   await runServer(app, {
     host: config.NURI_BIND_HOST,

@@ -30,6 +30,36 @@ const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const count = (value: unknown, noun: string) => `${list(value).length} ${noun}`;
 const show = (value: unknown) => list(value).map((item) => JSON.stringify(item));
 
+/**
+ * Σ balances = Σ deposits − Σ withdrawals − Σ payments: transfers move money
+ * between accounts and never change the total.
+ */
+function moneySupplyCheck(value: unknown): Check {
+  const supply = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const won = (name: string) => (typeof supply[name] === 'string' ? BigInt(supply[name] as string) : undefined);
+  const [balances, deposits, withdrawals, payments, out, into] = [
+    'balances',
+    'deposits',
+    'withdrawals',
+    'payments',
+    'transfersOut',
+    'transfersIn',
+  ].map(won);
+  if ([balances, deposits, withdrawals, payments, out, into].some((amount) => amount === undefined)) {
+    return { label: 'Σ balances = deposits − withdrawals − payments', ok: false, summary: 'not reported', findings: [] };
+  }
+  const expected = deposits! - withdrawals! - payments!;
+  const ok = balances === expected && out === into;
+  return {
+    label: 'Σ balances = deposits − withdrawals − payments',
+    ok,
+    summary: `₩${balances} (transfers ₩${out} out, ₩${into} in)`,
+    findings: ok
+      ? []
+      : [`balances ₩${balances}, expected ₩${expected}; transfers out ₩${out}, in ₩${into}`],
+  };
+}
+
 function sources(config: CliConfig): Source[] {
   return [
     {
@@ -50,10 +80,17 @@ function sources(config: CliConfig): Source[] {
           findings: show(report.unbalancedTransactions),
         },
         {
-          label: 'every deposit/payment applied at most once',
+          label: 'every deposit/payment/transfer applied at most once',
           ok: list(report.duplicateApplications).length === 0,
           summary: count(report.duplicateApplications, 'duplicates'),
           findings: show(report.duplicateApplications),
+        },
+        moneySupplyCheck(report.moneySupply),
+        {
+          label: 'every transfer moved in the ledger, and only those',
+          ok: list(report.transferMismatches).length === 0,
+          summary: count(report.transferMismatches, 'unmatched'),
+          findings: show(report.transferMismatches),
         },
       ],
     },

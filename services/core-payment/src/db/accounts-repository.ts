@@ -2,8 +2,14 @@ import assert from 'node:assert/strict';
 import { inTransaction } from '@nuri/platform/db';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import type { Account, AccountStore, OpenAccountResult, TransactionItem } from '../domain/accounts.ts';
-import type { MovementType } from '../domain/ledger.ts';
+import type {
+  Account,
+  AccountStore,
+  Counterparty,
+  EntryType,
+  OpenAccountResult,
+  TransactionItem,
+} from '../domain/accounts.ts';
 import type { AccountsTable, ServiceDb } from './database.ts';
 
 export function toAccount(row: Selectable<AccountsTable>): Account {
@@ -83,17 +89,59 @@ export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
         .limit(limit);
       if (beforeEntryId !== undefined) query = query.where('id', '<', beforeEntryId);
       const rows = await query.execute();
-      return rows.map((row): TransactionItem & { entryId: string } => ({
-        entryId: row.id,
-        id: row.transaction_id,
-        type: row.type as MovementType,
-        amount: parseDbAmount(row.amount),
-        balanceAfter: customerBalanceAfter(row.balance_after, row.id),
-        reference: row.reference,
-        createdAt: row.created_at,
-      }));
+      const transfers = await transfersOf(
+        db,
+        rows
+          .filter((row) => row.type === 'TRANSFER_OUT' || row.type === 'TRANSFER_IN')
+          .map((row) => row.reference),
+      );
+      return rows.map((row): TransactionItem & { entryId: string } => {
+        const item: TransactionItem & { entryId: string } = {
+          entryId: row.id,
+          id: row.transaction_id,
+          type: row.type as EntryType,
+          amount: parseDbAmount(row.amount),
+          balanceAfter: customerBalanceAfter(row.balance_after, row.id),
+          reference: row.reference,
+          createdAt: row.created_at,
+        };
+        const transfer = transfers.get(row.reference);
+        if (transfer !== undefined) {
+          // The other side: the recipient on the sender's line, the sender on the recipient's.
+          const counterparty = row.type === 'TRANSFER_OUT' ? transfer.to : transfer.from;
+          item.transfer = { counterparty, memo: transfer.memo };
+        }
+        return item;
+      });
     },
   };
+}
+
+/** The transfers of a page's transfer lines, with both sides' holders: one query, only when the page has any. */
+async function transfersOf(db: Kysely<ServiceDb>, transferIds: readonly string[]) {
+  const found = new Map<string, { from: Counterparty; to: Counterparty; memo: string | null }>();
+  if (transferIds.length === 0) return found;
+  const rows = await sql<{
+    transfer_id: string;
+    from_account_no: string;
+    from_user: string;
+    to_account_no: string;
+    to_user: string;
+    memo: string | null;
+  }>`
+    select t.transfer_id, t.from_account_no, f.user_uuid as from_user, t.to_account_no, r.user_uuid as to_user, t.memo
+    from transfers t
+    join accounts f on f.account_no = t.from_account_no
+    join accounts r on r.account_no = t.to_account_no
+    where t.transfer_id = any(${[...new Set(transferIds)]}::uuid[])`.execute(db);
+  for (const row of rows.rows) {
+    found.set(row.transfer_id, {
+      from: { userUuid: row.from_user, accountNoLast4: row.from_account_no.slice(-4) },
+      to: { userUuid: row.to_user, accountNoLast4: row.to_account_no.slice(-4) },
+      memo: row.memo,
+    });
+  }
+  return found;
 }
 
 function customerBalanceAfter(value: string | null, entryId: string): bigint {

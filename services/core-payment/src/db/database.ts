@@ -78,6 +78,26 @@ export interface PaymentsTable {
   settled_at: Generated<Date>;
 }
 
+export interface TransfersTable {
+  transfer_id: string;
+  user_uuid: string;
+  idempotency_key: string;
+  from_account_no: string;
+  to_account_no: string;
+  amount: Money;
+  memo: string | null;
+  status: 'SUCCEEDED' | 'REJECTED';
+  failure_code: string | null;
+  balance_after: NullableMoney;
+  created_at: Generated<Date>;
+}
+
+export interface TransferDailyTotalsTable {
+  user_uuid: string;
+  day: Date;
+  total: Money;
+}
+
 export interface IssuedCouponsTable {
   coupon_id: string;
   campaign_id: string;
@@ -97,6 +117,8 @@ export type ServiceDb = OutboxDatabase &
     deposits: DepositsTable;
     payments: PaymentsTable;
     issued_coupons: IssuedCouponsTable;
+    transfers: TransfersTable;
+    transfer_daily_totals: TransferDailyTotalsTable;
   };
 
 export function openDatabase(config: Config): Database<ServiceDb> {

@@ -495,6 +495,159 @@ const withdrawBatchPerItemDebit: Migration = {
 };
 
 /**
+ * Transfers (이체): one row per (user, key) decided — a success or a refusal
+ * the user can act on — so a retry is answered from it; the daily total out
+ * per user and Asia/Seoul day, whose row lock makes the limit hold however
+ * many transfers race; and transfer_batch, group commit's transaction for
+ * transfers (see transfers-repository.ts).
+ *
+ * Lock order, the same for every writer of accounts, so nothing deadlocks:
+ * the batch's idempotency keys (advisory locks, sorted), then every account
+ * of the batch (FOR UPDATE in account-number order, as withdrawals, deposits
+ * and payments do), then the daily-total rows (sorted by user).
+ */
+const transfers: Migration = {
+  up: async (db) => {
+    await sql`alter table ledger_transactions drop constraint ledger_transactions_type_check`.execute(db);
+    await sql`alter table ledger_transactions add constraint ledger_transactions_type_check
+      check (type in ('DEPOSIT', 'WITHDRAWAL', 'PAYMENT', 'TRANSFER'))`.execute(db);
+
+    await sql`create table transfers (
+      transfer_id uuid primary key,
+      user_uuid uuid not null,
+      idempotency_key varchar(64) not null,
+      from_account_no varchar(14) not null,
+      to_account_no varchar(14) not null,
+      amount numeric(20,0) not null check (amount > 0),
+      memo varchar(20) null,
+      status varchar(10) not null check (status in ('SUCCEEDED', 'REJECTED')),
+      failure_code varchar(64) null,
+      balance_after numeric(20,0) null,
+      created_at timestamptz not null default now(),
+      constraint transfers_user_key unique (user_uuid, idempotency_key),
+      constraint transfers_two_accounts check (from_account_no <> to_account_no)
+    )`.execute(db);
+
+    await sql`create table transfer_daily_totals (
+      user_uuid uuid not null,
+      day date not null,
+      total numeric(20,0) not null check (total >= 0),
+      primary key (user_uuid, day)
+    )`.execute(db);
+
+    await sql`create function transfer_batch(
+        p_transfer_ids uuid[], p_transaction_ids uuid[], p_out_entry_ids uuid[], p_in_entry_ids uuid[],
+        p_user_uuids uuid[], p_keys varchar[], p_froms varchar[], p_tos varchar[], p_amounts numeric[],
+        p_memos varchar[], p_daily_limit numeric, p_balance_max numeric)
+      returns table (out_item integer, out_outcome varchar, out_transfer_id uuid, out_from varchar,
+                     out_to varchar, out_amount numeric, out_memo varchar, out_status varchar,
+                     out_failure_code varchar, out_balance_after numeric, out_created_at timestamptz)
+      language plpgsql as $$
+      declare
+        seoul_day date := (now() at time zone 'Asia/Seoul')::date;
+        lock_id bigint;
+        stored record;
+        sender record;
+        recipient record;
+        failure varchar;
+        sender_after numeric;
+        recipient_after numeric;
+      begin
+        -- The same key at once (a retry racing its original, on any instance): one waits, then replays.
+        for lock_id in
+          select distinct hashtextextended('transfer:' || x.u || ':' || x.k, 0)
+          from unnest(p_user_uuids, p_keys) as x(u, k) order by 1
+        loop
+          perform pg_advisory_xact_lock(lock_id);
+        end loop;
+        perform 1 from accounts where account_no = any(p_froms || p_tos) order by account_no for update;
+        insert into transfer_daily_totals (user_uuid, day, total)
+        select distinct u, seoul_day, 0 from unnest(p_user_uuids) as u order by 1
+        on conflict do nothing;
+        perform 1 from transfer_daily_totals
+        where user_uuid = any(p_user_uuids) and day = seoul_day order by user_uuid for update;
+
+        for i in 1 .. cardinality(p_transfer_ids) loop
+          out_item := i;
+          out_transfer_id := null; out_from := null; out_to := null; out_amount := null; out_memo := null;
+          out_status := null; out_failure_code := null; out_balance_after := null; out_created_at := null;
+
+          select t.transfer_id, t.from_account_no, t.to_account_no, t.amount, t.memo, t.status,
+                 t.failure_code, t.balance_after, t.created_at
+            into stored
+            from transfers t where t.user_uuid = p_user_uuids[i] and t.idempotency_key = p_keys[i];
+          if found then
+            out_outcome := 'REPLAY';
+            out_transfer_id := stored.transfer_id; out_from := stored.from_account_no;
+            out_to := stored.to_account_no; out_amount := stored.amount; out_memo := stored.memo;
+            out_status := stored.status; out_failure_code := stored.failure_code;
+            out_balance_after := stored.balance_after; out_created_at := stored.created_at;
+            return next;
+            continue;
+          end if;
+
+          select a.user_uuid, a.status, a.balance into sender from accounts a where a.account_no = p_froms[i];
+          if not found or sender.user_uuid <> p_user_uuids[i] or sender.status <> 'ACTIVE' then
+            out_outcome := 'ACCOUNT_NOT_FOUND';
+            return next;
+            continue;
+          end if;
+          select a.status, a.balance into recipient from accounts a where a.account_no = p_tos[i];
+          if not found or recipient.status <> 'ACTIVE' then
+            out_outcome := 'RECIPIENT_NOT_FOUND';
+            return next;
+            continue;
+          end if;
+
+          failure := null;
+          if sender.balance < p_amounts[i] then
+            failure := 'INSUFFICIENT_BALANCE';
+          elsif recipient.balance + p_amounts[i] > p_balance_max then
+            failure := 'BALANCE_LIMIT_EXCEEDED';
+          else
+            update transfer_daily_totals d set total = d.total + p_amounts[i]
+            where d.user_uuid = p_user_uuids[i] and d.day = seoul_day and d.total + p_amounts[i] <= p_daily_limit;
+            if not found then
+              failure := 'DAILY_LIMIT_EXCEEDED';
+            end if;
+          end if;
+
+          out_transfer_id := p_transfer_ids[i]; out_from := p_froms[i]; out_to := p_tos[i];
+          out_amount := p_amounts[i]; out_memo := p_memos[i]; out_created_at := now();
+          if failure is not null then
+            insert into transfers (transfer_id, user_uuid, idempotency_key, from_account_no, to_account_no,
+                                   amount, memo, status, failure_code, balance_after)
+            values (p_transfer_ids[i], p_user_uuids[i], p_keys[i], p_froms[i], p_tos[i], p_amounts[i],
+                    p_memos[i], 'REJECTED', failure, null);
+            out_outcome := 'REJECTED'; out_status := 'REJECTED'; out_failure_code := failure;
+            return next;
+            continue;
+          end if;
+
+          update accounts set balance = balance - p_amounts[i] where account_no = p_froms[i]
+            returning balance into sender_after;
+          update accounts set balance = balance + p_amounts[i] where account_no = p_tos[i]
+            returning balance into recipient_after;
+          insert into ledger_transactions (id, type, reference, account_no, amount)
+          values (p_transaction_ids[i], 'TRANSFER', p_transfer_ids[i]::text, p_froms[i], p_amounts[i]);
+          insert into ledger_entries (id, transaction_id, account_no, side, type, amount, balance_after, reference)
+          values (p_out_entry_ids[i], p_transaction_ids[i], p_froms[i], 'DEBIT', 'TRANSFER_OUT', p_amounts[i],
+                  sender_after, p_transfer_ids[i]::text),
+                 (p_in_entry_ids[i], p_transaction_ids[i], p_tos[i], 'CREDIT', 'TRANSFER_IN', p_amounts[i],
+                  recipient_after, p_transfer_ids[i]::text);
+          insert into transfers (transfer_id, user_uuid, idempotency_key, from_account_no, to_account_no,
+                                 amount, memo, status, failure_code, balance_after)
+          values (p_transfer_ids[i], p_user_uuids[i], p_keys[i], p_froms[i], p_tos[i], p_amounts[i],
+                  p_memos[i], 'SUCCEEDED', null, sender_after);
+          out_outcome := 'SUCCEEDED'; out_status := 'SUCCEEDED'; out_balance_after := sender_after;
+          return next;
+        end loop;
+      end
+    $$`.execute(db);
+  },
+};
+
+/**
  * core-payment's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -514,4 +667,5 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '0005_withdraw_batch_debit_per_item': withdrawBatchPerItemDebit,
+  '0006_transfers': transfers,
 };

@@ -68,8 +68,43 @@ export function createReconciliationStore(db: Kysely<ServiceDb>): Reconciliation
           group by type, reference having count(*) > 1
           order by type, reference
           limit ${findingsMax}`.execute(trx);
+          const supply = await sql<{
+            balances: string;
+            deposits: string;
+            withdrawals: string;
+            payments: string;
+            transfers_out: string;
+            transfers_in: string;
+          }>`
+          select (select coalesce(sum(balance), 0) from accounts) as balances,
+                 coalesce(sum(amount) filter (where type = 'DEPOSIT'), 0) as deposits,
+                 coalesce(sum(amount) filter (where type = 'WITHDRAWAL'), 0) as withdrawals,
+                 coalesce(sum(amount) filter (where type = 'PAYMENT'), 0) as payments,
+                 coalesce(sum(amount) filter (where type = 'TRANSFER_OUT'), 0) as transfers_out,
+                 coalesce(sum(amount) filter (where type = 'TRANSFER_IN'), 0) as transfers_in
+          from ledger_entries where account_no not like 'INTERNAL:%'`.execute(trx);
+          const totals = supply.rows[0]!;
+          // Both directions: a transfer that says it moved money has its ledger
+          // transaction (same id as reference), and the ledger has no transfer nobody decided.
+          const unmatched = await sql<{ reference: string }>`
+          select coalesce(t.transfer_id::text, l.reference) as reference
+          from (select transfer_id from transfers where status = 'SUCCEEDED') t
+          full join (select reference from ledger_transactions where type = 'TRANSFER') l
+            on l.reference = t.transfer_id::text
+          where t.transfer_id is null or l.reference is null
+          order by 1
+          limit ${findingsMax}`.execute(trx);
           return {
             accountsChecked: Number(checked.rows[0]?.accounts ?? 0),
+            moneySupply: {
+              balances: parseDbAmount(totals.balances),
+              deposits: parseDbAmount(totals.deposits),
+              withdrawals: parseDbAmount(totals.withdrawals),
+              payments: parseDbAmount(totals.payments),
+              transfersOut: parseDbAmount(totals.transfers_out),
+              transfersIn: parseDbAmount(totals.transfers_in),
+            },
+            transferMismatches: unmatched.rows.map((row) => row.reference),
             balanceMismatches: mismatches.rows.map((row) => ({
               accountNo: row.account_no,
               balance: parseDbAmount(row.balance),

@@ -29,13 +29,24 @@ export interface Account {
   openedAt: Date;
 }
 
+/** What a line of an account's statement is: a movement, or one side of a transfer. */
+export type EntryType = MovementType | 'TRANSFER_OUT' | 'TRANSFER_IN';
+
+/** The other side of a transfer line, for the statement (the channel turns the user into a masked name). */
+export interface Counterparty {
+  userUuid: string;
+  accountNoLast4: string;
+}
+
 export interface TransactionItem {
   id: string;
-  type: MovementType;
+  type: EntryType;
   amount: bigint;
   balanceAfter: bigint;
   reference: string;
   createdAt: Date;
+  /** Transfer lines only. */
+  transfer?: { counterparty: Counterparty; memo: string | null };
 }
 
 export interface TransactionPage {

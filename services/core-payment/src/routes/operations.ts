@@ -3,7 +3,12 @@ import type { HttpApp } from '@nuri/platform/http';
 import { amountToJson } from '@nuri/platform/money';
 import Type from 'typebox';
 import { type CouponStore, recordedCount } from '../domain/coupons.ts';
-import { type ReconciliationStore, reconcile } from '../domain/reconciliation.ts';
+import {
+  type MoneySupply,
+  moneySupplyHolds,
+  type ReconciliationStore,
+  reconcile,
+} from '../domain/reconciliation.ts';
 import { AccountNo, Problem, Timestamp, Uuidv7 } from './schemas.ts';
 
 const ReconciliationSchema = Type.Object({
@@ -16,6 +21,17 @@ const ReconciliationSchema = Type.Object({
   duplicateApplications: Type.Array(
     Type.Object({ type: Type.String(), reference: Type.String(), applications: Type.Integer() }),
   ),
+  /** Won as decimal strings: sums over every account may pass 2^53. */
+  moneySupply: Type.Object({
+    balances: Type.String(),
+    deposits: Type.String(),
+    withdrawals: Type.String(),
+    payments: Type.String(),
+    transfersOut: Type.String(),
+    transfersIn: Type.String(),
+    ok: Type.Boolean(),
+  }),
+  transferMismatches: Type.Array(Type.String()),
   ok: Type.Boolean(),
 });
 
@@ -68,6 +84,12 @@ export function registerOperationRoutes(
           balance: amountToJson(mismatch.balance),
           ledgerSum: amountToJson(mismatch.ledgerSum),
         })),
+        moneySupply: {
+          ...Object.fromEntries(
+            Object.entries(report.moneySupply).map(([name, won]) => [name, won.toString()]),
+          ),
+          ok: moneySupplyHolds(report.moneySupply),
+        } as Record<keyof MoneySupply, string> & { ok: boolean },
       };
     },
   );

@@ -35,11 +35,20 @@ export const AccountSchema = Type.Object({
 
 export const TransactionSchema = Type.Object({
   id: Type.String(),
-  type: Type.Union([Type.Literal('DEPOSIT'), Type.Literal('WITHDRAWAL'), Type.Literal('PAYMENT')]),
+  type: Type.Union([
+    Type.Literal('DEPOSIT'),
+    Type.Literal('WITHDRAWAL'),
+    Type.Literal('PAYMENT'),
+    Type.Literal('TRANSFER_OUT'),
+    Type.Literal('TRANSFER_IN'),
+  ]),
   amount: Money,
   balanceAfter: Money,
   reference: Type.String(),
   createdAt: Timestamp,
+  /** Transfer lines: the other side (its holder's userUuid, for the channel to name) and the memo. */
+  counterparty: Type.Optional(Type.Object({ userUuid: UserUuid, accountNoLast4: Type.String() })),
+  memo: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 
 export function accountToJson(account: Account) {
@@ -62,5 +71,8 @@ export function transactionToJson(item: TransactionItem) {
     balanceAfter: amountToJson(item.balanceAfter),
     reference: item.reference,
     createdAt: item.createdAt.toISOString(),
+    ...(item.transfer === undefined
+      ? {}
+      : { counterparty: item.transfer.counterparty, memo: item.transfer.memo }),
   };
 }

@@ -27,6 +27,7 @@ export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
 export const couponToken = 'test-coupon-token-0123456789abcdefghijklmnopqrs';
 export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
 export const auth = { authorization: `Bearer ${internalToken}` };
+export const internalCallersForTests = { 'channel-user': internalToken, coupon: couponToken, ops: opsToken };
 export const silentLogger = createLogger({ name: 'core-payment-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */
@@ -74,7 +75,7 @@ export async function startService(prefix: string, poolSizeMax = 10): Promise<Te
     metrics: createMetrics('core-payment-test'),
     database,
     kafkaBrokers: brokers,
-    internalCallers: { 'channel-user': internalToken, coupon: couponToken, ops: opsToken },
+    internalCallers: internalCallersForTests,
   });
   await app.ready();
   return {

@@ -210,15 +210,30 @@ describe('account rules', () => {
     assert.equal(explainRefusedDebit({ userUuid: alice, status: 'ACTIVE' }, alice), 'INSUFFICIENT_BALANCE');
   });
 
-  it('when reconciliation finds nothing, then ok; any finding makes it not ok', async () => {
+  it('when reconciliation finds nothing and the money supply adds up, then ok; any finding makes it not ok', async () => {
     const clean = {
       accountsChecked: 3,
       balanceMismatches: [],
       unbalancedTransactions: [],
       duplicateApplications: [],
+      transferMismatches: [],
+      moneySupply: {
+        balances: 700n,
+        deposits: 1_000n,
+        withdrawals: 200n,
+        payments: 100n,
+        transfersOut: 50n,
+        transfersIn: 50n,
+      },
     };
     assert.equal((await reconcile({ findLedgerProblems: async () => clean })).ok, true);
-    const broken = { ...clean, unbalancedTransactions: ['t1'] };
-    assert.equal((await reconcile({ findLedgerProblems: async () => broken })).ok, false);
+    for (const broken of [
+      { ...clean, unbalancedTransactions: ['t1'] },
+      { ...clean, transferMismatches: ['t2'] },
+      { ...clean, moneySupply: { ...clean.moneySupply, balances: 701n } },
+      { ...clean, moneySupply: { ...clean.moneySupply, transfersIn: 51n } },
+    ]) {
+      assert.equal((await reconcile({ findLedgerProblems: async () => broken })).ok, false);
+    }
   });
 });
