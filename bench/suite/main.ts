@@ -32,7 +32,7 @@ import { renderHtml } from './report-html.ts';
 import { type CeilingName, type Scenario, SuiteContext } from './scenario.ts';
 import { couponRush, couponSteady } from './scenarios/coupons.ts';
 import { login } from './scenarios/login.ts';
-import { deposit, withdraw, withdrawHot } from './scenarios/money.ts';
+import { deposit, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
 import { paymentSaga } from './scenarios/payment-saga.ts';
 import { formatNumber } from './stats.ts';
 import { startBenchSystem } from './system.ts';
@@ -44,6 +44,7 @@ const catalogue: readonly Scenario[] = [
   withdraw,
   withdrawHot,
   deposit,
+  transfer,
   paymentSaga,
   login,
 ];
@@ -107,11 +108,13 @@ async function runScenario(
 
 /**
  * `nuri reconcile`'s checks against this run's services: core-payment's
- * ledger, point's wallets and payments, coupon's Redis against the core.
+ * ledger, point's wallets and payments, coupon's Redis against the core,
+ * channel-user's deposits against core-payment's.
  */
 async function reconcile(context: SuiteContext): Promise<Invariant[]> {
   const config = loadCliConfig({
     ...process.env,
+    NURI_CHANNEL_USER_URL: context.system.channelUserUrl,
     NURI_CORE_PAYMENT_URL: context.system.corePaymentUrl,
     NURI_POINT_URL: context.system.pointUrl,
     NURI_COUPON_URL: context.system.couponUrl,

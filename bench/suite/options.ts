@@ -10,6 +10,7 @@ export const scenarioNames = [
   'withdraw',
   'withdraw-hot',
   'deposit',
+  'transfer',
   'payment-saga',
   'login',
 ] as const;

@@ -239,3 +239,97 @@ export const deposit: Scenario = {
     };
   },
 };
+
+/** Won per transfer: small, so the daily limit (₩5,000,000 per sender) is never what the load measures. */
+const transferAmount = 1;
+
+export const transfer: Scenario = {
+  name: 'transfer',
+  title: 'Transfers between accounts',
+  description:
+    'POST /api/v1/transfers of 1 won through the gateway (channel-user → core-payment REST, both sides in one core transaction), 50 connections round-robin over --users customers × 5 accounts, each account sending to an account of the next customer, for --duration s (default 10), each request with its own Idempotency-Key; in-flight requests at the end are re-sent with their key until they answer. CPU per transfer is every process but the load generator (services, PostgreSQL, Redis, Kafka and anything else on the machine) over the successful transfers. Checks: every account changed by exactly its transfers in minus out; the total over all accounts is unchanged; none below zero; no 4xx.',
+  unit: 'transfers/s',
+  higherIsBetter: true,
+  defaultRuns: 3,
+  target: {
+    text: '≤ 0.5 ms CPU per transfer, every process',
+    met: ({ named }) => (named.cpuMsPerTransfer?.median ?? Number.POSITIVE_INFINITY) <= 0.5,
+  },
+  comparisons: [
+    { figure: 'figure', ceiling: 'jwks-gateway' },
+    { figure: 'figure', ceiling: 'pgbench-n' },
+  ],
+  async prepare(context) {
+    await context.bankCustomers();
+  },
+  async run(context, run) {
+    const customers = await context.bankCustomers();
+    const templates: RequestTemplate[] = customers.flatMap((customer, index) => {
+      const next = customers[(index + 1) % customers.length]!;
+      return customer.accounts.map((accountNo, slot) => {
+        const toAccountNo = next.accounts[slot % next.accounts.length]!;
+        return {
+          method: 'POST' as const,
+          path: '/api/v1/transfers',
+          headers: { authorization: `Bearer ${customer.token}` },
+          body: JSON.stringify({ fromAccountNo: accountNo, toAccountNo, amount: transferAmount }),
+          tag: `${accountNo}>${toAccountNo}`,
+        };
+      });
+    });
+    const before = await balances(context.api, customers);
+    const { load, cpu } = await context.load(
+      {
+        url: context.system.gatewayUrl,
+        mode: 'closed',
+        connections: context.connections(50),
+        durationS: context.durationS(10),
+        templates,
+        idempotencyKeyPrefix: `${context.runKey}-t${run}`,
+        collectBodies: true,
+        timeoutS: 10,
+      },
+      `transfer run ${run}`,
+    );
+    const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
+    const answers = [...load.collected, ...settled];
+    const statuses = statusesOf(answers);
+    const after = await balances(context.api, customers);
+    const expected = new Map(before);
+    for (const answer of answers) {
+      if (answer.status !== 200) continue;
+      const [from, to] = answer.tag!.split('>') as [string, string];
+      expected.set(from, expected.get(from)! - transferAmount);
+      expected.set(to, expected.get(to)! + transferAmount);
+    }
+    const accounts = [...before.keys()];
+    const mismatches = accounts.filter((accountNo) => after.get(accountNo) !== expected.get(accountNo));
+    const sum = (map: Map<string, number>) =>
+      accounts.reduce((total, accountNo) => total + map.get(accountNo)!, 0);
+    const negative = accounts.filter((accountNo) => after.get(accountNo)! < 0);
+    const moved = count(load.statuses, 200);
+    // Everything the machine did but generate load, during the window, over what it achieved.
+    const busyCores = Math.max(0, cpu.machineBusy - (cpu.groups['load generator'] ?? 0)) * context.cores;
+    return {
+      figure: moved / load.durationS,
+      figures: {
+        cpuMsPerTransfer:
+          moved === 0 ? Number.POSITIVE_INFINITY : (busyCores * load.durationS * 1_000) / moved,
+        inDoubt: load.inDoubt.length,
+      },
+      load,
+      cpu,
+      statuses,
+      invariants: [
+        invariant(
+          'balance = start + Σ in − Σ out, every account',
+          mismatches.length === 0,
+          `${mismatches.length} of ${accounts.length} accounts differ (${count(statuses, 200)} transfers, ${settled.length} settled after the load)`,
+        ),
+        invariant('Σ balances unchanged', sum(after) === sum(before), `${sum(before)} → ${sum(after)}`),
+        invariant('no balance below zero', negative.length === 0, `${negative.length} negative`),
+        invariant('no 4xx', clientErrors(statuses) === 0, `answers ${describeStatuses(statuses)}`),
+      ],
+    };
+  },
+};

@@ -12,15 +12,18 @@ import { createAccountLinkStore } from './db/account-links-repository.ts';
 import type { ServiceDb } from './db/database.ts';
 import { createDepositStore, type DepositWriteLimits } from './db/deposits-repository.ts';
 import { createLoginStore } from './db/logins-repository.ts';
+import { createLookupCounter } from './db/recipient-lookups-repository.ts';
 import { createRefreshTokenStore } from './db/refresh-tokens-repository.ts';
 import type { CoreLedger } from './domain/accounts.ts';
 import type { UserRegistry } from './domain/auth.ts';
 import { createOneAtATime } from './domain/one-at-a-time.ts';
+import { createHolderNames, defaultRecipientLookupsPerMinute } from './domain/transfers.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { guardRoutes } from './routes/authenticate.ts';
 import { registerDepositRoutes } from './routes/deposits.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
+import { registerTransferRoutes } from './routes/transfers.ts';
 
 /** Logins of one loginId waiting behind the one being checked; one more is refused (429). */
 const loginAttemptsWaitingMax = 16;
@@ -43,6 +46,8 @@ export interface AppDeps {
   depositWrites?: DepositWriteLimits;
   /** How many password hashes run and wait at once (auth/passwords.ts); defaults otherwise. */
   hashing?: PasswordHasherOptions;
+  /** Recipient look-ups per user per minute (API.md: 30 by default). */
+  recipientLookupsPerMinute?: number;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -64,12 +69,13 @@ export function buildApp(deps: AppDeps) {
   const { db } = deps.database;
   const links = createAccountLinkStore(db);
   const idempotency = createIdempotencyStore(db);
+  const logins = createLoginStore(db);
   guardRoutes(app, deps.accessTokens.verifier, deps.internalCallers);
   registerAuthRoutes(
     app,
     {
       registry: deps.registry,
-      logins: createLoginStore(db),
+      logins,
       passwords: createPasswordHasher(deps.hashing ?? defaultHasherOptions),
       refreshTokens: createRefreshTokenStore(db),
       accessTokens: deps.accessTokens,
@@ -79,7 +85,20 @@ export function buildApp(deps: AppDeps) {
     },
     deps.accessTokens,
   );
-  registerAccountRoutes(app, { ledger: deps.ledger, links, newIdempotencyKey: uuidv7 }, idempotency);
+  const names = createHolderNames(logins, deps.registry);
+  registerAccountRoutes(app, { ledger: deps.ledger, links, names, newIdempotencyKey: uuidv7 }, idempotency);
+  registerTransferRoutes(
+    app,
+    {
+      ledger: deps.ledger,
+      links,
+      names,
+      lookups: createLookupCounter(db),
+      lookupsPerMinuteMax: deps.recipientLookupsPerMinute ?? defaultRecipientLookupsPerMinute,
+      newIdempotencyKey: uuidv7,
+    },
+    idempotency,
+  );
   registerDepositRoutes(
     app,
     { links, deposits: createDepositStore(db, deps.depositRequestedTopic, deps.depositWrites) },

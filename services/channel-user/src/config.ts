@@ -69,6 +69,8 @@ export const ConfigSchema = Type.Object({
     minimum: 100,
     maximum: 3_600_000,
   }),
+  /** Recipient look-ups (받는 분 확인) per user per minute; past it 429 (API.md). */
+  NURI_CHANNEL_RECIPIENT_LOOKUPS_PER_MINUTE: Type.Integer({ default: 30, minimum: 1, maximum: 100_000 }),
   /** Deposits waiting for a write; beyond this a request gets 503 at once. */
   NURI_CHANNEL_DEPOSIT_WRITE_QUEUE_LENGTH_MAX: Type.Integer({
     default: 10_000,

@@ -77,6 +77,7 @@ await runMain('channel-user', async () => {
     registry: createUserRegistry(coreUser),
     ledger: createCoreLedger(corePayment),
     depositRequestedTopic: topics.depositRequested,
+    recipientLookupsPerMinute: config.NURI_CHANNEL_RECIPIENT_LOOKUPS_PER_MINUTE,
     depositWrites: {
       batchSizeMax: config.NURI_CHANNEL_DEPOSIT_WRITE_BATCH_SIZE_MAX,
       writesInFlightMax: config.NURI_CHANNEL_DEPOSIT_WRITES_IN_FLIGHT_MAX,

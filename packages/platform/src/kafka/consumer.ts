@@ -434,6 +434,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
         await openStream();
         return;
       } catch (error) {
+        // A join cut short by stop() is the stop, not a failure.
+        if (stopping) return;
         logger.error(
           { err: error, groupId, attempt: attemptIndex + 1 },
           'opening the consumer stream failed; retrying',

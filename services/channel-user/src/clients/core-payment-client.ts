@@ -1,8 +1,9 @@
 import { amountToJson } from '@nuri/platform/money';
-import type { Account, CoreLedger, Transaction, TransactionPage, Withdrawal } from '../domain/accounts.ts';
+import type { Account, CoreLedger, CoreTransaction, Withdrawal } from '../domain/accounts.ts';
+import type { Transfer } from '../domain/transfers.ts';
 import { type CoreClient, problemFrom } from './core-client.ts';
 
-/** Withdrawals carry their idempotency key, so a retry after a lost answer cannot debit twice. */
+/** Withdrawals and transfers carry their idempotency key, so a retry after a lost answer cannot move money twice. */
 const withdrawalRetriesMax = 2;
 /** Openings carry their open key, so a retry after a lost answer finds the account opened. */
 const openRetriesMax = 2;
@@ -49,7 +50,7 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
       return toAccount(response.body as CoreAccount);
     },
 
-    async listTransactions(accountNo, userUuid, page, requestId): Promise<TransactionPage> {
+    async listTransactions(accountNo, userUuid, page, requestId) {
       const query = new URLSearchParams({ userUuid, limit: String(page.limit) });
       if (page.cursor !== undefined) query.set('cursor', page.cursor);
       const response = await core.request({
@@ -59,8 +60,53 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
         retriesMax: readRetriesMax,
       });
       if (response.status !== 200) throw problemFrom(response);
-      const body = response.body as { items: Transaction[]; nextCursor: string | null };
+      const body = response.body as { items: CoreTransaction[]; nextCursor: string | null };
       return { items: body.items.map(toTransaction), nextCursor: body.nextCursor };
+    },
+
+    async findHolder(accountNo, requestId) {
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/accounts/${accountNo}`,
+        requestId,
+        retriesMax: readRetriesMax,
+      });
+      if (response.status === 404) return undefined;
+      if (response.status !== 200) throw problemFrom(response);
+      const body = response.body as { userUuid: string; status: 'ACTIVE' | 'CLOSED' };
+      return { userUuid: body.userUuid, status: body.status };
+    },
+
+    async transfer(request, requestId, onReplay): Promise<Transfer> {
+      const response = await core.request({
+        method: 'POST',
+        path: '/internal/v1/transfers',
+        body: {
+          userUuid: request.userUuid,
+          fromAccountNo: request.fromAccountNo,
+          toAccountNo: request.toAccountNo,
+          amount: amountToJson(request.amount),
+          memo: request.memo,
+          idempotencyKey: request.idempotencyKey,
+        },
+        requestId,
+        retriesMax: withdrawalRetriesMax,
+      });
+      if (response.replayed) onReplay?.();
+      if (response.status !== 200) throw problemFrom(response);
+      return toTransfer(response.body as Transfer);
+    },
+
+    async getTransfer(transferId, userUuid, requestId) {
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/transfers/${transferId}?userUuid=${encodeURIComponent(userUuid)}`,
+        requestId,
+        retriesMax: readRetriesMax,
+      });
+      if (response.status === 404) return undefined;
+      if (response.status !== 200) throw problemFrom(response);
+      return toTransfer(response.body as Transfer);
     },
 
     async withdraw(request, requestId, onReplay): Promise<Withdrawal> {
@@ -105,7 +151,7 @@ function toAccount(account: CoreAccount): Account {
   };
 }
 
-function toTransaction(item: Transaction): Transaction {
+function toTransaction(item: CoreTransaction): CoreTransaction {
   return {
     id: item.id,
     type: item.type,
@@ -113,5 +159,26 @@ function toTransaction(item: Transaction): Transaction {
     balanceAfter: item.balanceAfter,
     reference: item.reference,
     createdAt: item.createdAt,
+    ...(item.counterparty === undefined
+      ? {}
+      : {
+          counterparty: {
+            userUuid: item.counterparty.userUuid,
+            accountNoLast4: item.counterparty.accountNoLast4,
+          },
+          memo: item.memo ?? null,
+        }),
+  };
+}
+
+function toTransfer(body: Transfer): Transfer {
+  return {
+    transferId: body.transferId,
+    fromAccountNo: body.fromAccountNo,
+    toAccountNo: body.toAccountNo,
+    amount: body.amount,
+    balanceAfter: body.balanceAfter,
+    memo: body.memo,
+    createdAt: body.createdAt,
   };
 }

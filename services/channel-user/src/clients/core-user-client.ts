@@ -43,6 +43,19 @@ export function createUserRegistry(core: CoreClient): UserRegistry {
       if (response.status !== 204) throw problemFrom(response);
     },
 
+    async maskedNameOf(userUuid: string, requestId: string) {
+      const response = await core.request({
+        method: 'GET',
+        path: `/internal/v1/users/${encodeURIComponent(userUuid)}`,
+        requestId,
+        retriesMax: 1,
+      });
+      if (response.status === 404) return undefined;
+      if (response.status !== 200) throw problemFrom(response);
+      const body = response.body as { maskedName?: unknown };
+      return typeof body.maskedName === 'string' ? body.maskedName : undefined;
+    },
+
     async release(userUuid: string, requestId: string) {
       const response = await core.request({
         method: 'DELETE',

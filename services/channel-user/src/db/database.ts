@@ -60,6 +60,12 @@ export interface DepositsTable {
   next_resend_at: Date | null;
 }
 
+export interface RecipientLookupsTable {
+  user_uuid: string;
+  window_start: Date;
+  lookups: number;
+}
+
 /** The tables of channel-user's own database. */
 export interface ServiceDb extends OutboxDatabase, InboxDatabase, IdempotencyDatabase {
   logins: LoginsTable;
@@ -67,6 +73,7 @@ export interface ServiceDb extends OutboxDatabase, InboxDatabase, IdempotencyDat
   refresh_tokens: RefreshTokensTable;
   account_links: AccountLinksTable;
   deposits: DepositsTable;
+  recipient_lookups: RecipientLookupsTable;
 }
 
 export function openDatabase(config: Config): Database<ServiceDb> {

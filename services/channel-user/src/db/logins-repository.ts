@@ -100,6 +100,18 @@ export function createLoginStore(db: Kysely<ServiceDb>): LoginStore {
         where login_id = ${loginId} and client = '*'`.execute(db);
     },
 
+    async maskedNamesOf(userUuids) {
+      const names = new Map<string, string>();
+      if (userUuids.length === 0) return names;
+      const rows = await db
+        .selectFrom('logins')
+        .select(['user_uuid', 'masked_name'])
+        .where('user_uuid', 'in', [...new Set(userUuids)])
+        .execute();
+      for (const row of rows) names.set(row.user_uuid, row.masked_name);
+      return names;
+    },
+
     async findCredentials(loginId) {
       const row = await db
         .selectFrom('logins')

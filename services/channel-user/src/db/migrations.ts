@@ -137,4 +137,18 @@ export const migrations: Record<string, Migration> = {
         add column locked_until timestamptz, drop column registry_confirmed`.execute(db);
     },
   },
+  // Recipient look-ups (받는 분 확인) counted per user per minute, shared by
+  // every instance: one row per user who ever looked one up.
+  '0007_recipient_lookups': {
+    async up(db) {
+      await sql`create table recipient_lookups (
+          user_uuid uuid primary key,
+          window_start timestamptz not null,
+          lookups integer not null check (lookups >= 0)
+        )`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table recipient_lookups`.execute(db);
+    },
+  },
 };

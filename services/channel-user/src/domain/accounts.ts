@@ -1,4 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
+import type { HolderNames, Transfer, TransferRequest } from './transfers.ts';
 
 /** API.md account numbers: `ddd-ddd-dddddd`. */
 const accountNoPattern = /^\d{3}-\d{3}-\d{6}$/;
@@ -12,19 +13,29 @@ export interface Account {
   openedAt: string;
 }
 
+export type TransactionType = 'DEPOSIT' | 'WITHDRAWAL' | 'PAYMENT' | 'TRANSFER_OUT' | 'TRANSFER_IN';
+
 export interface Transaction {
   id: string;
-  type: 'DEPOSIT' | 'WITHDRAWAL' | 'PAYMENT';
+  type: TransactionType;
   amount: number;
   balanceAfter: number;
   reference: string;
   createdAt: string;
+  /** Transfer lines: the other side, named by its holder's masked name and the last 4 digits. */
+  counterparty?: { maskedName: string; accountNoLast4: string };
+  memo?: string | null;
 }
 
 export interface TransactionPage {
   items: Transaction[];
   nextCursor: string | null;
 }
+
+/** A statement line as the core gives it: a transfer's other side is a userUuid, named here. */
+export type CoreTransaction = Omit<Transaction, 'counterparty'> & {
+  counterparty?: { userUuid: string; accountNoLast4: string };
+};
 
 export interface WithdrawalRequest {
   accountNo: string;
@@ -57,7 +68,16 @@ export interface CoreLedger {
     userUuid: string,
     page: { limit: number; cursor: string | undefined },
     requestId: string,
-  ): Promise<TransactionPage>;
+  ): Promise<{ items: CoreTransaction[]; nextCursor: string | null }>;
+  /** Who holds an account and whether it is open; undefined when there is no such account. */
+  findHolder(
+    accountNo: string,
+    requestId: string,
+  ): Promise<{ userUuid: string; status: 'ACTIVE' | 'CLOSED' } | undefined>;
+  /** Moves money once per (userUuid, idempotencyKey); `onReplay` as for withdrawals. */
+  transfer(request: TransferRequest, requestId: string, onReplay?: () => void): Promise<Transfer>;
+  /** A transfer `userUuid` sent, or undefined. */
+  getTransfer(transferId: string, userUuid: string, requestId: string): Promise<Transfer | undefined>;
   /**
    * Debits once per (userUuid, idempotencyKey). `onReplay` is told when the
    * core answered from its record of an earlier request with that key.
@@ -75,6 +95,8 @@ export interface AccountLinkStore {
 export interface AccountDeps {
   ledger: CoreLedger;
   links: AccountLinkStore;
+  /** Names the other side of transfer lines. */
+  names: HolderNames;
   newIdempotencyKey: () => string;
 }
 
@@ -145,7 +167,27 @@ export async function listTransactions(
   requestId: string,
 ): Promise<TransactionPage> {
   await requireOwnAccount(deps.links, accountNo, userUuid);
-  return deps.ledger.listTransactions(accountNo, userUuid, page, requestId);
+  const core = await deps.ledger.listTransactions(accountNo, userUuid, page, requestId);
+  const holders = core.items.flatMap((item) =>
+    item.counterparty === undefined ? [] : [item.counterparty.userUuid],
+  );
+  const names =
+    holders.length === 0 ? new Map<string, string>() : await deps.names.maskedNamesOf(holders, requestId);
+  return {
+    items: core.items.map(({ counterparty, ...item }) =>
+      counterparty === undefined
+        ? item
+        : {
+            ...item,
+            // A holder nobody can name (no login, registry silent) is shown masked entirely.
+            counterparty: {
+              maskedName: names.get(counterparty.userUuid) ?? '***',
+              accountNoLast4: counterparty.accountNoLast4,
+            },
+          },
+    ),
+    nextCursor: core.nextCursor,
+  };
 }
 
 /**

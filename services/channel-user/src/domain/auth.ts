@@ -37,6 +37,8 @@ export interface UserRegistry {
   ): Promise<RegisteredUser & { status: 'RESERVED' | 'CONFIRMED' }>;
   confirm(userUuid: string, requestId: string): Promise<void>;
   release(userUuid: string, requestId: string): Promise<void>;
+  /** The registry's masked name of a registered person; undefined when there is none. */
+  maskedNameOf(userUuid: string, requestId: string): Promise<string | undefined>;
 }
 
 export interface Profile extends RegisteredUser {
@@ -79,6 +81,8 @@ export interface LoginStore {
   /** Logins left unconfirmed (a crash between insert and confirmation), oldest first. */
   unconfirmedLogins(createdBefore: Date, limit: number): Promise<string[]>;
   findProfile(userUuid: string): Promise<Profile | undefined>;
+  /** The masked names of those of `userUuids` who have a login here. */
+  maskedNamesOf(userUuids: readonly string[]): Promise<Map<string, string>>;
   findCredentials(loginId: string): Promise<{ userUuid: string; passwordHash: string } | undefined>;
   /**
    * Counts an attempt before the password is checked, in one statement per

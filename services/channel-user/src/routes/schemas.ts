@@ -98,11 +98,20 @@ export const TransactionPageSchema = Type.Object({
   items: Type.Array(
     Type.Object({
       id: Type.String(),
-      type: Type.Union([Type.Literal('DEPOSIT'), Type.Literal('WITHDRAWAL'), Type.Literal('PAYMENT')]),
+      type: Type.Union([
+        Type.Literal('DEPOSIT'),
+        Type.Literal('WITHDRAWAL'),
+        Type.Literal('PAYMENT'),
+        Type.Literal('TRANSFER_OUT'),
+        Type.Literal('TRANSFER_IN'),
+      ]),
       amount: Money,
       balanceAfter: Money,
       reference: Type.String(),
       createdAt: Timestamp,
+      /** Transfer lines only: the other side, masked. */
+      counterparty: Type.Optional(Type.Object({ maskedName: Type.String(), accountNoLast4: Type.String() })),
+      memo: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     }),
   ),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
@@ -135,6 +144,33 @@ export const WithdrawalSchema = Type.Object({
   accountNo: AccountNo,
   amount: Amount,
   balanceAfter: Money,
+});
+
+/** Account numbers in a body: the format here (400); a number that fails its Luhn digit is simply not found. */
+const BodyAccountNo = Type.String({ pattern: '^[0-9]{3}-[0-9]{3}-[0-9]{6}$' });
+
+export const TransferBody = Type.Object({
+  fromAccountNo: BodyAccountNo,
+  toAccountNo: BodyAccountNo,
+  amount: Amount,
+  // Bounded before the rules (domain/transfers.ts normalizeMemo: trimmed, at most 20 characters).
+  memo: Type.Optional(Type.Union([Type.String({ maxLength: 80 }), Type.Null()])),
+});
+
+export const TransferSchema = Type.Object({
+  transferId: Type.String(),
+  fromAccountNo: AccountNo,
+  toAccountNo: AccountNo,
+  amount: Amount,
+  balanceAfter: Money,
+  memo: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp,
+});
+
+export const RecipientSchema = Type.Object({
+  accountNo: AccountNo,
+  holderMaskedName: Type.String(),
+  bank: Type.Literal('NURI'),
 });
 
 export const AccountLinkQuery = Type.Object({ userUuid: Type.String({ minLength: 1, maxLength: 64 }) });
