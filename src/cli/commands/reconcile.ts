@@ -36,7 +36,8 @@ const show = (value: unknown) => list(value).map((item) => JSON.stringify(item))
  */
 function moneySupplyCheck(value: unknown): Check {
   const supply = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  const won = (name: string) => (typeof supply[name] === 'string' ? BigInt(supply[name] as string) : undefined);
+  const won = (name: string) =>
+    typeof supply[name] === 'string' ? BigInt(supply[name] as string) : undefined;
   const [balances, deposits, withdrawals, payments, out, into] = [
     'balances',
     'deposits',
@@ -46,7 +47,12 @@ function moneySupplyCheck(value: unknown): Check {
     'transfersIn',
   ].map(won);
   if ([balances, deposits, withdrawals, payments, out, into].some((amount) => amount === undefined)) {
-    return { label: 'Σ balances = deposits − withdrawals − payments', ok: false, summary: 'not reported', findings: [] };
+    return {
+      label: 'Σ balances = deposits − withdrawals − payments',
+      ok: false,
+      summary: 'not reported',
+      findings: [],
+    };
   }
   const expected = deposits! - withdrawals! - payments!;
   const ok = balances === expected && out === into;
@@ -54,9 +60,7 @@ function moneySupplyCheck(value: unknown): Check {
     label: 'Σ balances = deposits − withdrawals − payments',
     ok,
     summary: `₩${balances} (transfers ₩${out} out, ₩${into} in)`,
-    findings: ok
-      ? []
-      : [`balances ₩${balances}, expected ₩${expected}; transfers out ₩${out}, in ₩${into}`],
+    findings: ok ? [] : [`balances ₩${balances}, expected ₩${expected}; transfers out ₩${out}, in ₩${into}`],
   };
 }
 
