@@ -408,6 +408,9 @@ async function rushThroughGateway(service: Service, jwksUrl: string, tokens: str
   const port = await freePort();
   const gateway = spawnNode('services/gateway/src/server.ts', [], {
     NURI_GATEWAY_PORT: String(port),
+    // The gateway's own secrets (its admin API and its reads of the services' reports; unused here).
+    NURI_ADMIN_TOKEN: service.adminToken,
+    NURI_INTERNAL_TOKEN: randomBytes(32).toString('base64url'),
     NURI_COUPON_URL: service.url,
     NURI_CHANNEL_USER_URL: jwksUrl,
     // One load generator is one client IP; the per-IP limit would measure itself.

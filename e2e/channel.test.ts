@@ -10,7 +10,7 @@ import { loadCliConfig } from '../src/cli/config.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
 import { startTestSystem, type TestSystem } from './harness.ts';
 
-// The channel-zone API (API.md: Health, Auth, Accounts, Deposits,
+// The channel-zone API (docs/api.md: Health, Auth, Accounts, Deposits,
 // Withdrawals) driven over HTTP through the gateway of the whole system,
 // every service its own process, on ports of its own (offset 11000, so that
 // neither `npm start` nor e2e/system.test.ts is disturbed), with throwaway
@@ -114,7 +114,7 @@ function newPerson(): Person {
   return person;
 }
 
-/** API.md masking: first and last character kept. */
+/** docs/api.md masking: first and last character kept. */
 function maskName(name: string): string {
   return `${name[0]}${'*'.repeat(name.length - 2)}${name.at(-1)}`;
 }

@@ -10,7 +10,7 @@ import { rootDir } from '../src/cli/paths.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
 import { startTestSystem, type TestSystem } from './harness.ts';
 
-// Points, composite payments and coupons (API.md) through the gateway of a
+// Points, composite payments and coupons (docs/api.md) through the gateway of a
 // whole system (e2e/harness.ts: its own ports, databases and topics), then
 // `nuri reconcile` over what they left behind. The stories build on each
 // other in file order: Alice's account and points carry from one to the next.

@@ -8,7 +8,7 @@ import { environmentWithSecrets } from '../src/cli/secrets.ts';
 import { startTestSystem, type TestSystem } from './harness.ts';
 import { type Answer, BankClient, type Customer, newCustomer, newKey, settledDeposit } from './workload.ts';
 
-// Transfers (이체) through the gateway against the real system: API.md's
+// Transfers (이체) through the gateway against the real system: docs/api.md's
 // statuses and codes, the daily limit and the ring under concurrency, both
 // statements, reconciliation, and no PII in the channel zone's logs.
 
@@ -182,7 +182,7 @@ describe('transfers through the gateway', () => {
     assert.equal(codeOf(notBobs), '404 TRANSFER_NOT_FOUND');
   });
 
-  test('when a transfer cannot be made, then each of API.md’s refusals comes back with its code and nothing moves', async () => {
+  test('when a transfer cannot be made, then each of docs/api.md’s refusals comes back with its code and nothing moves', async () => {
     const before = [await balanceOf(alice), await balanceOf(bob)];
     const cases: Array<[Answer, string]> = [
       [await send(alice, bob, 1_000_000), '409 INSUFFICIENT_BALANCE'],

@@ -1,7 +1,7 @@
 // A careful client of the public API, for the tests that break things on
 // purpose: every money-moving request carries an Idempotency-Key and is sent
 // again with the same key until the answer is definite (2xx or 4xx), as
-// API.md tells clients to do. Every attempt is logged with its second, route
+// docs/api.md tells clients to do. Every attempt is logged with its second, route
 // and answer, so a test can say which requests failed, when, and how.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

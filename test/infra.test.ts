@@ -27,7 +27,7 @@ test('when everything already runs, then infra up changes nothing, creates nothi
   t.diagnostic(`idempotent infra up took ${elapsedMs} ms`);
 });
 
-test('when infra up has run, then every DESIGN.md topic and its DLQ exist on the broker', async () => {
+test('when infra up has run, then every docs/architecture.md topic and its DLQ exist on the broker', async () => {
   const admin = new Admin({
     clientId: 'nuri-infra-test',
     bootstrapBrokers: (process.env.NURI_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),

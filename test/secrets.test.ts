@@ -8,6 +8,7 @@ import { loadServiceConfig as channelUserConfig } from '../services/channel-user
 import { loadServiceConfig as corePaymentConfig } from '../services/core-payment/src/config.ts';
 import { loadServiceConfig as coreUserConfig } from '../services/core-user/src/config.ts';
 import { loadServiceConfig as couponConfig } from '../services/coupon/src/config.ts';
+import { loadServiceConfig as gatewayConfig } from '../services/gateway/src/config.ts';
 import { loadServiceConfig as pointConfig } from '../services/point/src/config.ts';
 import { ensureDevSecrets, internalTokenVariable, serviceEnvironment } from '../src/cli/secrets.ts';
 import { services } from '../src/cli/services.ts';
@@ -26,7 +27,8 @@ const expectedSecrets: Record<string, string[]> = {
   'channel-user': ['NURI_JWT_SIGNING_KEYS', 'NURI_JWT_ACTIVE_KEY_ID'],
   point: [],
   coupon: ['NURI_ADMIN_TOKEN'],
-  gateway: [],
+  // It answers the operator console's admin APIs itself.
+  gateway: ['NURI_ADMIN_TOKEN'],
 };
 
 test('when a service is started, then it receives only its own secrets, and no other secret value appears anywhere in its environment', () => {
@@ -55,7 +57,12 @@ test('when services call each other, then each presents its own token and accept
   assert.equal(envOf('channel-user').NURI_INTERNAL_TOKEN, token('channel-user'));
   assert.equal(envOf('point').NURI_INTERNAL_TOKEN, token('point'));
   assert.equal(envOf('coupon').NURI_INTERNAL_TOKEN, token('coupon'));
-  for (const service of ['core-user', 'core-payment', 'gateway']) {
+  assert.equal(
+    envOf('gateway').NURI_INTERNAL_TOKEN,
+    token('gateway'),
+    'the console reads services as itself',
+  );
+  for (const service of ['core-user', 'core-payment']) {
     assert.equal(envOf(service).NURI_INTERNAL_TOKEN, undefined, `${service} calls no internal route`);
   }
   const callersOf = (service: string) => parseInternalCallers(envOf(service).NURI_INTERNAL_CALLERS ?? '');
@@ -64,13 +71,18 @@ test('when services call each other, then each presents its own token and accept
     'channel-user': token('channel-user'),
     coupon: token('coupon'),
     ops: token('ops'),
+    gateway: token('gateway'),
   });
-  assert.deepEqual(callersOf('channel-user'), { point: token('point'), ops: token('ops') });
-  assert.deepEqual(callersOf('point'), { ops: token('ops') });
-  assert.deepEqual(callersOf('coupon'), { ops: token('ops') });
+  assert.deepEqual(callersOf('channel-user'), {
+    point: token('point'),
+    ops: token('ops'),
+    gateway: token('gateway'),
+  });
+  assert.deepEqual(callersOf('point'), { ops: token('ops'), gateway: token('gateway') });
+  assert.deepEqual(callersOf('coupon'), { ops: token('ops'), gateway: token('gateway') });
   assert.equal(envOf('gateway').NURI_INTERNAL_CALLERS, undefined);
-  const distinct = new Set(['channel-user', 'point', 'coupon', 'ops'].map(token));
-  assert.equal(distinct.size, 4, 'every caller has a token of its own');
+  const distinct = new Set(['channel-user', 'point', 'coupon', 'ops', 'gateway'].map(token));
+  assert.equal(distinct.size, 5, 'every caller has a token of its own');
 });
 
 test('when each service loads its configuration from its share alone, then it boots (nothing it needs was withheld)', () => {
@@ -79,6 +91,7 @@ test('when each service loads its configuration from its share alone, then it bo
   assert.doesNotThrow(() => channelUserConfig(envOf('channel-user')));
   assert.doesNotThrow(() => pointConfig(envOf('point')));
   assert.doesNotThrow(() => couponConfig(envOf('coupon')));
+  assert.doesNotThrow(() => gatewayConfig(envOf('gateway')));
 });
 
 test('when the caller environment sets a stray NURI_INTERNAL_TOKEN or NURI_INTERNAL_CALLERS, then no service inherits it', () => {

@@ -87,6 +87,23 @@ test('when an instance is killed, then it alone is restarted after the back-off 
   );
 });
 
+test('when an instance is restarted, then its new process is told how many restarts came before it', async () => {
+  const { supervisor } = await supervisorWith([{ name: 'a' }]);
+  await until('a ready', () => supervisor.status('a').state === 'ready');
+  const readiness = async () => {
+    const response = await fetch(`http://127.0.0.1:${supervisor.status('a').port}/health/ready`);
+    return ((await response.json()) as { instance: { pid: number; restarts: number } }).instance;
+  };
+  const first = await readiness();
+  assert.deepEqual(first, { pid: supervisor.status('a').pid, restarts: 0 });
+  supervisor.signal('a', 'SIGKILL');
+  await until(
+    'a ready again',
+    () => supervisor.status('a').state === 'ready' && supervisor.status('a').pid !== first.pid,
+  );
+  assert.deepEqual(await readiness(), { pid: supervisor.status('a').pid, restarts: 1 });
+});
+
 test('when an instance keeps exiting right after it starts, then the back-off doubles and it is reported as crash-looping, loudly, with its last lines', async () => {
   const { supervisor, reports, changes } = await supervisorWith([
     { name: 'bad', exitCode: 3 },

@@ -1,4 +1,4 @@
-// The public API (API.md) as the suite uses it outside the load: seeding
+// The public API (docs/api.md) as the suite uses it outside the load: seeding
 // customers, accounts, points and campaigns, and reading back what the load
 // did. Everything goes through the gateway, as a client's would.
 import { randomBytes } from 'node:crypto';

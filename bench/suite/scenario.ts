@@ -49,9 +49,9 @@ export interface Scenario {
   run(context: SuiteContext, run: number): Promise<RunOutcome>;
 }
 
-/** Won per funding deposit: the most one operation may move (API.md). */
+/** Won per funding deposit: the most one operation may move (docs/api.md). */
 export const fundingAmount = 100_000_000;
-/** Points per charge: the most one charge may add (API.md). */
+/** Points per charge: the most one charge may add (docs/api.md). */
 export const pointsPerCharge = 1_000_000;
 const fundingTimeoutMs = 120_000;
 

@@ -152,7 +152,7 @@ async function waitForReconciled(timeoutMs: number): Promise<void> {
   assert.deepEqual(problems, [], 'nuri reconcile is clean');
 }
 
-// Which services a route's answer depends on (DESIGN.md flows), the gateway always.
+// Which services a route's answer depends on (docs/architecture.md flows), the gateway always.
 const dependencies: Array<[RegExp, string[]]> = [
   [/^POST \/api\/v1\/auth\/login$/, ['channel-user']],
   [/^POST \/api\/v1\/accounts\/:accountNo\/deposits$/, ['channel-user']],

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '@nuri/platform/config';
 import { dlq, payments } from './commands/operations.ts';
 import { reconcile } from './commands/reconcile.ts';
@@ -12,6 +12,7 @@ import { environmentWithSecrets, serviceEnvironment } from './secrets.ts';
 import { services } from './services.ts';
 import { printStatus, statusFile } from './status.ts';
 import { parseScale } from './topology.ts';
+import { buildWeb, webOutputDir } from './web.ts';
 
 const usage = `usage: nuri <command>
 
@@ -19,6 +20,7 @@ const usage = `usage: nuri <command>
   infra down      stop the Kafka broker that nuri started
   infra status    each component, its state, version and address
   migrate         run every service's database migrations
+  build-web       build the web console (web/console) into .nuri/web, or into the folder given
   start [--scale name=n,…]
                   infra up, migrate, run every service and the gateway, each supervised
                   (restarted when it dies); --scale (or NURI_SCALE) runs n instances of a
@@ -46,6 +48,10 @@ async function main(args: string[]): Promise<number> {
       await migrateAll(config, environmentWithSecrets());
       return 0;
     }
+    case 'build-web':
+      await buildWeb(rest[0] === undefined ? undefined : resolve(rest[0]));
+      say(`built the web console into ${rest[0] ?? webOutputDir}`);
+      return 0;
     case 'start':
       return start(loadCliConfig(), rest);
     case 'status':

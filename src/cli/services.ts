@@ -37,7 +37,7 @@ export const services: readonly ServiceSpec[] = [
     defaultPort: 8102,
     portVariable: 'NURI_CORE_PAYMENT_PORT',
     database: { kind: 'postgres', name: 'nuri_core_payment', variable: 'NURI_CORE_PAYMENT_DB' },
-    internalCallers: ['channel-user', 'coupon', 'ops'],
+    internalCallers: ['channel-user', 'coupon', 'ops', 'gateway'],
   },
   {
     name: 'channel-user',
@@ -47,7 +47,7 @@ export const services: readonly ServiceSpec[] = [
     database: { kind: 'postgres', name: 'nuri_channel', variable: 'NURI_CHANNEL_DB' },
     secrets: ['NURI_JWT_SIGNING_KEYS', 'NURI_JWT_ACTIVE_KEY_ID'],
     callsInternally: true,
-    internalCallers: ['point', 'ops'],
+    internalCallers: ['point', 'ops', 'gateway'],
   },
   {
     name: 'point',
@@ -56,7 +56,7 @@ export const services: readonly ServiceSpec[] = [
     portVariable: 'NURI_POINT_PORT',
     database: { kind: 'mysql', name: 'nuri_point', variable: 'NURI_POINT_DB' },
     callsInternally: true,
-    internalCallers: ['ops'],
+    internalCallers: ['ops', 'gateway'],
   },
   {
     name: 'coupon',
@@ -66,9 +66,18 @@ export const services: readonly ServiceSpec[] = [
     database: { kind: 'mysql', name: 'nuri_coupon', variable: 'NURI_COUPON_DB' },
     secrets: ['NURI_ADMIN_TOKEN'],
     callsInternally: true,
-    internalCallers: ['ops'],
+    internalCallers: ['ops', 'gateway'],
   },
-  { name: 'gateway', zone: 'edge', defaultPort: 8080, portVariable: 'NURI_GATEWAY_PORT' },
+  {
+    name: 'gateway',
+    zone: 'edge',
+    defaultPort: 8080,
+    portVariable: 'NURI_GATEWAY_PORT',
+    // The operator console's APIs: it checks the admin token itself, and reads
+    // the services' reports with a token of its own (read-only routes only).
+    secrets: ['NURI_ADMIN_TOKEN'],
+    callsInternally: true,
+  },
 ];
 
 export function serviceEntry(service: ServiceSpec, file: 'server.ts' | 'migrate.ts'): string {

@@ -202,7 +202,8 @@ export class Supervisor {
     // then stops each instance once, instead of every process getting SIGINT
     // and SIGTERM at the same moment (a second signal forces an unclean exit).
     const child = spawn(spec.command, spec.args, {
-      env: spec.env,
+      // Told how often it was restarted before, so it can say so (/health/ready, the operator console).
+      env: { ...spec.env, NURI_INSTANCE_RESTARTS: String(managed.status.restarts) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

@@ -1,4 +1,4 @@
-// Account numbers are `ddd-ddd-dddddd` (API.md): 11 random digits and a Luhn
+// Account numbers are `ddd-ddd-dddddd` (docs/api.md): 11 random digits and a Luhn
 // check digit, so a mistyped digit or a swapped neighbour pair is caught
 // before any lookup.
 

@@ -151,7 +151,7 @@ const validators = {
   'coupon.recorded': Compile(eventSchemas['coupon.recorded']),
 } as const;
 
-/** Which envelope field carries the Kafka message key, per DESIGN.md: it fixes the per-key order. */
+/** Which envelope field carries the Kafka message key, per docs/architecture.md: it fixes the per-key order. */
 export const messageKeyFields = {
   'deposit.requested': 'accountNo',
   'deposit.settled': 'accountNo',

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 
-// Identity fields of a real-name registration (API.md, Auth): the rules
+// Identity fields of a real-name registration (docs/api.md, Auth): the rules
 // channel-user checks at signup and core-user enforces again before storing.
 // Wire schemas bound the input (so nothing unbounded reaches a regex or a
 // cipher); the parse functions apply the real rules and return the canonical

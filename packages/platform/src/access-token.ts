@@ -2,7 +2,7 @@ import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVeri
 import { AppError } from './errors.ts';
 import { isUuidv7 } from './ids.ts';
 
-/** Claims every Nuri access token carries (channel-user issues them; DESIGN.md "Login"). */
+/** Claims every Nuri access token carries (channel-user issues them; docs/architecture.md "Login"). */
 export const accessTokenIssuer = 'https://nuri.bank/channel-user';
 export const accessTokenAudience = 'nuri-bank-api';
 export const accessTokenAlgorithm = 'EdDSA';

@@ -2,12 +2,13 @@ import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyError,
+  type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   type FastifySchemaCompiler,
   type FastifySchemaValidationError,
 } from 'fastify';
-import Type, { type TSchema } from 'typebox';
+import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { coerceStringProperties } from './coerce.ts';
@@ -39,7 +40,7 @@ export type HttpAppOptions = {
    * check is a round trip to a database or the broker.
    */
   readinessCacheMs?: number;
-  /** API.md: bodies over 64 KiB → 413. */
+  /** docs/api.md: bodies over 64 KiB → 413. */
   bodyLimitBytes?: number;
   /** Time allowed to receive a whole request (slow-loris guard). */
   requestTimeoutMs?: number;
@@ -74,10 +75,29 @@ export const ProblemSchema = Type.Object(
   { additionalProperties: true },
 );
 
+/** Which process answered: the gateway's probes read it for the operator console (GET /api/v1/admin/services). */
+export const InstanceInfoSchema = Type.Object({
+  pid: Type.Integer({ minimum: 1 }),
+  startedAt: Type.String({ format: 'date-time' }),
+  /** Restarts of this instance before this process (the supervisor's NURI_INSTANCE_RESTARTS); absent when unknown. */
+  restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export type InstanceInfo = Static<typeof InstanceInfoSchema>;
+
 const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   checks: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('fail')]))),
+  instance: Type.Optional(InstanceInfoSchema),
 });
+
+// When this process started, by the wall clock (uptime is monotonic, so this is the real start).
+const processStartedAt = new Date(Date.now() - process.uptime() * 1_000).toISOString();
+
+/** This process as /health/ready describes it. */
+export function thisInstance(restarts: number | undefined): InstanceInfo {
+  return { pid: process.pid, startedAt: processStartedAt, ...(restarts === undefined ? {} : { restarts }) };
+}
 
 export type HttpApp = ReturnType<typeof createHttpApp>;
 
@@ -88,6 +108,8 @@ const operationalRoutes = new Set(['/health/live', '/health/ready', '/metrics'])
 // in-flight requests drain. Kept outside the instance to avoid augmenting
 // Fastify's types.
 const drainingApps = new WeakSet<object>();
+// Set by runServer from the service's config (NURI_INSTANCE_RESTARTS), shown by /health/ready.
+const restartsOfApps = new WeakMap<object, number>();
 
 /** A Fastify instance with request ids, problem+json errors, health and metrics routes. It never listens. */
 export function createHttpApp(options: HttpAppOptions) {
@@ -171,6 +193,23 @@ export function createHttpApp(options: HttpAppOptions) {
     return metrics.registry.metrics();
   });
   return app;
+}
+
+/**
+ * Gives an encapsulated scope the strict JSON body parser of createHttpApp
+ * back, for routes under a parent that replaced its parsers (the gateway
+ * forwards bodies as raw bytes, but answers its own admin routes itself).
+ */
+export function acceptJsonBodies(
+  scope: Pick<FastifyInstance, 'removeAllContentTypeParsers' | 'addContentTypeParser'>,
+  bodyLimitBytes = 65_536,
+): void {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: bodyLimitBytes },
+    parseJsonBody,
+  );
 }
 
 // Every number in this API is an integer (won, points, quantities, limits).
@@ -260,11 +299,12 @@ function registerHealthRoutes(app: HttpApp, readiness: () => Promise<ReadinessRe
   const quiet = { logLevel: 'warn' as const };
   app.get('/health/live', { ...quiet, schema: { response } }, async () => ({ status: 'ok' as const }));
   app.get('/health/ready', { ...quiet, schema: { response } }, async (_request, reply) => {
+    const instance = thisInstance(restartsOfApps.get(app));
     if (drainingApps.has(app)) {
-      return reply.code(503).send({ status: 'unavailable', checks: { shutdown: 'fail' } });
+      return reply.code(503).send({ status: 'unavailable', checks: { shutdown: 'fail' }, instance });
     }
     const { ready, checks } = await readiness();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks, instance });
   });
 }
 
@@ -471,6 +511,8 @@ export type RunServerOptions = {
   signals?: NodeJS.Signals[];
   /** How the process ends; tests replace it. */
   exit?: (code: number) => void;
+  /** Restarts of this instance before this process (NURI_INSTANCE_RESTARTS), shown by /health/ready. */
+  instanceRestarts?: number | undefined;
 };
 
 export type ServerHandle = {
@@ -493,6 +535,7 @@ export async function runServer(app: HttpApp, options: RunServerOptions): Promis
   } = options;
   // Whichever comes first (drain done, timeout, second signal) decides the
   // exit code; later ones must not overrule it.
+  if (options.instanceRestarts !== undefined) restartsOfApps.set(app, options.instanceRestarts);
   let exited = false;
   const exit = (code: number) => {
     if (exited) return;

@@ -7,7 +7,7 @@ import { createGroupCommit, GroupCommitFullError } from './group-commit.ts';
 import { uuidv7 } from './ids.ts';
 import { dialectOf } from './kafka/sql-dialect.ts';
 
-// API.md "Idempotency": same user + same key + same body → the first response
+// docs/api.md "Idempotency": same user + same key + same body → the first response
 // replayed (status and body, plus `Idempotent-Replayed: true`) and the effect
 // happens once; same key, other body → 422 IDEMPOTENCY_KEY_REUSED; keys live
 // at least 24 h. The key is per user, not per route: the route is part of
@@ -147,7 +147,7 @@ export interface IdempotencyStoreOptions {
    * an effect keyed by it (a deposit id, a payment id) happens once.
    */
   leaseMs?: number;
-  /** API.md promises at least 24 h. */
+  /** docs/api.md promises at least 24 h. */
   retentionMs?: number;
   /**
    * Concurrent claims (and, separately, concurrent stored answers) are

@@ -14,7 +14,7 @@ import { type TProperties, Type } from 'typebox';
 import { AppError } from './errors.ts';
 
 // Internal routes answer only calls from other services of this system, and
-// each caller proves who it is with a credential of its own (DESIGN.md,
+// each caller proves who it is with a credential of its own (docs/architecture.md,
 // Services): a service that is compromised can do what its own token allows,
 // nothing more. Each service that has internal routes lists the callers it
 // accepts (NURI_INTERNAL_CALLERS, `name=token,…`) and, in code, the routes each

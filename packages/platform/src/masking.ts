@@ -1,4 +1,4 @@
-// Masking rules from API.md. Full names, RRNs (주민등록번호) and phone numbers
+// Masking rules from docs/api.md. Full names, RRNs (주민등록번호) and phone numbers
 // never leave the core zone unmasked: not in responses, events or logs.
 
 const redacted = '[REDACTED]';

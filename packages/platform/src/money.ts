@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { AppError } from './errors.ts';
 
-/** Largest amount of one operation, in won (API.md). */
+/** Largest amount of one operation, in won (docs/api.md). */
 export const AMOUNT_MAX = 100_000_000n;
-/** Largest balance an account may hold, in won (API.md). */
+/** Largest balance an account may hold, in won (docs/api.md). */
 export const BALANCE_MAX = 10n ** 15n;
 
 export type AmountRange = { min?: bigint; max?: bigint };

@@ -20,6 +20,12 @@ export const commonConfig = {
     { default: 'info' },
   ),
   NURI_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
+  /**
+   * Set by the local supervisor: how often this instance was restarted before
+   * this process. Shown by /health/ready (and so in the operator console);
+   * absent where nobody counts (Kubernetes reports its own restarts).
+   */
+  NURI_INSTANCE_RESTARTS: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
 } satisfies TProperties;
 
 export const postgresConfig = {

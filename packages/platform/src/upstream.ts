@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, Pool } from 'undici';
 import { setErrorName } from './errors.ts';
+import type { InstanceInfo } from './http.ts';
 import type { Logger } from './logger.ts';
 
-// One service behind several instances (DESIGN.md "Running it"): a caller
+// One service behind several instances (docs/architecture.md "Running it"): a caller
 // names the service once with a list of base URLs, and every request goes to
 // a ready instance. Used by the gateway for the channel services, by
 // channel-user for the core, by point for channel-user and by coupon for
@@ -90,6 +91,12 @@ export interface UpstreamRequest {
   deadlineMs?: number;
   /** Answers with these statuses count as failures of the instance (and are retried like a timeout). */
   isFailureStatus?: (status: number) => boolean;
+  /**
+   * The attempt says nothing about the instance's health (an operator's slow
+   * report timing out): its failures neither count towards nor cause an
+   * ejection. A connection that cannot be made still ejects: nothing listens.
+   */
+  healthNeutral?: boolean;
 }
 
 export interface UpstreamAnswer {
@@ -102,6 +109,8 @@ export interface UpstreamInstanceState {
   url: string;
   ready: boolean;
   outstanding: number;
+  /** Which process answered the last probe (its /health/ready `instance`), when it said. */
+  process?: InstanceInfo;
 }
 
 export interface Upstream {
@@ -171,6 +180,8 @@ interface Instance {
   failures: number;
   probeFailures: number;
   ejectedUntil: number;
+  /** From the last probe that was answered; cleared when a probe gets no answer. */
+  process: InstanceInfo | undefined;
 }
 
 type Outcome =
@@ -210,6 +221,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     failures: 0,
     probeFailures: 0,
     ejectedUntil: 0,
+    process: undefined,
   }));
   let nextStart = 0;
 
@@ -285,6 +297,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
       outcome = { kind: 'failed', error: new Error(`${instance.url} answered ${status}`), timedOut: false };
     }
+    if (request.healthNeutral === true) return outcome;
     instance.failures += 1;
     if (instance.failures >= ejectAfterFailures) {
       eject(instance, `${instance.failures} failed attempts in a row`, ejectionMs);
@@ -355,11 +368,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         headersTimeout: probeTimeoutMs,
         bodyTimeout: probeTimeoutMs,
       });
-      await response.body.dump();
+      instance.process = processOf(await readSmallBody(response.body));
       ok = response.statusCode === 200;
     } catch (error) {
       const code = errorCode(error);
       refused = code !== undefined && notReachedCodes.has(code);
+      instance.process = undefined;
     }
     if (ok) {
       instance.probeFailures = 0;
@@ -396,6 +410,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         url: instance.url,
         ready: instance.ready,
         outstanding: instance.outstanding,
+        ...(instance.process === undefined ? {} : { process: instance.process }),
       })),
     readyCount: () => instances.filter((instance) => instance.ready).length,
     firstProbe: () => first,
@@ -406,6 +421,44 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       await probing;
       await Promise.all([...instances.map((instance) => instance.pool.close()), probeAgent.close()]);
     },
+  };
+}
+
+/** A readiness answer is a few hundred bytes; more is not read (nor believed). */
+const probeBodyBytesMax = 4_096;
+
+async function readSmallBody(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.length;
+    if (length > probeBodyBytesMax) {
+      await body.dump();
+      return '';
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, length).toString('utf8');
+}
+
+/** The `instance` of a readiness answer (http.ts), when it is one; anything else is ignored. */
+export function processOf(text: string): InstanceInfo | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const instance = (parsed as { instance?: unknown } | null)?.instance as Record<string, unknown> | undefined;
+  if (typeof instance !== 'object' || instance === null) return undefined;
+  const { pid, startedAt, restarts } = instance;
+  if (!Number.isSafeInteger(pid) || (pid as number) < 1) return undefined;
+  if (typeof startedAt !== 'string' || Number.isNaN(Date.parse(startedAt))) return undefined;
+  const counted = Number.isSafeInteger(restarts) && (restarts as number) >= 0;
+  return {
+    pid: pid as number,
+    startedAt: new Date(startedAt).toISOString(),
+    ...(counted ? { restarts: restarts as number } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { serveOpenApi } from '@nuri/platform/openapi';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import { createPasswordHasher, defaultHasherOptions, type PasswordHasherOptions } from './auth/passwords.ts';
 import { createAccountLinkStore } from './db/account-links-repository.ts';
@@ -24,6 +25,7 @@ import { guardRoutes } from './routes/authenticate.ts';
 import { registerDepositRoutes } from './routes/deposits.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
 import { registerTransferRoutes } from './routes/transfers.ts';
+import { registerWebSessionRoutes } from './routes/web-session.ts';
 
 /** Logins of one loginId waiting behind the one being checked; one more is refused (429). */
 const loginAttemptsWaitingMax = 16;
@@ -46,7 +48,7 @@ export interface AppDeps {
   depositWrites?: DepositWriteLimits;
   /** How many password hashes run and wait at once (auth/passwords.ts); defaults otherwise. */
   hashing?: PasswordHasherOptions;
-  /** Recipient look-ups per user per minute (API.md: 30 by default). */
+  /** Recipient look-ups per user per minute (docs/api.md: 30 by default). */
   recipientLookupsPerMinute?: number;
 }
 
@@ -66,25 +68,25 @@ export function buildApp(deps: AppDeps) {
     reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
   app.addHook('onClose', () => brokerProbe.close());
+  // Before any route: the gateway merges this document into GET /openapi.json.
+  serveOpenApi(app, { title: 'channel-user' });
   const { db } = deps.database;
   const links = createAccountLinkStore(db);
   const idempotency = createIdempotencyStore(db);
   const logins = createLoginStore(db);
   guardRoutes(app, deps.accessTokens.verifier, deps.internalCallers);
-  registerAuthRoutes(
-    app,
-    {
-      registry: deps.registry,
-      logins,
-      passwords: createPasswordHasher(deps.hashing ?? defaultHasherOptions),
-      refreshTokens: createRefreshTokenStore(db),
-      accessTokens: deps.accessTokens,
-      refreshTokenTtlSeconds: deps.refreshTokenTtlSeconds,
-      newFamilyId: uuidv7,
-      loginAttempts: createOneAtATime(loginAttemptsWaitingMax),
-    },
-    deps.accessTokens,
-  );
+  const authDeps = {
+    registry: deps.registry,
+    logins,
+    passwords: createPasswordHasher(deps.hashing ?? defaultHasherOptions),
+    refreshTokens: createRefreshTokenStore(db),
+    accessTokens: deps.accessTokens,
+    refreshTokenTtlSeconds: deps.refreshTokenTtlSeconds,
+    newFamilyId: uuidv7,
+    loginAttempts: createOneAtATime(loginAttemptsWaitingMax),
+  };
+  registerAuthRoutes(app, authDeps, deps.accessTokens);
+  registerWebSessionRoutes(app, authDeps);
   const names = createHolderNames(logins, deps.registry);
   registerAccountRoutes(app, { ledger: deps.ledger, links, names, newIdempotencyKey: uuidv7 }, idempotency);
   registerTransferRoutes(

@@ -1,3 +1,4 @@
+import { defaultGroupIdOf } from '@nuri/contracts/consumer-groups';
 import { ConfigError, loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
 import {
@@ -41,7 +42,10 @@ export const ConfigSchema = Type.Object({
   NURI_JWT_ACTIVE_KEY_ID: Type.String({ pattern: `^${keyId}$` }),
   NURI_ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 3_600 }),
   NURI_REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ default: 14 * 86_400, minimum: 60, maximum: 90 * 86_400 }),
-  NURI_CHANNEL_DEPOSITS_GROUP_ID: Type.String({ default: 'channel-user.deposits', pattern: groupIdPattern }),
+  NURI_CHANNEL_DEPOSITS_GROUP_ID: Type.String({
+    default: defaultGroupIdOf('NURI_CHANNEL_DEPOSITS_GROUP_ID'),
+    pattern: groupIdPattern,
+  }),
   /** Deposits do not NOTIFY (see deposits-repository.ts), so this bounds how long one waits in the outbox. */
   NURI_CHANNEL_OUTBOX_POLL_INTERVAL_MS: Type.Integer({ default: 20, minimum: 1, maximum: 10_000 }),
   NURI_CHANNEL_OUTBOX_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
@@ -69,7 +73,7 @@ export const ConfigSchema = Type.Object({
     minimum: 100,
     maximum: 3_600_000,
   }),
-  /** Recipient look-ups (받는 분 확인) per user per minute; past it 429 (API.md). */
+  /** Recipient look-ups (받는 분 확인) per user per minute; past it 429 (docs/api.md). */
   NURI_CHANNEL_RECIPIENT_LOOKUPS_PER_MINUTE: Type.Integer({ default: 30, minimum: 1, maximum: 100_000 }),
   /** Deposits waiting for a write; beyond this a request gets 503 at once. */
   NURI_CHANNEL_DEPOSIT_WRITE_QUEUE_LENGTH_MAX: Type.Integer({

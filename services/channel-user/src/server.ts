@@ -105,6 +105,7 @@ await runMain('channel-user', async () => {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CHANNEL_USER_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     // After HTTP drains: the consumer and relay stop, then the pools close.
     onShutdown: [
       async () => stopHousekeeping(),

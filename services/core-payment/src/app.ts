@@ -6,6 +6,7 @@ import {
   requireInternalToken,
 } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
+import { readOutboxBacklog } from '@nuri/platform/kafka/outbox';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { createAccountStore } from './db/accounts-repository.ts';
@@ -33,7 +34,7 @@ export interface AppDeps {
   internalCallers: InternalCallers;
   /** Group-commit limits for withdrawals; defaults when omitted. */
   withdrawalBatching?: WithdrawalBatching;
-  /** A user's transfers out per Asia/Seoul day; API.md's default when omitted. */
+  /** A user's transfers out per Asia/Seoul day; docs/api.md's default when omitted. */
   transferDailyLimit?: bigint;
   /** Group-commit limits for transfers; defaults when omitted. */
   transferBatching?: TransferBatching;
@@ -42,17 +43,24 @@ export interface AppDeps {
 const readinessTimeoutMs = 1_000;
 
 const recordedCount = 'GET /internal/v1/coupon-campaigns/:campaignId/recorded-count';
+const reports = [
+  'GET /internal/v1/reconciliation',
+  'GET /internal/v1/deposit-totals',
+  'GET /internal/v1/ops/outbox',
+];
 
 /**
  * Who may call what. channel-user opens accounts, reads them, withdraws and
  * transfers for its customers; coupon only compares its issued counts with what the ledger
- * recorded; the operator (`nuri reconcile`) only reads totals. A compromised
- * coupon or an operator's leaked token can move no money.
+ * recorded; the operator (`nuri reconcile`) and the gateway (the operator
+ * console's reports) only read totals. A compromised coupon, the gateway, or
+ * an operator's leaked token can move no money.
  */
 export const internalRoutePolicy: InternalRoutePolicy = {
   'channel-user': 'any',
   coupon: [recordedCount],
-  ops: ['GET /internal/v1/reconciliation', 'GET /internal/v1/deposit-totals', recordedCount],
+  ops: [...reports, recordedCount],
+  gateway: reports,
 };
 
 /** The core-payment HTTP app; never listens (server.ts does). Kafka consumers live in events/, started by server.ts. */
@@ -87,6 +95,7 @@ export function buildApp(deps: AppDeps) {
   registerOperationRoutes(app, {
     coupons: createCouponStore(db),
     reconciliation: createReconciliationStore(db),
+    outbox: () => readOutboxBacklog(db),
   });
   return app;
 }

@@ -1,3 +1,4 @@
+import { defaultGroupIdOf } from '@nuri/contracts/consumer-groups';
 import { loadConfig } from '@nuri/platform/config';
 import { internalCallersConfig } from '@nuri/platform/internal-auth';
 import { commonConfig, kafkaConfig, portVariable, postgresConfig } from '@nuri/platform/service';
@@ -19,15 +20,15 @@ export const ConfigSchema = Type.Object({
   NURI_CORE_PAYMENT_PORT: portVariable(8102),
   NURI_CORE_PAYMENT_DB: Type.String({ default: 'nuri_core_payment', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID: Type.String({
-    default: 'core-payment.deposits',
+    default: defaultGroupIdOf('NURI_CORE_PAYMENT_DEPOSITS_GROUP_ID'),
     pattern: groupIdPattern,
   }),
   NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID: Type.String({
-    default: 'core-payment.payments',
+    default: defaultGroupIdOf('NURI_CORE_PAYMENT_PAYMENTS_GROUP_ID'),
     pattern: groupIdPattern,
   }),
   NURI_CORE_PAYMENT_COUPONS_GROUP_ID: Type.String({
-    default: 'core-payment.coupons',
+    default: defaultGroupIdOf('NURI_CORE_PAYMENT_COUPONS_GROUP_ID'),
     pattern: groupIdPattern,
   }),
   // Deposits are the bulk traffic: one transaction per batch amortises the commit.
@@ -59,7 +60,7 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     maximum: 100_000,
   }),
-  /** API.md: a user's transfers out per Asia/Seoul calendar day may not pass this many won. */
+  /** docs/api.md: a user's transfers out per Asia/Seoul calendar day may not pass this many won. */
   NURI_CORE_PAYMENT_TRANSFER_DAILY_LIMIT: Type.Integer({
     default: Number(defaultTransferDailyLimit),
     minimum: 1,

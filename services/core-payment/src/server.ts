@@ -56,6 +56,7 @@ await runMain('core-payment', async () => {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CORE_PAYMENT_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     // After HTTP drains: consumers stop, the relay publishes what they wrote, then the pool closes.
     onShutdown: [() => events.stop(), () => database.close()],
   });

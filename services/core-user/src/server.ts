@@ -37,6 +37,7 @@ await runMain('core-user', async () => {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CORE_USER_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     onShutdown: [async () => clearInterval(purge), () => database.close()],
   });
 });

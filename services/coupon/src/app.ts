@@ -7,6 +7,7 @@ import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { serveOpenApi } from '@nuri/platform/openapi';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
 import { createCampaignRepository } from './db/campaigns-repository.ts';
 import { createCouponRepository } from './db/coupons-repository.ts';
@@ -61,6 +62,8 @@ export function buildApp(deps: AppDeps) {
     reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
   app.addHook('onClose', () => brokerProbe.close());
+  // Before any route: the gateway merges this document into GET /openapi.json.
+  serveOpenApi(app, { title: 'coupon' });
   acceptEmptyJsonBodies(app);
   const campaigns = buildCampaignService(deps);
   registerCampaignRoutes(app, {

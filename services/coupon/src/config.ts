@@ -1,4 +1,6 @@
+import { defaultGroupIdOf } from '@nuri/contracts/consumer-groups';
 import { topics } from '@nuri/contracts/events';
+import { adminTokenConfig } from '@nuri/platform/admin-auth';
 import { ConfigError, loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
 import {
@@ -25,7 +27,7 @@ export const ConfigSchema = Type.Object({
   NURI_COUPON_PORT: portVariable(8203),
   NURI_COUPON_DB: Type.String({ default: 'nuri_coupon', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   /** Bearer token of the admin routes; compared in constant time. No default: it is a secret. */
-  NURI_ADMIN_TOKEN: Type.String({ minLength: 32, maxLength: 512, pattern: '^[A-Za-z0-9._~+/=-]+$' }),
+  ...adminTokenConfig,
   /** channel-user's base URL; its /.well-known/jwks.json verifies access tokens. */
   NURI_CHANNEL_USER_URL: upstreamUrlsVariable('http://127.0.0.1:8201'),
   NURI_CORE_PAYMENT_URL: upstreamUrlsVariable('http://127.0.0.1:8102'),
@@ -33,7 +35,10 @@ export const ConfigSchema = Type.Object({
   NURI_COUPON_ISSUED_TOPIC: Type.String({ default: topics.couponIssued, pattern: topicPattern }),
   NURI_COUPON_RECORDED_TOPIC: Type.String({ default: topics.couponRecorded, pattern: topicPattern }),
   /** One group reads coupon.issued (the MySQL mirror) and coupon.recorded (clears pending). */
-  NURI_COUPON_EVENTS_GROUP_ID: Type.String({ default: 'coupon.events', pattern: groupIdPattern }),
+  NURI_COUPON_EVENTS_GROUP_ID: Type.String({
+    default: defaultGroupIdOf('NURI_COUPON_EVENTS_GROUP_ID'),
+    pattern: groupIdPattern,
+  }),
   NURI_COUPON_EVENTS_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 5_000 }),
   /** coupon.issued events handed to Kafka and not yet acked, across all requests. */
   NURI_COUPON_SEND_WINDOW_MAX: Type.Integer({ default: 5_000, minimum: 1, maximum: 100_000 }),

@@ -133,6 +133,7 @@ await runMain('coupon', async () => {
     host: config.NURI_BIND_HOST,
     port: config.NURI_COUPON_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     // After HTTP drains (every in-flight hand-off answered): no new re-sends,
     // then the consumer, then the producer they share, then the stores.
     onShutdown: [

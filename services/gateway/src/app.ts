@@ -3,11 +3,16 @@ import { AppError } from '@nuri/platform/errors';
 import { createHttpApp } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { describeRoutes } from '@nuri/platform/openapi';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
 import type { Upstream } from '@nuri/platform/upstream';
 import type { ServiceName } from './config.ts';
+import { apiTitle, isForwardingRoute } from './openapi/document.ts';
 import { createProxy } from './proxy.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import { type AdminRouteDeps, registerAdminRoutes } from './routes/admin.ts';
+import { registerConsoleRoutes } from './routes/console.ts';
+import { registerDocsRoutes } from './routes/docs.ts';
 import { registerHealthRoute } from './routes/health.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
 import { createCachingVerifier } from './token-cache.ts';
@@ -36,6 +41,10 @@ export interface AppDeps {
   publicPort?: number;
   /** Proxies in front whose X-Forwarded-For and -Proto are believed (0: none). */
   trustedProxyHops?: number;
+  /** The operator console's API (routes/admin.ts); undefined: /api/v1/admin/* but the campaigns is 404. */
+  admin?: Omit<AdminRouteDeps, 'rateLimiter'>;
+  /** The built web console (routes/console.ts); undefined: no console (tests of the API alone). */
+  webDir?: string;
 }
 
 const operationalPaths = new Set(['/metrics', '/health/live', '/health/ready']);
@@ -54,6 +63,8 @@ export function buildApp(deps: AppDeps) {
     reportedChecks: { redis: () => redisReadinessCheck(deps.redis) },
     trustedProxyHops: deps.trustedProxyHops ?? 0,
   });
+  // Before any route, so that every route declared after it is described (GET /openapi.json).
+  describeRoutes(app, { title: apiTitle, isHidden: isForwardingRoute });
   const { publicPort } = deps;
   app.addHook('onRequest', (request, reply, done) => {
     if (publicPort !== undefined && request.socket.localPort === publicPort) {
@@ -68,11 +79,14 @@ export function buildApp(deps: AppDeps) {
       reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     done();
   });
+  registerDocsRoutes(app, { services: deps.services, logger: deps.logger });
   registerHealthRoute(app, {
     services: deps.services,
     gateways: deps.gateways,
     limiter: deps.routeLimiters.health,
   });
+  if (deps.admin !== undefined) registerAdminRoutes(app, { ...deps.admin, rateLimiter: deps.rateLimiter });
+  if (deps.webDir !== undefined) registerConsoleRoutes(app, { webDir: deps.webDir });
   registerProxyRoutes(app, {
     proxy: createProxy(deps.services),
     verifier: createCachingVerifier(deps.verifier),

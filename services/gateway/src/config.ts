@@ -1,7 +1,17 @@
+import { fileURLToPath } from 'node:url';
+import { type ConsumerGroupVariable, consumerGroups, groupIdPattern } from '@nuri/contracts/consumer-groups';
+import { adminTokenConfig } from '@nuri/platform/admin-auth';
 import { loadConfig } from '@nuri/platform/config';
-import { commonConfig, portVariable, redisConfig, upstreamUrlsVariable } from '@nuri/platform/service';
+import { internalAuthConfig } from '@nuri/platform/internal-auth';
+import {
+  commonConfig,
+  kafkaConfig,
+  portVariable,
+  redisConfig,
+  upstreamUrlsVariable,
+} from '@nuri/platform/service';
 import { parseUrlList } from '@nuri/platform/upstream';
-import { type Static, Type } from 'typebox';
+import { type Static, type TString, Type } from 'typebox';
 
 const upstreamUrl = upstreamUrlsVariable;
 
@@ -29,6 +39,11 @@ export const ConfigSchema = Type.Object({
    * the real client. 0 (the default): nothing forwarded is believed.
    */
   NURI_GATEWAY_TRUSTED_PROXY_HOPS: Type.Integer({ default: 0, minimum: 0, maximum: 10 }),
+  /** The built web console (src/cli/web.ts writes it); an image sets its own path. */
+  NURI_GATEWAY_WEB_DIR: Type.String({
+    default: fileURLToPath(new URL('../../../.nuri/web', import.meta.url)),
+    minLength: 1,
+  }),
   /** Signups per client IP per minute (each costs a password hash and a registry call). */
   NURI_GATEWAY_SIGNUP_LIMIT_PER_IP: Type.Integer({ default: 20, minimum: 1, maximum: 10_000_000 }),
   /** Logins per client IP per minute (each costs a password hash). */
@@ -70,17 +85,57 @@ export const ConfigSchema = Type.Object({
    * meanwhile. One instance alone enforces them exactly.
    */
   NURI_RATE_LIMIT_SYNC_INTERVAL_MS: Type.Integer({ default: 50, minimum: 5, maximum: 10_000 }),
+  // The operator console's APIs (admin/): the admin token they answer to, the
+  // gateway's own token for the services' read-only internal reports, the
+  // broker (lag, dead letters) and each consumer group's id (the services' own variables).
+  ...adminTokenConfig,
+  ...internalAuthConfig,
+  ...kafkaConfig,
+  ...consumerGroupVariables(),
+  /** Every call the admin APIs make to a service, Redis or the broker gives up after this long. */
+  NURI_GATEWAY_ADMIN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 500, maximum: 60_000 }),
   /** How long channel-user's JWKS is trusted before a refetch (an unknown kid refetches sooner). */
   NURI_JWKS_CACHE_MAX_AGE_MS: Type.Integer({ default: 600_000, minimum: 1_000, maximum: 86_400_000 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
 
+function consumerGroupVariables(): Record<ConsumerGroupVariable, TString> {
+  return Object.fromEntries(
+    consumerGroups.map((group) => [
+      group.variable,
+      Type.String({ default: group.defaultGroupId, pattern: groupIdPattern }),
+    ]),
+  ) as Record<ConsumerGroupVariable, TString>;
+}
+
+/** Every consumer group of the system under this environment's ids, with its topics (prefixed). */
+export function consumerGroupsOf(config: Config): Array<{ group: string; topics: string[] }> {
+  return consumerGroups.map((group) => ({
+    group: config[group.variable],
+    topics: group.topics.map((topic) => `${config.NURI_KAFKA_TOPIC_PREFIX}${topic}`),
+  }));
+}
+
 export function loadServiceConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   return loadConfig(ConfigSchema, env);
 }
 
 export type ServiceName = 'core-user' | 'core-payment' | 'channel-user' | 'point' | 'coupon';
+
+/**
+ * docs/architecture.md "Services": where each service runs (the gateway itself is the
+ * edge). The CLI's service list says the same; e2e/admin.test.ts holds one to the other.
+ */
+export const zoneOf: Readonly<Record<ServiceName | 'gateway', 'core' | 'channel' | 'edge'>> = {
+  'core-user': 'core',
+  'core-payment': 'core',
+  'channel-user': 'channel',
+  point: 'channel',
+  coupon: 'channel',
+  gateway: 'edge',
+};
+
 export type ChannelServiceName = 'channel-user' | 'point' | 'coupon';
 
 /** Every service behind the gateway and its instances' URLs, for the aggregated health (core ones included). */
@@ -94,5 +149,5 @@ export function upstreamsOf(config: Config): Record<ServiceName, string[]> {
   };
 }
 
-/** The services the public API is routed to: the channel zone only (DESIGN.md). */
+/** The services the public API is routed to: the channel zone only (docs/architecture.md). */
 export const channelServices: readonly ChannelServiceName[] = ['channel-user', 'point', 'coupon'];

@@ -15,6 +15,8 @@ export interface ForwardRequest {
   body: Buffer | undefined;
   requestId: string;
   clientIp: string;
+  /** `http` or `https` as the client reached the gateway (a trusted TLS terminator's word included). */
+  protocol: 'http' | 'https';
   /** The verified token's subject; absent on anonymous routes. */
   userUuid: string | undefined;
 }
@@ -46,6 +48,7 @@ const requestHeadersDropped = new Set([
   'x-user-uuid',
   'x-request-id',
   'x-forwarded-for',
+  'x-forwarded-proto',
   'forwarded',
 ]);
 const responseHeadersDropped = new Set([
@@ -99,6 +102,8 @@ function forwardedHeaders(request: ForwardRequest): Record<string, string | stri
   }
   headers['x-request-id'] = request.requestId;
   headers['x-forwarded-for'] = request.clientIp;
+  // channel-user marks its session cookie Secure when the client used HTTPS.
+  headers['x-forwarded-proto'] = request.protocol;
   if (request.userUuid !== undefined) headers['x-user-uuid'] = request.userUuid;
   return headers;
 }

@@ -3,7 +3,7 @@ import type { ChannelServiceName } from './config.ts';
 export type UpstreamName = ChannelServiceName;
 
 /**
- * The public API (API.md) by owning service, as Fastify route patterns. Only
+ * The public API (docs/api.md) by owning service, as Fastify route patterns. Only
  * these are forwarded: /internal/* and anything unlisted answer 404 here.
  */
 export const publicRoutes: ReadonlyArray<{ upstream: UpstreamName; urls: readonly string[] }> = [
@@ -27,18 +27,31 @@ export const publicRoutes: ReadonlyArray<{ upstream: UpstreamName; urls: readonl
   },
   {
     upstream: 'coupon',
-    urls: ['/api/v1/coupon-campaigns/*', '/api/v1/coupons', '/api/v1/coupons/*', '/api/v1/admin/*'],
+    // Of /api/v1/admin/*, only the campaigns are coupon's: the rest is the gateway's own (routes/admin.ts).
+    urls: [
+      '/api/v1/coupon-campaigns',
+      '/api/v1/coupon-campaigns/*',
+      '/api/v1/coupons',
+      '/api/v1/coupons/*',
+      '/api/v1/admin/coupon-campaigns',
+      '/api/v1/admin/coupon-campaigns/*',
+    ],
   },
 ];
 
-/** API.md: no access token on signup, login, refresh and the JWKS (health is not proxied). */
+/**
+ * docs/api.md: no access token on signup, login, refresh and the JWKS (health is not
+ * proxied); nor on the web console's cookie login and refresh (web-session).
+ */
 const anonymousPaths = new Set([
   '/api/v1/auth/signup',
   '/api/v1/auth/login',
   '/api/v1/auth/refresh',
+  '/api/v1/auth/web-session',
+  '/api/v1/auth/web-session/refresh',
   '/.well-known/jwks.json',
 ]);
-/** The owning service checks the admin token itself (API.md, Coupons). */
+/** The owning service (coupon, or the gateway's admin routes) checks the admin token itself (docs/api.md). */
 const adminPrefix = '/api/v1/admin/';
 
 export function needsAccessToken(path: string): boolean {

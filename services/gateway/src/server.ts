@@ -5,6 +5,7 @@ import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
 import { runMain } from '@nuri/platform/service';
 import { createUpstream, parseUrlList, type Upstream } from '@nuri/platform/upstream';
+import { adminDepsOf, countingRefusals, createRefusalCounter } from './admin/index.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createRateLimiter } from './rate-limit.ts';
@@ -16,24 +17,34 @@ await runMain('gateway', async () => {
   const services = createServiceUpstreams(config, logger);
   const peers = parseUrlList(config.NURI_GATEWAY_PEER_URLS);
   const gateways = peers.length === 0 ? undefined : probeOnly('gateway', peers, config, logger);
-  const rateLimiter = createRateLimiter({
-    redis,
-    logger,
-    ipMax: config.NURI_RATE_LIMIT_IP_MAX,
-    userMax: config.NURI_RATE_LIMIT_USER_MAX,
-    windowMs: config.NURI_RATE_LIMIT_WINDOW_MS,
-    syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
-  });
-  const perMinute = (name: string, ipMax: number) =>
+  // Every 429 of every limiter is counted, for the operator console (admin/refusals.ts).
+  const refusals = createRefusalCounter({ redis, logger });
+  const rateLimiter = countingRefusals(
+    'general',
     createRateLimiter({
       redis,
       logger,
-      ipMax,
-      userMax: Number.MAX_SAFE_INTEGER,
-      windowMs: 60_000,
+      ipMax: config.NURI_RATE_LIMIT_IP_MAX,
+      userMax: config.NURI_RATE_LIMIT_USER_MAX,
+      windowMs: config.NURI_RATE_LIMIT_WINDOW_MS,
       syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
-      keyPrefix: `rl-${name}`,
-    });
+    }),
+    refusals,
+  );
+  const perMinute = (name: string, ipMax: number) =>
+    countingRefusals(
+      name,
+      createRateLimiter({
+        redis,
+        logger,
+        ipMax,
+        userMax: Number.MAX_SAFE_INTEGER,
+        windowMs: 60_000,
+        syncIntervalMs: config.NURI_RATE_LIMIT_SYNC_INTERVAL_MS,
+        keyPrefix: `rl-${name}`,
+      }),
+      refusals,
+    );
   const routeLimiters = {
     signup: perMinute('signup', config.NURI_GATEWAY_SIGNUP_LIMIT_PER_IP),
     login: perMinute('login', config.NURI_GATEWAY_LOGIN_LIMIT_PER_IP),
@@ -53,8 +64,10 @@ await runMain('gateway', async () => {
     }),
     rateLimiter,
     routeLimiters,
+    admin: adminDepsOf(config, { services, gateways, redis, refusals, logger }),
     ...(config.NURI_GATEWAY_OPS_PORT === 0 ? {} : { publicPort: config.NURI_GATEWAY_PORT }),
     trustedProxyHops: config.NURI_GATEWAY_TRUSTED_PROXY_HOPS,
+    webDir: config.NURI_GATEWAY_WEB_DIR,
   });
   await runServer(app, {
     host: config.NURI_BIND_HOST,
@@ -62,6 +75,7 @@ await runMain('gateway', async () => {
     reusePort: config.NURI_GATEWAY_SHARE_PORT,
     extraPort: config.NURI_GATEWAY_OPS_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     onShutdown: [
       () =>
         Promise.all([...Object.values(services), gateways].map((upstream) => upstream?.close())).then(
@@ -71,6 +85,7 @@ await runMain('gateway', async () => {
         Promise.all([rateLimiter, ...Object.values(routeLimiters)].map((limiter) => limiter.close())).then(
           () => {},
         ),
+      () => refusals.close(),
       async () => {
         redis.disconnect();
       },
@@ -107,8 +122,9 @@ function probeOnly(name: string, urls: string[], config: Config, logger: Logger)
   return createUpstream({
     name,
     urls,
-    connectionsMax: 1,
-    attemptTimeoutMs: config.NURI_HEALTH_TIMEOUT_MS,
+    // Besides the probes (their own connections), the operator console's reports (admin/).
+    connectionsMax: 2,
+    attemptTimeoutMs: config.NURI_GATEWAY_ADMIN_TIMEOUT_MS,
     probe: { intervalMs: config.NURI_HEALTH_PROBE_INTERVAL_MS, timeoutMs: config.NURI_HEALTH_TIMEOUT_MS },
     logger,
   });

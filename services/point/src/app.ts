@@ -9,10 +9,12 @@ import {
   requireInternalToken,
 } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
+import { readOutboxBacklog } from '@nuri/platform/kafka/outbox';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
+import { serveOpenApi } from '@nuri/platform/openapi';
 import type { ServiceDb } from './db/database.ts';
-import { createReconciliationStore } from './db/reconciliation-repository.ts';
+import { createReconciliationStore, readPaymentsOverview } from './db/reconciliation-repository.ts';
 import { createWalletStore } from './db/wallets-repository.ts';
 import type { AccountLinks, PaymentStore } from './domain/payments.ts';
 import type { TimeoutStore } from './domain/settlement.ts';
@@ -40,9 +42,20 @@ export interface AppDeps {
 
 const readinessTimeoutMs = 1_000;
 
-/** Who may call what: only the operator (`nuri reconcile`, `nuri payments retry`); no service calls point. */
+const reports = [
+  'GET /internal/v1/reconciliation',
+  'GET /internal/v1/ops/outbox',
+  'GET /internal/v1/ops/payments',
+];
+
+/**
+ * Who may call what: the operator (`nuri reconcile`, `nuri payments retry`)
+ * and the gateway (the operator console's reports, which change nothing); no
+ * other service calls point.
+ */
 export const internalRoutePolicy: InternalRoutePolicy = {
-  ops: ['GET /internal/v1/reconciliation', 'POST /internal/v1/payments/:paymentId/retry'],
+  ops: [...reports, 'POST /internal/v1/payments/:paymentId/retry'],
+  gateway: reports,
 };
 
 /** The point HTTP app; never listens (server.ts does). Kafka and the timeout job live beside it. */
@@ -59,6 +72,8 @@ export function buildApp(deps: AppDeps) {
     reportedChecks: { kafka: () => brokerProbe.check(readinessTimeoutMs) },
   });
   app.addHook('onClose', () => brokerProbe.close());
+  // Before any route: the gateway merges this document into GET /openapi.json.
+  serveOpenApi(app, { title: 'point' });
   const { db } = deps.database;
   const idempotency = createIdempotencyStore(db);
   // Two encapsulated scopes: users (access token) and services (internal token).
@@ -75,6 +90,9 @@ export function buildApp(deps: AppDeps) {
       stuck: deps.payments,
       reconciliation: createReconciliationStore(db, deps.attemptsMax),
       paymentTimeoutMs: deps.paymentTimeoutMs,
+      outbox: () => readOutboxBacklog(db),
+      paymentsOverview: (now, stuckListedMax) =>
+        readPaymentsOverview(db, deps.attemptsMax, now, stuckListedMax),
     });
   });
   return app;

@@ -1,3 +1,4 @@
+import { defaultGroupIdOf } from '@nuri/contracts/consumer-groups';
 import { topics } from '@nuri/contracts/events';
 import { loadConfig } from '@nuri/platform/config';
 import { internalAuthConfig, internalCallersConfig } from '@nuri/platform/internal-auth';
@@ -31,7 +32,10 @@ export const ConfigSchema = Type.Object({
     pattern: topicPattern,
   }),
   NURI_POINT_PAYMENT_SETTLED_TOPIC: Type.String({ default: topics.paymentSettled, pattern: topicPattern }),
-  NURI_POINT_SETTLED_GROUP_ID: Type.String({ default: 'point.payments', pattern: groupIdPattern }),
+  NURI_POINT_SETTLED_GROUP_ID: Type.String({
+    default: defaultGroupIdOf('NURI_POINT_SETTLED_GROUP_ID'),
+    pattern: groupIdPattern,
+  }),
   NURI_POINT_SETTLED_BATCH_SIZE_MAX: Type.Integer({ default: 500, minimum: 1, maximum: 5_000 }),
   NURI_POINT_OUTBOX_BATCH_SIZE_MAX: Type.Integer({ default: 1_000, minimum: 1, maximum: 5_000 }),
   NURI_POINT_OUTBOX_POLL_INTERVAL_MS: Type.Integer({ default: 20, minimum: 5, maximum: 10_000 }),

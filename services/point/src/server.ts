@@ -95,6 +95,7 @@ await runMain('point', async () => {
     host: config.NURI_BIND_HOST,
     port: config.NURI_POINT_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
+    instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     // After HTTP drains: no more re-sends, the consumer stops, the relay
     // publishes what is left, then the clients and the pool close.
     onShutdown: [

@@ -1,4 +1,4 @@
-import { uuidv7Floor } from '@nuri/platform/ids';
+import { type Check, gatherReconciliation, type ReportingService } from '@nuri/platform/reconciliation';
 import { parseUrlList } from '@nuri/platform/upstream';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../log.ts';
@@ -6,139 +6,16 @@ import { operatorToken } from '../secrets.ts';
 
 const requestTimeoutMs = 60_000;
 
-/** One line of the report: a check that holds or not, with the findings that break it. */
-export interface Check {
-  label: string;
-  ok: boolean;
-  summary: string;
-  findings: string[];
-}
+export type { Check } from '@nuri/platform/reconciliation';
 
-/**
- * A service that owns data answers for it: nobody reads another service's
- * database, so each one exposes GET /internal/v1/reconciliation and this
- * command only gathers and prints. `checks` turns its report into lines.
- */
-interface Source {
-  service: string;
-  /** Its instances (NURI_<SERVICE>_URL lists one or several); the first that answers is asked. */
-  baseUrls: string[];
-  checks: (report: Record<string, unknown>) => Check[];
-}
-
-const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-const count = (value: unknown, noun: string) => `${list(value).length} ${noun}`;
-const show = (value: unknown) => list(value).map((item) => JSON.stringify(item));
-
-/**
- * Σ balances = Σ deposits − Σ withdrawals − Σ payments: transfers move money
- * between accounts and never change the total.
- */
-function moneySupplyCheck(value: unknown): Check {
-  const supply = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  const won = (name: string) =>
-    typeof supply[name] === 'string' ? BigInt(supply[name] as string) : undefined;
-  const [balances, deposits, withdrawals, payments, out, into] = [
-    'balances',
-    'deposits',
-    'withdrawals',
-    'payments',
-    'transfersOut',
-    'transfersIn',
-  ].map(won);
-  if ([balances, deposits, withdrawals, payments, out, into].some((amount) => amount === undefined)) {
-    return {
-      label: 'Σ balances = deposits − withdrawals − payments',
-      ok: false,
-      summary: 'not reported',
-      findings: [],
-    };
-  }
-  const expected = deposits! - withdrawals! - payments!;
-  const ok = balances === expected && out === into;
+/** Each service's instances (NURI_<SERVICE>_URL lists one or several); the first that answers is asked. */
+function baseUrlsOf(config: CliConfig): Record<ReportingService, string[]> {
   return {
-    label: 'Σ balances = deposits − withdrawals − payments',
-    ok,
-    summary: `₩${balances} (transfers ₩${out} out, ₩${into} in)`,
-    findings: ok ? [] : [`balances ₩${balances}, expected ₩${expected}; transfers out ₩${out}, in ₩${into}`],
+    'core-payment': parseUrlList(config.NURI_CORE_PAYMENT_URL),
+    point: parseUrlList(config.NURI_POINT_URL),
+    coupon: parseUrlList(config.NURI_COUPON_URL),
+    'channel-user': parseUrlList(config.NURI_CHANNEL_USER_URL),
   };
-}
-
-function sources(config: CliConfig): Source[] {
-  return [
-    {
-      service: 'core-payment',
-      baseUrls: parseUrlList(config.NURI_CORE_PAYMENT_URL),
-      checks: (report) => [
-        { label: 'accounts checked', ok: true, summary: String(report.accountsChecked), findings: [] },
-        {
-          label: 'balance = ledger sum, every account',
-          ok: list(report.balanceMismatches).length === 0,
-          summary: count(report.balanceMismatches, 'mismatches'),
-          findings: show(report.balanceMismatches),
-        },
-        {
-          label: 'every transaction balances (debits = credits)',
-          ok: list(report.unbalancedTransactions).length === 0,
-          summary: count(report.unbalancedTransactions, 'unbalanced'),
-          findings: show(report.unbalancedTransactions),
-        },
-        {
-          label: 'every deposit/payment/transfer applied at most once',
-          ok: list(report.duplicateApplications).length === 0,
-          summary: count(report.duplicateApplications, 'duplicates'),
-          findings: show(report.duplicateApplications),
-        },
-        moneySupplyCheck(report.moneySupply),
-        {
-          label: 'every transfer moved in the ledger, and only those',
-          ok: list(report.transferMismatches).length === 0,
-          summary: count(report.transferMismatches, 'unmatched'),
-          findings: show(report.transferMismatches),
-        },
-      ],
-    },
-    {
-      service: 'point',
-      baseUrls: parseUrlList(config.NURI_POINT_URL),
-      checks: (report) => [
-        {
-          label: 'every payment terminal or younger than its timeout',
-          ok: list(report.stuckPayments).length === 0 && report.pendingOverdue === 0,
-          summary: `${count(report.stuckPayments, 'stuck')}, ${String(report.pendingOverdue)} overdue`,
-          findings: show(report.stuckPayments),
-        },
-        {
-          label: 'wallet = charged - used + refunded, every user',
-          ok: list(report.walletMismatches).length === 0,
-          summary: count(report.walletMismatches, 'mismatches'),
-          findings: show(report.walletMismatches),
-        },
-        {
-          label: 'one USE per payment, one REFUND per FAILED',
-          ok: list(report.paymentMismatches).length === 0,
-          summary: count(report.paymentMismatches, 'mismatches'),
-          findings: show(report.paymentMismatches),
-        },
-      ],
-    },
-    {
-      service: 'coupon',
-      baseUrls: parseUrlList(config.NURI_COUPON_URL),
-      checks: (report) => [
-        {
-          label: 'coupons issued in Redis = recorded in the core',
-          ok: list(report.mismatches).length === 0,
-          summary:
-            `${count(report.mismatches, 'mismatches')} of ${count(report.campaigns, 'campaigns')}` +
-            (list(report.notLoaded).length > 0
-              ? `, ${count(report.notLoaded, 'not in Redis (not compared)')}`
-              : ''),
-          findings: show(report.mismatches),
-        },
-      ],
-    },
-  ];
 }
 
 /** Every service's checks, each service asked at once; a service that cannot be asked throws CliError (exit 2). */
@@ -146,113 +23,13 @@ export async function reconciliationChecks(
   config: CliConfig,
   token: string | undefined,
 ): Promise<Array<{ service: string; checks: Check[] }>> {
-  return Promise.all([
-    ...sources(config).map(async (source) => ({
-      service: source.service,
-      checks: source.checks(
-        await fetchJson(source.service, source.baseUrls, '/internal/v1/reconciliation', token),
-      ),
-    })),
-    depositChecks(config, token),
-  ]);
-}
-
-/** Deposits requested more recently than this may still be on their way: not compared yet. */
-const depositSettleMs = 5 * 60_000;
-/** How far back deposits are compared. */
-const depositWindowMs = 7 * 86_400_000;
-const findingsShownMax = 20;
-
-type Totals = { byStatus: Record<string, { count: number; amount: string }>; ids?: Record<string, string[]> };
-
-/**
- * The deposits of the last week (but the last five minutes), as channel-user
- * (what the customer sees) and core-payment (what the ledger did) each count
- * them: every deposit the channel shows COMPLETED was applied by the core,
- * and nothing else was; FAILED agree; none PENDING past five minutes. On a
- * difference both are asked for the ids, and the ones that differ are named.
- */
-async function depositChecks(
-  config: CliConfig,
-  token: string | undefined,
-): Promise<{ service: string; checks: Check[] }> {
-  const now = Date.now();
-  const query = `from=${uuidv7Floor(now - depositWindowMs)}&to=${uuidv7Floor(now - depositSettleMs)}`;
-  const ask = (detail: boolean) =>
-    Promise.all([
-      fetchJson(
-        'channel-user',
-        parseUrlList(config.NURI_CHANNEL_USER_URL),
-        `/internal/v1/deposit-totals?${query}${detail ? '&detail=true' : ''}`,
-        token,
-      ),
-      fetchJson(
-        'core-payment',
-        parseUrlList(config.NURI_CORE_PAYMENT_URL),
-        `/internal/v1/deposit-totals?${query}${detail ? '&detail=true' : ''}`,
-        token,
-      ),
-    ]) as Promise<[Totals, Totals]>;
-  let [channel, core] = await ask(false);
-  const total = (totals: Totals, status: string) => totals.byStatus[status] ?? { count: 0, amount: '0' };
-  const same = (status: string) =>
-    total(channel, status).count === total(core, status).count &&
-    total(channel, status).amount === total(core, status).amount;
-  const pending = total(channel, 'PENDING');
-  const agree = same('COMPLETED') && same('FAILED') && pending.count === 0;
-  let findings: string[] = [];
-  if (!agree) {
-    [channel, core] = await ask(true);
-    findings = differingDeposits(channel, core);
-  }
-  const describe = (status: string) =>
-    `channel ${total(channel, status).count} (₩${total(channel, status).amount}), core ${total(core, status).count} (₩${total(core, status).amount})`;
-  return {
-    service: 'deposits (channel-user ↔ core-payment, last 7 days)',
-    checks: [
-      {
-        label: 'COMPLETED in the channel = applied by the core',
-        ok: same('COMPLETED'),
-        summary: describe('COMPLETED'),
-        findings: same('COMPLETED') ? [] : findings.filter((line) => !line.startsWith('PENDING')),
-      },
-      {
-        label: 'FAILED in the channel = refused by the core',
-        ok: same('FAILED'),
-        summary: describe('FAILED'),
-        findings: [],
-      },
-      {
-        label: 'none PENDING past 5 minutes (they are re-sent)',
-        ok: pending.count === 0,
-        summary: `${pending.count} pending`,
-        findings: findings.filter((line) => line.startsWith('PENDING')),
-      },
-    ],
-  };
-}
-
-function differingDeposits(channel: Totals, core: Totals): string[] {
-  const statusIn = (totals: Totals) => {
-    const byId = new Map<string, string>();
-    for (const [status, ids] of Object.entries(totals.ids ?? {})) for (const id of ids) byId.set(id, status);
-    return byId;
-  };
-  const channelStatus = statusIn(channel);
-  const coreStatus = statusIn(core);
-  const findings: string[] = [];
-  for (const [id, status] of channelStatus) {
-    const settled = coreStatus.get(id);
-    if (status === 'PENDING')
-      findings.push(
-        `PENDING ${id}: the core ${settled === undefined ? 'has no record of it' : `settled it ${settled}`}`,
-      );
-    else if (settled !== status) findings.push(`${id}: channel ${status}, core ${settled ?? 'no record'}`);
-  }
-  for (const [id, status] of coreStatus) {
-    if (!channelStatus.has(id)) findings.push(`${id}: core ${status}, the channel has no such deposit`);
-  }
-  return findings.slice(0, findingsShownMax);
+  const baseUrls = baseUrlsOf(config);
+  const sections = await gatherReconciliation((service, path) =>
+    fetchJson(service, baseUrls[service], path, token),
+  );
+  const unreachable = sections.find((section) => section.unreachable !== undefined);
+  if (unreachable !== undefined) throw new CliError(unreachable.unreachable!, 2);
+  return sections.map(({ service, checks }) => ({ service, checks }));
 }
 
 /**
@@ -300,5 +77,5 @@ async function fetchJson(
     }
     return (await response.json()) as Record<string, unknown>;
   }
-  throw new CliError(lastFailure || `no URL for ${service}`, 2);
+  throw new Error(lastFailure || `no URL for ${service}`);
 }

@@ -12,6 +12,7 @@ import { databaseNameOf, serviceEntry, services } from '../services.ts';
 import { writeStatus } from '../status.ts';
 import { type RestartPolicy, Supervisor } from '../supervisor.ts';
 import { planTopology, type Scale, type Topology } from '../topology.ts';
+import { buildWeb } from '../web.ts';
 
 const migrateTimeoutMs = 120_000;
 /**
@@ -95,6 +96,7 @@ export async function startSystem(
   options: StartOptions = {},
 ): Promise<RunningSystem> {
   const env = environmentWithSecrets(baseEnv);
+  await buildWeb();
   await migrateAll(config, env);
   const present = new Set(
     services

@@ -48,7 +48,7 @@ export interface ReplayRecord {
   by: string;
 }
 
-const readTimeoutMs = 20_000;
+const readTimeoutMsDefault = 20_000;
 /** Letters read per DLQ topic at most: a DLQ is something to empty, not to archive. */
 export const deadLettersMax = 10_000;
 
@@ -56,8 +56,16 @@ export const deadLettersMax = 10_000;
 async function readToEnd(
   brokers: string[],
   topics: string[],
+  readTimeoutMs: number,
 ): Promise<Array<Message<string, string, string, string>>> {
-  const admin = new Admin({ clientId: 'nuri-dlq', bootstrapBrokers: brokers, timeout: 5_000, retries: 1 });
+  const adminTimeoutMs = Math.min(5_000, readTimeoutMs);
+  const admin = new Admin({
+    clientId: 'nuri-dlq',
+    bootstrapBrokers: brokers,
+    timeout: adminTimeoutMs,
+    connectTimeout: adminTimeoutMs,
+    retries: 1,
+  });
   const ends = new Map<string, bigint>();
   try {
     const existing = new Set(await admin.listTopics());
@@ -130,10 +138,12 @@ export async function listDeadLetters(
   brokers: string[],
   dlqTopics: string[],
   replaysTopic: string,
+  options: { readTimeoutMs?: number } = {},
 ): Promise<DeadLetter[]> {
+  const readTimeoutMs = options.readTimeoutMs ?? readTimeoutMsDefault;
   const [letters, replays] = await Promise.all([
-    readToEnd(brokers, dlqTopics),
-    readReplays(brokers, replaysTopic),
+    readToEnd(brokers, dlqTopics, readTimeoutMs),
+    readReplays(brokers, replaysTopic, readTimeoutMs),
   ]);
   return letters.map((message) => {
     const header = (name: string) => message.headers.get(name) ?? '';
@@ -166,9 +176,13 @@ export async function listDeadLetters(
   });
 }
 
-async function readReplays(brokers: string[], replaysTopic: string): Promise<Map<string, ReplayRecord>> {
+async function readReplays(
+  brokers: string[],
+  replaysTopic: string,
+  readTimeoutMs: number,
+): Promise<Map<string, ReplayRecord>> {
   const records = new Map<string, ReplayRecord>();
-  for (const message of await readToEnd(brokers, [replaysTopic])) {
+  for (const message of await readToEnd(brokers, [replaysTopic], readTimeoutMs)) {
     try {
       const record = JSON.parse(message.value) as ReplayRecord;
       records.set(record.ref, record);
@@ -188,7 +202,7 @@ export async function replayDeadLetters(
   brokers: string[],
   letters: readonly DeadLetter[],
   replaysTopic: string,
-  options: { again?: boolean } = {},
+  options: { again?: boolean; by?: string } = {},
 ): Promise<{ replayed: DeadLetter[]; skipped: DeadLetter[] }> {
   const chosen = letters.filter((letter) => options.again === true || letter.replayedAt === undefined);
   const skipped = letters.filter((letter) => !chosen.includes(letter));
@@ -202,7 +216,8 @@ export async function replayDeadLetters(
     acks: ProduceAcks.ALL,
     autocreateTopics: false,
   });
-  const by = `${userInfo().username}@${hostname()}`;
+  // Who asked, for the audit record: the operator's login on the command line by default.
+  const by = options.by ?? `${userInfo().username}@${hostname()}`;
   try {
     for (const letter of chosen) {
       await producer.send({

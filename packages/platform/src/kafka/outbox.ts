@@ -111,7 +111,7 @@ export interface OutboxMessage {
    * out in either order: an id is made before its transaction commits, so a
    * row committed later can carry a smaller id than one already published.
    * No consumer depends on that order — each event is applied by its own
-   * entity's id, once (see DESIGN.md "Events").
+   * entity's id, once (see docs/architecture.md "Events").
    */
   event: { id: string };
 }
@@ -474,5 +474,38 @@ function createRelayMetrics(registry: Registry) {
       [],
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ),
+  };
+}
+
+/** What an outbox holds back (GET /internal/v1/ops/outbox of each service that has one). */
+export interface OutboxBacklog {
+  /** Rows not yet published, counted up to `outboxPendingCountedMax`. */
+  pending: number;
+  /** Age of the oldest of them by the database's clock; null when none waits. */
+  oldestAgeSeconds: number | null;
+}
+
+/** Past this many unpublished rows the count stops: the answer stays an index scan of bounded length. */
+export const outboxPendingCountedMax = 1_000_000;
+
+/** Reads the backlog with two index scans of the unpublished tail (never the whole table). */
+export async function readOutboxBacklog<DB>(database: Kysely<DB>): Promise<OutboxBacklog> {
+  const db = database as unknown as Kysely<OutboxDatabase>;
+  const postgres = dialectOf(database) === 'postgres';
+  const counted = await sql<{ pending: string | number }>`
+    select count(*) as pending from (
+      select id from outbox where published_at is null limit ${outboxPendingCountedMax}
+    ) unpublished`.execute(db);
+  const oldest = postgres
+    ? await sql<{ age: string | number }>`
+        select extract(epoch from (now() - created_at)) as age
+        from outbox where published_at is null order by id limit 1`.execute(db)
+    : await sql<{ age: string | number }>`
+        select timestampdiff(microsecond, created_at, now(3)) / 1000000 as age
+        from outbox where published_at is null order by id limit 1`.execute(db);
+  const age = oldest.rows[0]?.age;
+  return {
+    pending: Number(counted.rows[0]?.pending ?? 0),
+    oldestAgeSeconds: age === undefined ? null : Math.max(0, Math.floor(Number(age))),
   };
 }

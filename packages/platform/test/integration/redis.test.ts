@@ -4,7 +4,7 @@ import { uuidv7 } from '../../src/ids.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createRedis, type Redis, redisReadinessCheck } from '../../src/redis.ts';
 
-// The local Redis the test suite runs against (see DESIGN.md: used where it already runs).
+// The local Redis the test suite runs against (see docs/architecture.md: used where it already runs).
 const redisUrl = 'redis://127.0.0.1:6379';
 
 const clients: Redis[] = [];

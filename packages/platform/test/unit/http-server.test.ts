@@ -43,6 +43,8 @@ describe('runServer', () => {
         port: 0,
         signals: [],
         exit: (code) => void exitCodes.push(code),
+        // As the supervisor says through NURI_INSTANCE_RESTARTS.
+        instanceRestarts: 2,
         onShutdown: [
           async () => void events.push('consumers stopped'),
           async () => void events.push('pool closed'),
@@ -65,7 +67,10 @@ describe('runServer', () => {
       assert.deepEqual(await inFlight, { status: 200, body: { done: true } });
       assert.equal(await shutdown, 0);
       assert.equal(readyDuringDrain.statusCode, 503);
-      assert.deepEqual(readyDuringDrain.json(), { status: 'unavailable', checks: { shutdown: 'fail' } });
+      const { instance, ...readiness } = readyDuringDrain.json();
+      assert.deepEqual(readiness, { status: 'unavailable', checks: { shutdown: 'fail' } });
+      assert.equal(instance.pid, process.pid, 'a draining instance still says which process it is');
+      assert.equal(instance.restarts, 2);
       assert.equal(newWorkDuringDrain.statusCode, 503);
       assert.equal(newWorkDuringDrain.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(newWorkDuringDrain.json().code, 'SERVICE_UNAVAILABLE');

@@ -289,7 +289,10 @@ describe('createHttpApp: health and metrics', () => {
     const { app } = buildTestApp({ readinessChecks: { database: async () => {}, kafka: async () => {} } });
     const response = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(response.statusCode, 200);
-    assert.deepEqual(response.json(), { status: 'ok', checks: { database: 'ok', kafka: 'ok' } });
+    const { instance, ...readiness } = response.json();
+    assert.deepEqual(readiness, { status: 'ok', checks: { database: 'ok', kafka: 'ok' } });
+    assert.equal(instance.pid, process.pid, 'the process that answered is named');
+    assert.ok(!Number.isNaN(Date.parse(instance.startedAt)));
   });
 
   it('when a check fails or hangs past its timeout, then 503 names it without internals and logs why', async () => {
@@ -307,7 +310,8 @@ describe('createHttpApp: health and metrics', () => {
     const response = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.ok(Date.now() - startedMs < 1_000, 'the hanging check was cut off');
     assert.equal(response.statusCode, 503);
-    assert.deepEqual(response.json(), {
+    const { instance: _instance, ...readiness } = response.json();
+    assert.deepEqual(readiness, {
       status: 'unavailable',
       checks: { database: 'ok', redis: 'fail', kafka: 'fail' },
     });
@@ -328,7 +332,8 @@ describe('createHttpApp: health and metrics', () => {
     });
     const response = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(response.statusCode, 200);
-    assert.deepEqual(response.json(), { status: 'ok', checks: { database: 'ok', kafka: 'fail' } });
+    const { instance: _instance, ...readiness } = response.json();
+    assert.deepEqual(readiness, { status: 'ok', checks: { database: 'ok', kafka: 'fail' } });
   });
 
   it('when probes come often, then the checks run once per cache period and concurrent probes share one run', async () => {

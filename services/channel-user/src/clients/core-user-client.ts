@@ -11,7 +11,7 @@ export function createUserRegistry(core: CoreClient): UserRegistry {
     async register(identity: Identity, requestId: string) {
       // No retries: registration is idempotent per RRN at the core, but a
       // signup that failed fast is cheaper for everyone than one that waits
-      // out several timeouts; the client may retry (API.md: safe to retry).
+      // out several timeouts; the client may retry (docs/api.md: safe to retry).
       const response = await core.request({
         method: 'POST',
         path: '/internal/v1/users',

@@ -1,7 +1,7 @@
 import { AppError } from '@nuri/platform/errors';
 import type { HolderNames, Transfer, TransferRequest } from './transfers.ts';
 
-/** API.md account numbers: `ddd-ddd-dddddd`. */
+/** docs/api.md account numbers: `ddd-ddd-dddddd`. */
 const accountNoPattern = /^\d{3}-\d{3}-\d{6}$/;
 
 export interface Account {

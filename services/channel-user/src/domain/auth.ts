@@ -4,7 +4,7 @@ import { hashRefreshToken, newRefreshToken } from '../auth/access-tokens.ts';
 import type { PasswordHasher } from '../auth/passwords.ts';
 import type { OneAtATime } from './one-at-a-time.ts';
 
-/** API.md: 423 LOGIN_LOCKED after 5 consecutive failures, for 15 minutes — counted per (loginId, client). */
+/** docs/api.md: 423 LOGIN_LOCKED after 5 consecutive failures, for 15 minutes — counted per (loginId, client). */
 export const loginFailuresMax = 5;
 export const loginLockMs = 15 * 60_000;
 /**
@@ -142,7 +142,7 @@ export interface TokenPair {
 const letter = /\p{L}/u;
 const digit = /\p{Nd}/u;
 
-/** API.md: 10–128 characters with a letter and a digit. Counted in code points. */
+/** docs/api.md: 10–128 characters with a letter and a digit. Counted in code points. */
 export function checkPassword(password: string): void {
   const length = Array.from(password).length;
   if (

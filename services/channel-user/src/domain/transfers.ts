@@ -2,9 +2,9 @@ import { isValidAccountNo } from '@nuri/contracts/account-number';
 import { AppError } from '@nuri/platform/errors';
 import { type AccountLinkStore, type CoreLedger, requireOwnAccount } from './accounts.ts';
 
-/** API.md: a memo of at most 20 characters, shown on both statements. */
+/** docs/api.md: a memo of at most 20 characters, shown on both statements. */
 export const memoLengthMax = 20;
-/** API.md: recipient look-ups per user per minute, against enumeration of account holders. */
+/** docs/api.md: recipient look-ups per user per minute, against enumeration of account holders. */
 export const defaultRecipientLookupsPerMinute = 30;
 
 export interface Recipient {

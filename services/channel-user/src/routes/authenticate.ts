@@ -12,15 +12,23 @@ import type { FastifyRequest } from 'fastify';
 
 /**
  * Who may call which internal route: point asks who owns an account before a
- * payment; the operator (`nuri reconcile`) reads deposit totals.
+ * payment; the operator (`nuri reconcile`) and the gateway (the operator
+ * console) read deposit totals and the outbox's backlog.
  */
 export const internalRoutePolicy: InternalRoutePolicy = {
   point: ['GET /internal/v1/account-links/:accountNo'],
-  ops: ['GET /internal/v1/deposit-totals'],
+  ops: ['GET /internal/v1/deposit-totals', 'GET /internal/v1/ops/outbox'],
+  gateway: ['GET /internal/v1/deposit-totals', 'GET /internal/v1/ops/outbox'],
 };
 
-/** Public routes of API.md that need no access token. */
-const openApiRoutes = new Set(['/api/v1/auth/signup', '/api/v1/auth/login', '/api/v1/auth/refresh']);
+/** Public routes of docs/api.md that need no access token. */
+const openApiRoutes = new Set([
+  '/api/v1/auth/signup',
+  '/api/v1/auth/login',
+  '/api/v1/auth/refresh',
+  '/api/v1/auth/web-session',
+  '/api/v1/auth/web-session/refresh',
+]);
 
 // Kept beside the request rather than on it, to avoid augmenting Fastify's types.
 const authenticatedUsers = new WeakMap<FastifyRequest, string>();

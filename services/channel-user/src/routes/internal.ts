@@ -1,6 +1,8 @@
+import { OutboxBacklogSchema } from '@nuri/contracts/operations';
 import { DepositTotalsQuerySchema, DepositTotalsSchema } from '@nuri/contracts/reconciliation';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
+import { readOutboxBacklog } from '@nuri/platform/kafka/outbox';
 import type { Kysely } from 'kysely';
 import type { ServiceDb } from '../db/database.ts';
 import { depositTotals } from '../db/deposits-repository.ts';
@@ -12,9 +14,16 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 /**
  * For the point service: is this account linked to this user? For `nuri
- * reconcile`: the deposits of an id range. (Callers' tokens checked by guardRoutes.)
+ * reconcile` and the gateway: the deposits of an id range, and the outbox. (Callers' tokens checked by guardRoutes.)
  */
 export function registerInternalRoutes(app: HttpApp, links: AccountLinkStore, db: Kysely<ServiceDb>): void {
+  // What the outbox holds back, for the operator console (through the gateway).
+  app.get(
+    '/internal/v1/ops/outbox',
+    { schema: { response: { 200: OutboxBacklogSchema, ...problems(401, 403) } } },
+    async () => readOutboxBacklog(db),
+  );
+
   app.get(
     '/internal/v1/deposit-totals',
     {

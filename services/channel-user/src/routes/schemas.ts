@@ -2,7 +2,7 @@ import { NameInput, PhoneInput, RrnInput } from '@nuri/contracts/identity';
 import { ProblemSchema } from '@nuri/platform/http';
 import Type, { type TSchema } from 'typebox';
 
-/** API.md: one operation moves 1 to ₩100,000,000, as a JSON integer. */
+/** docs/api.md: one operation moves 1 to ₩100,000,000, as a JSON integer. */
 export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000 });
 const Money = Type.Integer({ minimum: 0 });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -79,7 +79,7 @@ export const AccountSchema = Type.Object({
   openedAt: Timestamp,
 });
 
-// An absent body is as good as `{}`: API.md makes every field optional.
+// An absent body is as good as `{}`: docs/api.md makes every field optional.
 export const OpenAccountBody = Type.Union([
   Type.Object({ alias: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })) }),
   Type.Undefined(),

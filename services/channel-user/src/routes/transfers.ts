@@ -11,7 +11,7 @@ import { getTransfer, lookUpRecipient, sendTransfer, type TransferDeps } from '.
 import { userOf } from './authenticate.ts';
 import { problems, RecipientSchema, TransferBody, TransferSchema } from './schemas.ts';
 
-/** API.md "Transfers (이체)": recipient look-up, the transfer, and reading one back. */
+/** docs/api.md "Transfers (이체)": recipient look-up, the transfer, and reading one back. */
 export function registerTransferRoutes(
   app: HttpApp,
   deps: TransferDeps,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import {
   coreBackIn,
+  gatewayToken,
   internalToken,
   opsToken,
   pointToken,
@@ -461,6 +462,15 @@ describe('internal account links', () => {
         status: 401,
       },
       { url: `/internal/v1/deposit-totals?from=${zeroUuid}&to=${maxUuid}`, token: opsToken, status: 200 },
+      // The gateway reads the operator console's reports, nothing about anyone's account.
+      { url: `/internal/v1/deposit-totals?from=${zeroUuid}&to=${maxUuid}`, token: gatewayToken, status: 200 },
+      { url: '/internal/v1/ops/outbox', token: gatewayToken, status: 200 },
+      { url: '/internal/v1/ops/outbox', token: pointToken, status: 403 },
+      {
+        url: `/internal/v1/account-links/${accountNo}?userUuid=${userUuid}`,
+        token: gatewayToken,
+        status: 403,
+      },
     ];
     for (const { url, token: bearer, status } of cases) {
       const response = await service.app.inject({

@@ -29,6 +29,7 @@ export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
 /** The tokens of the callers it accepts. */
 export const pointToken = 'test-point-token-0123456789abcdefghijklmnopqrstu';
 export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
+export const gatewayToken = 'test-gateway-token-0123456789abcdefghijklmnopqr';
 export const silentLogger = createLogger({
   name: 'channel-user-test',
   level: (process.env.DBG ? 'debug' : 'silent') as 'silent',
@@ -164,7 +165,7 @@ export async function startService(prefix: string, options: ServiceOptions = {})
     metrics: createMetrics('channel-user-test'),
     database,
     kafkaBrokers: brokers,
-    internalCallers: { point: pointToken, ops: opsToken },
+    internalCallers: { point: pointToken, ops: opsToken, gateway: gatewayToken },
     accessTokens: issuer,
     refreshTokenTtlSeconds: 3_600,
     registry: createUserRegistry(user),

@@ -3,7 +3,7 @@ import { inboxMigrations } from '@nuri/platform/kafka/inbox';
 import { outboxMigrations } from '@nuri/platform/kafka/outbox';
 import { sql } from 'kysely';
 
-// 10^15 won (API.md): the largest balance an account may hold. The domain
+// 10^15 won (docs/api.md): the largest balance an account may hold. The domain
 // refuses to go past it; the CHECK makes a bug that tries fail loudly.
 const ledger: Migration = {
   up: async (db) => {

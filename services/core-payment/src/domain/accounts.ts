@@ -2,7 +2,7 @@ import { AppError } from '@nuri/platform/errors';
 import { generateAccountNo } from './account-number.ts';
 import type { MovementType } from './ledger.ts';
 
-/** API.md: at most 5 open accounts per user. */
+/** docs/api.md: at most 5 open accounts per user. */
 export const openAccountsPerUserMax = 5;
 /** 10^11 numbers make a collision rare; a handful of retries make failing for one absurd. */
 export const accountNoAttemptsMax = 8;

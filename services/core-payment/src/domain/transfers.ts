@@ -2,11 +2,11 @@ import { AppError } from '@nuri/platform/errors';
 import { uuidv7 } from '@nuri/platform/ids';
 import { accountNotFound } from './accounts.ts';
 
-/** API.md: a user's transfers out per Asia/Seoul calendar day, ₩5,000,000 by default. */
+/** docs/api.md: a user's transfers out per Asia/Seoul calendar day, ₩5,000,000 by default. */
 export const defaultTransferDailyLimit = 5_000_000n;
-/** API.md: the largest balance an account may hold (the accounts CHECK says the same). */
+/** docs/api.md: the largest balance an account may hold (the accounts CHECK says the same). */
 export const balanceMax = 1_000_000_000_000_000n;
-/** API.md: a memo of at most 20 characters, shown on both statements. */
+/** docs/api.md: a memo of at most 20 characters, shown on both statements. */
 export const memoLengthMax = 20;
 
 export interface TransferRequest {

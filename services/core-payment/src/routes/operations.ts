@@ -1,5 +1,7 @@
+import { OutboxBacklogSchema } from '@nuri/contracts/operations';
 import { DepositTotalsQuerySchema, DepositTotalsSchema } from '@nuri/contracts/reconciliation';
 import type { HttpApp } from '@nuri/platform/http';
+import type { OutboxBacklog } from '@nuri/platform/kafka/outbox';
 import { amountToJson } from '@nuri/platform/money';
 import Type from 'typebox';
 import { type CouponStore, recordedCount } from '../domain/coupons.ts';
@@ -37,8 +39,19 @@ const ReconciliationSchema = Type.Object({
 
 export function registerOperationRoutes(
   app: HttpApp,
-  stores: { coupons: CouponStore; reconciliation: ReconciliationStore },
+  stores: {
+    coupons: CouponStore;
+    reconciliation: ReconciliationStore;
+    outbox: () => Promise<OutboxBacklog>;
+  },
 ): void {
+  // What the outbox holds back, for the operator console (through the gateway).
+  app.get(
+    '/internal/v1/ops/outbox',
+    { schema: { response: { 200: OutboxBacklogSchema, 401: Problem, 403: Problem } } },
+    async () => stores.outbox(),
+  );
+
   // The deposits this core settled in an id range, for `nuri reconcile` to hold against channel-user's.
   app.get(
     '/internal/v1/deposit-totals',

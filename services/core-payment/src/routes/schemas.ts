@@ -11,7 +11,7 @@ export const AccountNo = Type.String({ pattern: '^[0-9]{3}-[0-9]{3}-[0-9]{6}$' }
 export const Uuidv7 = Type.String({
   pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$',
 });
-/** API.md: one operation moves 1 to ₩100,000,000. */
+/** docs/api.md: one operation moves 1 to ₩100,000,000. */
 export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000 });
 export const Money = Type.Integer({ minimum: 0 });
 export const Timestamp = Type.String({ format: 'date-time' });

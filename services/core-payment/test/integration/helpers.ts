@@ -27,7 +27,14 @@ export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
 export const couponToken = 'test-coupon-token-0123456789abcdefghijklmnopqrs';
 export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
 export const auth = { authorization: `Bearer ${internalToken}` };
-export const internalCallersForTests = { 'channel-user': internalToken, coupon: couponToken, ops: opsToken };
+/** The gateway's: the operator console's read-only reports. */
+export const gatewayToken = 'test-gateway-token-0123456789abcdefghijklmnopqr';
+export const internalCallersForTests = {
+  'channel-user': internalToken,
+  coupon: couponToken,
+  ops: opsToken,
+  gateway: gatewayToken,
+};
 export const silentLogger = createLogger({ name: 'core-payment-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */

@@ -5,6 +5,7 @@ import {
   balanceOf,
   couponToken,
   fund,
+  gatewayToken,
   internalToken,
   openAccount,
   opsToken,
@@ -38,8 +39,8 @@ describe('internal callers', { timeout: 60_000 }, () => {
     });
   const withdrawal = () => ({ userUuid, amount: 1_000, idempotencyKey: uuidv7() });
 
-  it('when coupon or the operator asks to withdraw, open an account or read one, then 403 FORBIDDEN and no money moves', async () => {
-    for (const token of [couponToken, opsToken]) {
+  it('when coupon, the operator or the gateway asks to withdraw, open an account or read one, then 403 FORBIDDEN and no money moves', async () => {
+    for (const token of [couponToken, opsToken, gatewayToken]) {
       const attempts = [
         await call(token, 'POST', `/internal/v1/accounts/${accountNo}/withdrawals`, withdrawal()),
         await call(token, 'POST', '/internal/v1/accounts', { userUuid: randomUserUuid() }),
@@ -61,6 +62,13 @@ describe('internal callers', { timeout: 60_000 }, () => {
     assert.equal((await call(opsToken, 'GET', recorded)).statusCode, 200);
     assert.equal((await call(opsToken, 'GET', '/internal/v1/reconciliation')).statusCode, 200);
     assert.equal((await call(couponToken, 'GET', '/internal/v1/reconciliation')).statusCode, 403);
+    // The operator console's reports, through the gateway.
+    assert.equal((await call(gatewayToken, 'GET', '/internal/v1/reconciliation')).statusCode, 200);
+    const outbox = await call(gatewayToken, 'GET', '/internal/v1/ops/outbox');
+    assert.equal(outbox.statusCode, 200, outbox.body);
+    assert.ok(Number.isInteger(outbox.json().pending));
+    assert.equal((await call(gatewayToken, 'GET', recorded)).statusCode, 403, 'not a report it needs');
+    assert.equal((await call(couponToken, 'GET', '/internal/v1/ops/outbox')).statusCode, 403);
     const debit = await call(
       internalToken,
       'POST',

@@ -3,7 +3,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { IdentityField } from '@nuri/contracts/identity';
 import { setErrorName } from '@nuri/platform/errors';
 
-// AES-256-GCM for each PII value (DESIGN.md, Security). A stored value is one
+// AES-256-GCM for each PII value (docs/architecture.md, Security). A stored value is one
 // self-describing envelope:
 //
 //   version (1 byte) | key id length (1) | key id (ASCII) | nonce (12) | ciphertext | tag (16)

@@ -48,7 +48,7 @@ export interface UserRepository {
   replaceCiphertexts(previous: StoredUser, next: StoredUser): Promise<boolean>;
 }
 
-/** What leaves core-user: the userUuid and masked values (API.md, masking). */
+/** What leaves core-user: the userUuid and masked values (docs/api.md, masking). */
 export type MaskedUser = {
   userUuid: string;
   maskedName: string;

@@ -42,6 +42,17 @@ export function createCampaignRepository(db: Kysely<ServiceDb>) {
       return row === undefined ? undefined : toDefinition(row);
     },
 
+    /** The newest campaigns first, whole (ids are UUIDv7, so id order is creation order). */
+    async listLatest(limit: number): Promise<CampaignDefinition[]> {
+      const rows = await db
+        .selectFrom('campaigns')
+        .select(['campaign_id', 'name', 'quantity', 'starts_at', 'ends_at'])
+        .orderBy('campaign_id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map(toDefinition);
+    },
+
     /** The newest campaigns first (ids are UUIDv7, so id order is creation order). */
     async listNewest(limit: number): Promise<Array<{ campaignId: string; quantity: number }>> {
       const rows = await db

@@ -25,6 +25,8 @@ export interface CampaignView extends CampaignDefinition {
 
 export const quantityMax = 10_000_000;
 export const nameLengthMax = 100;
+/** GET /api/v1/admin/coupon-campaigns lists at most this many (each costs a Redis read). */
+export const campaignsListedMax = 100;
 /** GET /api/v1/coupons has no pagination in the contract; one user past this many coupons is not a real case. */
 export const couponsPerUserListedMax = 1_000;
 
@@ -33,6 +35,8 @@ export const couponsPerUserListedMax = 1_000;
 export interface CampaignDefinitions {
   insert(campaign: CampaignDefinition): Promise<void>;
   find(campaignId: string): Promise<CampaignDefinition | undefined>;
+  /** The newest first. */
+  listLatest(limit: number): Promise<CampaignDefinition[]>;
 }
 
 export interface LiveCampaigns {
@@ -93,6 +97,18 @@ export interface CampaignServiceDeps {
   logger: Logger;
   newId: () => string;
   newCode: () => string;
+}
+
+function viewOf(
+  definition: CampaignDefinition,
+  stock: { quantity: number; remaining: number },
+): CampaignView {
+  return {
+    ...definition,
+    // Below zero only if coupons Kafka already had were adopted with no stock left; issued says so.
+    remaining: Math.max(0, stock.remaining),
+    issued: stock.quantity - stock.remaining,
+  };
 }
 
 export const campaignNotFound = () => new AppError('CAMPAIGN_NOT_FOUND', 404, 'No such coupon campaign');
@@ -158,6 +174,11 @@ export function createCampaignService(deps: CampaignServiceDeps) {
     const second = await guarded();
     if (second === 'NOT_LOADED') throw couponUnavailable();
     return second;
+  }
+
+  /** The live stock; a campaign Redis lost is rebuilt first. */
+  function readStock(campaignId: string): Promise<{ quantity: number; remaining: number }> {
+    return withLiveCampaign(campaignId, async () => (await live.readStock(campaignId)) ?? 'NOT_LOADED');
   }
 
   async function handOffOrRollback(coupon: IssuedCoupon, correlationId: string): Promise<void> {
@@ -269,18 +290,18 @@ export function createCampaignService(deps: CampaignServiceDeps) {
     },
 
     async getCampaign(campaignId: string): Promise<CampaignView> {
-      const stock = await withLiveCampaign(
-        campaignId,
-        async () => (await live.readStock(campaignId)) ?? 'NOT_LOADED',
-      );
+      const stock = await readStock(campaignId);
       const definition = await findDefinition(campaignId);
       if (definition === undefined) throw campaignNotFound();
-      return {
-        ...definition,
-        // Below zero only if coupons Kafka already had were adopted with no stock left; issued says so.
-        remaining: Math.max(0, stock.remaining),
-        issued: stock.quantity - stock.remaining,
-      };
+      return viewOf(definition, stock);
+    },
+
+    /** The newest campaigns with their stock, for the operator console. */
+    async listCampaigns(limit: number): Promise<CampaignView[]> {
+      const definitions = await deps.definitions.listLatest(Math.min(limit, campaignsListedMax));
+      return Promise.all(
+        definitions.map(async (definition) => viewOf(definition, await readStock(definition.campaignId))),
+      );
     },
 
     /** The table of contents of the race: one script decides, Kafka's ack makes it a promise. */

@@ -1,6 +1,6 @@
 import { AppError } from '@nuri/platform/errors';
 
-// `nuri reconcile`'s view of coupon (API.md, Operations): coupons issued in
+// `nuri reconcile`'s view of coupon (docs/api.md, Operations): coupons issued in
 // Redis = coupons recorded in the core DB. The two cannot be read in one
 // snapshot, and between the issue script and the core's insert a coupon
 // travels through Kafka, so a gap is normal while coupons are in flight. What

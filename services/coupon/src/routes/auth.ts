@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import { bearerToken } from '@nuri/platform/access-token';
+import { createAdminAuthenticator } from '@nuri/platform/admin-auth';
 import { AppError } from '@nuri/platform/errors';
 
 /**
@@ -28,24 +28,6 @@ export function createUserAuthenticator(verifier: AccessTokenVerifier, cachedTok
 
 export type UserAuthenticator = ReturnType<typeof createUserAuthenticator>;
 
-const adminBearerPattern = /^Bearer +(\S+) *$/i;
-
-/**
- * Admin routes carry the shared admin token (the gateway does not check
- * them). Both sides are hashed before the constant-time comparison, so neither
- * length nor the first wrong character shows in the timing.
- */
-export function createAdminAuthenticator(adminToken: string) {
-  const expected = sha256(adminToken);
-  return function authenticateAdmin(authorization: string | undefined): void {
-    const presented = authorization === undefined ? undefined : adminBearerPattern.exec(authorization)?.[1];
-    if (presented === undefined) throw new AppError('UNAUTHENTICATED', 401, 'The admin token is required');
-    if (!timingSafeEqual(sha256(presented), expected)) {
-      throw new AppError('FORBIDDEN', 403, 'The admin token is not valid');
-    }
-  };
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
+// Admin routes carry the shared admin token (the gateway does not check them
+// for coupon): the check is the platform's, the same the gateway runs for its own.
+export { createAdminAuthenticator };

@@ -3,6 +3,8 @@ import type { CampaignService } from '../domain/campaigns.ts';
 import type { createAdminAuthenticator, UserAuthenticator } from './auth.ts';
 import {
   Campaign,
+  CampaignList,
+  CampaignListQuery,
   CampaignParams,
   ConflictProblem,
   Coupon,
@@ -18,6 +20,9 @@ export interface CampaignRouteDeps {
   authenticate: UserAuthenticator;
   authenticateAdmin: ReturnType<typeof createAdminAuthenticator>;
 }
+
+/** The customers' list: the newest this many campaigns, the ended ones left out (each costs a Redis read). */
+const publicCampaignsListed = 20;
 
 export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): void {
   const { campaigns, authenticate, authenticateAdmin } = deps;
@@ -42,6 +47,37 @@ export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): v
       });
       request.log.info({ campaignId: created.campaignId, quantity }, 'coupon campaign created');
       return reply.code(201).send(campaignToJson(created));
+    },
+  );
+
+  app.get(
+    '/api/v1/admin/coupon-campaigns',
+    {
+      onRequest: async (request) => authenticateAdmin(request.headers.authorization),
+      schema: {
+        querystring: CampaignListQuery,
+        response: { 200: CampaignList, 400: Problem, 401: Problem, 403: Problem, 503: Problem },
+      },
+    },
+    async (request) => {
+      const listed = await campaigns.listCampaigns(request.query.limit);
+      return { items: listed.map(campaignToJson) };
+    },
+  );
+
+  app.get(
+    '/api/v1/coupon-campaigns',
+    { schema: { response: { 200: CampaignList, 401: Problem, 503: Problem } } },
+    async (request) => {
+      await authenticate(request.headers.authorization);
+      const listed = await campaigns.listCampaigns(publicCampaignsListed);
+      const now = Date.now();
+      // What a customer can still take part in: running or about to start, newest first.
+      return {
+        items: listed
+          .filter((campaign) => campaign.endsAt === null || campaign.endsAt.getTime() > now)
+          .map(campaignToJson),
+      };
     },
   );
 

@@ -7,8 +7,14 @@ import {
 import { type ReconciliationDeps, reconcileCoupons } from '../domain/reconciliation.ts';
 import { Problem, Reconciliation, reconciliationToJson } from './schemas.ts';
 
-/** Who may call what: only the operator (`nuri reconcile`); no service calls coupon's internal routes. */
-export const internalRoutePolicy: InternalRoutePolicy = { ops: ['GET /internal/v1/reconciliation'] };
+/**
+ * Who may call what: the operator (`nuri reconcile`) and the gateway (the
+ * operator console's reconciliation); no service calls coupon's internal routes.
+ */
+export const internalRoutePolicy: InternalRoutePolicy = {
+  ops: ['GET /internal/v1/reconciliation'],
+  gateway: ['GET /internal/v1/reconciliation'],
+};
 
 /**
  * Routes for other services and `nuri reconcile`, in their own encapsulated

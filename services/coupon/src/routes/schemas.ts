@@ -1,6 +1,12 @@
 import { ProblemSchema } from '@nuri/platform/http';
 import Type from 'typebox';
-import { type CampaignView, type IssuedCoupon, nameLengthMax, quantityMax } from '../domain/campaigns.ts';
+import {
+  type CampaignView,
+  campaignsListedMax,
+  type IssuedCoupon,
+  nameLengthMax,
+  quantityMax,
+} from '../domain/campaigns.ts';
 import type { CouponReconciliationReport } from '../domain/reconciliation.ts';
 
 export const Problem = ProblemSchema;
@@ -25,6 +31,13 @@ export const Campaign = Type.Object({
   startsAt: Type.Union([Timestamp, Type.Null()]),
   endsAt: Type.Union([Timestamp, Type.Null()]),
 });
+
+/** GET /api/v1/admin/coupon-campaigns: the newest first, at most `limit` (no cursor: it is a console's overview). */
+export const CampaignListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: campaignsListedMax, default: campaignsListedMax }),
+});
+
+export const CampaignList = Type.Object({ items: Type.Array(Campaign, { maxItems: campaignsListedMax }) });
 
 export const Coupon = Type.Object({
   couponId: Type.String(),

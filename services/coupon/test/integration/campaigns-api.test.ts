@@ -101,6 +101,45 @@ describe('coupon campaigns API', { timeout: 60_000 }, () => {
       assert.equal(afterRows.length, before.length);
     });
 
+    it('when an admin lists the campaigns, then the newest come first with their live stock; anyone else is refused', async () => {
+      const create = async (name: string, quantity: number) =>
+        (
+          await coupon.app.inject({
+            method: 'POST',
+            url: '/api/v1/admin/coupon-campaigns',
+            headers: adminAuth,
+            payload: { name, quantity },
+          })
+        ).json();
+      const older = await create('Listed first', 5);
+      const newer = await create('Listed second', 7);
+      const list = (query: string, headers: Record<string, string> = adminAuth) =>
+        coupon.app.inject({ method: 'GET', url: `/api/v1/admin/coupon-campaigns${query}`, headers });
+      const listed = await list('?limit=2');
+      assert.equal(listed.statusCode, 200, listed.body);
+      assert.deepEqual(
+        listed
+          .json()
+          .items.map((item: { campaignId: string; remaining: number; issued: number }) => [
+            item.campaignId,
+            item.remaining,
+            item.issued,
+          ]),
+        [
+          [newer.campaignId, 7, 0],
+          [older.campaignId, 5, 0],
+        ],
+      );
+      assert.equal((await list('', {})).statusCode, 401);
+      assert.equal(
+        (await list('', await userHeaders())).statusCode,
+        403,
+        'a user token is not the admin token',
+      );
+      assert.equal((await list('?limit=101')).statusCode, 400);
+      assert.equal((await list('?limit=0')).statusCode, 400);
+    });
+
     it('when the body is valid, then 201 with the campaign, stored in MySQL and live in Redis', async () => {
       const response = await coupon.app.inject({
         method: 'POST',

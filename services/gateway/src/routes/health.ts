@@ -24,7 +24,7 @@ const HealthBody = Type.Object({
 /**
  * GET /health: 200 when the gateway and every service behind it have at least
  * one ready instance, 503 with the same shape naming the ones that have none
- * (API.md). It answers from the probes the gateway runs anyway to balance
+ * (docs/api.md). It answers from the probes the gateway runs anyway to balance
  * (each instance once a second), so a flood of health checks costs no
  * request to any service.
  */

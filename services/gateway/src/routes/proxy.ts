@@ -21,6 +21,7 @@ export interface ProxyRouteDeps {
 const hashingRoutes: ReadonlyMap<string, 'signup' | 'login'> = new Map([
   ['/api/v1/auth/signup', 'signup'],
   ['/api/v1/auth/login', 'login'],
+  ['/api/v1/auth/web-session', 'login'],
 ]);
 
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -119,6 +120,7 @@ async function forward(
       body: Buffer.isBuffer(request.body) ? request.body : undefined,
       requestId: request.id,
       clientIp: request.ip,
+      protocol: request.protocol,
       userUuid: verifiedUsers.get(request),
     });
   } catch (error) {

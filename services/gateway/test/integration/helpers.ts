@@ -13,7 +13,7 @@ import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis, type Redis } from '@nuri/platform/redis';
 import { createUpstream, type Upstream } from '@nuri/platform/upstream';
 import { SignJWT } from 'jose';
-import { buildApp } from '../../src/app.ts';
+import { type AppDeps, buildApp } from '../../src/app.ts';
 import type { ChannelServiceName, ServiceName } from '../../src/config.ts';
 import { createRateLimiter } from '../../src/rate-limit.ts';
 
@@ -141,6 +141,8 @@ export interface GatewayOptions {
   trustedProxyHops?: number;
   /** The public listener's port, when the test listens for real (operational routes are refused there). */
   publicPort?: number;
+  /** The operator console's API over this gateway's upstreams and Redis (routes/admin.ts); absent: none. */
+  admin?: (parts: { services: Record<ServiceName, Upstream>; redis: Redis }) => AppDeps['admin'];
 }
 
 /**
@@ -205,7 +207,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     login: perMinute('login', options.loginMax ?? 1_000_000),
     health: perMinute('health', options.healthMax ?? 1_000_000),
   };
+  const admin = options.admin?.({ services, redis });
   const app = buildApp({
+    ...(admin === undefined ? {} : { admin }),
     routeLimiters,
     trustedProxyHops: options.trustedProxyHops ?? 0,
     ...(options.publicPort === undefined ? {} : { publicPort: options.publicPort }),

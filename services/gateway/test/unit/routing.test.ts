@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isAmbiguousPath, needsAccessToken } from '../../src/routing.ts';
+import { isAmbiguousPath, needsAccessToken, publicRoutes } from '../../src/routing.ts';
 
 test('when a path is signup, login, refresh, the JWKS or admin, then it needs no access token; everything else does', () => {
   for (const path of [
@@ -43,4 +43,14 @@ test('when a path has dot segments, doubled or encoded slashes, then it is ambig
   ]) {
     assert.equal(isAmbiguousPath(path), false, path);
   }
+});
+
+test('when an admin path is the coupon campaigns, then it is forwarded to coupon; every other admin path is the gateway own', () => {
+  const forwarded = publicRoutes.flatMap(({ upstream, urls }) => urls.map((url) => ({ upstream, url })));
+  const admin = forwarded.filter(({ url }) => url.startsWith('/api/v1/admin/'));
+  assert.deepEqual(admin, [
+    { upstream: 'coupon', url: '/api/v1/admin/coupon-campaigns' },
+    { upstream: 'coupon', url: '/api/v1/admin/coupon-campaigns/*' },
+  ]);
+  assert.equal(needsAccessToken('/api/v1/admin/services'), false, 'the admin token, not an access token');
 });

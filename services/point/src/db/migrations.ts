@@ -4,7 +4,7 @@ import { inboxMigrations } from '@nuri/platform/kafka/inbox';
 import { outboxMigrations } from '@nuri/platform/kafka/outbox';
 import { sql } from 'kysely';
 
-// 10^15 (API.md: a balance never exceeds it). The code refuses to pass it;
+// 10^15 (docs/api.md: a balance never exceeds it). The code refuses to pass it;
 // the CHECK makes a bug that tries fail loudly instead of storing it.
 const wallets: Migration = {
   up: async (db) => {

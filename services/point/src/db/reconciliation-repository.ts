@@ -1,25 +1,62 @@
-import { parseDbAmount } from '@nuri/platform/money';
+import type { PaymentsOverview } from '@nuri/contracts/operations';
+import { amountToJson, parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql } from 'kysely';
 import type { PaymentStatus } from '../domain/payment-saga.ts';
 import type { ReconciliationStore } from '../domain/settlement.ts';
 import type { ServiceDb } from './database.ts';
 
+/** PENDING and either marked by the timeout job, or out of attempts and overdue but not marked yet. */
+function stuckPaymentsQuery(db: Kysely<ServiceDb>, attemptsMax: number, now: Date) {
+  return db
+    .selectFrom('payments')
+    .where('status', '=', 'PENDING')
+    .where((eb) =>
+      eb.or([
+        eb('stuck_at', 'is not', null),
+        eb.and([eb('attempts', '>=', attemptsMax), eb('next_attempt_at', '<=', now)]),
+      ]),
+    )
+    .orderBy('created_at');
+}
+
+/** GET /internal/v1/ops/payments: payments by status, and the stuck ones with their amounts (oldest first). */
+export async function readPaymentsOverview(
+  db: Kysely<ServiceDb>,
+  attemptsMax: number,
+  now: Date,
+  stuckListedMax: number,
+): Promise<PaymentsOverview> {
+  const [counts, stuck] = await Promise.all([
+    db
+      .selectFrom('payments')
+      .select(['status', (eb) => eb.fn.countAll<string>().as('payments')])
+      .groupBy('status')
+      .execute(),
+    stuckPaymentsQuery(db, attemptsMax, now)
+      .select(['payment_id', 'status', 'cash_amount', 'point_amount', 'created_at'])
+      .limit(stuckListedMax)
+      .execute(),
+  ]);
+  const byStatus = { PENDING: 0, COMPLETED: 0, FAILED: 0 };
+  for (const row of counts) byStatus[row.status] = Number(row.payments);
+  return {
+    byStatus,
+    stuck: stuck.map((row) => ({
+      paymentId: row.payment_id,
+      status: row.status,
+      cashAmount: amountToJson(parseDbAmount(row.cash_amount)),
+      pointAmount: amountToJson(parseDbAmount(row.point_amount)),
+      createdAt: row.created_at.toISOString(),
+    })),
+  };
+}
+
 /** Read-only checks behind GET /internal/v1/reconciliation. */
 export function createReconciliationStore(db: Kysely<ServiceDb>, attemptsMax: number): ReconciliationStore {
   return {
     async stuckPayments(now, limit) {
-      // Marked by the timeout job, or out of attempts and overdue but not marked yet.
-      const rows = await db
-        .selectFrom('payments')
+      const rows = await stuckPaymentsQuery(db, attemptsMax, now)
         .select(['payment_id', 'created_at', 'attempts'])
-        .where('status', '=', 'PENDING')
-        .where((eb) =>
-          eb.or([
-            eb('stuck_at', 'is not', null),
-            eb.and([eb('attempts', '>=', attemptsMax), eb('next_attempt_at', '<=', now)]),
-          ]),
-        )
-        .orderBy('created_at')
         .limit(limit)
         .execute();
       return rows.map((row) => ({

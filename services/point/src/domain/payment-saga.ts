@@ -1,4 +1,4 @@
-// The composite payment saga (DESIGN.md "Composite payment"), choreographed
+// The composite payment saga (docs/architecture.md "Composite payment"), choreographed
 // over Kafka, as one state machine. Everything the saga can do is in this
 // file; the repositories only carry out the effects a decision names, in the
 // transaction that also moves the status.

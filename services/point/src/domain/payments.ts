@@ -2,7 +2,7 @@ import { AppError } from '@nuri/platform/errors';
 import { AMOUNT_MAX } from '@nuri/platform/money';
 import { decide, type PaymentStatus, type SagaDecision } from './payment-saga.ts';
 
-/** API.md: cashAmount ≤ ₩100,000,000; points follow the same one-operation limit. */
+/** docs/api.md: cashAmount ≤ ₩100,000,000; points follow the same one-operation limit. */
 export const cashAmountMax = AMOUNT_MAX;
 export const pointAmountMax = AMOUNT_MAX;
 export const merchantLengthMax = 100;
@@ -104,7 +104,7 @@ export async function startPayment(
   }
 }
 
-/** The owner's payment; anyone else's answers exactly like a missing one (API.md "Ownership"). */
+/** The owner's payment; anyone else's answers exactly like a missing one (docs/api.md "Ownership"). */
 export async function getPayment(
   payments: PaymentStore,
   userUuid: string,

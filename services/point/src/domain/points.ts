@@ -1,9 +1,9 @@
 import { AppError } from '@nuri/platform/errors';
 
-/** API.md: one charge moves 1 to 1,000,000 points. */
+/** docs/api.md: one charge moves 1 to 1,000,000 points. */
 export const chargeAmountMin = 1n;
 export const chargeAmountMax = 1_000_000n;
-/** API.md: pagination `?limit` is 1–100, 20 by default. */
+/** docs/api.md: pagination `?limit` is 1–100, 20 by default. */
 export const historyPageSizeMax = 100;
 export const historyPageSizeDefault = 20;
 
@@ -66,7 +66,7 @@ export async function listHistory(
 
 const cursorIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-// Opaque to clients (API.md) so the ordering key may change without breaking them.
+// Opaque to clients (docs/api.md) so the ordering key may change without breaking them.
 export function encodeCursor(id: string): string {
   return Buffer.from(JSON.stringify({ before: id }), 'utf8').toString('base64url');
 }

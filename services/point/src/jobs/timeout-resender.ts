@@ -27,7 +27,7 @@ export interface TimeoutResender {
  * instances find the same payment one re-sends and the other skips it.
  *
  * Re-sends payment.requested for payments the core has not answered in time
- * (DESIGN.md: re-sent, never compensated blindly, since the cash may have
+ * (docs/architecture.md: re-sent, never compensated blindly, since the cash may have
  * moved). Every re-send bumps an alert counter: in a healthy system it stays
  * at 0; a payment out of attempts is counted as stuck and left for
  * reconciliation.

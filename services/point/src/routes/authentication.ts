@@ -9,7 +9,7 @@ const usersOf = new WeakMap<FastifyRequest, string>();
 
 /**
  * Every route in `scope` needs a valid access token, checked here even behind
- * the gateway (defence in depth, DESIGN.md "Login"). It runs on onRequest, so
+ * the gateway (defence in depth, docs/architecture.md "Login"). It runs on onRequest, so
  * a missing token is a 401 before the body is even read.
  */
 export function requireAccessToken(scope: RouteScope, verifier: AccessTokenVerifier): void {

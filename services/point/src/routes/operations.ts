@@ -1,4 +1,11 @@
+import {
+  OutboxBacklogSchema,
+  type PaymentsOverview,
+  PaymentsOverviewSchema,
+  stuckPaymentsListedMax,
+} from '@nuri/contracts/operations';
 import { AppError } from '@nuri/platform/errors';
+import type { OutboxBacklog } from '@nuri/platform/kafka/outbox';
 import { amountToJson } from '@nuri/platform/money';
 import { Type } from 'typebox';
 import { type ReconciliationStore, reconcile, type TimeoutStore } from '../domain/settlement.ts';
@@ -12,8 +19,23 @@ export function registerOperationRoutes(
     reconciliation: ReconciliationStore;
     paymentTimeoutMs: number;
     stuck: Pick<TimeoutStore, 'retryStuck'>;
+    outbox: () => Promise<OutboxBacklog>;
+    paymentsOverview: (now: Date, stuckListedMax: number) => Promise<PaymentsOverview>;
   },
 ): void {
+  // For the operator console (through the gateway): what the outbox holds back, and the payments.
+  scope.get(
+    '/internal/v1/ops/outbox',
+    { schema: { response: { 200: OutboxBacklogSchema, 401: Problem, 403: Problem } } },
+    async () => deps.outbox(),
+  );
+
+  scope.get(
+    '/internal/v1/ops/payments',
+    { schema: { response: { 200: PaymentsOverviewSchema, 401: Problem, 403: Problem } } },
+    async () => deps.paymentsOverview(new Date(), stuckPaymentsListedMax),
+  );
+
   // The resolution of a payment reconciliation reports stuck (`nuri payments retry`).
   scope.post(
     '/internal/v1/payments/:paymentId/retry',

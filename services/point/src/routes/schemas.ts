@@ -103,7 +103,7 @@ export function historyItemToJson(item: PointHistoryItem) {
   };
 }
 
-// API.md fixes the 202 body at PENDING: "accepted, ask GET for the outcome".
+// docs/api.md fixes the 202 body at PENDING: "accepted, ask GET for the outcome".
 // A points-only payment is already COMPLETED by then, which GET shows; the
 // 202 stays the same shape for every payment so clients have one path.
 export function paymentAcceptedToJson(payment: Payment) {

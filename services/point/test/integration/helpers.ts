@@ -35,8 +35,10 @@ export const mysqlAdminUrl = 'mysql://root@127.0.0.1:3306/';
 export const brokers = ['127.0.0.1:9092'];
 /** point's own token (what it presents to channel-user). */
 export const internalToken = 'point-test-internal-token-0123456789abcdefghijkl';
-/** The operator's token: the only caller of point's internal routes. */
+/** The operator's token: the caller of point's internal routes that may also act. */
 export const opsToken = 'point-test-ops-token-0123456789abcdefghijklmnopq';
+/** The gateway's: the operator console's read-only reports. */
+export const gatewayToken = 'point-test-gateway-token-0123456789abcdefghijk';
 export const silentLogger = createLogger({ name: 'point-test', level: 'silent' });
 
 /** Short group timings so a consumer joins in well under a second on the test broker. */
@@ -205,7 +207,7 @@ export async function startPoint(prefix: string, options: PointOptions = {}): Pr
     accessTokens,
     accountLinks,
     payments,
-    internalCallers: { ops: opsToken },
+    internalCallers: { ops: opsToken, gateway: gatewayToken },
     paymentTimeoutMs: retryPolicy.timeoutMs,
     attemptsMax: retryPolicy.attemptsMax,
   });

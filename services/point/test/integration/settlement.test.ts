@@ -7,6 +7,7 @@ import {
   brokers,
   charge,
   fakeAccountNo,
+  gatewayToken,
   historyOf,
   internalToken,
   metricValue,
@@ -313,6 +314,42 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
     await send([settled(payment, 'FAILED')]);
     await waitUntil('FAILED', async () => (await statusOf(payment.paymentId)) === 'FAILED', 20_000);
     assert.equal(await pointBalance(point, payment.user.userUuid), 2_000n, 'refunded once the core said no');
+  });
+
+  it('when a payment is stuck, then the gateway reads it with its amounts beside the counts by status, and may not retry it', async () => {
+    const payment = await startPayment(700, 4_300);
+    const job = point.timeouts();
+    const createdAt = (await paymentRow(point, payment.paymentId))!.created_at.getTime();
+    await job.runOnce(new Date(createdAt + 1_000));
+    await job.runOnce(new Date(createdAt + 3_000));
+    assert.deepEqual(await job.runOnce(new Date(createdAt + 7_000)), { resent: 0, stuck: 1 });
+    const asGateway = (method: 'GET' | 'POST', url: string) =>
+      point.app.inject({ method, url, headers: { authorization: `Bearer ${gatewayToken}` } });
+    const overview = await asGateway('GET', '/internal/v1/ops/payments');
+    assert.equal(overview.statusCode, 200, overview.body);
+    const { byStatus, stuck } = overview.json();
+    assert.ok(
+      byStatus.PENDING >= 1 && Number.isInteger(byStatus.COMPLETED) && Number.isInteger(byStatus.FAILED),
+    );
+    const listed = stuck.find((entry: { paymentId: string }) => entry.paymentId === payment.paymentId);
+    assert.deepEqual(listed, {
+      paymentId: payment.paymentId,
+      status: 'PENDING',
+      cashAmount: 4_300,
+      pointAmount: 700,
+      createdAt: new Date(createdAt).toISOString(),
+    });
+    const outbox = await asGateway('GET', '/internal/v1/ops/outbox');
+    assert.equal(outbox.statusCode, 200, outbox.body);
+    assert.ok(outbox.json().pending >= 0);
+    const retry = await asGateway('POST', `/internal/v1/payments/${payment.paymentId}/retry`);
+    assert.deepEqual(
+      [retry.statusCode, retry.json().code],
+      [403, 'FORBIDDEN'],
+      'reports only, never an action',
+    );
+    await send([settled(payment, 'SUCCEEDED')]);
+    await waitUntil('COMPLETED', async () => (await statusOf(payment.paymentId)) === 'COMPLETED', 20_000);
   });
 
   it('when reconciliation is asked without the internal token, then 401', async () => {
