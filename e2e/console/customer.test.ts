@@ -203,6 +203,43 @@ describe('the customer console', () => {
     await page.getByRole('cell', { name: /점심값/ }).waitFor();
   });
 
+  test('when the amount is not a whole positive number, then they are told before anything is sent', async () => {
+    let sent = 0;
+    const count = (request: Request) => {
+      if (/\/(deposits|withdrawals)$/.test(request.url())) sent += 1;
+    };
+    page.on('request', count);
+    for (const typed of ['abc', '0', '-5', '1.5', '100000001']) {
+      await page.getByLabel('Amount').fill(typed);
+      await page.getByRole('button', { name: 'Withdraw' }).click();
+      await page.locator('.field-error').filter({ hasText: 'Please check what you entered.' }).waitFor();
+    }
+    page.off('request', count);
+    assert.equal(sent, 0);
+    assert.equal(await page.getByLabel('Amount').getAttribute('aria-invalid'), 'true');
+  });
+
+  test('when there are more than 20 transactions, then the newest come first and Load more shows the older', async () => {
+    const token = await apiToken();
+    for (let n = 0; n < 20; n += 1) {
+      const answer = await client.careful('POST', `/api/v1/accounts/${accountNo}/withdrawals`, {
+        token,
+        body: { amount: 1 },
+        key: `page-${n}-${Date.now()}`,
+      });
+      assert.equal(answer.status, 200, answer.text);
+    }
+    await page.reload();
+    const rows = page.locator('tbody tr');
+    await rows.nth(19).waitFor();
+    assert.equal(await rows.count(), 20);
+    assert.match((await rows.first().textContent()) ?? '', /Withdrawal₩1₩4,980/);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await rows.nth(20).waitFor();
+    assert.ok((await rows.count()) > 20);
+    assert.match((await rows.last().textContent()) ?? '', /Deposit₩10,000₩10,000/);
+  });
+
   test('when they reload, then the session survives without any token in storage or the URL', async () => {
     await page.reload();
     await page.getByText(maskedOf(person.name), { exact: true }).waitFor();
@@ -313,11 +350,16 @@ describe('the customer console', () => {
     await page.getByLabel('Login ID').waitFor();
   });
 
-  test('when they log in again and log out, then a reload stays logged out', async () => {
-    await page.getByLabel('Login ID').fill(person.loginId);
-    await page.getByLabel('Password').fill(person.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('button', { name: 'Log out' }).click();
+  test('when they log in again by keyboard alone and log out, then a reload stays logged out', async () => {
+    await page.getByLabel('Login ID').focus();
+    await page.keyboard.type(person.loginId);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(person.password);
+    await page.keyboard.press('Enter');
+    const logOut = page.getByRole('button', { name: 'Log out' });
+    await logOut.waitFor();
+    await logOut.focus();
+    await page.keyboard.press('Enter');
     await page.getByLabel('Login ID').waitFor();
     await page.reload();
     await page.getByLabel('Login ID').waitFor();
