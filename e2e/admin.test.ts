@@ -391,3 +391,23 @@ test('when every admin answer is read, then none carries the customer name, RRN 
     assert.equal(text.includes(customerPhone) || text.includes(phoneDigits), false);
   }
 });
+
+test('when the console has read every report, then the gateway holds no connection to a core service', async () => {
+  // Every admin route has run above (core reports and instances included):
+  // whatever the gateway knows of the core came through channel-user.
+  const gatewayPid = system.supervisor.status('gateway').pid;
+  assert.ok(gatewayPid !== undefined);
+  const corePorts = ['core-user', 'core-payment'].map((name) => {
+    const spec = serviceSpecs.find((service) => service.name === name)!;
+    return Number(system.env[spec.portVariable]);
+  });
+  const { execFileSync } = await import('node:child_process');
+  const sockets = execFileSync('ss', ['-tnpH', 'state', 'all'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(`pid=${gatewayPid},`));
+  assert.ok(sockets.length > 0, 'the gateway has sockets (its listeners and channel connections)');
+  const toCore = sockets.filter((line) =>
+    corePorts.some((port) => new RegExp(`\\s127\\.0\\.0\\.1:${port}\\s`).test(line)),
+  );
+  assert.deepEqual(toCore, []);
+});

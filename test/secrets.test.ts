@@ -71,7 +71,6 @@ test('when services call each other, then each presents its own token and accept
     'channel-user': token('channel-user'),
     coupon: token('coupon'),
     ops: token('ops'),
-    gateway: token('gateway'),
   });
   assert.deepEqual(callersOf('channel-user'), {
     point: token('point'),

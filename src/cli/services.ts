@@ -37,7 +37,7 @@ export const services: readonly ServiceSpec[] = [
     defaultPort: 8102,
     portVariable: 'NURI_CORE_PAYMENT_PORT',
     database: { kind: 'postgres', name: 'nuri_core_payment', variable: 'NURI_CORE_PAYMENT_DB' },
-    internalCallers: ['channel-user', 'coupon', 'ops', 'gateway'],
+    internalCallers: ['channel-user', 'coupon', 'ops'],
   },
   {
     name: 'channel-user',

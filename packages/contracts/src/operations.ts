@@ -44,3 +44,32 @@ export const PaymentsOverviewSchema = Type.Object({
 });
 
 export type PaymentsOverview = Static<typeof PaymentsOverviewSchema>;
+
+/**
+ * channel-user's view of the core zone's instances (GET /internal/v1/ops/core),
+ * from the readiness probes it runs anyway to call the core: the gateway
+ * shows the core through it and never calls the core itself.
+ */
+export const CoreInstanceSchema = Type.Object({
+  url: Type.String({ maxLength: 200 }),
+  ready: Type.Boolean(),
+  pid: Type.Optional(Type.Integer({ minimum: 1 })),
+  startedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const CoreViewSchema = Type.Object({
+  services: Type.Object({
+    'core-user': Type.Array(CoreInstanceSchema, { maxItems: 64 }),
+    'core-payment': Type.Array(CoreInstanceSchema, { maxItems: 64 }),
+  }),
+});
+
+export type CoreView = Static<typeof CoreViewSchema>;
+
+/** core-payment's reports the gateway may read through channel-user, by the path channel-user relays them on. */
+export const relayedCoreReports: Readonly<Record<string, string>> = {
+  '/internal/v1/reconciliation': '/internal/v1/ops/core-payment/reconciliation',
+  '/internal/v1/deposit-totals': '/internal/v1/ops/core-payment/deposit-totals',
+  '/internal/v1/ops/outbox': '/internal/v1/ops/core-payment/outbox',
+};

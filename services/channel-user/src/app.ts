@@ -22,6 +22,7 @@ import { createHolderNames, defaultRecipientLookupsPerMinute } from './domain/tr
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { guardRoutes } from './routes/authenticate.ts';
+import { type CoreViewDeps, registerCoreViewRoutes } from './routes/core-view.ts';
 import { registerDepositRoutes } from './routes/deposits.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
 import { registerTransferRoutes } from './routes/transfers.ts';
@@ -50,6 +51,8 @@ export interface AppDeps {
   hashing?: PasswordHasherOptions;
   /** Recipient look-ups per user per minute (docs/api.md: 30 by default). */
   recipientLookupsPerMinute?: number;
+  /** The core clients, for the gateway's view of the core (routes/core-view.ts); absent: no such routes. */
+  core?: CoreViewDeps;
 }
 
 const readinessTimeoutMs = 1_000;
@@ -107,5 +110,6 @@ export function buildApp(deps: AppDeps) {
     idempotency,
   );
   registerInternalRoutes(app, links, db);
+  if (deps.core !== undefined) registerCoreViewRoutes(app, deps.core);
   return app;
 }

@@ -76,6 +76,7 @@ await runMain('channel-user', async () => {
     refreshTokenTtlSeconds: config.NURI_REFRESH_TOKEN_TTL_SECONDS,
     registry: createUserRegistry(coreUser),
     ledger: createCoreLedger(corePayment),
+    core: { coreUser, corePayment },
     depositRequestedTopic: topics.depositRequested,
     recipientLookupsPerMinute: config.NURI_CHANNEL_RECIPIENT_LOOKUPS_PER_MINUTE,
     depositWrites: {

@@ -60,7 +60,7 @@ export const internalRoutePolicy: InternalRoutePolicy = {
   'channel-user': 'any',
   coupon: [recordedCount],
   ops: [...reports, recordedCount],
-  gateway: reports,
+  // No gateway: nothing goes from the edge to the core (its console reads these relayed by channel-user).
 };
 
 /** The core-payment HTTP app; never listens (server.ts does). Kafka consumers live in events/, started by server.ts. */

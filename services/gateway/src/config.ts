@@ -55,8 +55,6 @@ export const ConfigSchema = Type.Object({
     default: '',
     pattern: '^(https?://[^/\\s,]+(,https?://[^/\\s,]+)*)?$',
   }),
-  NURI_CORE_USER_URL: upstreamUrl('http://127.0.0.1:8101'),
-  NURI_CORE_PAYMENT_URL: upstreamUrl('http://127.0.0.1:8102'),
   NURI_CHANNEL_USER_URL: upstreamUrl('http://127.0.0.1:8201'),
   NURI_POINT_URL: upstreamUrl('http://127.0.0.1:8202'),
   NURI_COUPON_URL: upstreamUrl('http://127.0.0.1:8203'),
@@ -94,6 +92,11 @@ export const ConfigSchema = Type.Object({
   ...consumerGroupVariables(),
   /** Every call the admin APIs make to a service, Redis or the broker gives up after this long. */
   NURI_GATEWAY_ADMIN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 500, maximum: 60_000 }),
+  /**
+   * How often the gateway runs the reconciliation on its own and keeps the
+   * result as gauges for the alert rules (reconciliation-metrics.ts); 0: never.
+   */
+  NURI_GATEWAY_RECONCILE_INTERVAL_MS: Type.Integer({ default: 300_000, minimum: 0, maximum: 86_400_000 }),
   /** How long channel-user's JWKS is trusted before a refetch (an unknown kid refetches sooner). */
   NURI_JWKS_CACHE_MAX_AGE_MS: Type.Integer({ default: 600_000, minimum: 1_000, maximum: 86_400_000 }),
 });
@@ -138,11 +141,9 @@ export const zoneOf: Readonly<Record<ServiceName | 'gateway', 'core' | 'channel'
 
 export type ChannelServiceName = 'channel-user' | 'point' | 'coupon';
 
-/** Every service behind the gateway and its instances' URLs, for the aggregated health (core ones included). */
-export function upstreamsOf(config: Config): Record<ServiceName, string[]> {
+/** The channel services' instances' URLs: the gateway calls nothing else (it sees the core through channel-user). */
+export function upstreamsOf(config: Config): Record<ChannelServiceName, string[]> {
   return {
-    'core-user': parseUrlList(config.NURI_CORE_USER_URL),
-    'core-payment': parseUrlList(config.NURI_CORE_PAYMENT_URL),
     'channel-user': parseUrlList(config.NURI_CHANNEL_USER_URL),
     point: parseUrlList(config.NURI_POINT_URL),
     coupon: parseUrlList(config.NURI_COUPON_URL),

@@ -7,6 +7,7 @@ import { runMain } from '@nuri/platform/service';
 import { createUpstream, parseUrlList, type Upstream } from '@nuri/platform/upstream';
 import { adminDepsOf, countingRefusals, createRefusalCounter } from './admin/index.ts';
 import { buildApp } from './app.ts';
+import { createCoreView } from './core-view.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createRateLimiter } from './rate-limit.ts';
 
@@ -93,7 +94,7 @@ await runMain('gateway', async () => {
   });
 });
 
-/** Each service over its instances; the channel ones carry traffic, the core ones are only probed (GET /health). */
+/** Each channel service over its instances, and the core as channel-user sees it (GET /health, the console). */
 function createServiceUpstreams(config: Config, logger: Logger): Record<ServiceName, Upstream> {
   const urls = upstreamsOf(config);
   const forwarding = (name: 'channel-user' | 'point' | 'coupon') =>
@@ -109,10 +110,17 @@ function createServiceUpstreams(config: Config, logger: Logger): Record<ServiceN
       probe: { intervalMs: config.NURI_HEALTH_PROBE_INTERVAL_MS, timeoutMs: config.NURI_HEALTH_TIMEOUT_MS },
       logger,
     });
+  const channelUser = forwarding('channel-user');
   return {
-    'core-user': probeOnly('core-user', urls['core-user'], config, logger),
-    'core-payment': probeOnly('core-payment', urls['core-payment'], config, logger),
-    'channel-user': forwarding('channel-user'),
+    // Never a connection to the core: its instances and reports come through channel-user (core-view.ts).
+    ...createCoreView({
+      channelUser,
+      token: config.NURI_INTERNAL_TOKEN,
+      intervalMs: config.NURI_HEALTH_PROBE_INTERVAL_MS,
+      timeoutMs: config.NURI_GATEWAY_ADMIN_TIMEOUT_MS,
+      logger,
+    }),
+    'channel-user': channelUser,
     point: forwarding('point'),
     coupon: forwarding('coupon'),
   };

@@ -4,6 +4,7 @@ import {
   createUpstream,
   type Upstream,
   UpstreamAnswerTooLargeError,
+  type UpstreamInstanceState,
   UpstreamUnavailableError,
 } from '@nuri/platform/upstream';
 
@@ -55,6 +56,8 @@ export interface CoreClient {
   request(request: CoreRequest): Promise<CoreResponse>;
   /** Instances of the core service now in rotation; 0 means every circuit is open and calls fail fast. */
   readyInstances(): number;
+  /** Every instance, whether it is in rotation and which process its last probe saw (for the gateway's view of the core). */
+  instances(): UpstreamInstanceState[];
   close(): Promise<void>;
 }
 
@@ -129,6 +132,7 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
       }
     },
     readyInstances: () => upstream.readyCount(),
+    instances: () => upstream.instances(),
     close: () => upstream.close(),
   };
 }

@@ -9,16 +9,18 @@ import {
   internalRefusal,
 } from '@nuri/platform/internal-auth';
 import type { FastifyRequest } from 'fastify';
+import { coreViewRoutes } from './core-view.ts';
 
 /**
  * Who may call which internal route: point asks who owns an account before a
  * payment; the operator (`nuri reconcile`) and the gateway (the operator
- * console) read deposit totals and the outbox's backlog.
+ * console) read deposit totals and the outbox's backlog; the gateway also
+ * sees the core through here (core-view.ts), never directly.
  */
 export const internalRoutePolicy: InternalRoutePolicy = {
   point: ['GET /internal/v1/account-links/:accountNo'],
   ops: ['GET /internal/v1/deposit-totals', 'GET /internal/v1/ops/outbox'],
-  gateway: ['GET /internal/v1/deposit-totals', 'GET /internal/v1/ops/outbox'],
+  gateway: ['GET /internal/v1/deposit-totals', 'GET /internal/v1/ops/outbox', ...coreViewRoutes],
 };
 
 /** Public routes of docs/api.md that need no access token. */

@@ -27,13 +27,12 @@ export const internalToken = 'test-internal-token-0123456789abcdefghijklmnop';
 export const couponToken = 'test-coupon-token-0123456789abcdefghijklmnopqrs';
 export const opsToken = 'test-ops-token-0123456789abcdefghijklmnopqrstuvw';
 export const auth = { authorization: `Bearer ${internalToken}` };
-/** The gateway's: the operator console's read-only reports. */
+/** The gateway's, which core-payment does not accept: nothing goes from the edge to the core. */
 export const gatewayToken = 'test-gateway-token-0123456789abcdefghijklmnopqr';
 export const internalCallersForTests = {
   'channel-user': internalToken,
   coupon: couponToken,
   ops: opsToken,
-  gateway: gatewayToken,
 };
 export const silentLogger = createLogger({ name: 'core-payment-test', level: 'silent' });
 
