@@ -35,6 +35,11 @@ const usage = `usage: nuri <command>
   payments retry <paymentId>… | --stuck
                   one more cash request for payments the saga reported stuck
   core-user reencrypt   move every customer's PII ciphertexts to the active key
+  images [base | build [--base IMAGE] [target…]]
+                  container images: a Debian base with Node from npm, every service, Kafka (podman or docker)
+  compose up|down the whole bank in containers (deploy/compose/system.yaml), on ports of its own
+  k8s secrets [--overlay local|hybrid]
+                  Secret manifests for deploy/k8s from a freshly generated set of secrets
   version         the Node.js version the CLI runs on`;
 
 async function main(args: string[]): Promise<number> {
@@ -68,6 +73,12 @@ async function main(args: string[]): Promise<number> {
       return payments(loadCliConfig(), rest);
     case 'core-user':
       return coreUser(rest[0]);
+    case 'images':
+      return (await import('./commands/images.ts')).images(rest);
+    case 'compose':
+      return (await import('./commands/compose.ts')).compose(rest);
+    case 'k8s':
+      return (await import('./commands/k8s.ts')).k8s(rest);
     case 'version':
       process.stdout.write(`${process.version}\n`);
       return 0;

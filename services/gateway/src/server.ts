@@ -7,8 +7,8 @@ import { runMain } from '@nuri/platform/service';
 import { createUpstream, parseUrlList, type Upstream } from '@nuri/platform/upstream';
 import { adminDepsOf, countingRefusals, createRefusalCounter } from './admin/index.ts';
 import { buildApp } from './app.ts';
-import { createCoreView } from './core-view.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
+import { createCoreView } from './core-view.ts';
 import { createRateLimiter } from './rate-limit.ts';
 
 await runMain('gateway', async () => {
