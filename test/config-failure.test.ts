@@ -10,7 +10,8 @@ for (const service of services) {
     const secretLookingValue = 'hunter2-s3cr3t-value';
     const result = spawnSync(process.execPath, [serviceEntry(service, 'server.ts')], {
       encoding: 'utf8',
-      timeout: 20_000,
+      // Generous: loading a service's modules on a loaded 2-core machine has taken over 20 s.
+      timeout: 60_000,
       env: {
         ...process.env,
         [service.portVariable]: secretLookingValue,

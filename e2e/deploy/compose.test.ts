@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { imageTargets } from '../../src/cli/commands/images.ts';
 import { findEngine } from '../../src/cli/deploy/engine.ts';
-import { kafkaJarsPresent } from '../../src/cli/infra/kafka.ts';
+import { ensureKafkaJars, kafkaJarsPresent } from '../../src/cli/infra/kafka.ts';
 import { rootDir } from '../../src/cli/paths.ts';
 import { ensureDevSecrets } from '../../src/cli/secrets.ts';
 import { buildImages, engineFor, testImageTag } from '../../test/deploy/containers.ts';
@@ -58,8 +58,8 @@ describe('the bank under nuri compose', () => {
     async () => {
       // Without an engine the tests below say so (and fail under CI).
       if ('missing' in findEngine()) return;
-      if (!kafkaJarsPresent())
-        throw new Error('the Kafka image needs .cache/kafka/libs: `nuri test` runs infra up first');
+      // infra up fetches them only when it starts the broker itself; one may already run here.
+      if (!kafkaJarsPresent()) await ensureKafkaJars();
       const [gatewayPort, opsPort] = [await freePort(), await freePort()];
       env = {
         ...process.env,

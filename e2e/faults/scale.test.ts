@@ -23,6 +23,13 @@ import {
 
 const scale = { gateway: 2, 'channel-user': 2, point: 2, coupon: 3, 'core-user': 2, 'core-payment': 2 };
 
+/**
+ * How soon a killed instance must be ready again: back-off 0.5 s, then the
+ * process's start. Measured 3–6 s on a quiet machine; 10 s was exceeded when
+ * other suites loaded the 2 cores (load average 20), so the bound leaves room.
+ */
+const restartedWithinMs = 30_000;
+
 let system: TestSystem;
 let client: BankClient;
 let adminToken: string;
@@ -280,7 +287,7 @@ test('when one instance of each service is killed in turn under load, then nothi
         .find((instance) => instance.service === service && instance.index === 0)!;
       const killedAt = Date.now();
       system.supervisor.signal(victim.name, 'SIGKILL');
-      await waitUntilRestarted(victim.name, victim.restarts, 10_000);
+      await waitUntilRestarted(victim.name, victim.restarts, restartedWithinMs);
       faults.push({ service, instance: victim.name, killedAt, backAt: Date.now() });
       campaignIds.push(await newCampaign(4));
     }
@@ -292,8 +299,8 @@ test('when one instance of each service is killed in turn under load, then nothi
 
   for (const fault of faults) {
     assert.ok(
-      fault.backAt - fault.killedAt <= 10_000,
-      `${fault.instance} back within 10 s (${fault.backAt - fault.killedAt} ms)`,
+      fault.backAt - fault.killedAt <= restartedWithinMs,
+      `${fault.instance} back within ${restartedWithinMs / 1000} s (${fault.backAt - fault.killedAt} ms)`,
     );
   }
   const during = client.attempts.slice(attemptsBefore);

@@ -23,7 +23,7 @@ import {
   runShown,
   treeTag,
 } from '../deploy/engine.ts';
-import { kafkaJarsPresent } from '../infra/kafka.ts';
+import { ensureKafkaJars, kafkaJarsPresent } from '../infra/kafka.ts';
 import { CliError, say } from '../log.ts';
 import { cacheDir, rootDir } from '../paths.ts';
 import { run } from '../process.ts';
@@ -262,11 +262,9 @@ export interface BuiltImage {
  * intercepts HTTPS, and no layer keeps the file.
  */
 export async function buildImages(engine: ContainerEngine, options: BuildOptions): Promise<BuiltImage[]> {
-  if (options.targets.includes('kafka') && !kafkaJarsPresent()) {
-    throw new CliError(
-      'the Kafka image is built from the jars `nuri infra up` fetches into .cache/kafka/libs: run `npx nuri infra up` first',
-    );
-  }
+  // The Kafka image is built from the jars `nuri infra up` fetches; a machine
+  // whose broker nuri did not start (one already ran) may not have them yet.
+  if (options.targets.includes('kafka') && !kafkaJarsPresent()) await ensureKafkaJars();
   const base = options.base ?? (await buildBase(engine, { force: false }));
   // NURI_IMAGE_TAG names a build the caller will refer to (a test), whatever the commit is by then.
   const tag = options.tag ?? process.env.NURI_IMAGE_TAG ?? treeTag();

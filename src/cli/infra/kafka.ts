@@ -84,6 +84,17 @@ async function startManagedBroker(brokers: string[]): Promise<void> {
   }
 }
 
+/**
+ * Java, Maven and the broker's jars (fetched once into .cache/kafka/libs):
+ * what any broker nuri runs needs. Returns the jars' folder; the chaos run
+ * starts a broker of its own from it (chaos/infra.ts).
+ */
+export async function ensureKafkaJars(): Promise<string> {
+  requireJava();
+  await fetchJars();
+  return libsDir;
+}
+
 function requireJava(): void {
   const missing = ['java', 'mvn'].filter((command) => !hasCommand(command));
   if (missing.length > 0) {
