@@ -4,7 +4,7 @@ import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import { dropMysqlDatabase, dropPgDatabase } from '@nuri/platform/db';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { dlqReplaysTopic } from '@nuri/platform/kafka/dlq';
-import { type RunningSystem, startSystem } from '../src/cli/commands/system.ts';
+import { type RunningSystem, type StartOptions, startSystem } from '../src/cli/commands/system.ts';
 import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { databaseNameOf, services } from '../src/cli/services.ts';
 import type { RestartPolicy } from '../src/cli/supervisor.ts';
@@ -44,6 +44,9 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
   // for a household) are raised; a test of those limits sets them itself.
   env.NURI_GATEWAY_SIGNUP_LIMIT_PER_IP ??= '100000';
   env.NURI_GATEWAY_LOGIN_LIMIT_PER_IP ??= '100000';
+  // The gateway's periodic reconciliation (for the alert rules) reads every
+  // ledger: off in test systems unless a test asks (e2e/monitoring.test.ts).
+  env.NURI_GATEWAY_RECONCILE_INTERVAL_MS ??= '0';
   for (const service of services) {
     env[service.portVariable] = String(service.defaultPort + portOffset);
     env[`NURI_${service.name.toUpperCase().replaceAll('-', '_')}_URL`] =
@@ -61,6 +64,13 @@ export interface TestSystemOptions {
   /** Instances per service (`{ coupon: 3 }`); absent ones run once. */
   scale?: Scale;
   restartPolicy?: RestartPolicy;
+  /** Prometheus' file-SD targets, rewritten as instances start and stop (e2e/monitoring.test.ts). */
+  targetsFile?: string;
+  /** Each instance's output also appended to `<logDir>/<instance>.log` (e2e/tracing.test.ts). */
+  logDir?: string;
+  /** Where each service's instances listen, when not on loopback, and how their processes start (chaos/zone.ts). */
+  hosts?: StartOptions['hosts'];
+  placeInstance?: StartOptions['placeInstance'];
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
@@ -69,7 +79,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const ports = await reservePortOffset(scale);
   const baseEnv = { ...testSystemEnvironment(ports.offset, runId), ...options.envOverrides };
   // The URL variables list every instance, as each service is told (reconcile and tests ask any of them).
-  const env = { ...baseEnv, ...planTopology(scale, baseEnv).callerEnvironment };
+  const env = { ...baseEnv, ...planTopology(scale, baseEnv, options.hosts).callerEnvironment };
   const config = loadCliConfig(env);
   const brokers = kafkaBrokerList(config);
   const runTopics = [...allTopics.flatMap((topic) => [topic, dlqTopic(topic)]), dlqReplaysTopic].map(
@@ -98,6 +108,10 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       scale,
       ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
       ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
+      ...(options.targetsFile === undefined ? {} : { targetsFile: options.targetsFile }),
+      ...(options.logDir === undefined ? {} : { logDir: options.logDir }),
+      ...(options.hosts === undefined ? {} : { hosts: options.hosts }),
+      ...(options.placeInstance === undefined ? {} : { placeInstance: options.placeInstance }),
     });
   } catch (error) {
     await cleanUp();

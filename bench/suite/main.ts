@@ -188,6 +188,7 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const system = await startBenchSystem({
     scale: options.scale,
+    tracing: options.tracing,
     ...(profileDir === undefined ? {} : { profileDir }),
   });
   const context = new SuiteContext(system, options, machine.cores, randomBytes(4).toString('hex'));

@@ -49,6 +49,12 @@ export interface SuiteOptions {
   profile: boolean;
   /** Instances per service (`--scale gateway=2`), as for `npm start`; absent ones run once. */
   scale: Scale;
+  /**
+   * Run the system with OpenTelemetry tracing on, exporting every span over
+   * OTLP/HTTP to a sink in the suite's process: compare CPU per withdrawal
+   * with a run without it (what tracing costs).
+   */
+  tracing: boolean;
 }
 
 export class UsageError extends Error {
@@ -75,7 +81,9 @@ scenarios (default: all): ${scenarioNames.join(', ')}
   --profile             run the services under --cpu-prof; profiles/<service>.<pid>.cpuprofile
                         in the report's folder (open in Chrome DevTools or speedscope)
   --scale name=n,…      run n instances of a service, as npm start -- --scale does (gateways share
-                        the public port, so the load spreads over them)`;
+                        the public port, so the load spreads over them)
+  --tracing             run the services with tracing on (spans exported over OTLP to a sink in the
+                        suite): compare withdraw's CPU per withdrawal with a run without it`;
 
 function positiveInteger(flag: string, text: string | undefined, fallback: number): number;
 function positiveInteger(flag: string, text: string | undefined, fallback?: undefined): number | undefined;
@@ -135,6 +143,7 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     resultsDir: values['results-dir'] ?? defaultResultsDir,
     profile: values.profile,
     scale: parseScaleOption(values.scale),
+    tracing: values.tracing,
   };
   if (options.rushQuantity > options.rushRequests) {
     throw new UsageError(
@@ -170,6 +179,7 @@ function parseWith(argv: string[]) {
       'results-dir': { type: 'string' },
       profile: { type: 'boolean', default: false },
       scale: { type: 'string' },
+      tracing: { type: 'boolean', default: false },
     },
   });
 }

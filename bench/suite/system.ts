@@ -4,6 +4,7 @@
 // act as an operator: the admin token (campaigns), the internal token
 // (reconciliation, the core's coupon records) and the access-token signing key.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { accessTokenAlgorithm, accessTokenAudience, accessTokenIssuer } from '@nuri/platform/access-token';
 import { uuidv7 } from '@nuri/platform/ids';
 import { parseUrlList } from '@nuri/platform/upstream';
@@ -35,10 +36,33 @@ function firstUrl(urls: string | undefined): string {
 /** Minted tokens outlive any scenario; channel-user's own stay at its default lifetime. */
 const mintedTokenTtlSeconds = 3_600;
 
-/** `profileDir`: every service runs under --cpu-prof and writes its profile there when it stops. */
+/**
+ * With `--tracing`, where the services export their spans: an OTLP/HTTP
+ * endpoint in this process that reads each request whole and drops it (a
+ * collector's receiving end, not its processing).
+ */
+async function startSpanSink(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * `profileDir`: every service runs under --cpu-prof and writes its profile there when it stops.
+ * `tracing`: every service traces and exports its spans (to startSpanSink).
+ */
 export async function startBenchSystem(
-  options: { profileDir?: string; scale?: Scale } = {},
+  options: { profileDir?: string; scale?: Scale; tracing?: boolean } = {},
 ): Promise<BenchSystem> {
+  const sink = options.tracing === true ? await startSpanSink() : undefined;
   const { privateKey } = generateKeyPairSync('ed25519');
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
   const adminToken = randomBytes(32).toString('base64url');
@@ -65,6 +89,7 @@ export async function startBenchSystem(
             NODE_OPTIONS:
               `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}`.trim(),
           }),
+      ...(sink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }),
     },
   });
   const signingKey = await importPKCS8(
@@ -97,6 +122,9 @@ export async function startBenchSystem(
       }
       return tokens;
     },
-    shutdown: () => system.shutdown(),
+    async shutdown() {
+      await system.shutdown();
+      await sink?.close();
+    },
   };
 }

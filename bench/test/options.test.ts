@@ -19,6 +19,11 @@ describe('suite options', () => {
     assert.equal(options.resultsDir, '/tmp/results');
   });
 
+  test('when --tracing is given, then the system runs with tracing on; by default it is off', () => {
+    assert.equal(parse([]).tracing, false);
+    assert.equal(parse(['withdraw', '--tracing']).tracing, true);
+  });
+
   test('when --scale names instances per service, then they are parsed as npm start parses them; a bad one is a usage error', () => {
     assert.deepEqual(parse([]).scale, {});
     assert.deepEqual(parse(['coupon-rush', '--scale', 'gateway=2,coupon=3']).scale, {

@@ -23,6 +23,8 @@ const CliConfigSchema = Type.Object({
   NURI_COUPON_URL: upstreamUrlsVariable('http://127.0.0.1:8203'),
   /** Instances per service for `npm start` (`coupon=3,core-payment=2`); `--scale` wins. */
   NURI_SCALE: Type.String({ default: '' }),
+  /** Where `nuri monitoring up` (and `npm start -- --monitoring`) runs Prometheus, on 127.0.0.1. */
+  NURI_PROMETHEUS_PORT: Type.Integer({ default: 9090, minimum: 1, maximum: 65_535 }),
   /** `npm test` stops the infrastructure it started unless this is true. */
   NURI_KEEP_INFRA: Type.Boolean({ default: false }),
 });

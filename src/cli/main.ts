@@ -7,6 +7,8 @@ import { runTests } from './commands/test.ts';
 import { type CliConfig, loadCliConfig } from './config.ts';
 import { infraDown, infraStatus, infraUp, stopStarted } from './infra/index.ts';
 import { CliError, say } from './log.ts';
+import { logDir } from './logs.ts';
+import { monitoringDown, monitoringUp, targetsFile } from './monitoring.ts';
 import { rootDir } from './paths.ts';
 import { environmentWithSecrets, serviceEnvironment } from './secrets.ts';
 import { services } from './services.ts';
@@ -21,13 +23,22 @@ const usage = `usage: nuri <command>
   infra status    each component, its state, version and address
   migrate         run every service's database migrations
   build-web       build the web console (web/console) into .nuri/web, or into the folder given
-  start [--scale name=n,…]
+  start [--scale name=n,…] [--monitoring]
                   infra up, migrate, run every service and the gateway, each supervised
                   (restarted when it dies); --scale (or NURI_SCALE) runs n instances of a
-                  service; Ctrl-C stops all it started
+                  service; --monitoring also runs Prometheus; Ctrl-C stops all it started
+                  (every instance's output is also kept in .nuri/logs/)
   status          every instance of the running \`npm start\`: pid, port, state, restarts, uptime
+  monitoring up|down
+                  Prometheus on 127.0.0.1:9090 scraping every instance of npm start, with the
+                  alert rules of deploy/monitoring/rules (Debian's prometheus package)
+  trace <traceId|requestId>
+                  one request's journey across the services, from npm start's logs
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
   bench [name…]   the benchmark suite through the gateway, report in bench/results (--help: options)
+  chaos [--seed N] [--duration S] [--faults …] | chaos fuzz [--seed N]
+                  faults injected under a bank workload, invariants checked; or hostile-input
+                  fuzzing of every public route; report in chaos/results (--help: options)
   reconcile       reconciliation report; exits 1 on any mismatch, 2 when it cannot check
   dlq list [topic…]                 dead letters, with their error and whether they were replayed
   dlq replay <ref>… | --all [topic…] [--again]
@@ -61,10 +72,16 @@ async function main(args: string[]): Promise<number> {
       return start(loadCliConfig(), rest);
     case 'status':
       return printStatus();
+    case 'monitoring':
+      return monitoring(loadCliConfig(), rest[0]);
+    case 'trace':
+      return (await import('./commands/trace.ts')).trace(rest);
     case 'test':
       return test(loadCliConfig(), rest);
     case 'bench':
       return bench(loadCliConfig(), rest);
+    case 'chaos':
+      return (await import('./commands/chaos.ts')).runChaosCommand(loadCliConfig(), rest);
     case 'reconcile':
       return reconcile(loadCliConfig());
     case 'dlq':
@@ -122,25 +139,31 @@ async function coreUser(action: string | undefined): Promise<number> {
 }
 
 async function start(config: CliConfig, args: string[]): Promise<number> {
-  const scale = parseScale(scaleArgument(args) ?? config.NURI_SCALE);
+  const options = startArguments(args);
+  const scale = parseScale(options.scale ?? config.NURI_SCALE);
   const infraResult = await infraUp(config);
   await infraStatus(config);
-  const system = await startSystem(config, process.env, { scale, statusFile });
+  const system = await startSystem(config, process.env, { scale, statusFile, targetsFile, logDir });
   const counts = system.topology.instances.length;
+  const prometheus = options.monitoring ? await monitoringUp(config.NURI_PROMETHEUS_PORT) : undefined;
   say(
     `Nuri Bank is up: ${system.gatewayUrl} (GET ${system.gatewayUrl}/health), ${counts} instances ` +
-      `(npx nuri status lists them). Ctrl-C stops everything.`,
+      `(npx nuri status lists them; their output is kept in ${logDir}).` +
+      (prometheus === undefined ? '' : ` Prometheus: ${prometheus.url}.`) +
+      ' Ctrl-C stops everything.',
   );
   const reason = await waitForStopSignal();
   say(`stopping (${reason})`);
   await system.stop();
+  if (prometheus?.started === true) await monitoringDown();
   await stopStarted(infraResult);
   return 0;
 }
 
-/** `--scale a=1,b=2` or `--scale=a=1,b=2`; anything else is a usage error. */
-function scaleArgument(args: string[]): string | undefined {
+/** `--scale a=1,b=2` (or `--scale=a=1,b=2`) and `--monitoring`; anything else is a usage error. */
+function startArguments(args: string[]): { scale: string | undefined; monitoring: boolean } {
   let scale: string | undefined;
+  let monitoring = false;
   for (let index = 0; index < args.length; index += 1) {
     const arg = args[index]!;
     if (arg === '--scale') {
@@ -149,11 +172,26 @@ function scaleArgument(args: string[]): string | undefined {
       index += 1;
     } else if (arg.startsWith('--scale=')) {
       scale = arg.slice('--scale='.length);
+    } else if (arg === '--monitoring') {
+      monitoring = true;
     } else {
       throw new CliError(`unknown option '${arg}' for start\n${usage}`);
     }
   }
-  return scale;
+  return { scale, monitoring };
+}
+
+async function monitoring(config: CliConfig, action: string | undefined): Promise<number> {
+  switch (action) {
+    case 'up':
+      await monitoringUp(config.NURI_PROMETHEUS_PORT);
+      return 0;
+    case 'down':
+      await monitoringDown();
+      return 0;
+    default:
+      throw new CliError('usage: nuri monitoring up|down');
+  }
 }
 
 async function test(config: CliConfig, filters: string[]): Promise<number> {

@@ -55,6 +55,14 @@ export interface Topology {
 
 const host = '127.0.0.1';
 
+/**
+ * Where a service's instances listen, when not on loopback: the chaos run
+ * puts the core zone in a network namespace of its own, reached at the
+ * address of its end of a veth pair (chaos/zone.ts). The gateway's public
+ * address stays on loopback.
+ */
+export type Hosts = Readonly<Record<string, string>>;
+
 /** The variable that holds a service's URL for its callers: NURI_CORE_PAYMENT_URL. */
 export function urlVariableOf(service: ServiceSpec): string {
   return `NURI_${service.name.toUpperCase().replaceAll('-', '_')}_URL`;
@@ -68,10 +76,11 @@ export function urlVariableOf(service: ServiceSpec): string {
  * a port of its own from base + 10 up, where it is probed and scraped (the
  * public port answers neither).
  */
-export function planTopology(scale: Scale, env: NodeJS.ProcessEnv): Topology {
+export function planTopology(scale: Scale, env: NodeJS.ProcessEnv, hosts: Hosts = {}): Topology {
   const instances: InstanceSpec[] = [];
   for (const service of services) {
     const count = scale[service.name] ?? 1;
+    const serviceHost = hosts[service.name] ?? host;
     const base = basePortOf(service, env);
     // Gateways: the public port is shared; each instance's own (ops) port starts at base + 10.
     const firstOwnPort = service.name === 'gateway' ? base + portStep : base;
@@ -82,7 +91,7 @@ export function planTopology(scale: Scale, env: NodeJS.ProcessEnv): Topology {
         index,
         name: count === 1 ? service.name : `${service.name}#${index + 1}`,
         port,
-        url: `http://${host}:${port}`,
+        url: `http://${serviceHost}:${port}`,
       });
     }
   }
@@ -106,6 +115,8 @@ export function planTopology(scale: Scale, env: NodeJS.ProcessEnv): Topology {
       const own: NodeJS.ProcessEnv = { ...shared };
       if (instance.service.name !== 'gateway') {
         own[instance.service.portVariable] = String(instance.port);
+        const ownHost = hosts[instance.service.name];
+        if (ownHost !== undefined) own.NURI_BIND_HOST = ownHost;
         return own;
       }
       own[instance.service.portVariable] = String(gatewayBase);

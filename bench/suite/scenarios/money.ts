@@ -82,9 +82,18 @@ async function withdrawals(context: SuiteContext, customers: Customer[], label: 
   });
   const first = mismatches[0];
   const negative = targets.filter(({ accountNo }) => after.get(accountNo)! < 0);
+  const withdrawn = count(load.statuses, 200);
+  // Everything the machine did but generate load, over the withdrawals it made: compare runs with and
+  // without --tracing for what tracing costs.
+  const busyCores = Math.max(0, cpu.machineBusy - (cpu.groups['load generator'] ?? 0)) * context.cores;
   return {
-    figure: count(load.statuses, 200) / load.durationS,
-    figures: { inDoubt: load.inDoubt.length, non2xx: load.answered - count(load.statuses, 200) },
+    figure: withdrawn / load.durationS,
+    figures: {
+      cpuMsPerWithdrawal:
+        withdrawn === 0 ? Number.POSITIVE_INFINITY : (busyCores * load.durationS * 1_000) / withdrawn,
+      inDoubt: load.inDoubt.length,
+      non2xx: load.answered - withdrawn,
+    },
     load,
     cpu,
     statuses,
@@ -110,7 +119,7 @@ export const withdraw: Scenario = {
   name: 'withdraw',
   title: 'Withdrawals, many accounts',
   description:
-    'POST /api/v1/accounts/{no}/withdrawals of 1 won through the gateway (channel-user → core-payment REST), 50 connections round-robin over --users customers × 5 accounts, for --duration s (default 10), each request with its own Idempotency-Key. Requests left in flight when time is up are re-sent with their key until they answer, so every one has an outcome. Checks: every account fell by exactly its successful withdrawals; none below zero; no 4xx.',
+    'POST /api/v1/accounts/{no}/withdrawals of 1 won through the gateway (channel-user → core-payment REST), 50 connections round-robin over --users customers × 5 accounts, for --duration s (default 10), each request with its own Idempotency-Key. Requests left in flight when time is up are re-sent with their key until they answer, so every one has an outcome. Also reports CPU per withdrawal (every process but the load generator): run once with --tracing and once without for what tracing costs. Checks: every account fell by exactly its successful withdrawals; none below zero; no 4xx.',
   unit: 'withdrawals/s',
   higherIsBetter: true,
   defaultRuns: 3,

@@ -215,12 +215,27 @@ export interface CreateEventOptions {
   occurredAt?: Date;
 }
 
-/** Builds an envelope around `data` and validates it, so a bad event fails where it is made. */
+// Where an event made without an explicit traceparent takes one from: the
+// platform's tracing sets it to "the active span" when tracing is on
+// (contracts depend on nothing, so the platform plugs it in). Unset, events
+// carry none.
+let traceparentSource: (() => string | undefined) | undefined;
+
+export function setTraceparentSource(source: (() => string | undefined) | undefined): void {
+  traceparentSource = source;
+}
+
+/**
+ * Builds an envelope around `data` and validates it, so a bad event fails
+ * where it is made. Its traceparent is the one given, else the active span's
+ * (when tracing is on): the consumer continues that trace.
+ */
 export function createEvent<T extends EventType>(
   type: T,
   data: EventData<T>,
   options: CreateEventOptions,
 ): EventOf<T> {
+  const traceparent = options.traceparent ?? traceparentSource?.();
   const event = {
     id: options.id ?? newEventId(),
     type,
@@ -228,7 +243,7 @@ export function createEvent<T extends EventType>(
     source: options.source,
     occurredAt: (options.occurredAt ?? new Date()).toISOString(),
     correlationId: options.correlationId,
-    ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+    ...(traceparent === undefined ? {} : { traceparent }),
     data,
   };
   return validateEvent(type, event);

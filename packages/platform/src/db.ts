@@ -1,5 +1,7 @@
 import {
   CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
   type IsolationLevel,
   Kysely,
   type Migration,
@@ -7,6 +9,7 @@ import {
   Migrator,
   MysqlDialect,
   PostgresDialect,
+  type QueryResult,
   sql,
   type Transaction,
 } from 'kysely';
@@ -15,6 +18,7 @@ import { createConnection as createMysqlConnection } from 'mysql2/promise';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { setErrorName } from './errors.ts';
+import { endSpan, insideTrace, SpanKind, startSpan, tracingEnabled } from './tracing.ts';
 
 export type { Migration } from 'kysely';
 
@@ -78,7 +82,19 @@ export function createPgDatabase<DB>(options: PgDatabaseOptions): Database<DB> {
   pool.on('error', (error) => {
     options.logger?.warn({ err: error }, 'idle PostgreSQL connection failed; the pool replaces it');
   });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  // The pool listens only while a connection is idle. One checked out between
+  // two statements (a transaction waiting on its batch) that the server drops
+  // (a restart in immediate mode) emits 'error' with nobody listening, and the
+  // process dies (found by `npm run chaos`). Its holder learns it anyway: the
+  // next statement fails, and the pool discards the connection on release.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      options.logger?.warn({ err: error }, 'PostgreSQL connection in use failed; its next statement fails');
+    });
+  });
+  const db = new Kysely<DB>({
+    dialect: traced(new PostgresDialect({ pool }), 'postgresql', databaseOf(options.url)),
+  });
   return {
     db,
     dialect: 'postgres',
@@ -104,26 +120,8 @@ export function createMysqlDatabase<DB>(options: MysqlDatabaseOptions): Database
     timezone: 'Z',
     charset: 'utf8mb4',
   });
-  const statementTimeoutMs = options.statementTimeoutMs;
   const db = new Kysely<DB>({
-    dialect: new MysqlDialect({
-      pool,
-      onCreateConnection: async (connection) => {
-        await connection.executeQuery(CompiledQuery.raw("SET SESSION time_zone = '+00:00'"));
-        if (statementTimeoutMs <= 0) return;
-        try {
-          // MariaDB counts seconds and covers every statement kind.
-          await connection.executeQuery(
-            CompiledQuery.raw(`SET SESSION max_statement_time = ${statementTimeoutMs / 1000}`),
-          );
-        } catch {
-          // MySQL only bounds SELECTs, in milliseconds.
-          await connection.executeQuery(
-            CompiledQuery.raw(`SET SESSION max_execution_time = ${Math.trunc(statementTimeoutMs)}`),
-          );
-        }
-      },
-    }),
+    dialect: traced(mysqlDialect(pool, options.statementTimeoutMs), 'mysql', databaseOf(options.url)),
   });
   return {
     db,
@@ -132,6 +130,82 @@ export function createMysqlDatabase<DB>(options: MysqlDatabaseOptions): Database
     ping: async () => {
       await sql`select 1`.execute(db);
     },
+  };
+}
+
+function mysqlDialect(pool: ReturnType<typeof createMysqlPool>, statementTimeoutMs: number): Dialect {
+  return new MysqlDialect({
+    pool,
+    onCreateConnection: async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw("SET SESSION time_zone = '+00:00'"));
+      if (statementTimeoutMs <= 0) return;
+      try {
+        // MariaDB counts seconds and covers every statement kind.
+        await connection.executeQuery(
+          CompiledQuery.raw(`SET SESSION max_statement_time = ${statementTimeoutMs / 1000}`),
+        );
+      } catch {
+        // MySQL only bounds SELECTs, in milliseconds.
+        await connection.executeQuery(
+          CompiledQuery.raw(`SET SESSION max_execution_time = ${Math.trunc(statementTimeoutMs)}`),
+        );
+      }
+    },
+  });
+}
+
+function databaseOf(url: string): string {
+  return new URL(url).pathname.replace(/^\//, '');
+}
+
+/**
+ * With tracing on, every statement run inside a trace is a client span
+ * `<operation> <database>` (db.system.name, db.namespace, db.operation.name):
+ * never its text or parameters, which hold account numbers and amounts.
+ * Statements outside any trace (relays polling, jobs) make no span. With
+ * tracing off the dialect is returned untouched.
+ */
+function traced(dialect: Dialect, system: 'postgresql' | 'mysql', namespace: string): Dialect {
+  if (!tracingEnabled()) return dialect;
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createDriver: () => {
+      const driver = dialect.createDriver();
+      const acquire = driver.acquireConnection.bind(driver);
+      // Pooled connections come back again and again: each is wrapped once.
+      const wrapped = new WeakSet<DatabaseConnection>();
+      driver.acquireConnection = async () => {
+        const connection = await acquire();
+        if (!wrapped.has(connection)) {
+          wrapped.add(connection);
+          traceStatements(connection, system, namespace);
+        }
+        return connection;
+      };
+      return driver;
+    },
+  };
+}
+
+function traceStatements(connection: DatabaseConnection, system: string, namespace: string): void {
+  const execute = connection.executeQuery.bind(connection);
+  connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+    if (!insideTrace()) return execute<R>(query);
+    const operation = /^\s*([a-zA-Z]+)/.exec(query.sql)?.[1]?.toLowerCase() ?? 'query';
+    const span = startSpan(`${operation} ${namespace}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'db.system.name': system, 'db.namespace': namespace, 'db.operation.name': operation },
+    });
+    try {
+      const result = await execute<R>(query);
+      endSpan(span);
+      return result;
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
   };
 }
 

@@ -19,6 +19,8 @@ import assert from 'node:assert/strict';
  * batches of its own lane while the other lanes go on.
  */
 export interface GroupCommitOptions<Item, Result> {
+  /** Names the queue in metrics (`nuri_group_commit_waiting{queue=…}`). */
+  name?: string;
   /** Runs one batch atomically and answers one result per item, in the items' order. */
   run: (items: readonly Item[]) => Promise<Result[]>;
   /** Items per batch. */
@@ -34,6 +36,8 @@ export interface GroupCommitOptions<Item, Result> {
 export interface GroupCommit<Item, Result> {
   /** Resolves with the item's result once its batch committed; rejects with the batch's error. */
   submit(item: Item): Promise<Result>;
+  /** Its queue as the metrics see it (held here so the weak reference lives as long as the group commit). */
+  readonly stats: GroupCommitQueueStats;
 }
 
 /** Too many items wait already: the caller should answer "busy, retry" rather than queue without bound. */
@@ -42,6 +46,33 @@ export class GroupCommitFullError extends Error {
     super(`group commit queue full (${queueLengthMax} waiting)`);
     Object.defineProperty(this, 'name', { value: 'GroupCommitFullError', enumerable: false });
   }
+}
+
+/** What a group commit holds back now: read by the metrics (metrics.ts) at each scrape. */
+export interface GroupCommitQueueStats {
+  readonly name: string;
+  /** Items waiting for a batch. */
+  readonly waiting: number;
+  /** Batches running. */
+  readonly running: number;
+  /** Items refused so far because the queue was full. */
+  readonly refused: number;
+  readonly queueLengthMax: number;
+}
+
+// Every group commit of this process, weakly: a queue whose owner is gone
+// (a test's app) drops out rather than being kept alive by its metrics.
+const liveQueues = new Set<WeakRef<GroupCommitQueueStats>>();
+
+/** The group commits alive in this process, for the metrics. */
+export function groupCommitQueues(): GroupCommitQueueStats[] {
+  const found: GroupCommitQueueStats[] = [];
+  for (const reference of liveQueues) {
+    const stats = reference.deref();
+    if (stats === undefined) liveQueues.delete(reference);
+    else found.push(stats);
+  }
+  return found;
 }
 
 interface Waiting<Item, Result> {
@@ -72,6 +103,21 @@ export function createGroupCommit<Item, Result>(
           startScheduled: false,
         }));
   let waitingCount = 0;
+  let refusedCount = 0;
+  const stats: GroupCommitQueueStats = {
+    name: options.name ?? 'unnamed',
+    queueLengthMax,
+    get waiting() {
+      return waitingCount;
+    },
+    get running() {
+      return queues.reduce((sum, queue) => sum + queue.running, 0);
+    },
+    get refused() {
+      return refusedCount;
+    },
+  };
+  liveQueues.add(new WeakRef(stats));
 
   function scheduleStart(queue: Queue<Item, Result>): void {
     if (queue.startScheduled || queue.running >= queue.slots || queue.waiting.length === 0) return;
@@ -102,8 +148,12 @@ export function createGroupCommit<Item, Result>(
   }
 
   return {
+    stats,
     submit(item) {
-      if (waitingCount >= queueLengthMax) return Promise.reject(new GroupCommitFullError(queueLengthMax));
+      if (waitingCount >= queueLengthMax) {
+        refusedCount += 1;
+        return Promise.reject(new GroupCommitFullError(queueLengthMax));
+      }
       const queue = keyOf === undefined ? queues[0]! : queues[laneIndex(keyOf(item), queues.length)]!;
       return new Promise<Result>((resolve, reject) => {
         queue.waiting.push({ item, resolve, reject });

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifySchemaCompiler,
   type FastifySchemaValidationError,
 } from 'fastify';
+import { Gauge } from 'prom-client';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
@@ -16,6 +17,18 @@ import { AppError } from './errors.ts';
 import { uuidv7 } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import {
+  type Context,
+  contextOfHeaders,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  startSpan,
+  stopTracing,
+  tracingEnabled,
+  withSpanActive,
+} from './tracing.ts';
 import { drainingHeader } from './upstream.ts';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -56,6 +69,12 @@ export type HttpAppOptions = {
    * client's address, not the last proxy's. 0: none (the socket's address).
    */
   trustedProxyHops?: number;
+  /**
+   * With tracing on, whether a request's own `traceparent` header parents its
+   * span (an internal caller continuing its trace). The gateway says false:
+   * a public client does not get to choose the trace it joins.
+   */
+  traceparentFromClient?: boolean;
 };
 
 const problemContentType = 'application/problem+json; charset=utf-8';
@@ -173,6 +192,8 @@ export function createHttpApp(options: HttpAppOptions) {
     );
     done();
   });
+  boundBodyTime(app, requestTimeoutMs);
+  if (tracingEnabled()) traceRequests(app, options.traceparentFromClient ?? true);
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
     'application/json',
@@ -184,15 +205,64 @@ export function createHttpApp(options: HttpAppOptions) {
     const path = request.url.split('?')[0];
     sendProblem(request, reply, 404, 'NOT_FOUND', `No route for ${request.method} ${path}`);
   });
-  registerHealthRoutes(
-    app,
-    cachedReadiness(readinessChecks, reportedChecks, readinessCheckTimeoutMs, readinessCacheMs, logger),
+  const readiness = cachedReadiness(
+    readinessChecks,
+    reportedChecks,
+    readinessCheckTimeoutMs,
+    readinessCacheMs,
+    logger,
   );
+  registerHealthRoutes(app, readiness);
+  registerReadinessMetric(app, metrics, readiness);
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
   return app;
+}
+
+const requestSpans = new WeakMap<FastifyRequest, { span: Span; parent: Context }>();
+
+/**
+ * A server span per request (probes and scrapes aside), named by method and
+ * route template, made active from the preHandler hook (after the body is
+ * read) so everything the handler does — database statements, calls to
+ * other services, events it makes — is inside it. The request's log lines
+ * carry its trace id. Installed only when tracing is on.
+ */
+function traceRequests(app: HttpApp, traceparentFromClient: boolean): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    if (operationalRoutes.has(route)) {
+      done();
+      return;
+    }
+    const parent = traceparentFromClient ? contextOfHeaders(request.headers) : ROOT_CONTEXT;
+    const span = startSpan(`${request.method} ${route}`, {
+      kind: SpanKind.SERVER,
+      parent,
+      attributes: { 'http.request.method': request.method, 'http.route': route },
+    });
+    requestSpans.set(request, { span, parent });
+    const { traceId, spanId } = span.spanContext();
+    request.log = request.log.child({ traceId, spanId });
+    reply.log = request.log;
+    done();
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
+    const entry = requestSpans.get(request);
+    if (entry === undefined) done();
+    else withSpanActive(entry.span, done, entry.parent);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const entry = requestSpans.get(request);
+    if (entry !== undefined) {
+      entry.span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) entry.span.setStatus({ code: SpanStatusCode.ERROR });
+      entry.span.end();
+    }
+    done();
+  });
 }
 
 /**
@@ -305,6 +375,27 @@ function registerHealthRoutes(app: HttpApp, readiness: () => Promise<ReadinessRe
     }
     const { ready, checks } = await readiness();
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks, instance });
+  });
+}
+
+/**
+ * `nuri_instance_ready`: what /health/ready would answer now (1 ready, 0 not
+ * or draining), read at scrape time through the same cache as the probes.
+ * An instance that cannot be scraped at all is Prometheus' `up == 0`.
+ */
+function registerReadinessMetric(
+  app: HttpApp,
+  metrics: Metrics,
+  readiness: () => Promise<ReadinessResult>,
+): void {
+  if (metrics.registry.getSingleMetric('nuri_instance_ready') !== undefined) return;
+  new Gauge({
+    name: 'nuri_instance_ready',
+    help: 'Whether this instance answers /health/ready with 200 (1) or not (0)',
+    registers: [metrics.registry],
+    async collect() {
+      this.set(drainingApps.has(app) ? 0 : (await readiness()).ready ? 1 : 0);
+    },
   });
 }
 
@@ -479,6 +570,35 @@ function sendProblem(
   reply.code(status).header(requestIdHeader, request.id).type(problemContentType).send(body);
 }
 
+/**
+ * Node's requestTimeout stops counting once the headers are in: the body is
+ * read afterwards, by the route's parser, and a client that sends it a byte a
+ * second keeps the connection (and its buffers) for as long as it likes, since
+ * each byte resets the idle timeout (slowloris; found by `npm run chaos --
+ * fuzz`). A body gets requestTimeoutMs to arrive whole; then the connection
+ * is dropped — the client is not sending a request, there is no one to answer.
+ */
+function boundBodyTime(app: HttpApp, requestTimeoutMs: number): void {
+  if (requestTimeoutMs <= 0) return;
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const raw = request.raw;
+    const hasBody =
+      raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || raw.complete) {
+      done(null, payload);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (!raw.complete) raw.socket.destroy();
+    }, requestTimeoutMs);
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    raw.once('end', clear);
+    raw.once('close', clear);
+    done(null, payload);
+  });
+}
+
 export function problemType(code: string): string {
   return `https://nuri.bank/problems/${code.toLowerCase().replaceAll('_', '-')}`;
 }
@@ -638,5 +758,9 @@ async function drainAndRunHooks(
       code = 1;
     }
   }
+  // Last: the spans of the drain itself are exported too.
+  await stopTracing().catch((error: unknown) =>
+    app.log.warn({ err: error }, 'exporting the last spans failed'),
+  );
   return code;
 }

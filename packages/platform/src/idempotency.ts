@@ -269,11 +269,16 @@ export function createIdempotencyStore(
   const dialect = dialectOf(db);
 
   const batching = options.batching ?? defaultBatching;
-  const claims = createGroupCommit<Claim, boolean>({ ...batching, run: claimAll });
+  const claims = createGroupCommit<Claim, boolean>({
+    ...batching,
+    name: 'idempotency-claims',
+    run: claimAll,
+  });
   // Every answer belongs to a claim already admitted, so answers are never
   // refused: their queue is only a safety bound.
   const answers = createGroupCommit<Answer, undefined>({
     ...batching,
+    name: 'idempotency-answers',
     queueLengthMax: batching.queueLengthMax * 10,
     run: storeAnswers,
   });

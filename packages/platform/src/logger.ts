@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Level, type LogFn, type Logger } from 'pino';
 import { redact, redactString } from './masking.ts';
+import { activeTraceIds, offerSpanLogger, tracingEnabled } from './tracing.ts';
 
 export type { Logger } from 'pino';
 
@@ -21,12 +22,24 @@ export type LoggerOptions = {
  * before formatting.
  */
 export function createLogger({ name, level = 'info', destination }: LoggerOptions): Logger {
+  const traced = tracingEnabled();
   const options = {
     level,
     base: { service: name, pid: process.pid },
     hooks: { logMethod: redactFormatArguments, streamWrite: redactLine },
+    // With tracing on (tracing.ts), every line written inside a span names its trace.
+    ...(traced ? { mixin: traceIdsOfLine } : {}),
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  const logger = destination === undefined ? pino(options) : pino(options, destination);
+  if (traced) offerSpanLogger(logger);
+  return logger;
+}
+
+// A span's own line (tracing.ts, console exporter) names its trace itself.
+// Always a fresh object: pino assigns the line's fields into what the mixin
+// returns, so a shared one would carry one line's fields into the next.
+function traceIdsOfLine(mergeObject: object): object {
+  return ('span' in mergeObject ? undefined : activeTraceIds()) ?? {};
 }
 
 function redactFormatArguments(this: Logger, args: Parameters<LogFn>, method: LogFn): void {

@@ -2,6 +2,7 @@ import { type TProperties, Type } from 'typebox';
 import { ConfigError } from './config.ts';
 import { createMysqlDatabase, createPgDatabase, type Database } from './db.ts';
 import { redactString } from './masking.ts';
+import { tracingConfig } from './tracing.ts';
 
 // Schema fragments that every service's config.ts composes with its own
 // variables, so the same variable means the same thing in every process.
@@ -26,6 +27,8 @@ export const commonConfig = {
    * absent where nobody counts (Kubernetes reports its own restarts).
    */
   NURI_INSTANCE_RESTARTS: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  /** OpenTelemetry's own variables (tracing.ts): tracing is off unless one asks for an exporter. */
+  ...tracingConfig,
 } satisfies TProperties;
 
 export const postgresConfig = {

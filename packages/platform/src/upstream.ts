@@ -3,6 +3,7 @@ import { Agent, type Dispatcher, Pool } from 'undici';
 import { setErrorName } from './errors.ts';
 import type { InstanceInfo } from './http.ts';
 import type { Logger } from './logger.ts';
+import { inSpan, insideTrace, SpanKind, traceparentOf, tracingEnabled } from './tracing.ts';
 
 // One service behind several instances (docs/architecture.md "Running it"): a caller
 // names the service once with a list of base URLs, and every request goes to
@@ -190,6 +191,15 @@ type Outcome =
   | { kind: 'notReached'; error: unknown }
   | { kind: 'failed'; error: unknown; timedOut: boolean };
 
+// Every upstream of this process that is not closed: the metrics (metrics.ts)
+// report each instance's circuit at every scrape.
+const liveUpstreams = new Set<Upstream>();
+
+/** The upstreams open in this process, for the metrics. */
+export function openUpstreams(): Upstream[] {
+  return [...liveUpstreams];
+}
+
 export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.urls.length === 0) throw new Error(`upstream ${options.name} has no URL`);
   const now = options.now ?? Date.now;
@@ -305,7 +315,26 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     return outcome;
   }
 
-  async function request(request: UpstreamRequest): Promise<UpstreamAnswer> {
+  // With tracing on, a call made inside a trace is a client span, and the
+  // instance answering gets its traceparent: the callee's spans join the trace.
+  const traced = tracingEnabled();
+  function request(request: UpstreamRequest): Promise<UpstreamAnswer> {
+    if (!traced || !insideTrace()) return send(request);
+    return inSpan(
+      `${request.method} ${name}`,
+      { kind: SpanKind.CLIENT, attributes: { 'http.request.method': request.method, 'nuri.upstream': name } },
+      async (span) => {
+        const traceparent = traceparentOf(span);
+        const answer = await send(
+          traceparent === undefined ? request : { ...request, headers: { ...request.headers, traceparent } },
+        );
+        span.setAttribute('http.response.status_code', answer.status);
+        return answer;
+      },
+    );
+  }
+
+  async function send(request: UpstreamRequest): Promise<UpstreamAnswer> {
     const retriesMax = request.retriesMax ?? 0;
     const deadline = now() + (request.deadlineMs ?? defaultDeadlineMs);
     let tried: Set<Instance> | undefined;
@@ -402,7 +431,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const timer = probeIntervalMs > 0 ? setInterval(() => void probeAll(), probeIntervalMs) : undefined;
   timer?.unref();
 
-  return {
+  const upstream: Upstream = {
     name,
     request,
     instances: () =>
@@ -417,11 +446,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     async close() {
       if (closed) return;
       closed = true;
+      liveUpstreams.delete(upstream);
       clearInterval(timer);
       await probing;
       await Promise.all([...instances.map((instance) => instance.pool.close()), probeAgent.close()]);
     },
   };
+  liveUpstreams.add(upstream);
+  return upstream;
 }
 
 /** A readiness answer is a few hundred bytes; more is not read (nor believed). */

@@ -1,3 +1,5 @@
+import { setTraceparentSource } from '@nuri/contracts/events';
+
 // Password hashes (argon2id) and the token crypto both run on libuv's pool;
 // hashing is capped at two at a time (auth/passwords.ts), so a pool of eight
 // keeps threads free for tokens however many logins arrive. Read by libuv on
@@ -11,6 +13,7 @@ import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createAccessTokenIssuer } from './auth/access-tokens.ts';
@@ -29,6 +32,7 @@ import { startHousekeeping, startSignupCompletion } from './housekeeping.ts';
 await runMain('channel-user', async () => {
   const config = loadServiceConfig();
   const topics = prefixTopics(defaultTopics, config.NURI_KAFKA_TOPIC_PREFIX);
+  startTracing({ serviceName: 'channel-user', config, traceEvents: setTraceparentSource });
   const logger = createLogger({ name: 'channel-user', level: config.NURI_LOG_LEVEL });
   const metrics = createMetrics('channel-user');
   const database = openDatabase(config);

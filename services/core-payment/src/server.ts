@@ -1,9 +1,11 @@
+import { setTraceparentSource } from '@nuri/contracts/events';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, databaseUrl, prefixTopics, runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { buildApp } from './app.ts';
 import { loadServiceConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
@@ -13,6 +15,7 @@ import { defaultTopics } from './events/topics.ts';
 
 await runMain('core-payment', async () => {
   const config = loadServiceConfig();
+  startTracing({ serviceName: 'core-payment', config, traceEvents: setTraceparentSource });
   const logger = createLogger({ name: 'core-payment', level: config.NURI_LOG_LEVEL });
   const metrics = createMetrics('core-payment');
   const database = openDatabase(config);

@@ -2,12 +2,14 @@ import { runServer } from '@nuri/platform/http';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { buildApp, buildUserService } from './app.ts';
 import { loadServiceConfig, secretsFromConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
 
 await runMain('core-user', async () => {
   const config = loadServiceConfig();
+  startTracing({ serviceName: 'core-user', config });
   const logger = createLogger({ name: 'core-user', level: config.NURI_LOG_LEVEL });
   const database = openDatabase(config);
   const secrets = secretsFromConfig(config);

@@ -1,4 +1,4 @@
-import { validateEvent } from '@nuri/contracts/events';
+import { setTraceparentSource, validateEvent } from '@nuri/contracts/events';
 import { createRemoteAccessTokenVerifier } from '@nuri/platform/access-token';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
@@ -8,6 +8,7 @@ import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createCorePaymentClient } from './clients/core-payment.ts';
@@ -30,6 +31,7 @@ const producerInFlightMax = 2;
 
 await runMain('coupon', async () => {
   const config = loadServiceConfig();
+  startTracing({ serviceName: 'coupon', config, traceEvents: setTraceparentSource });
   const logger = createLogger({ name: 'coupon', level: config.NURI_LOG_LEVEL });
   const metrics = createMetrics('coupon');
   const couponMetrics = createCouponMetrics(metrics.registry);

@@ -62,6 +62,8 @@ export function buildApp(deps: AppDeps) {
     // Shown, not gating: without Redis the rate limits are kept by each instance alone.
     reportedChecks: { redis: () => redisReadinessCheck(deps.redis) },
     trustedProxyHops: deps.trustedProxyHops ?? 0,
+    // The edge starts every trace: a client's traceparent is not believed (tracing.ts).
+    traceparentFromClient: false,
   });
   // Before any route, so that every route declared after it is described (GET /openapi.json).
   describeRoutes(app, { title: apiTitle, isHidden: isForwardingRoute });

@@ -32,8 +32,12 @@ export interface UpstreamProxy {
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself. A
-// client's x-user-uuid is dropped: only the verified token names the user.
+// client's x-user-uuid is dropped: only the verified token names the user. A
+// client's trace context too: the gateway starts the trace (its own span's
+// traceparent is sent on when tracing is on).
 const requestHeadersDropped = new Set([
+  'traceparent',
+  'tracestate',
   'host',
   'connection',
   'keep-alive',

@@ -4,15 +4,19 @@ import { createLogger, type Logger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
 import { runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { createUpstream, parseUrlList, type Upstream } from '@nuri/platform/upstream';
 import { adminDepsOf, countingRefusals, createRefusalCounter } from './admin/index.ts';
+import { createServiceReports } from './admin/service-reports.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createCoreView } from './core-view.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { startReconciliationMetrics } from './reconciliation-metrics.ts';
 
 await runMain('gateway', async () => {
   const config = loadServiceConfig();
+  startTracing({ serviceName: 'gateway', config });
   const logger = createLogger({ name: 'gateway', level: config.NURI_LOG_LEVEL });
   const redis = createRedis({ url: config.NURI_REDIS_URL, name: 'gateway', logger });
   const services = createServiceUpstreams(config, logger);
@@ -51,9 +55,21 @@ await runMain('gateway', async () => {
     login: perMinute('login', config.NURI_GATEWAY_LOGIN_LIMIT_PER_IP),
     health: perMinute('health', config.NURI_GATEWAY_HEALTH_LIMIT_PER_IP),
   };
+  const metrics = createMetrics('gateway');
+  const reconciliation = startReconciliationMetrics({
+    registry: metrics.registry,
+    reports: createServiceReports({
+      upstreams: services,
+      token: config.NURI_INTERNAL_TOKEN,
+      timeoutMs: config.NURI_GATEWAY_ADMIN_TIMEOUT_MS,
+      logger,
+    }),
+    intervalMs: config.NURI_GATEWAY_RECONCILE_INTERVAL_MS,
+    logger,
+  });
   const app = buildApp({
     logger,
-    metrics: createMetrics('gateway'),
+    metrics,
     redis,
     services,
     ...(gateways === undefined ? {} : { gateways }),
@@ -78,6 +94,7 @@ await runMain('gateway', async () => {
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
     instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     onShutdown: [
+      () => reconciliation.stop(),
       () =>
         Promise.all([...Object.values(services), gateways].map((upstream) => upstream?.close())).then(
           () => {},

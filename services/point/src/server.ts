@@ -1,3 +1,4 @@
+import { setTraceparentSource } from '@nuri/contracts/events';
 import {
   createCachingAccessTokenVerifier,
   createRemoteAccessTokenVerifier,
@@ -9,6 +10,7 @@ import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
+import { startTracing } from '@nuri/platform/tracing';
 import { parseUrlList } from '@nuri/platform/upstream';
 import { buildApp } from './app.ts';
 import { createAccountLinkClient } from './clients/account-links.ts';
@@ -19,9 +21,11 @@ import { createPaymentRepository } from './db/payments-repository.ts';
 import { paymentRequestedMessage } from './events/payment-requested.ts';
 import { createEventRuntime } from './events/runtime.ts';
 import { createTimeoutResender } from './jobs/timeout-resender.ts';
+import { registerPaymentMetrics } from './payment-metrics.ts';
 
 await runMain('point', async () => {
   const config = loadServiceConfig();
+  startTracing({ serviceName: 'point', config, traceEvents: setTraceparentSource });
   const logger = createLogger({ name: 'point', level: config.NURI_LOG_LEVEL });
   const metrics = createMetrics('point');
   const database = openDatabase(config);
@@ -89,6 +93,12 @@ await runMain('point', async () => {
     internalCallers: parseInternalCallers(config.NURI_INTERNAL_CALLERS),
     paymentTimeoutMs: config.NURI_POINT_PAYMENT_TIMEOUT_MS,
     attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
+  });
+  registerPaymentMetrics({
+    registry: metrics.registry,
+    db: database.db,
+    attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
+    logger,
   });
   timeouts.start();
   await runServer(app, {

@@ -5,13 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureMysqlDatabase, ensurePgDatabase } from '@nuri/platform/db';
 import type { CliConfig } from '../config.ts';
 import { CliError, say } from '../log.ts';
+import { createInstanceLogs } from '../logs.ts';
+import { createTargetsWriter, targetGroupsOf } from '../monitoring.ts';
 import { cacheDir } from '../paths.ts';
 import { run, waitUntil } from '../process.ts';
 import { environmentWithSecrets, serviceEnvironment } from '../secrets.ts';
 import { databaseNameOf, serviceEntry, services } from '../services.ts';
 import { writeStatus } from '../status.ts';
-import { type RestartPolicy, Supervisor } from '../supervisor.ts';
-import { planTopology, type Scale, type Topology } from '../topology.ts';
+import { type InstanceProcessSpec, type RestartPolicy, Supervisor } from '../supervisor.ts';
+import { type Hosts, type InstanceSpec, planTopology, type Scale, type Topology } from '../topology.ts';
 import { buildWeb } from '../web.ts';
 
 const migrateTimeoutMs = 120_000;
@@ -81,7 +83,19 @@ export interface StartOptions {
   scale?: Scale;
   /** Written on every change of an instance's state, for `nuri status` (npm start only). */
   statusFile?: string;
+  /** Prometheus' file-SD targets, rewritten as instances start, restart and stop (monitoring.ts). */
+  targetsFile?: string;
+  /** Each instance's output lines are also appended to `<logDir>/<instance>.log` (for `nuri trace`). */
+  logDir?: string;
   restartPolicy?: RestartPolicy;
+  /** Where each service's instances listen, when not on loopback (topology.ts `Hosts`). */
+  hosts?: Hosts;
+  /**
+   * Changes an instance's process before it is started: the chaos run starts
+   * the core zone's instances inside a network namespace (a command prefix)
+   * with the addresses they reach the infrastructure at from there.
+   */
+  placeInstance?: (instance: InstanceSpec, spec: InstanceProcessSpec) => InstanceProcessSpec;
 }
 
 /**
@@ -103,23 +117,32 @@ export async function startSystem(
       .filter((service) => existsSync(serviceEntry(service, 'server.ts')))
       .map((service) => service.name),
   );
-  const topology = planTopology(options.scale ?? {}, env);
+  const topology = planTopology(options.scale ?? {}, env, options.hosts);
   const instances = topology.instances.filter((instance) => present.has(instance.service.name));
   const statusFile = options.statusFile;
   const startedAt = Date.now();
+  const writeTargets =
+    options.targetsFile === undefined ? undefined : createTargetsWriter(options.targetsFile);
+  const addresses = new Map(instances.map((instance) => [instance.name, new URL(instance.url).host]));
+  const logs = options.logDir === undefined ? undefined : createInstanceLogs(options.logDir);
   const supervisor = new Supervisor({
     nameWidth: Math.max(...instances.map((instance) => instance.name.length)),
     ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
     ...(options.onOutputLine === undefined ? {} : { onOutputLine: options.onOutputLine }),
-    ...(statusFile === undefined
+    ...(statusFile === undefined && writeTargets === undefined
       ? {}
       : {
-          onChange: (list) =>
-            writeStatus(statusFile, { startedAt, gatewayUrl: topology.gatewayUrl, instances: list }),
+          onChange: (list) => {
+            if (statusFile !== undefined)
+              writeStatus(statusFile, { startedAt, gatewayUrl: topology.gatewayUrl, instances: list });
+            writeTargets?.(targetGroupsOf(list, (name) => addresses.get(name)));
+          },
         }),
+    ...(logs === undefined ? {} : { tap: logs.write }),
   });
+  const place = options.placeInstance ?? ((_: InstanceSpec, spec: InstanceProcessSpec) => spec);
   for (const instance of instances) {
-    supervisor.start({
+    const spec: InstanceProcessSpec = {
       name: instance.name,
       service: instance.service.name,
       index: instance.index,
@@ -132,7 +155,8 @@ export async function startSystem(
         ...topology.environmentOf(instance),
       },
       readyUrl: `${instance.url}/health/ready`,
-    });
+    };
+    supervisor.start(place(instance, spec));
   }
   const gatewayUrls = instances
     .filter((instance) => instance.service.name === 'gateway')
@@ -142,7 +166,10 @@ export async function startSystem(
     gatewayUrl: topology.gatewayUrl,
     topology,
     supervisor,
-    stop: () => supervisor.stopAll(),
+    async stop() {
+      await supervisor.stopAll();
+      await logs?.close();
+    },
     async stopService(name) {
       await Promise.all(instancesOf(supervisor, name).map((instance) => supervisor.stop(instance.name)));
     },

@@ -11,6 +11,7 @@ const testGlobs = [
   'services/*/test/**/*.test.ts',
   'e2e/**/*.test.ts',
   'bench/test/**/*.test.ts',
+  'chaos/test/**/*.test.ts',
 ];
 /** No single test may hang the run: CI has a budget, and a hung test says nothing. */
 const testTimeoutMs = 180_000;

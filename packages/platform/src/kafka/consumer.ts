@@ -2,6 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, type MessagesStream, stringDeserializer } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import {
+  contextOfTraceparent,
+  endSpan,
+  linkOf,
+  ROOT_CONTEXT,
+  SpanKind,
+  startSpan,
+  traceparentOf,
+  tracingEnabled,
+  withSpanActive,
+} from '../tracing.ts';
 import { counterIn, gaugeIn, histogramIn } from './metrics.ts';
 import type { EventProducer, OutgoingMessage } from './producer.ts';
 
@@ -11,6 +22,12 @@ export interface ConsumedEvent<E> {
   offset: bigint;
   key: string | undefined;
   event: E;
+  /**
+   * What an event made in answer to this one carries as its traceparent
+   * (createEvent's option): with tracing on, this message's own span (a
+   * child of the producer's); off, the envelope's traceparent passed on.
+   */
+  traceparent?: string;
 }
 
 export interface EventConsumerOptions<E> {
@@ -177,6 +194,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   const { logger, groupId } = options;
   const isTransient = options.isTransient ?? isTransientInfrastructureError;
   const metrics = options.registry === undefined ? undefined : createConsumerMetrics(options.registry);
+  const traced = tracingEnabled();
 
   const consumer = new Consumer<string, Buffer, string, string>({
     groupId,
@@ -313,6 +331,57 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     return failed;
   }
 
+  /**
+   * deliver() inside spans: one consumer span per message, a child of the
+   * span that made the event (its envelope's traceparent), and the handler
+   * run inside it — or, for a batch of several, inside a batch span linked
+   * to each message's, since one transaction cannot belong to several traces.
+   */
+  async function deliverTraced(
+    items: { message: RawMessage; event: ConsumedEvent<E> }[],
+  ): Promise<FailedMessage[]> {
+    if (items.length === 0) return [];
+    const spans = items.map(({ message, event }) => {
+      const span = startSpan(`process ${message.topic}`, {
+        kind: SpanKind.CONSUMER,
+        parent: contextOfTraceparent(event.traceparent),
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': message.topic,
+          'messaging.destination.partition.id': String(message.partition),
+          'messaging.consumer.group.name': groupId,
+          'messaging.kafka.offset': Number(message.offset),
+          ...messageIdOf(event.event),
+        },
+      });
+      const traceparent = traceparentOf(span);
+      if (traceparent !== undefined) event.traceparent = traceparent;
+      return span;
+    });
+    const batchSpan =
+      spans.length === 1
+        ? spans[0]!
+        : startSpan(`process batch ${groupId}`, {
+            kind: SpanKind.CONSUMER,
+            parent: ROOT_CONTEXT,
+            links: spans.map(linkOf),
+            attributes: { 'messaging.system': 'kafka', 'messaging.batch.message_count': spans.length },
+          });
+    let failed: FailedMessage[] = [];
+    try {
+      failed = await withSpanActive(batchSpan, () => deliver(items), ROOT_CONTEXT);
+      return failed;
+    } finally {
+      const failedMessages = new Set(failed.map((failure) => failure.message));
+      if (batchSpan !== spans[0]) endSpan(batchSpan);
+      spans.forEach((span, index) => {
+        const failure = failedMessages.has(items[index]!.message) ? new Error('dead-lettered') : undefined;
+        endSpan(span, failure);
+      });
+    }
+  }
+
   function toDlqMessage(failure: FailedMessage): OutgoingMessage {
     const { message } = failure;
     return {
@@ -385,6 +454,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     for (const message of batch) {
       try {
         const event = decode(message);
+        const carried = traceparentIn(event);
         valid.push({
           message,
           event: {
@@ -393,13 +463,14 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
             offset: message.offset,
             key: message.key,
             event,
+            ...(carried === undefined ? {} : { traceparent: carried }),
           },
         });
       } catch (error) {
         failures.push({ message, error, kind: 'validation' });
       }
     }
-    failures.push(...(await deliver(valid)));
+    failures.push(...(traced ? await deliverTraced(valid) : await deliver(valid)));
     await sendToDlq(failures);
     await commit(batch);
     endTimer?.();
@@ -466,12 +537,21 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   return {
     start() {
       if (loopDone !== undefined) return opened;
+      // Every series exists from the start at 0, so the first dead letter is an
+      // increase the alert sees (a counter born at 1 shows none).
+      for (const topic of options.topics) {
+        metrics?.dlq.inc({ topic, group: groupId }, 0);
+        metrics?.consumed.inc({ topic, group: groupId }, 0);
+      }
       if (lagIntervalMs > 0 && metrics !== undefined) {
         consumer.on('consumer:lag', (lag) => {
           for (const [topic, partitions] of lag) {
             partitions.forEach((value, partition) => {
-              if (value >= 0n)
-                metrics.lag.set({ topic, partition: String(partition), group: groupId }, Number(value));
+              const labels = { topic, partition: String(partition), group: groupId };
+              // A partition not (or no longer) ours is another member's to report:
+              // a stale figure left here would outlive its move in the rules' max.
+              if (value >= 0n) metrics.lag.set(labels, Number(value));
+              else metrics.lag.remove(labels);
             });
           }
         });
@@ -502,6 +582,16 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
         .catch((error: unknown) => logger.warn({ err: error, groupId }, 'closing consumer failed'));
     },
   };
+}
+
+function traceparentIn(event: unknown): string | undefined {
+  const value = (event as { traceparent?: unknown } | null)?.traceparent;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function messageIdOf(event: unknown): { 'messaging.message.id'?: string } {
+  const id = (event as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? { 'messaging.message.id': id } : {};
 }
 
 function createConsumerMetrics(registry: Registry) {

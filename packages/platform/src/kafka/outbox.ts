@@ -5,8 +5,10 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { DatabaseDialect } from '../db.ts';
+import { cachedRead, scrapedGauge } from '../metrics.ts';
+import { tracingEnabled } from '../tracing.ts';
 import { counterIn, histogramIn } from './metrics.ts';
-import type { EventProducer } from './producer.ts';
+import { type EventProducer, publishTraced } from './producer.ts';
 import { dialectOf } from './sql-dialect.ts';
 
 export interface OutboxTable {
@@ -259,6 +261,8 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   const standbyIntervalMs = options.standbyIntervalMs ?? Math.min(1_000, leaseMs / 3);
   const holderId = options.holderId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const metrics = options.registry === undefined ? undefined : createRelayMetrics(options.registry);
+  const traced = tracingEnabled();
+  if (options.registry !== undefined) registerBacklogMetrics(options.registry, options.db, logger);
 
   let stopping = false;
   let loopDone: Promise<void> | undefined;
@@ -355,7 +359,11 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       leaseRenewAt = 0;
       if (!(await holdLease())) return 0;
     }
-    await producer.sendRaw(rows.map((row) => ({ topic: row.topic, key: row.key, value: row.payload })));
+    await publishTraced(
+      producer,
+      rows.map((row) => ({ topic: row.topic, key: row.key, value: row.payload })),
+      traced,
+    );
     const ids = rows.map((row) => row.id);
     // A crash (or a failing hook) between the broker's ack and the mark
     // leaves the rows unpublished: the next holder sends them again.
@@ -475,6 +483,41 @@ function createRelayMetrics(registry: Registry) {
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ),
   };
+}
+
+/** Scrapes within this long of a backlog read share it: two index scans per scrape interval, not per scraper. */
+const backlogCacheMs = 5_000;
+
+/**
+ * `nuri_outbox_pending_rows` and `nuri_outbox_oldest_pending_age_seconds`,
+ * read from the database at scrape time (readOutboxBacklog). Every instance
+ * of a service reports the same database: the rules take the max.
+ */
+function registerBacklogMetrics<DB>(registry: Registry, db: Kysely<DB>, logger: Logger): void {
+  if (registry.getSingleMetric('nuri_outbox_pending_rows') !== undefined) return;
+  const backlog = cachedRead(
+    () => readOutboxBacklog(db),
+    backlogCacheMs,
+    (error) => logger.warn({ err: error }, 'reading the outbox backlog for the metrics failed'),
+  );
+  scrapedGauge({
+    registry,
+    name: 'nuri_outbox_pending_rows',
+    help: `Outbox rows not yet published (counted up to ${outboxPendingCountedMax})`,
+    read: async () => {
+      const read = await backlog();
+      return read === undefined ? undefined : [{ value: read.pending }];
+    },
+  });
+  scrapedGauge({
+    registry,
+    name: 'nuri_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest unpublished outbox row by the database clock; 0 when none waits',
+    read: async () => {
+      const read = await backlog();
+      return read === undefined ? undefined : [{ value: read.oldestAgeSeconds ?? 0 }];
+    },
+  });
 }
 
 /** What an outbox holds back (GET /internal/v1/ops/outbox of each service that has one). */

@@ -1,6 +1,7 @@
 import { ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { setErrorName } from '../errors.ts';
+import { contextOfTraceparent, endSpan, SpanKind, startSpan, tracingEnabled } from '../tracing.ts';
 
 /** A send that waited `acquireTimeoutMs` for a free in-flight slot and did not get one. */
 export class ProducerBusyError extends Error {
@@ -152,6 +153,7 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
     autocreateTopics: false,
   });
   let closed = false;
+  const traced = tracingEnabled();
 
   async function sendRaw(messages: readonly OutgoingMessage[]): Promise<void> {
     if (closed) throw new ProducerClosedError();
@@ -183,7 +185,7 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
           ...(item.headers === undefined ? {} : { headers: item.headers }),
         };
       });
-      await sendRaw(messages);
+      await publishTraced({ sendRaw }, messages, traced);
     },
     get inFlight() {
       return slots.inUse;
@@ -195,4 +197,47 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
       options.logger?.debug({ clientId: options.clientId }, 'kafka producer closed');
     },
   };
+}
+
+// An envelope's traceparent, found without parsing the whole JSON text.
+const traceparentInJson = /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/;
+
+/**
+ * Sends the messages; with tracing on, each whose envelope carries a
+ * traceparent gets a producer span, a child of the span that made the event,
+ * lasting until the broker acked (acks=all). Events made outside any trace
+ * make no span.
+ */
+export async function publishTraced(
+  producer: Pick<EventProducer, 'sendRaw'>,
+  messages: readonly OutgoingMessage[],
+  traced: boolean,
+): Promise<void> {
+  if (!traced) {
+    await producer.sendRaw(messages);
+    return;
+  }
+  const spans = messages.flatMap((message) => {
+    const traceparent = traceparentInJson.exec(message.value)?.[1];
+    if (traceparent === undefined) return [];
+    return [
+      startSpan(`publish ${message.topic}`, {
+        kind: SpanKind.PRODUCER,
+        parent: contextOfTraceparent(traceparent),
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': message.topic,
+          'messaging.batch.message_count': messages.length,
+        },
+      }),
+    ];
+  });
+  try {
+    await producer.sendRaw(messages);
+  } catch (error) {
+    for (const span of spans) endSpan(span, error);
+    throw error;
+  }
+  for (const span of spans) endSpan(span);
 }

@@ -44,6 +44,7 @@ export function createDepositStore(
   // one round trip) accepts many deposits. Each request still resolves
   // only once its own row has committed.
   const writes = createGroupCommit<DepositToWrite, WriteOutcome>({
+    name: 'deposits',
     batchSizeMax: limits.batchSizeMax,
     queueLengthMax: limits.queueLengthMax,
     concurrency: limits.writesInFlightMax,

@@ -15,6 +15,8 @@ export const loginLockMs = 15 * 60_000;
 export const loginAttemptsAcrossClientsMax = 20;
 export const loginAttemptsWindowMs = 15 * 60_000;
 export const loginSpacingMs = 30_000;
+/** What a loginId is (docs/api.md, signup): 4–20 of a–z 0–9 _. */
+export const loginIdPattern = /^[a-z0-9_]{4,20}$/;
 export const passwordLengthMin = 10;
 export const passwordLengthMax = 128;
 
@@ -214,6 +216,9 @@ function loginIdTaken(): AppError {
  * the owner.
  */
 export function logIn(deps: AuthDeps, loginId: string, password: string, client: string): Promise<TokenPair> {
+  // No login has an id of another shape (signup's rule): nothing to count or check. Such an id
+  // also does not fit the failures table (varchar(20)); a 21-character one was a 500 (fuzzing).
+  if (!loginIdPattern.test(loginId)) return Promise.reject(invalidCredentials());
   return deps.loginAttempts.run(loginId, () => attemptLogin(deps, loginId, password, client));
 }
 

@@ -1,6 +1,7 @@
 import { NameInput, PhoneInput, RrnInput } from '@nuri/contracts/identity';
 import { ProblemSchema } from '@nuri/platform/http';
 import Type, { type TSchema } from 'typebox';
+import { loginIdPattern } from '../domain/auth.ts';
 
 /** docs/api.md: one operation moves 1 to ₩100,000,000, as a JSON integer. */
 export const Amount = Type.Integer({ minimum: 1, maximum: 100_000_000 });
@@ -18,7 +19,7 @@ export function problems<const Codes extends readonly number[]>(...codes: Codes)
 
 // Bounds before the real rules (domain/auth.ts, contracts/identity.ts): nothing unbounded reaches a hash or regex.
 export const SignupBody = Type.Object({
-  loginId: Type.String({ pattern: '^[a-z0-9_]{4,20}$' }),
+  loginId: Type.String({ pattern: loginIdPattern.source }),
   password: Type.String({ minLength: 1, maxLength: 512 }),
   name: NameInput,
   rrn: RrnInput,

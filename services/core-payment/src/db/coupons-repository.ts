@@ -8,6 +8,8 @@ import type { ServiceDb } from './database.ts';
 export interface CouponEvent {
   eventId: string;
   correlationId: string;
+  /** For the coupon.recorded answer: the trace (ConsumedEvent.traceparent). */
+  traceparent?: string;
   coupon: IssuedCoupon;
 }
 

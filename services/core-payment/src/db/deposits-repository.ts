@@ -18,6 +18,8 @@ import { appendMovements, lockAccounts, setBalances } from './ledger-writer.ts';
 export interface DepositEvent {
   eventId: string;
   correlationId: string;
+  /** For the deposit.settled answer: the request's trace (ConsumedEvent.traceparent). */
+  traceparent?: string;
   request: DepositRequest;
 }
 

@@ -64,6 +64,7 @@ export function createTransferStore(
 ): TransferStore {
   const batching = options.batching ?? defaultTransferBatching;
   const batches = createGroupCommit<TransferItem, TransferResult>({
+    name: 'transfers',
     batchSizeMax: batching.batchSizeMax,
     queueLengthMax: batching.queueLengthMax,
     concurrency: batching.lanes,

@@ -68,6 +68,7 @@ export function createWithdrawalStore(
   batching: WithdrawalBatching = defaultWithdrawalBatching,
 ): WithdrawalStore {
   const batches = createGroupCommit<WithdrawalItem, WithdrawResult>({
+    name: 'withdrawals',
     batchSizeMax: batching.batchSizeMax,
     queueLengthMax: batching.queueLengthMax,
     concurrency: batching.lanes,

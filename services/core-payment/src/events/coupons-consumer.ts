@@ -14,9 +14,10 @@ export function createCouponsConsumer(deps: ConsumerDeps): EventConsumer {
     handleBatch: async (batch) => {
       const recorded = await recordCoupons(deps.db, {
         consumer: groupId,
-        events: batch.map(({ event }) => ({
+        events: batch.map(({ event, traceparent }) => ({
           eventId: event.id,
           correlationId: event.correlationId,
+          ...(traceparent === undefined ? {} : { traceparent }),
           coupon: {
             couponId: event.data.couponId,
             campaignId: event.data.campaignId,
@@ -44,7 +45,11 @@ export function createCouponsConsumer(deps: ConsumerDeps): EventConsumer {
               userUuid: held.userUuid,
               recordedAt: new Date().toISOString(),
             },
-            { source: eventSource, correlationId: issued.correlationId },
+            {
+              source: eventSource,
+              correlationId: issued.correlationId,
+              ...(issued.traceparent === undefined ? {} : { traceparent: issued.traceparent }),
+            },
           );
           return { topic: topics.couponRecorded, key: messageKey(event), event };
         },

@@ -21,9 +21,10 @@ export function createDepositsConsumer(deps: ConsumerDeps): EventConsumer {
     topics: [topics.depositRequested],
     validate: (_topic, value) => validateEvent('deposit.requested', value),
     handleBatch: async (batch) => {
-      const events: DepositEvent[] = batch.map(({ event }) => ({
+      const events: DepositEvent[] = batch.map(({ event, traceparent }) => ({
         eventId: event.id,
         correlationId: event.correlationId,
+        ...(traceparent === undefined ? {} : { traceparent }),
         request: {
           depositId: event.data.depositId,
           accountNo: event.data.accountNo,
@@ -53,7 +54,12 @@ function settledMessage(topic: string, request: DepositEvent, outcome: DepositOu
         ? { status: 'COMPLETED' as const, balanceAfter: amountToJson(outcome.balanceAfter) }
         : { status: 'FAILED' as const, failureCode: outcome.failureCode }),
     },
-    { source: eventSource, correlationId: request.correlationId },
+    {
+      source: eventSource,
+      correlationId: request.correlationId,
+      // The answer continues the request's trace (tracing.ts), whatever batch it was applied in.
+      ...(request.traceparent === undefined ? {} : { traceparent: request.traceparent }),
+    },
   );
   return { topic, key: messageKey(event), event };
 }

@@ -22,7 +22,7 @@ export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
       const results = await settlePayments(
         deps.db,
         groupId,
-        batch.map(({ event }) => ({
+        batch.map(({ event, traceparent }) => ({
           eventId: event.id,
           request: {
             paymentId: event.data.paymentId,
@@ -32,7 +32,7 @@ export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
             orderId: event.data.orderId,
           },
           announce: (outcome: PaymentOutcome) => {
-            const settled = settledEvent(event, outcome);
+            const settled = settledEvent(event, outcome, traceparent);
             return { topic: topics.paymentSettled, key: messageKey(settled), event: settled };
           },
         })),
@@ -42,7 +42,11 @@ export function createPaymentsConsumer(deps: ConsumerDeps): EventConsumer {
   });
 }
 
-function settledEvent(request: EventOf<'payment.requested'>, outcome: PaymentOutcome) {
+function settledEvent(
+  request: EventOf<'payment.requested'>,
+  outcome: PaymentOutcome,
+  traceparent: string | undefined,
+) {
   return createEvent(
     'payment.settled',
     {
@@ -54,6 +58,10 @@ function settledEvent(request: EventOf<'payment.requested'>, outcome: PaymentOut
         ? { status: 'SUCCEEDED' as const, balanceAfter: amountToJson(outcome.balanceAfter) }
         : { status: 'FAILED' as const, failureCode: outcome.failureCode }),
     },
-    { source: eventSource, correlationId: request.correlationId },
+    {
+      source: eventSource,
+      correlationId: request.correlationId,
+      ...(traceparent === undefined ? {} : { traceparent }),
+    },
   );
 }

@@ -104,13 +104,17 @@ export async function startPayment(
   }
 }
 
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** The owner's payment; anyone else's answers exactly like a missing one (docs/api.md "Ownership"). */
 export async function getPayment(
   payments: PaymentStore,
   userUuid: string,
   paymentId: string,
 ): Promise<Payment> {
-  const payment = await payments.find(paymentId);
+  // A malformed id is answered like a missing one (docs/api.md, Identifiers), without asking the
+  // database: MariaDB refuses to compare a non-ASCII string with the id column (a 500, found by fuzzing).
+  const payment = uuidPattern.test(paymentId) ? await payments.find(paymentId) : undefined;
   if (payment === undefined || payment.userUuid !== userUuid) {
     throw new AppError('PAYMENT_NOT_FOUND', 404, 'No such payment');
   }
