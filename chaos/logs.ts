@@ -19,6 +19,9 @@ const findingsKept = 50;
 const excerptChars = 300;
 /** Any 주민등록번호 in full, of anyone: six digits, a dash, a gender digit 1–8 and six more. */
 const rrnShape = /\b\d{6}-[1-8]\d{6}\b/g;
+/** Runs of digits and dashes that could be an RRN (13 digits) or a mobile number (11). */
+const digitRuns = /\d[\d-]{9,14}\d/g;
+const nonAscii = /[\u0080-\uffff]/;
 
 export class LogScanner {
   readonly linesByInstance = new Map<string, number>();
@@ -27,7 +30,9 @@ export class LogScanner {
   readonly #folder: string;
   readonly #people: () => readonly Person[];
   #known = 0;
-  #needles: Array<{ text: string; kind: string }> = [];
+  /** RRNs and phones without dashes → their kind. */
+  readonly #digits = new Map<string, string>();
+  readonly #names = new Set<string>();
 
   constructor(folder: string, people: () => readonly Person[]) {
     this.#folder = folder;
@@ -49,20 +54,35 @@ export class LogScanner {
     return total;
   }
 
+  /**
+   * Linear in the line, whatever the number of people: digits shaped like an
+   * RRN or a phone are looked up in sets; names (every name the workload
+   * makes has a letter outside ASCII) are searched only in lines that have
+   * one, raw or JSON-escaped. Thousands of lines a second under a fault
+   * must not stall the run that reads them.
+   */
   #scan(instance: string, line: string): void {
     this.#refreshNeedles();
     const kinds = new Set<string>();
     let blanked = line;
-    for (const needle of this.#needles) {
-      if (!line.includes(needle.text)) continue;
-      kinds.add(needle.kind);
-      blanked = blanked.replaceAll(needle.text, `[${needle.kind}]`);
+    for (const match of line.matchAll(digitRuns)) {
+      const kind = this.#digits.get(match[0]) ?? this.#digits.get(match[0].replaceAll('-', ''));
+      if (kind === undefined) continue;
+      kinds.add(kind);
+      blanked = blanked.replaceAll(match[0], `[${kind}]`);
     }
     if (rrnShape.test(line)) {
       kinds.add('rrn');
       blanked = blanked.replace(rrnShape, '[rrn]');
     }
     rrnShape.lastIndex = 0;
+    if (nonAscii.test(line) || line.includes('\\u')) {
+      for (const name of this.#names) {
+        if (!line.includes(name)) continue;
+        kinds.add('name');
+        blanked = blanked.replaceAll(name, '[name]');
+      }
+    }
     if (kinds.size === 0) return;
     this.findingCount += 1;
     if (this.findings.length < findingsKept) {
@@ -75,21 +95,20 @@ export class LogScanner {
     }
   }
 
-  /** People are created during the run: the needles grow with them. */
+  /** People are created during the run: the sets grow with them. */
   #refreshNeedles(): void {
     const people = this.#people();
     if (people.length === this.#known) return;
     for (const person of people.slice(this.#known)) {
-      this.#needles.push(
-        { text: person.name, kind: 'name' },
-        { text: person.rrn, kind: 'rrn' },
-        { text: person.rrn.replace('-', ''), kind: 'rrn' },
-        { text: person.phone, kind: 'phone' },
-        { text: person.phone.replaceAll('-', ''), kind: 'phone' },
+      this.#digits.set(person.rrn.replace('-', ''), 'rrn');
+      this.#digits.set(person.phone.replaceAll('-', ''), 'phone');
+      this.#names.add(person.name);
+      // A JSON line may escape what is not ASCII; look for that form too.
+      const escaped = JSON.stringify(person.name, (_, value: string) => value).replace(
+        /[\u0080-\uffff]/g,
+        (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
       );
-      // A JSON line escapes non-ASCII only when asked; look for the escaped form too.
-      const escaped = JSON.stringify(person.name).slice(1, -1);
-      if (escaped !== person.name) this.#needles.push({ text: escaped, kind: 'name' });
+      this.#names.add(escaped.slice(1, -1));
     }
     this.#known = people.length;
   }

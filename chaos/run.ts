@@ -106,8 +106,12 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
     await zone?.remove().catch(() => undefined);
     process.exit(130);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // The harness exits at once on these signals (its instances die with it); the run cleans up
+  // what it made first: databases, topics, the broker, Redis, the namespace.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => void stop(signal));
+  }
   try {
     if (zoneWanted) {
       zone = await createCoreZone({

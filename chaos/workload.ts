@@ -166,6 +166,12 @@ export class Workload {
   #launch(choice: (typeof mix)[number][0]): void {
     const customer = this.#random.pick(this.#active);
     const kind: OperationKind = choice.startsWith('read-') ? 'read' : (choice as OperationKind);
+    // An open loop against a system that stopped answering would pile up without end: past a few
+    // seconds' worth of operations in flight, new ones are not started (and counted as shed).
+    if (this.#inFlight.size >= Math.max(200, this.#options.rate * 5)) {
+      this.shed += 1;
+      return;
+    }
     if (coreBoundKinds.has(kind) || choice === 'read-account') {
       // Those retry for as long as the core is away: bounded, or a partition's backlog would swamp the machine.
       if (this.#coreBoundInFlight >= Math.max(50, this.#options.rate)) {
