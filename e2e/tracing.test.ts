@@ -162,9 +162,12 @@ test('when a customer deposits, then one trace covers the gateway, channel-user,
   const requestedTopic = `${prefix()}deposit.requested`;
   const spans = await spansOf(
     traceId,
+    // Each service exports on its own timer: wait for both ends of the Kafka hops, not the first to arrive.
     (found) =>
-      found.some((span) => span.service === 'channel-user' && span.name === `process ${settledTopic}`),
-    20_000,
+      found.some((span) => span.service === 'channel-user' && span.name === `process ${settledTopic}`) &&
+      found.some((span) => span.service === 'core-payment' && span.name === `process ${requestedTopic}`) &&
+      found.some((span) => span.service === 'core-payment' && span.name === `publish ${settledTopic}`),
+    30_000,
   );
   const shape = spans.map((span) => `${span.service} ${span.kind} ${span.name}`).join('\n');
   const has = (service: string, name: string, kind: number) =>
