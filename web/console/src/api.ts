@@ -61,7 +61,8 @@ export function isSignedIn(): boolean {
   return accessToken !== undefined;
 }
 
-async function parseProblem(response: Response): Promise<Problem> {
+/** A non-2xx answer as a Problem: its problem+json `code` and `detail`, and Retry-After. */
+export async function parseProblem(response: Response): Promise<Problem> {
   let code = 'HTTP_ERROR';
   let detail = response.statusText;
   try {

@@ -5,7 +5,7 @@
 // APIs carry none.
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { Problem } from './api.ts';
+import { Problem, parseProblem } from './api.ts';
 import { formatTime, formatWon } from './i18n.ts';
 import { Field, parseAmountInput } from './ui.tsx';
 
@@ -89,10 +89,7 @@ async function admin<T>(token: string, method: string, path: string, body?: unkn
   } catch {
     throw new Problem(0, 'NETWORK', 'The gateway could not be reached');
   }
-  if (!response.ok) {
-    const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
-    throw new Problem(response.status, problem.code ?? 'HTTP_ERROR', problem.detail ?? response.statusText);
-  }
+  if (!response.ok) throw await parseProblem(response);
   return (await response.json()) as T;
 }
 
