@@ -51,6 +51,8 @@ const usage = `usage: nuri <command>
   compose up|down the whole bank in containers (deploy/compose/system.yaml), on ports of its own
   k8s secrets [--overlay local|hybrid]
                   Secret manifests for deploy/k8s from a freshly generated set of secrets
+  k8s rules       write the rules of deploy/monitoring/rules into deploy/k8s as PrometheusRules
+                  (components/monitoring/rules/prometheus-rules.yaml)
   version         the Node.js version the CLI runs on`;
 
 async function main(args: string[]): Promise<number> {

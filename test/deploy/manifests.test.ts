@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse, parseAllDocuments } from 'yaml';
+import { prometheusRulesFile, prometheusRulesManifest, ruleFiles } from '../../src/cli/commands/k8s.ts';
 import { projectVersion } from '../../src/cli/deploy/engine.ts';
+import { prometheusConfig, targetGroupsOf } from '../../src/cli/monitoring.ts';
 import { services } from '../../src/cli/services.ts';
 import {
   type K8sObject,
@@ -31,6 +36,43 @@ const serviceDeployments = (objects: readonly K8sObject[]) =>
   ofKind(objects, 'Deployment').filter((deployment) =>
     services.some((service) => service.name === deployment.metadata.name),
   );
+
+/** The groups of a rule file of deploy/monitoring/rules, as Prometheus reads them. */
+const groupsOf = (file: string): Array<{ name: string }> =>
+  (parse(readFileSync(file, 'utf8')) as { groups: Array<{ name: string }> }).groups;
+
+/**
+ * The labels the local Prometheus (src/cli/monitoring.ts) gives every target
+ * beyond its address: the file-SD labels of an instance, and the job.
+ */
+function localScrape(): { honorLabels: boolean; labels: string[]; job: string } {
+  const [scrape] = (
+    parse(prometheusConfig({ targetsFile: 'targets.json' })) as {
+      scrape_configs: Array<{ job_name: string; honor_labels: boolean }>;
+    }
+  ).scrape_configs;
+  const [group] = targetGroupsOf(
+    [
+      {
+        name: 'coupon#2',
+        service: 'coupon',
+        index: 2,
+        port: 8084,
+        pid: 1,
+        state: 'ready',
+        restarts: 0,
+        startedAt: 0,
+        lastExit: undefined,
+      },
+    ],
+    () => '127.0.0.1:8084',
+  );
+  return {
+    honorLabels: scrape!.honor_labels,
+    labels: [...Object.keys(group!.labels), 'job'],
+    job: scrape!.job_name,
+  };
+}
 
 /** Every failure as a line naming its object, so one run shows them all. */
 function assertNone(problems: string[]): void {
@@ -415,6 +457,84 @@ for (const overlay of overlays) {
       assertNone(problems);
     });
 
+    it('then wherever pods are scraped, the rules of deploy/monitoring/rules ship once, one PrometheusRule per rule file with its groups', (t) => {
+      if (!kubectlPresent(t)) return;
+      const all = objects();
+      const rules = ofKind(all, 'PrometheusRule');
+      if (ofKind(all, 'PodMonitor').length === 0) {
+        assert.deepEqual(
+          rules.map(nameOf),
+          [],
+          'rules for a Prometheus that scrapes nothing of this overlay',
+        );
+        return;
+      }
+      const expected = ruleFiles().map((file) => basename(file, '.yml'));
+      assert.deepEqual(rules.map((rule) => rule.metadata.name).sort(), expected.sort());
+      for (const file of ruleFiles()) {
+        const rule = rules.find((candidate) => candidate.metadata.name === basename(file, '.yml'))!;
+        assert.deepEqual(rule.spec.groups, groupsOf(file), `${nameOf(rule)} differs from ${file}`);
+        const names = rule.spec.groups.map((group: { name: string }) => group.name);
+        // The operator makes one rule file of each PrometheusRule, and Prometheus refuses a group name twice in one.
+        assert.equal(new Set(names).size, names.length, `${nameOf(rule)}: a group name twice`);
+      }
+    });
+
+    it('then every service is scraped by one PodMonitor on its metrics port, its targets labelled as the local Prometheus labels them', (t) => {
+      if (!kubectlPresent(t)) return;
+      const all = objects();
+      const podMonitors = ofKind(all, 'PodMonitor');
+      // An overlay without the monitoring component (local): the test above holds that it has no rules either.
+      if (podMonitors.length === 0) return;
+      const local = localScrape();
+      const problems: string[] = [];
+      for (const podMonitor of podMonitors) {
+        for (const endpoint of podMonitor.spec.podMetricsEndpoints) {
+          const at = `${nameOf(podMonitor)} port ${endpoint.port}`;
+          if (endpoint.honorLabels !== local.honorLabels)
+            problems.push(`${at}: honorLabels ${endpoint.honorLabels}`);
+          const relabeled = relabelingsOf(endpoint);
+          if (Object.keys(relabeled).sort().join(' ') !== [...local.labels].sort().join(' ')) {
+            problems.push(`${at}: sets ${Object.keys(relabeled).join(', ')}, not ${local.labels.join(', ')}`);
+          }
+          // `service` on `up` is then the name each process gives its own series (createMetrics), checked below.
+          if (relabeled.service !== 'label:__meta_kubernetes_pod_label_app_kubernetes_io_name') {
+            problems.push(`${at}: service from ${relabeled.service}`);
+          }
+          if (relabeled.nuri_instance !== 'label:__meta_kubernetes_pod_name')
+            problems.push(`${at}: nuri_instance from ${relabeled.nuri_instance}`);
+          if (relabeled.job !== `value:${local.job}`) problems.push(`${at}: job from ${relabeled.job}`);
+        }
+      }
+      for (const deployment of serviceDeployments(all)) {
+        const labels = deployment.spec.template.metadata.labels;
+        const scraping = podMonitors.filter(
+          (podMonitor) =>
+            podMonitor.metadata.namespace === deployment.metadata.namespace &&
+            matches(podMonitor.spec.selector, labels),
+        );
+        const at = nameOf(deployment);
+        if (labels['app.kubernetes.io/name'] !== deployment.metadata.name)
+          problems.push(`${at}: app.kubernetes.io/name is ${labels['app.kubernetes.io/name']}`);
+        if (scraping.length !== 1) {
+          problems.push(`${at}: scraped by ${scraping.length} PodMonitors`);
+          continue;
+        }
+        const metricsPort =
+          deployment.metadata.name === 'gateway' ? 8090 : serviceSpec(deployment).defaultPort;
+        const ports = podSpecOf(deployment).containers[0].ports as Array<{
+          name: string;
+          containerPort: number;
+        }>;
+        for (const endpoint of scraping[0]!.spec.podMetricsEndpoints) {
+          const port = ports.find((candidate) => candidate.name === endpoint.port)?.containerPort;
+          if (port !== metricsPort || endpoint.path !== '/metrics')
+            problems.push(`${at}: scraped on ${port}${endpoint.path}, not ${metricsPort}/metrics`);
+        }
+      }
+      assertNone(problems);
+    });
+
     if (overlay === 'hybrid') {
       it('then the core runs in nuri-core on on-premises nodes, the channel in nuri-channel on cloud nodes, Kafka in nuri-kafka', (t) => {
         if (!kubectlPresent(t)) return;
@@ -444,6 +564,51 @@ for (const overlay of overlays) {
       });
     }
   });
+}
+
+describe('deploy/k8s/components/monitoring/rules', () => {
+  it('when the rule files change, then prometheus-rules.yaml is what `npx nuri k8s rules` makes of them', () => {
+    const checkedIn = readFileSync(prometheusRulesFile, 'utf8');
+    assert.ok(
+      checkedIn === prometheusRulesManifest(),
+      `${prometheusRulesFile} is stale: run npx nuri k8s rules`,
+    );
+    // The same without the generator: each document's groups are its rule file's, in the file's order.
+    const documents = parseAllDocuments(checkedIn).map((document) => document.toJS() as K8sObject);
+    assert.deepEqual(
+      documents.map((document) => [document.kind, document.metadata.name, document.spec.groups]),
+      ruleFiles().map((file) => ['PrometheusRule', basename(file, '.yml'), groupsOf(file)]),
+    );
+  });
+});
+
+/**
+ * What each label a scrape endpoint's relabelings set comes from:
+ * `label:<source>` (copied) or `value:<replacement>`. Anything else (a
+ * regex, a drop, a keep) is keyed by its action and so counts as a label
+ * the local Prometheus does not set.
+ */
+function relabelingsOf(endpoint: {
+  relabelings?: Array<{
+    action?: string;
+    sourceLabels?: string[];
+    targetLabel?: string;
+    regex?: string;
+    replacement?: string;
+  }>;
+}): Record<string, string> {
+  const sources: Record<string, string> = {};
+  for (const relabeling of endpoint.relabelings ?? []) {
+    const { action = 'replace', sourceLabels, targetLabel, regex, replacement } = relabeling;
+    if (action.toLowerCase() !== 'replace' || targetLabel === undefined || regex !== undefined) {
+      sources[`(${action})`] = JSON.stringify(relabeling);
+    } else if (sourceLabels !== undefined && replacement === undefined) {
+      sources[targetLabel] = `label:${sourceLabels.join(';')}`;
+    } else {
+      sources[targetLabel] = sourceLabels === undefined ? `value:${replacement}` : JSON.stringify(relabeling);
+    }
+  }
+  return sources;
 }
 
 function serviceSpec(deployment: K8sObject) {
