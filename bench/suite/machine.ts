@@ -111,6 +111,8 @@ function machineBusyTicks(): number {
 }
 
 export interface CpuBreakdown {
+  /** How long the window was, in seconds. */
+  windowS: number;
   /** Share of the whole machine (all cores) busy during the window, 0–1. */
   machineBusy: number;
   /** Share of the whole machine per group, largest first; `other` is what no group accounts for. */
@@ -128,7 +130,8 @@ export function cpuBreakdown(
   known: Readonly<Record<string, number>> = {},
 ): CpuBreakdown {
   const capacityTicks = ((after.atMs - before.atMs) / 1_000) * ticksPerSecond * cores;
-  if (capacityTicks <= 0) return { machineBusy: 0, groups: {} };
+  const windowS = (after.atMs - before.atMs) / 1_000;
+  if (capacityTicks <= 0) return { windowS, machineBusy: 0, groups: {} };
   const used = new Map<string, number>();
   for (const [pid, now] of after.groups) {
     // A process born during the window (a new database backend) spent all its ticks in it.
@@ -143,7 +146,35 @@ export function cpuBreakdown(
     groups[group] = round3(ticks / capacityTicks);
   }
   groups.other = round3(Math.max(0, machineBusy - accounted));
-  return { machineBusy: round3(machineBusy), groups };
+  return { windowS, machineBusy: round3(machineBusy), groups };
+}
+
+/**
+ * What is not the system under test: the load generator, the suite itself
+ * (seeding, polling for completion, the span sink) and the CPU no process
+ * group accounts for (other tenants of a shared machine).
+ */
+const notTheSystem = new Set(['load generator', 'suite', 'other']);
+
+/**
+ * CPU milliseconds per operation of every process group of the system (each
+ * service, PostgreSQL, MariaDB, Redis, Kafka), in total and per group.
+ */
+export function cpuMsPerOperation(
+  cpu: CpuBreakdown,
+  cores: number,
+  operations: number,
+): { total: number; byGroup: Record<string, number> } {
+  const msPerShare = cpu.windowS * cores * 1_000;
+  const byGroup: Record<string, number> = {};
+  let total = 0;
+  for (const [group, share] of Object.entries(cpu.groups)) {
+    if (notTheSystem.has(group)) continue;
+    const ms = operations > 0 ? (share * msPerShare) / operations : Number.POSITIVE_INFINITY;
+    byGroup[group] = Math.round(ms * 10_000) / 10_000;
+    total += ms;
+  }
+  return { total, byGroup };
 }
 
 function round3(value: number): number {

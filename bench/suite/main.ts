@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { reconciliationChecks } from '../../src/cli/commands/reconcile.ts';
 import { kafkaBrokerList, loadCliConfig } from '../../src/cli/config.ts';
 import { ceilingsToMeasure, measureCeilings } from './ceilings.ts';
-import { describeMachine, loadAverage } from './machine.ts';
+import { cpuMsPerOperation, describeMachine, loadAverage } from './machine.ts';
 import { parseSuiteOptions, type SuiteOptions, UsageError, usage } from './options.ts';
 import { progress } from './progress.ts';
 import {
@@ -78,10 +78,13 @@ async function runScenario(
     for (let run = 1; run <= runs; run += 1) {
       progress(`${scenario.name}: run ${run}/${runs}`);
       const outcome = await scenario.run(context, run);
+      const perOperation = cpuMsPerOperation(outcome.cpu, context.cores, outcome.operations);
       records.push({
         run,
         figure: outcome.figure,
-        figures: outcome.figures,
+        figures: { ...outcome.figures, cpuMsPerOp: perOperation.total },
+        operations: outcome.operations,
+        cpuMsPerOpByGroup: perOperation.byGroup,
         latency: outcome.load.latency,
         statuses: outcome.statuses,
         inDoubt: outcome.load.inDoubt.length,
@@ -93,7 +96,7 @@ async function runScenario(
       });
       const broken = outcome.invariants.filter((check) => !check.ok);
       progress(
-        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, scenario.unit.includes('ms') ? 2 : 0)} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
+        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, scenario.unit.includes('ms') ? 2 : 0)} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, ${formatNumber(perOperation.total, 3)} ms CPU per operation, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
           (broken.length === 0
             ? 'invariants held'
             : `BROKEN: ${broken.map((check) => check.name).join('; ')}`),

@@ -252,6 +252,27 @@ function medianRun(scenario: ScenarioReport) {
 
 // --- the page -------------------------------------------------------------------
 
+function cpuPerOperationTable(scenarios: readonly ScenarioReport[]): string {
+  const rows = scenarios
+    .map((scenario) => ({ scenario, run: medianRun(scenario) }))
+    .filter((row) => row.run !== undefined && row.run.operations > 0);
+  if (rows.length === 0) return '<p>No scenario completed a run.</p>';
+  const groups = [...new Set(rows.flatMap((row) => Object.keys(row.run!.cpuMsPerOpByGroup)))].sort();
+  const header = `<tr><th>scenario</th><th>operations</th><th>total</th>${groups.map((group) => `<th>${escapeHtml(group)}</th>`).join('')}</tr>`;
+  const body = rows
+    .map(({ scenario, run }) => {
+      const cells = groups
+        .map((group) => {
+          const ms = run!.cpuMsPerOpByGroup[group];
+          return `<td class="num">${ms === undefined ? '—' : formatNumber(ms, 3)}</td>`;
+        })
+        .join('');
+      return `<tr><td>${escapeHtml(scenario.name)}</td><td class="num">${formatNumber(run!.operations)}</td><td class="num">${formatNumber(run!.figures.cpuMsPerOp ?? Number.NaN, 3)}</td>${cells}</tr>`;
+    })
+    .join('\n');
+  return `<table>\n${header}\n${body}\n</table>`;
+}
+
 function summaryRows(report: SuiteReport): string {
   return report.scenarios
     .map((scenario) => {
@@ -266,6 +287,7 @@ function summaryRows(report: SuiteReport): string {
   <td>${scenario.status}</td>
   <td class="num">${escapeHtml(formatSpread(scenario.figure, digits))} ${escapeHtml(scenario.unit)}</td>
   <td class="num">${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p90Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}</td>
+  <td class="num">${scenario.figures.cpuMsPerOp === undefined ? '—' : escapeHtml(formatSpread(scenario.figures.cpuMsPerOp, 3))}</td>
   <td>${escapeHtml(scenario.target.text)}${met}</td>
   <td>${ratios || '—'}</td>
   <td class="num">${formatShare(scenario.loadGeneratorShare.median)}</td>
@@ -362,7 +384,7 @@ commit <code>${escapeHtml(machine.commit)}</code>${machine.dirty ? ' with uncomm
 <p>Load generator: ${escapeHtml(report.loadGenerator.tool)}. ${escapeHtml(report.loadGenerator.why)}</p>
 <h2>Summary</h2>
 <table>
-<tr><th>scenario</th><th>status</th><th>median (min–max)</th><th>p50 / p90 / p99 ms</th><th>target</th><th>ratio of ceiling</th><th>load gen CPU</th></tr>
+<tr><th>scenario</th><th>status</th><th>median (min–max)</th><th>p50 / p90 / p99 ms</th><th>CPU ms per operation</th><th>target</th><th>ratio of ceiling</th><th>load gen CPU</th></tr>
 ${summaryRows(report)}
 </table>
 <h2>Latency percentiles</h2>
@@ -372,6 +394,9 @@ ${ratioChart(report.scenarios)}
 <h2>Where the CPU went (median run of each scenario)</h2>
 <p>Shares of the whole machine (all cores) during the load. PostgreSQL, MariaDB, Redis and Kafka are shared with anything else running on the host; "other" is busy time no listed process accounts for.</p>
 ${cpuChart(report.scenarios)}
+<h2>CPU milliseconds per operation, by process group (median run of each scenario)</h2>
+<p>Every process group of the system (each service, PostgreSQL, MariaDB, Redis, Kafka) from the start of the load until its operations were complete — for deposits, payments and coupons until settled or recorded — over the operations; the load generator, the suite and unaccounted CPU are left out.</p>
+${cpuPerOperationTable(report.scenarios)}
 <h2>Ceilings</h2>
 <table>
 <tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>p50 / p99 ms at light load</th><th>how</th></tr>

@@ -14,8 +14,16 @@ export interface RunRecord {
   run: number;
   /** The scenario's headline figure for this run, in its unit. */
   figure: number;
-  /** Its other figures by name (drain time, settle percentiles, …). */
+  /**
+   * Its other figures by name (drain time, settle percentiles, …), among them
+   * `cpuMsPerOp`: CPU milliseconds of every process group of the system (not
+   * the load generator, not the suite) per operation.
+   */
   figures: Record<string, number>;
+  /** What `cpuMsPerOp` divides by: the operations answered (and completed, where that comes later). */
+  operations: number;
+  /** `cpuMsPerOp` by process group. */
+  cpuMsPerOpByGroup: Record<string, number>;
   /** Client-side latency of the load's answers. */
   latency: LatencySummary;
   statuses: Record<string, number>;
@@ -165,6 +173,7 @@ export function renderSummaryTable(report: SuiteReport): string {
     scenario.status,
     `${formatSpread(scenario.figure, digitsFor(scenario.unit))} ${scenario.unit}`,
     `${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}`,
+    scenario.figures.cpuMsPerOp === undefined ? '—' : formatSpread(scenario.figures.cpuMsPerOp, 3),
     `${scenario.target.text}${targetMark(scenario.target.met)}`,
     scenario.comparisons
       .filter((comparison) => comparison.ratio !== undefined)
@@ -205,6 +214,7 @@ export function renderSummaryTable(report: SuiteReport): string {
         'status',
         'median (min–max)',
         'p50 / p99 ms',
+        'CPU ms/op (min–max)',
         'target',
         'ratio of ceiling',
         'load gen CPU',

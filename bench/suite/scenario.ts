@@ -25,7 +25,13 @@ export interface RunOutcome {
   figure: number;
   figures: Record<string, number>;
   load: LoadResult;
+  /**
+   * Where the CPU went from the start of the load until the operations were
+   * complete (for deposits, payments and coupons: settled, recorded).
+   */
   cpu: CpuBreakdown;
+  /** The operations that CPU bought: what CPU per operation divides by. */
+  operations: number;
   /** The load's answers plus those of the in-doubt requests settled afterwards. */
   statuses: Record<string, number>;
   invariants: Invariant[];
@@ -88,15 +94,28 @@ export class SuiteContext {
     return this.options.durationS ?? scenarioDefault;
   }
 
-  /** Runs a load in the generator process and measures where the machine's CPU went meanwhile. */
-  async load(spec: LoadSpec, label: string): Promise<{ load: LoadResult; cpu: CpuBreakdown }> {
+  /**
+   * Runs a load in the generator process and measures where the machine's CPU
+   * went meanwhile; `cpuUntilNow` measures from the load's start to the moment
+   * it is called, for operations that complete after their answer.
+   */
+  async load(
+    spec: LoadSpec,
+    label: string,
+  ): Promise<{ load: LoadResult; cpu: CpuBreakdown; cpuUntilNow: () => CpuBreakdown }> {
     const before = cpuSnapshot();
     const load = await runLoad(spec, label);
     const after = cpuSnapshot();
     for (const [pid, { group }] of after.groups) this.processGroups.set(pid, group);
     // The generator measured itself (process.cpuUsage) and has exited by now.
     const cpu = cpuBreakdown(before, after, this.cores, { 'load generator': load.cpu.machineShare });
-    return { load, cpu };
+    const generatorShareSeconds = load.cpu.machineShare * cpu.windowS;
+    const cpuUntilNow = () => {
+      const now = cpuSnapshot();
+      const windowS = Math.max(1e-3, (now.atMs - before.atMs) / 1_000);
+      return cpuBreakdown(before, now, this.cores, { 'load generator': generatorShareSeconds / windowS });
+    };
+    return { load, cpu, cpuUntilNow };
   }
 
   /** `--users` customers with 5 funded accounts each (withdraw, deposit, login). */
@@ -202,4 +221,36 @@ export function describeStatuses(statuses: Record<string, number>): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([status, n]) => `${status}×${n}`)
     .join(' ');
+}
+
+/** How often a completion wait asks: each ask is one small query, cheap next to the load it waits on. */
+const completionPollMs = 250;
+
+/**
+ * Waits until `pending()` says nothing is left, asking an internal count
+ * route rather than reading each operation back through the gateway (which
+ * would bill the services for the suite's own reads). Throws after timeoutMs.
+ */
+export async function awaitNonePending(
+  what: string,
+  pending: () => Promise<number>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await pending();
+    if (left === 0) return;
+    if (Date.now() > deadline) throw new Error(`${left} ${what} still PENDING after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, completionPollMs));
+  }
+}
+
+/** GET an internal route of one of the system's services with its ops token, as JSON. */
+export async function getInternal<T>(context: SuiteContext, baseUrl: string, path: string): Promise<T> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    headers: { authorization: `Bearer ${context.system.opsToken}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
 }

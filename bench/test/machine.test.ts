@@ -36,7 +36,7 @@ test('when processes used CPU during a window, then each group gets its share of
 
 test('when the window is empty, then nothing is claimed', () => {
   const same = snapshot(5_000, 100, []);
-  assert.deepEqual(cpuBreakdown(same, same, 2), { machineBusy: 0, groups: {} });
+  assert.deepEqual(cpuBreakdown(same, same, 2), { windowS: 0, machineBusy: 0, groups: {} });
 });
 
 test('when a process measured its own share, then that share stands in for its ticks', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CpuBreakdown } from '../suite/machine.ts';
+import { type CpuBreakdown, cpuMsPerOperation } from '../suite/machine.ts';
 import { parseSuiteOptions } from '../suite/options.ts';
 import {
   type CeilingReport,
@@ -13,13 +13,19 @@ import {
 import { escapeHtml, renderHtml } from '../suite/report-html.ts';
 import { spreadOf } from '../suite/stats.ts';
 
-const cpu: CpuBreakdown = { machineBusy: 0.9, groups: { gateway: 0.3, 'load generator': 0.05, other: 0.1 } };
+const cpu: CpuBreakdown = {
+  windowS: 10,
+  machineBusy: 0.9,
+  groups: { gateway: 0.3, postgresql: 0.2, 'load generator': 0.05, suite: 0.02, other: 0.1 },
+};
 
 function runRecord(run: number, figure: number, ok = true): RunRecord {
   return {
     run,
     figure,
-    figures: { drainMs: 100 * run },
+    figures: { drainMs: 100 * run, cpuMsPerOp: 0.4 + run / 10 },
+    operations: 10_000,
+    cpuMsPerOpByGroup: { gateway: 0.6, postgresql: 0.4 },
     latency: { count: 1_000, averageMs: 4, p50Ms: 3, p90Ms: 8, p99Ms: 20 + run, maxMs: 90 },
     statuses: { '200': 1_000 },
     inDoubt: 0,
@@ -213,6 +219,21 @@ describe('the reports', () => {
     assert.match(table, /deposit run 1: balance = start − Σ successful: 3 accounts differ/);
     assert.match(table, /login: boom/);
     assert.match(table, /60 % of jwks-gateway/);
+    assert.match(table, /CPU ms\/op/);
+    assert.match(table, /^withdraw\s+PASSED.*0\.550 \(0\.500–0\.600\)/m);
+  });
+});
+
+describe('CPU per operation', () => {
+  test('when divided, then only the system counts: not the load generator, the suite or the unaccounted rest', () => {
+    // 10 s × 2 cores = 20,000 ms of capacity; gateway 30 % = 6,000 ms, PostgreSQL 20 % = 4,000 ms, over 5,000 operations.
+    const perOperation = cpuMsPerOperation(cpu, 2, 5_000);
+    assert.deepEqual(perOperation.byGroup, { gateway: 1.2, postgresql: 0.8 });
+    assert.ok(Math.abs(perOperation.total - 2) < 1e-9);
+  });
+
+  test('when nothing was done, then the cost per operation is infinite, never a division by zero passed off as 0', () => {
+    assert.equal(cpuMsPerOperation(cpu, 2, 0).total, Number.POSITIVE_INFINITY);
   });
 });
 

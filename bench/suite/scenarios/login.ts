@@ -49,6 +49,7 @@ export const login: Scenario = {
       figures: { inDoubt: load.inDoubt.length },
       load,
       cpu,
+      operations: count(load.statuses, 200),
       statuses: load.statuses,
       invariants: [
         invariant(

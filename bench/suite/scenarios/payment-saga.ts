@@ -5,7 +5,15 @@ import { awaitTerminal, balances, type Customer, mapConcurrently } from '../api.
 import { resolveInDoubt } from '../load.ts';
 import type { RequestTemplate } from '../load-types.ts';
 import { progress } from '../progress.ts';
-import { count, describeStatuses, invariant, type Scenario, type SuiteContext } from '../scenario.ts';
+import {
+  awaitNonePending,
+  count,
+  describeStatuses,
+  getInternal,
+  invariant,
+  type Scenario,
+  type SuiteContext,
+} from '../scenario.ts';
 import { percentile } from '../stats.ts';
 
 const settleTimeoutMs = 300_000;
@@ -75,7 +83,7 @@ export const paymentSaga: Scenario = {
     const everyone = [...funded, ...unfunded];
     const pointsBefore = await pointBalances(context, everyone);
     const cashBefore = await balances(context.api, everyone);
-    const { load, cpu } = await context.load(
+    const { load, cpuUntilNow } = await context.load(
       {
         url: context.system.gatewayUrl,
         mode: 'closed',
@@ -109,6 +117,20 @@ export const paymentSaga: Scenario = {
         };
       });
     progress(`  payment-saga run ${run}: ${accepted.length} accepted; waiting until every one is terminal`);
+    // CPU per payment covers the whole saga: the window ends when none is PENDING.
+    await awaitNonePending(
+      'payments',
+      async () =>
+        (
+          await getInternal<{ byStatus: { PENDING: number } }>(
+            context,
+            context.system.pointUrl,
+            '/internal/v1/ops/payments',
+          )
+        ).byStatus.PENDING,
+      settleTimeoutMs,
+    );
+    const cpu = cpuUntilNow();
     const items = accepted.map((payment) => ({
       token: everyone[payment.customer]!.token,
       id: payment.paymentId,
@@ -158,6 +180,7 @@ export const paymentSaga: Scenario = {
       },
       load,
       cpu,
+      operations: accepted.length,
       statuses,
       invariants: [
         invariant(
