@@ -29,6 +29,7 @@ import {
   tracingEnabled,
   withSpanActive,
 } from './tracing.ts';
+import { isTransientInfrastructureError } from './transient.ts';
 import { drainingHeader } from './upstream.ts';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -469,6 +470,25 @@ function handleError(
   bodyLimitBytes: number,
 ): void {
   const problem = classifyError(error, bodyLimitBytes);
+  if (problem === undefined && isTransientInfrastructureError(error)) {
+    // The database went away (a restart, a failover) or refused this attempt
+    // (a lock or statement timeout): not a bug, and retrying shortly is right.
+    // What ran before it is in doubt only for a keyed request, whose retry
+    // with the same key is answered from what was done.
+    request.log.warn(
+      { err: error, method: request.method, route: request.routeOptions.url },
+      'a dependency is unavailable; answering 503',
+    );
+    reply.header('retry-after', '1');
+    sendProblem(
+      request,
+      reply,
+      503,
+      'SERVICE_UNAVAILABLE',
+      'A service this request needs is unavailable for a moment; retry shortly.',
+    );
+    return;
+  }
   if (problem === undefined) {
     request.log.error(
       { err: error, method: request.method, route: request.routeOptions.url },

@@ -13,6 +13,7 @@ import {
   tracingEnabled,
   withSpanActive,
 } from '../tracing.ts';
+import { isTransientInfrastructureError } from '../transient.ts';
 import { counterIn, gaugeIn, histogramIn } from './metrics.ts';
 import type { EventProducer, OutgoingMessage } from './producer.ts';
 
@@ -67,6 +68,12 @@ export interface EventConsumerOptions<E> {
   requestTimeoutMs?: number;
   /** How often consumer lag is measured; 0 turns lag monitoring off. */
   lagIntervalMs?: number;
+  /**
+   * Longest a (re)join may take before the client is thrown away and a new
+   * one joins; also how long the stream may stay out of the group, or behind
+   * with nothing arriving, before it is reopened. Defaults to 45 s.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface EventConsumer {
@@ -89,6 +96,8 @@ interface FailedMessage {
   kind: 'validation' | 'handler';
 }
 
+export { isTransientInfrastructureError };
+
 export const dlqHeaders = {
   error: 'x-dlq-error',
   kind: 'x-dlq-kind',
@@ -104,78 +113,6 @@ const errorMessageLengthMax = 2_000;
 function describeError(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return text.length > errorMessageLengthMax ? `${text.slice(0, errorMessageLengthMax)}…` : text;
-}
-
-// Failures that say "not now" rather than "never": connection-level failures
-// of PostgreSQL (SQLSTATE class 08, admin shutdown 57P01–57P03, too many
-// connections 53300), MariaDB/MySQL (lost connection, too many connections)
-// and sockets; and the database refusing this attempt but not the work —
-// a statement timeout (57014), a lock not available (55P03), a deadlock
-// (40P01; MariaDB 1213) or serialization failure (40001), a lock wait timeout
-// (MariaDB 1205), MariaDB's max_statement_time (1969) and MySQL's
-// max_execution_time (3024). Dead-lettering any of those would drop a
-// deposit whose only fault was a busy moment. A constraint violation or a bug
-// is none of these.
-const transientCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-  '57014',
-  '55P03',
-  '40P01',
-  '40001',
-  'PROTOCOL_CONNECTION_LOST',
-  'ER_CON_COUNT_ERROR',
-  'ER_SERVER_SHUTDOWN',
-  'ER_LOCK_DEADLOCK',
-  'ER_LOCK_WAIT_TIMEOUT',
-  'ER_STATEMENT_TIMEOUT',
-  'ER_QUERY_TIMEOUT',
-]);
-const transientErrnos = new Set([1205, 1213, 1969, 3024]);
-const transientMessages = [
-  /Connection terminated/i,
-  /timeout exceeded when trying to connect/i,
-  /connect ECONNREFUSED/,
-];
-
-/** True for errors that say a dependency is unreachable, looking through causes and aggregates. */
-export function isTransientInfrastructureError(error: unknown, depth = 0): boolean {
-  if (depth > 5 || typeof error !== 'object' || error === null) return false;
-  const candidate = error as {
-    code?: unknown;
-    errno?: unknown;
-    message?: unknown;
-    cause?: unknown;
-    errors?: unknown;
-  };
-  if (
-    typeof candidate.code === 'string' &&
-    (transientCodes.has(candidate.code) || candidate.code.startsWith('08'))
-  ) {
-    return true;
-  }
-  if (typeof candidate.errno === 'number' && transientErrnos.has(candidate.errno)) return true;
-  if (
-    typeof candidate.message === 'string' &&
-    transientMessages.some((pattern) => pattern.test(candidate.message as string))
-  ) {
-    return true;
-  }
-  if (
-    Array.isArray(candidate.errors) &&
-    candidate.errors.some((inner) => isTransientInfrastructureError(inner, depth + 1))
-  ) {
-    return true;
-  }
-  return isTransientInfrastructureError(candidate.cause, depth + 1);
 }
 
 function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
@@ -196,29 +133,31 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   const metrics = options.registry === undefined ? undefined : createConsumerMetrics(options.registry);
   const traced = tracingEnabled();
 
-  const consumer = new Consumer<string, Buffer, string, string>({
-    groupId,
-    clientId: options.clientId,
-    bootstrapBrokers: options.brokers,
-    // Values stay raw: a message that is not JSON must reach our DLQ, not fail inside the client.
-    deserializers: {
-      key: stringDeserializer,
-      headerKey: stringDeserializer,
-      headerValue: stringDeserializer,
-    },
-    autocommit: false,
-    // A member that stops heartbeating (killed, or stopped with SIGSTOP) loses
-    // its partitions to the others after sessionTimeout; a rebalance waits at
-    // most rebalanceTimeout for members to rejoin. Both short, since every
-    // service runs several instances and a batch takes well under a second.
-    sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-    heartbeatInterval: options.heartbeatIntervalMs ?? 2_000,
-    rebalanceTimeout: options.rebalanceTimeoutMs ?? 10_000,
-    maxWaitTime: options.fetchWaitMs ?? 500,
-    timeout: options.requestTimeoutMs ?? 10_000,
-    // Bounds what the client buffers ahead of the handler (messages, not bytes).
-    highWaterMark: batchSizeMax * 4,
-  });
+  const stallTimeoutMs = options.stallTimeoutMs ?? 45_000;
+  const makeClient = () =>
+    new Consumer<string, Buffer, string, string>({
+      groupId,
+      clientId: options.clientId,
+      bootstrapBrokers: options.brokers,
+      // Values stay raw: a message that is not JSON must reach our DLQ, not fail inside the client.
+      deserializers: {
+        key: stringDeserializer,
+        headerKey: stringDeserializer,
+        headerValue: stringDeserializer,
+      },
+      autocommit: false,
+      // A member that stops heartbeating (killed, or stopped with SIGSTOP) loses
+      // its partitions to the others after sessionTimeout; a rebalance waits at
+      // most rebalanceTimeout for members to rejoin. Both short, since every
+      // service runs several instances and a batch takes well under a second.
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 2_000,
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 10_000,
+      maxWaitTime: options.fetchWaitMs ?? 500,
+      timeout: options.requestTimeoutMs ?? 10_000,
+      // Bounds what the client buffers ahead of the handler (messages, not bytes).
+      highWaterMark: batchSizeMax * 4,
+    });
 
   let stream: MessagesStream<string, Buffer, string, string> | undefined;
   let markOpened: () => void = () => undefined;
@@ -238,23 +177,118 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     resolve?.();
   }
 
-  // The client reports failures of its background work (a rejoin after a
-  // rebalance, a heartbeat) as 'error' events: unhandled, one would crash
-  // the process. The stream is reopened instead, as after a stream error.
-  consumer.on('error', (error: Error) => {
-    if (stopping) return;
-    streamFailure ??= error;
-    signal();
-  });
+  let lastProgressAt = Date.now();
+  let outOfGroupSince: number | undefined;
+  let processing = false;
+  let watchdog: NodeJS.Timeout | undefined;
+
+  // One client per stream: after a broker was killed and came back, a client
+  // that lived through it could wait forever on a join (finding 5 of the chaos
+  // suite: deposits PENDING for good). Reopening always starts from a new one.
+  let consumer = newClient();
+
+  function newClient(): Consumer<string, Buffer, string, string> {
+    const client = makeClient();
+    // The client reports failures of its background work (a rejoin after a
+    // rebalance, a heartbeat) as 'error' events: unhandled, one would crash
+    // the process. The stream is reopened instead, as after a stream error.
+    client.on('error', (error: Error) => {
+      if (stopping || client !== consumer) return;
+      streamFailure ??= error;
+      signal();
+    });
+    if (lagIntervalMs > 0) {
+      client.on('consumer:lag', (lag) => {
+        if (client === consumer) observeLag(lag);
+      });
+      client.on('consumer:lag:error', (error) =>
+        logger.debug({ err: error, groupId }, 'lag measurement failed'),
+      );
+      // Before start() the client only exists; a timer then would keep an unused process alive.
+      if (loopDone !== undefined) client.startLagMonitoring({ topics: options.topics }, lagIntervalMs);
+    }
+    return client;
+  }
+
+  /** Closes a client without waiting on a broker that may never answer. */
+  async function discardClient(client: Consumer<string, Buffer, string, string>): Promise<void> {
+    client.stopLagMonitoring();
+    await Promise.race([client.close(true).catch(() => undefined), sleep(5_000, undefined, { ref: false })]);
+  }
+
+  function observeLag(lag: Map<string, bigint[]>): void {
+    let behind = false;
+    for (const [topic, partitions] of lag) {
+      partitions.forEach((value, partition) => {
+        const labels = { topic, partition: String(partition), group: groupId };
+        // A partition not (or no longer) ours is another member's to report:
+        // a stale figure left here would outlive its move in the rules' max.
+        if (value >= 0n) metrics?.lag.set(labels, Number(value));
+        else metrics?.lag.remove(labels);
+        if (value > 0n) behind = true;
+      });
+    }
+    // Behind, nothing in hand and nothing arriving for a long while: the
+    // stream is fetching nothing though there is something to fetch.
+    if (
+      behind &&
+      stream !== undefined &&
+      !processing &&
+      buffered.length === 0 &&
+      Date.now() - lastProgressAt > stallTimeoutMs
+    ) {
+      streamFailure ??= new Error(`stalled: behind by messages, none arrived for ${stallTimeoutMs} ms`);
+      signal();
+    }
+  }
+
+  /** A stream out of its group for longer than any rejoin takes is reopened. */
+  function checkMembership(): void {
+    if (stopping || stream === undefined || streamFailure !== undefined) return;
+    if (consumer.isActive()) {
+      outOfGroupSince = undefined;
+      return;
+    }
+    outOfGroupSince ??= Date.now();
+    if (Date.now() - outOfGroupSince > stallTimeoutMs) {
+      streamFailure = new Error(`not a member of the group for ${stallTimeoutMs} ms`);
+      signal();
+    }
+  }
 
   async function openStream(): Promise<void> {
-    const consuming = await consumer.consume({
+    const client = consumer;
+    const consume = client.consume({
       topics: options.topics,
       mode: 'committed',
       fallbackMode: 'earliest',
       autocommit: false,
     });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`joining the group took over ${stallTimeoutMs} ms`)),
+        stallTimeoutMs,
+      );
+    });
+    let consuming: MessagesStream<string, Buffer, string, string>;
+    try {
+      consuming = await Promise.race([consume, timedOut]);
+    } catch (error) {
+      // A join that ends after all belongs to a client being thrown away.
+      consume.then((late) => late.close().catch(() => undefined)).catch(() => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (client !== consumer) {
+      await consuming.close().catch(() => undefined);
+      return;
+    }
+    lastProgressAt = Date.now();
+    outOfGroupSince = undefined;
     consuming.on('data', (message: RawMessage) => {
+      lastProgressAt = Date.now();
       buffered.push(message);
       if (buffered.length >= bufferedMax) consuming.pause();
       signal();
@@ -492,9 +526,18 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     logger.error({ err: streamFailure, groupId }, 'consumer stream failed; reopening');
     streamFailure = undefined;
     buffered.length = 0; // uncommitted, so they come again from the committed offsets
-    await stream?.close().catch(() => {});
+    const closing = stream;
     stream = undefined;
+    if (closing !== undefined)
+      await Promise.race([closing.close().catch(() => undefined), sleep(5_000, undefined, { ref: false })]);
+    await replaceClient();
     await openWithRetries(1);
+  }
+
+  async function replaceClient(): Promise<void> {
+    const old = consumer;
+    consumer = newClient();
+    await discardClient(old);
   }
 
   async function openWithRetries(firstAttempt: number): Promise<void> {
@@ -509,8 +552,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
         if (stopping) return;
         logger.error(
           { err: error, groupId, attempt: attemptIndex + 1 },
-          'opening the consumer stream failed; retrying',
+          'opening the consumer stream failed; retrying with a new client',
         );
+        await replaceClient();
       }
     }
   }
@@ -525,11 +569,15 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
         continue;
       }
       if (buffered.length === 0) continue;
+      processing = true;
       try {
         await processBatch(takeBatch());
       } catch (error) {
         // Only a DLQ send abandoned by stop() lands here; nothing was committed.
         logger.warn({ err: error, groupId }, 'batch abandoned during stop; it will be redelivered');
+      } finally {
+        processing = false;
+        lastProgressAt = Date.now();
       }
     }
   }
@@ -543,23 +591,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
         metrics?.dlq.inc({ topic, group: groupId }, 0);
         metrics?.consumed.inc({ topic, group: groupId }, 0);
       }
-      if (lagIntervalMs > 0 && metrics !== undefined) {
-        consumer.on('consumer:lag', (lag) => {
-          for (const [topic, partitions] of lag) {
-            partitions.forEach((value, partition) => {
-              const labels = { topic, partition: String(partition), group: groupId };
-              // A partition not (or no longer) ours is another member's to report:
-              // a stale figure left here would outlive its move in the rules' max.
-              if (value >= 0n) metrics.lag.set(labels, Number(value));
-              else metrics.lag.remove(labels);
-            });
-          }
-        });
-        consumer.on('consumer:lag:error', (error) =>
-          logger.debug({ err: error, groupId }, 'lag measurement failed'),
-        );
-        consumer.startLagMonitoring({ topics: options.topics }, lagIntervalMs);
-      }
+      if (lagIntervalMs > 0) consumer.startLagMonitoring({ topics: options.topics }, lagIntervalMs);
+      watchdog = setInterval(checkMembership, Math.min(5_000, stallTimeoutMs / 3));
+      watchdog.unref();
       loopDone = run().catch((error: unknown) => {
         logger.fatal({ err: error, groupId }, 'consumer loop crashed');
       });
@@ -572,8 +606,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       // Still joining (the broker away, or a rebalance that waits on a dead
       // member): closing the client aborts the join instead of waiting it out.
       if (stream === undefined) await consumer.close(true).catch(() => {});
+      clearInterval(watchdog);
       await loopDone;
-      if (lagIntervalMs > 0 && metrics !== undefined) consumer.stopLagMonitoring();
+      consumer.stopLagMonitoring();
       await stream
         ?.close()
         .catch((error: unknown) => logger.warn({ err: error, groupId }, 'closing stream failed'));
