@@ -4,6 +4,7 @@ import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { uuidv7 } from '@nuri/platform/ids';
 import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
+import type { OutboxNotifier } from '@nuri/platform/kafka/outbox';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { serveOpenApi } from '@nuri/platform/openapi';
@@ -45,6 +46,8 @@ export interface AppDeps {
   /** core-payment's accounts and withdrawals. */
   ledger: CoreLedger;
   depositRequestedTopic: string;
+  /** Told when accepted deposits (and their outbox events) have committed, to wake the relay. */
+  outboxNotifier?: OutboxNotifier;
   /** How accepted deposits are grouped into writes; defaults fit tests and development. */
   depositWrites?: DepositWriteLimits;
   /** How many password hashes run and wait at once (auth/passwords.ts); defaults otherwise. */
@@ -106,7 +109,10 @@ export function buildApp(deps: AppDeps) {
   );
   registerDepositRoutes(
     app,
-    { links, deposits: createDepositStore(db, deps.depositRequestedTopic, deps.depositWrites) },
+    {
+      links,
+      deposits: createDepositStore(db, deps.depositRequestedTopic, deps.depositWrites, deps.outboxNotifier),
+    },
     idempotency,
   );
   registerInternalRoutes(app, links, db);

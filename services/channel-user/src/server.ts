@@ -10,6 +10,7 @@ import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { parseInternalCallers } from '@nuri/platform/internal-auth';
+import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
@@ -56,6 +57,7 @@ await runMain('channel-user', async () => {
     name: 'core-payment',
     urls: parseUrlList(config.NURI_CORE_PAYMENT_URL),
   });
+  const outboxNotifier = createOutboxNotifier();
   const events = createEventRuntime({
     db: database.db,
     brokers,
@@ -66,6 +68,7 @@ await runMain('channel-user', async () => {
     logger,
     registry: metrics.registry,
     relayPollIntervalMs: config.NURI_CHANNEL_OUTBOX_POLL_INTERVAL_MS,
+    outboxNotifier,
   });
   const app = buildApp({
     logger,
@@ -83,6 +86,7 @@ await runMain('channel-user', async () => {
     core: { coreUser, corePayment },
     depositRequestedTopic: topics.depositRequested,
     recipientLookupsPerMinute: config.NURI_CHANNEL_RECIPIENT_LOOKUPS_PER_MINUTE,
+    outboxNotifier,
     depositWrites: {
       batchSizeMax: config.NURI_CHANNEL_DEPOSIT_WRITE_BATCH_SIZE_MAX,
       writesInFlightMax: config.NURI_CHANNEL_DEPOSIT_WRITES_IN_FLIGHT_MAX,

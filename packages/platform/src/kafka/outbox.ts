@@ -211,6 +211,14 @@ export interface OutboxRelayOptions<DB> {
   /** Idle wait between scans when no notification arrives (PostgreSQL default 1000, MySQL 50). */
   pollIntervalMs?: number;
   /**
+   * Each scan that finds nothing doubles the wait before the next, up to
+   * this (default the larger of pollIntervalMs and 500 ms); a scan that
+   * publishes, or a notification, brings it back to pollIntervalMs. An idle
+   * relay then asks its database twice a second instead of fifty times,
+   * while a busy one still scans every pollIntervalMs.
+   */
+  idlePollMaxMs?: number;
+  /**
    * How long the relay that publishes holds the lease without renewing it.
    * A relay that dies (or hangs) loses it after this long and a standby
    * takes over: the longest a stopped process can hold up publishing.
@@ -252,6 +260,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   const { logger, producer } = options;
   const batchSizeMax = options.batchSizeMax ?? 1_000;
   const pollIntervalMs = options.pollIntervalMs ?? (dialect === 'postgres' ? 1_000 : 50);
+  const idlePollMaxMs = Math.max(pollIntervalMs, options.idlePollMaxMs ?? 500);
   const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1_000;
   const cleanupIntervalMs = options.cleanupIntervalMs ?? 60_000;
   const cleanupBatchSizeMax = options.cleanupBatchSizeMax ?? 10_000;
@@ -281,16 +290,17 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
     resolve?.();
   }
 
-  function idle(ms: number): Promise<void> {
-    if (stopping) return Promise.resolve();
+  /** Waits `ms` or until signalled; true when a signal ended the wait. */
+  function idle(ms: number): Promise<boolean> {
+    if (stopping) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         wake = undefined;
-        resolve();
+        resolve(false);
       }, ms);
       wake = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
   }
@@ -415,6 +425,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
 
   async function run(): Promise<void> {
     let failures = 0;
+    let idleWaitMs = pollIntervalMs;
     let nextCleanupAt = Date.now() + cleanupIntervalMs;
     while (!stopping) {
       let published = 0;
@@ -440,7 +451,11 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       // that came during the batch: go again without sleeping.
       const notified = wokenWhileBusy;
       wokenWhileBusy = false;
-      if (published < batchSizeMax && !notified) await idle(pollIntervalMs);
+      if (published > 0 || notified) idleWaitMs = pollIntervalMs;
+      if (published < batchSizeMax && !notified) {
+        const signalled = await idle(idleWaitMs);
+        idleWaitMs = signalled || published > 0 ? pollIntervalMs : Math.min(idlePollMaxMs, idleWaitMs * 2);
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { keyRow, keyTaken } from '@nuri/platform/idempotency';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
+import type { OutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Deposit, DepositKey, DepositSettlement, DepositStore } from '../domain/deposits.ts';
@@ -38,6 +39,7 @@ export function createDepositStore(
   db: Kysely<ServiceDb>,
   depositRequestedTopic: string,
   limits: DepositWriteLimits = defaultDepositWriteLimits,
+  notifier?: OutboxNotifier,
 ): DepositStore {
   // Concurrent requests are written together: the rows and their outbox
   // events of a whole batch in one statement, so one commit (one WAL flush,
@@ -63,7 +65,8 @@ export function createDepositStore(
     // One statement, so one transaction: every row and its outbox event (the
     // platform's outbox table) commit together or not at all. No NOTIFY: it
     // makes commits take a database-wide lock one at a time, which would cap
-    // deposits; the relay polls every few ms instead. The foreign key to
+    // deposits; this instance's relay is woken in process instead, and the
+    // relay polls for other instances' rows. The foreign key to
     // account_links refuses an unlinked account. An id already taken (a
     // retry of a deposit accepted before) writes neither row nor event.
     // The key rows go first: an item whose key was bound already (a repeat,
@@ -110,6 +113,8 @@ export function createDepositStore(
     const isTaken = (item: DepositToWrite) =>
       item.keyRow !== undefined && !boundIds.has(item.deposit.depositId);
     const fresh = new Set(written.rows.filter((row) => row.kind === 'deposit').map((row) => row.id));
+    // Committed: this instance's relay (if it holds the lease) sends them now rather than at its next scan.
+    if (fresh.size > 0) notifier?.notify();
     const taken = unique.filter((item) => !fresh.has(item.deposit.depositId) && !isTaken(item));
     const existing = taken.length === 0 ? new Map<string, Deposit>() : await findAll(taken);
     return batch.map((item) => {

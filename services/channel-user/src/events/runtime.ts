@@ -1,7 +1,7 @@
 import { type EventOf, validateEvent } from '@nuri/contracts/events';
 import { createEventConsumer, type EventConsumer } from '@nuri/platform/kafka/consumer';
 import { createInboxPruner } from '@nuri/platform/kafka/inbox';
-import { createOutboxRelay } from '@nuri/platform/kafka/outbox';
+import { createOutboxRelay, type OutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createEventProducer } from '@nuri/platform/kafka/producer';
 import type { Logger } from '@nuri/platform/logger';
 import type { Kysely } from 'kysely';
@@ -30,6 +30,8 @@ export interface EventRuntimeOptions {
   /** A PostgreSQL URL for the relay's LISTEN connection; without it the relay polls. */
   listenUrl?: string;
   relayPollIntervalMs?: number;
+  /** Wakes the relay when this instance commits deposits (another instance's are found by polling). */
+  outboxNotifier?: OutboxNotifier;
   consumerTimings?: ConsumerTimings;
 }
 
@@ -63,6 +65,7 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     ...optional,
     ...(options.listenUrl === undefined ? {} : { listenUrl: options.listenUrl }),
     ...(options.relayPollIntervalMs === undefined ? {} : { pollIntervalMs: options.relayPollIntervalMs }),
+    ...(options.outboxNotifier === undefined ? {} : { notifier: options.outboxNotifier }),
   });
   const consumer: EventConsumer = createEventConsumer<EventOf<'deposit.settled'>>({
     brokers,
