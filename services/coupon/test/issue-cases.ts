@@ -70,6 +70,13 @@ export const issueCases: IssueCase[] = [
     expectedRemaining: 10,
   },
   {
+    name: 'when the user holds one the core recorded, then ALREADY_ISSUED saying it is recorded',
+    state: campaign({ holders: new Map([[userA, heldByA]]), recorded: new Set([userA]) }),
+    userUuid: userA,
+    expected: 'ALREADY_ISSUED',
+    expectedRemaining: 10,
+  },
+  {
     name: 'when the user holds one and the stock is gone, then ALREADY_ISSUED (not SOLD_OUT)',
     state: campaign({ remaining: 0, holders: new Map([[userA, heldByA]]) }),
     userUuid: userA,

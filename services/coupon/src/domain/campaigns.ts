@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '@nuri/platform/errors';
-import type { HeldCoupon, IssueDecision } from './issue-decision.ts';
+import { type AckDecision, answerHolder, type HeldCoupon, type IssueDecision } from './issue-decision.ts';
 
 /** A campaign as defined by an admin; immutable once created. */
 export interface CampaignDefinition {
@@ -29,6 +30,18 @@ export const nameLengthMax = 100;
 export const campaignsListedMax = 100;
 /** GET /api/v1/coupons has no pagination in the contract; one user past this many coupons is not a real case. */
 export const couponsPerUserListedMax = 1_000;
+/**
+ * How long a repeated issue waits for the outcome of the user's coupon send
+ * still in flight (answerHolder: SENDING) before it answers 503. An ack takes
+ * milliseconds, so a double click is answered 409 with the coupon; a send
+ * behind a slow broker may take far longer (config.ts longestSendMs), and
+ * the client asks again rather than hold a request open that long.
+ */
+export const sendingWaitMaxMs = 2_000;
+// An ack is usually a few milliseconds away: polls start quick and back off,
+// so a repeat that waits the whole time costs about a dozen script runs.
+const sendingPollFirstMs = 5;
+const sendingPollMaxMs = 250;
 
 // Ports the use cases need; redis/, db/, events/ and clients/ implement them.
 
@@ -46,7 +59,7 @@ export interface LiveCampaigns {
   ): Promise<IssueDecision>;
   rollback(campaignId: string, userUuid: string, couponId: string): Promise<string>;
   markUnconfirmed(campaignId: string, userUuid: string, couponId: string): Promise<void>;
-  clearUnconfirmed(campaignId: string, userUuid: string): Promise<void>;
+  markAcked(campaignId: string, userUuid: string, couponId: string): Promise<AckDecision>;
   load(
     campaignId: string,
     state: { quantity: number; remaining: number; startsAtMs: number | null; endsAtMs: number | null },
@@ -122,6 +135,18 @@ const couponUnconfirmed = () =>
     503,
     'Your coupon could not be confirmed yet; retry the request to receive it (no second coupon is issued)',
   );
+// Not "already issued": the send may yet fail for sure and the coupon be
+// taken back. Not "nothing was issued" either: it may yet be acked.
+const couponSending = () =>
+  new AppError(
+    'COUPON_UNAVAILABLE',
+    503,
+    'Your coupon of this campaign is still being sent; retry the request to learn whether you hold it (no second coupon is issued)',
+  );
+const alreadyIssued = (held: HeldCoupon) =>
+  new AppError('ALREADY_ISSUED', 409, 'This user already holds a coupon of this campaign', {
+    couponId: held.couponId,
+  });
 
 function mayHaveBeenSent(error: unknown): boolean {
   return (error as { mayHaveBeenSent?: unknown }).mayHaveBeenSent !== false;
@@ -196,7 +221,7 @@ export function createCampaignService(deps: CampaignServiceDeps) {
           .catch((markError: unknown) =>
             deps.logger.error(
               { err: markError, campaignId: coupon.campaignId, couponId: coupon.couponId },
-              'could not mark a coupon whose hand-off is in doubt; the retry answers 409 with its id',
+              'could not mark a coupon whose hand-off is in doubt; retries get 503 until the mirror or recovery settles it',
             ),
           );
         deps.logger.warn(
@@ -256,7 +281,7 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       }
     }
     await live
-      .clearUnconfirmed(campaignId, userUuid)
+      .markAcked(campaignId, userUuid, held.couponId)
       .catch((error: unknown) =>
         deps.logger.warn(
           { err: error, campaignId },
@@ -264,6 +289,50 @@ export function createCampaignService(deps: CampaignServiceDeps) {
         ),
       );
     counters.issued();
+    return coupon;
+  }
+
+  /** One run of the issue script; a campaign Redis lost is rebuilt first. */
+  function decide(
+    campaignId: string,
+    attempt: { userUuid: string; couponId: string; code: string },
+  ): Promise<Exclude<IssueDecision, { outcome: 'NOT_LOADED' }>> {
+    return withLiveCampaign(campaignId, async () => {
+      const reply = await live.issue(campaignId, attempt);
+      return reply.outcome === 'NOT_LOADED' ? 'NOT_LOADED' : reply;
+    });
+  }
+
+  /** The script's win, made a promise by Kafka's ack (or rolled back: 503). */
+  async function handOffWin(
+    campaignId: string,
+    userUuid: string,
+    win: { coupon: HeldCoupon; remaining: number },
+    correlationId: string,
+  ): Promise<IssuedCoupon> {
+    const { couponId, code } = win.coupon;
+    const coupon: IssuedCoupon = {
+      couponId,
+      campaignId,
+      userUuid,
+      code,
+      issuedAt: new Date(win.coupon.issuedAtMs),
+    };
+    await handOffOrRollback(coupon, correlationId);
+    counters.issued();
+    counters.stock(campaignId, win.remaining);
+    // Neither is awaited: the 201 does not depend on them, and commands on one
+    // Redis connection run in order, so this instance's next request already
+    // sees them. A repeat on another instance that runs first waits for the
+    // mark (SENDING). If the mark fails, repeats wait for the mirror to read
+    // the coupon back and mark it; if the recent index fails, only the
+    // read-your-write shortcut is missing until the mirror catches up.
+    void live.markAcked(campaignId, userUuid, couponId).catch((error: unknown) => {
+      deps.logger.warn({ err: error, campaignId, couponId }, 'acked coupon not marked; the mirror marks it');
+    });
+    void live.rememberRecent(userUuid, campaignId, win.coupon).catch((error: unknown) => {
+      deps.logger.warn({ err: error, campaignId, couponId }, 'recent-coupon index not updated');
+    });
     return coupon;
   }
 
@@ -304,47 +373,39 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       );
     },
 
-    /** The table of contents of the race: one script decides, Kafka's ack makes it a promise. */
+    /**
+     * The table of contents of the race: one script decides, Kafka's ack makes
+     * it a promise. A user whose coupon is still being sent is told nothing
+     * about it until its send ends: acked, it is named (409); failed for sure,
+     * it was rolled back and this request runs the race afresh.
+     */
     async issueCoupon(userUuid: string, campaignId: string, correlationId: string): Promise<IssuedCoupon> {
-      const couponId = deps.newId();
-      const code = deps.newCode();
-      const decision = await withLiveCampaign(campaignId, async () => {
-        const reply = await live.issue(campaignId, { userUuid, couponId, code });
-        return reply.outcome === 'NOT_LOADED' ? 'NOT_LOADED' : reply;
-      });
-      switch (decision.outcome) {
-        case 'NOT_ACTIVE':
-          throw new AppError('CAMPAIGN_NOT_ACTIVE', 409, 'The campaign is not open at this time');
-        case 'ALREADY_ISSUED':
-          if (decision.unconfirmed) return confirm(campaignId, userUuid, decision.held, correlationId);
-          counters.duplicate();
-          throw new AppError('ALREADY_ISSUED', 409, 'This user already holds a coupon of this campaign', {
-            couponId: decision.held.couponId,
-          });
-        case 'SOLD_OUT':
-          counters.soldOut();
-          counters.stock(campaignId, 0);
-          throw new AppError('SOLD_OUT', 410, 'Every coupon of this campaign has been issued');
-        case 'ISSUED':
-          break;
+      const attempt = { userUuid, couponId: deps.newId(), code: deps.newCode() };
+      const sendingWaitUntil = performance.now() + sendingWaitMaxMs;
+      for (let pollMs = sendingPollFirstMs; ; pollMs = Math.min(pollMs * 2, sendingPollMaxMs)) {
+        const decision = await decide(campaignId, attempt);
+        switch (decision.outcome) {
+          case 'NOT_ACTIVE':
+            throw new AppError('CAMPAIGN_NOT_ACTIVE', 409, 'The campaign is not open at this time');
+          case 'SOLD_OUT':
+            counters.soldOut();
+            counters.stock(campaignId, 0);
+            throw new AppError('SOLD_OUT', 410, 'Every coupon of this campaign has been issued');
+          case 'ISSUED':
+            return handOffWin(campaignId, userUuid, decision, correlationId);
+          case 'ALREADY_ISSUED': {
+            const answer = answerHolder(decision);
+            if (answer === 'CONFIRM') return confirm(campaignId, userUuid, decision.held, correlationId);
+            if (answer === 'HELD') {
+              counters.duplicate();
+              throw alreadyIssued(decision.held);
+            }
+            const leftMs = sendingWaitUntil - performance.now();
+            if (leftMs <= 0) throw couponSending();
+            await sleep(Math.min(pollMs, leftMs));
+          }
+        }
       }
-      const coupon: IssuedCoupon = {
-        couponId,
-        campaignId,
-        userUuid,
-        code,
-        issuedAt: new Date(decision.coupon.issuedAtMs),
-      };
-      await handOffOrRollback(coupon, correlationId);
-      counters.issued();
-      counters.stock(campaignId, decision.remaining);
-      // Not awaited: the 201 does not depend on it, and commands on one Redis
-      // connection run in order, so this instance's next list already sees it.
-      // If it fails, only the read-your-write shortcut is missing until the mirror catches up.
-      void live.rememberRecent(userUuid, campaignId, decision.coupon).catch((error: unknown) => {
-        deps.logger.warn({ err: error, campaignId, couponId }, 'recent-coupon index not updated');
-      });
-      return coupon;
     },
 
     /** The user's coupons: the MySQL mirror, plus the ones too recent to be mirrored yet. */

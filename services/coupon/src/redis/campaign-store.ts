@@ -1,12 +1,20 @@
 import type { Redis } from '@nuri/platform/redis';
 import type {
+  AckDecision,
   HandOffDecision,
   HeldCoupon,
   IssueDecision,
   RollbackDecision,
 } from '../domain/issue-decision.ts';
 import type { LiveSnapshot } from '../domain/reconciliation.ts';
-import { handOffScript, issueScript, loadScript, rollbackScript, unlockScript } from './scripts.ts';
+import {
+  ackScript,
+  handOffScript,
+  issueScript,
+  loadScript,
+  rollbackScript,
+  unlockScript,
+} from './scripts.ts';
 
 /** The Redis keys of one campaign; the `{campaignId}` hash tag puts them all in one Cluster slot. */
 export function campaignKeys(campaignId: string) {
@@ -75,6 +83,7 @@ export function createCampaignStore(redis: Redis) {
   const scripts = {
     issue: defineScript(redis, 'couponIssue', issueScript, 4),
     rollback: defineScript(redis, 'couponRollback', rollbackScript, 3),
+    ack: defineScript(redis, 'couponAck', ackScript, 3),
     handOff: defineScript(redis, 'couponHandOff', handOffScript, 3),
     load: defineScript(redis, 'couponLoad', loadScript, 1),
     unlock: defineScript(redis, 'couponUnlock', unlockScript, 1),
@@ -107,9 +116,16 @@ export function createCampaignStore(redis: Redis) {
       await redis.hset(campaignKeys(campaignId).unconfirmed, userUuid, couponId);
     },
 
-    /** The user got their 201 for it after all. */
-    async clearUnconfirmed(campaignId: string, userUuid: string): Promise<void> {
-      await redis.hdel(campaignKeys(campaignId).unconfirmed, userUuid);
+    /** The broker acked the coupon's send: it is in Kafka, and no longer unconfirmed. */
+    async markAcked(campaignId: string, userUuid: string, couponId: string): Promise<AckDecision> {
+      const keys = campaignKeys(campaignId);
+      return (await scripts.ack(
+        keys.meta,
+        keys.holders,
+        keys.unconfirmed,
+        userUuid,
+        couponId,
+      )) as AckDecision;
     },
 
     async rollback(campaignId: string, userUuid: string, couponId: string): Promise<RollbackDecision> {
@@ -276,7 +292,7 @@ function parseIssueReply(
   reply: [string, ...Array<string | number>],
   attempt: { couponId: string; code: string },
 ): IssueDecision {
-  const [outcome, first, second] = reply;
+  const [outcome, first, second, third] = reply;
   switch (outcome) {
     case 'ISSUED':
       return {
@@ -291,7 +307,7 @@ function parseIssueReply(
       };
     case 'ALREADY_ISSUED': {
       const held = parseHeld(String(first));
-      return { outcome, held, unconfirmed: second === held.couponId };
+      return { outcome, held, unconfirmed: second === held.couponId, recorded: third === 1 };
     }
     case 'SOLD_OUT':
     case 'NOT_ACTIVE':

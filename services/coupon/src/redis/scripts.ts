@@ -4,7 +4,8 @@
 //
 // Keys (KEYS[1..3] of every script):
 //   meta    HASH  quantity, remaining, startsAt, endsAt (epoch ms; '' = open)
-//   holders HASH  userUuid → "couponId|code|issuedAtMs|L" (L = only local so far, K = seen in Kafka)
+//   holders HASH  userUuid → "couponId|code|issuedAtMs|L" (L = its send has not been acked yet,
+//                 K = in Kafka: acked, or read back from the topic)
 //   pending ZSET  userUuid scored by issuedAtMs: issued, coupon.recorded not yet back
 //   unconfirmed HASH userUuid → couponId: its hand-off failed with its fate
 //                 unknown (it may be in Kafka), so its user was answered 503
@@ -13,8 +14,9 @@
 
 /**
  * KEYS: meta, holders, pending, unconfirmed. ARGV: userUuid, couponId, code, nowMs ('' = the server's TIME).
- * → {'ISSUED', remaining, issuedAtMs} | {'ALREADY_ISSUED', held, unconfirmedCouponId|''} | {'SOLD_OUT'}
- *   | {'NOT_ACTIVE'} | {'NOT_LOADED'}
+ * → {'ISSUED', remaining, issuedAtMs} | {'ALREADY_ISSUED', held, unconfirmedCouponId|'', recorded 1|0}
+ *   | {'SOLD_OUT'} | {'NOT_ACTIVE'} | {'NOT_LOADED'}
+ * (recorded: the holder is no longer pending, i.e. coupon.recorded came back.)
  */
 export const issueScript = `
 local meta = redis.call('HMGET', KEYS[1], 'remaining', 'startsAt', 'endsAt')
@@ -30,7 +32,10 @@ local startsAt = tonumber(meta[2])
 local endsAt = tonumber(meta[3])
 if (startsAt and now < startsAt) or (endsAt and now >= endsAt) then return {'NOT_ACTIVE'} end
 local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then return {'ALREADY_ISSUED', held, redis.call('HGET', KEYS[4], ARGV[1]) or ''} end
+if held then
+  local recorded = redis.call('ZSCORE', KEYS[3], ARGV[1]) and 0 or 1
+  return {'ALREADY_ISSUED', held, redis.call('HGET', KEYS[4], ARGV[1]) or '', recorded}
+end
 local remaining = tonumber(meta[1])
 if remaining <= 0 then return {'SOLD_OUT'} end
 local issuedAt = string.format('%d', now)
@@ -50,6 +55,21 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'remaining', 1)
 return 'ROLLED_BACK'
+`;
+
+/**
+ * The broker acked a coupon's send. KEYS: meta, holders, unconfirmed. ARGV: userUuid, couponId.
+ * → 'ACKED' | 'NOT_HELD' | 'NOT_LOADED'
+ */
+export const ackScript = `
+if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[3], ARGV[1]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_LOADED' end
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held or string.sub(held, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then return 'NOT_HELD' end
+if string.sub(held, -2) == '|L' then
+  redis.call('HSET', KEYS[2], ARGV[1], string.sub(held, 1, -2) .. 'K')
+end
+return 'ACKED'
 `;
 
 /**

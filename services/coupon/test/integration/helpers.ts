@@ -157,6 +157,58 @@ export function unpluggableProducer(clientId: string) {
   };
 }
 
+/** A send held in flight by `holdableProducer`, until the test decides its fate. */
+export interface HeldSend {
+  /** Resolves once the held send has reached the producer: it is in flight. */
+  entered: Promise<void>;
+  /** The send goes to the real broker and is acked. */
+  ack(): void;
+  /** The send goes to a loopback port where no broker listens and fails for real (connection refused). */
+  fail(): void;
+}
+
+/**
+ * A producer whose next send can be held in flight (a slow broker) and then
+ * acked or failed for real; every other send goes to the real broker at once.
+ */
+export function holdableProducer(clientId: string) {
+  const live = newProducer(clientId);
+  // Two retries: the idempotent client turns 0 or 1 into "retry forever".
+  const dead = newProducer(`${clientId}-dead`, ['127.0.0.1:1'], 2);
+  let next: { enter: () => void; fate: Promise<'ack' | 'fail'> } | undefined;
+  const producer: EventProducer = {
+    async sendEvents(events) {
+      const hold = next;
+      next = undefined;
+      if (hold === undefined) return live.sendEvents(events);
+      hold.enter();
+      return ((await hold.fate) === 'ack' ? live : dead).sendEvents(events);
+    },
+    sendRaw: (messages) => live.sendRaw(messages),
+    get inFlight() {
+      return live.inFlight + dead.inFlight;
+    },
+    async close() {
+      await Promise.all([live.close(), dead.close()]);
+    },
+  };
+  return {
+    producer,
+    holdNextSend(): HeldSend {
+      let enter: () => void = () => {};
+      let decide: (fate: 'ack' | 'fail') => void = () => {};
+      const entered = new Promise<void>((resolve) => {
+        enter = resolve;
+      });
+      const fate = new Promise<'ack' | 'fail'>((resolve) => {
+        decide = resolve;
+      });
+      next = { enter, fate };
+      return { entered, ack: () => decide('ack'), fail: () => decide('fail') };
+    },
+  };
+}
+
 export interface TestCoupon {
   app: ReturnType<typeof buildApp>;
   deps: AppDeps;

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { uuidv7 } from '@nuri/platform/ids';
 import { createRedis, type Redis } from '@nuri/platform/redis';
 import {
+  decideAck,
   decideHandOff,
   decideIssue,
   decideRollback,
@@ -36,7 +37,7 @@ describe('the Lua scripts mirror the state machine', () => {
     const keys = campaignKeys(campaignId);
     for (const [userUuid, held] of state.holders) {
       await redis.hset(keys.holders, userUuid, formatHeld(held));
-      await redis.zadd(keys.pending, held.issuedAtMs, userUuid);
+      if (state.recorded?.has(userUuid) !== true) await redis.zadd(keys.pending, held.issuedAtMs, userUuid);
     }
     await redis.hset(keys.meta, {
       quantity: 10,
@@ -181,6 +182,66 @@ describe('the Lua scripts mirror the state machine', () => {
           assert.equal(await redis.exists(campaignKeys(campaignId).meta), 0);
           break;
       }
+    });
+  }
+  const ackCases: Array<{
+    name: string;
+    state: LiveCampaign | undefined;
+    userUuid: string;
+    couponId: string;
+    unconfirmed?: string;
+  }> = [
+    {
+      name: 'holder of that coupon, its send not acked before',
+      state: campaign({ holders: new Map([[userA, heldByA]]) }),
+      userUuid: userA,
+      couponId: heldByA.couponId,
+    },
+    {
+      name: 'holder of that coupon, answered 503 for it in doubt',
+      state: campaign({ holders: new Map([[userA, heldByA]]) }),
+      userUuid: userA,
+      couponId: heldByA.couponId,
+      unconfirmed: heldByA.couponId,
+    },
+    {
+      name: 'holder of that coupon, already seen in Kafka',
+      state: campaign({ holders: new Map([[userA, { ...heldByA, handedOff: true }]]) }),
+      userUuid: userA,
+      couponId: heldByA.couponId,
+    },
+    {
+      name: 'holder of another coupon',
+      state: campaign({ holders: new Map([[userA, heldByA]]) }),
+      userUuid: userA,
+      couponId: newCoupon.couponId,
+      unconfirmed: heldByA.couponId,
+    },
+    { name: 'no holder (rolled back)', state: campaign(), userUuid: userA, couponId: heldByA.couponId },
+    { name: 'campaign not loaded', state: undefined, userUuid: userA, couponId: heldByA.couponId },
+  ];
+  for (const testCase of ackCases) {
+    it(`ack: ${testCase.name}`, async () => {
+      const campaignId = await seed(testCase.state);
+      const keys = campaignKeys(campaignId);
+      if (testCase.unconfirmed !== undefined)
+        await redis.hset(keys.unconfirmed, testCase.userUuid, testCase.unconfirmed);
+      const expected = decideAck(testCase.state, testCase.userUuid, testCase.couponId);
+      assert.equal(await store.markAcked(campaignId, testCase.userUuid, testCase.couponId), expected);
+      const before = testCase.state?.holders.get(testCase.userUuid);
+      const held = await holderOf(campaignId, testCase.userUuid);
+      assert.deepEqual(held, expected === 'ACKED' ? { ...before, handedOff: true } : before);
+      // Nothing else moves: the stock stays, and an ack never creates a holder or a campaign.
+      assert.equal(
+        (await store.readStock(campaignId))?.remaining,
+        testCase.state === undefined ? undefined : 10,
+      );
+      // The acked coupon is no longer unconfirmed; another coupon's mark is left alone.
+      const unconfirmed = await redis.hget(keys.unconfirmed, testCase.userUuid);
+      assert.equal(
+        unconfirmed,
+        testCase.unconfirmed === testCase.couponId ? null : (testCase.unconfirmed ?? null),
+      );
     });
   }
 });

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideHandOff, decideIssue, decideRollback } from '../../src/domain/issue-decision.ts';
+import {
+  answerHolder,
+  decideAck,
+  decideHandOff,
+  decideIssue,
+  decideRollback,
+} from '../../src/domain/issue-decision.ts';
 import { campaign, heldByA, issueCases, newCoupon, nowMs, userA, userB } from '../issue-cases.ts';
 
 describe('the issue decision (pure state machine)', () => {
@@ -54,5 +60,39 @@ describe('the hand-off decision (a coupon.issued read back from Kafka)', () => {
   });
   it('when Redis lost it to a rollback and no stock is left, then OVERSOLD', () => {
     assert.equal(decideHandOff(campaign({ remaining: 0 }), userB, newCoupon.couponId), 'OVERSOLD');
+  });
+});
+
+describe('what a user who already holds a coupon is told', () => {
+  const acked = { ...heldByA, handedOff: true };
+  it('when its send has not been acked, then SENDING: it may yet be rolled back, so it is not named', () => {
+    assert.equal(answerHolder({ held: heldByA, unconfirmed: false, recorded: false }), 'SENDING');
+  });
+  it('when Kafka has it, then HELD (409 naming it)', () => {
+    assert.equal(answerHolder({ held: acked, unconfirmed: false, recorded: false }), 'HELD');
+  });
+  it('when the core recorded it though its Kafka mark is missing, then HELD', () => {
+    assert.equal(answerHolder({ held: heldByA, unconfirmed: false, recorded: true }), 'HELD');
+  });
+  it('when an earlier request was answered 503 with its fate unknown, then CONFIRM, acked or not', () => {
+    assert.equal(answerHolder({ held: heldByA, unconfirmed: true, recorded: false }), 'CONFIRM');
+    assert.equal(answerHolder({ held: acked, unconfirmed: true, recorded: false }), 'CONFIRM');
+  });
+});
+
+describe('the ack decision (the broker acked a send)', () => {
+  it('when the user holds that coupon, then ACKED', () => {
+    assert.equal(
+      decideAck(campaign({ holders: new Map([[userA, heldByA]]) }), userA, heldByA.couponId),
+      'ACKED',
+    );
+  });
+  it('when the user holds another coupon or none, then NOT_HELD', () => {
+    const state = campaign({ holders: new Map([[userA, heldByA]]) });
+    assert.equal(decideAck(state, userA, newCoupon.couponId), 'NOT_HELD');
+    assert.equal(decideAck(state, userB, heldByA.couponId), 'NOT_HELD');
+  });
+  it('when the campaign is not loaded, then NOT_LOADED', () => {
+    assert.equal(decideAck(undefined, userA, heldByA.couponId), 'NOT_LOADED');
   });
 });
