@@ -8,6 +8,7 @@ import type {
   Counterparty,
   EntryType,
   OpenAccountResult,
+  StatementPosition,
   TransactionItem,
 } from '../domain/accounts.ts';
 import type { AccountsTable, ServiceDb } from './database.ts';
@@ -80,14 +81,16 @@ export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
       return rows.map(toAccount);
     },
 
-    async listTransactions(accountNo, limit, beforeEntryId) {
+    async listTransactions(accountNo, limit, before) {
+      // By seq, not id: ids are made before the transaction commits, seq under
+      // the account's lock as the row is inserted (see 0007_ledger_entry_sequence).
       let query = db
         .selectFrom('ledger_entries')
-        .select(['id', 'transaction_id', 'type', 'amount', 'balance_after', 'reference', 'created_at'])
+        .select(['id', 'seq', 'transaction_id', 'type', 'amount', 'balance_after', 'reference', 'created_at'])
         .where('account_no', '=', accountNo)
-        .orderBy('id', 'desc')
+        .orderBy('seq', 'desc')
         .limit(limit);
-      if (beforeEntryId !== undefined) query = query.where('id', '<', beforeEntryId);
+      if (before !== undefined) query = query.where('seq', '<', seqOf(db, accountNo, before));
       const rows = await query.execute();
       const transfers = await transfersOf(
         db,
@@ -95,9 +98,9 @@ export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
           .filter((row) => row.type === 'TRANSFER_OUT' || row.type === 'TRANSFER_IN')
           .map((row) => row.reference),
       );
-      return rows.map((row): TransactionItem & { entryId: string } => {
-        const item: TransactionItem & { entryId: string } = {
-          entryId: row.id,
+      return rows.map((row): TransactionItem & { seq: string } => {
+        const item: TransactionItem & { seq: string } = {
+          seq: row.seq,
           id: row.transaction_id,
           type: row.type as EntryType,
           amount: parseDbAmount(row.amount),
@@ -115,6 +118,20 @@ export function createAccountStore(db: Kysely<ServiceDb>): AccountStore {
       });
     },
   };
+}
+
+/**
+ * The seq a page starts below. An old cursor's entry id is looked up in the
+ * same account; an id that is not there gives null, so nothing is below it
+ * and the page is empty.
+ */
+function seqOf(db: Kysely<ServiceDb>, accountNo: string, position: StatementPosition) {
+  if ('seq' in position) return position.seq;
+  return db
+    .selectFrom('ledger_entries as cursor_entry')
+    .select('cursor_entry.seq')
+    .where('cursor_entry.id', '=', position.entryId)
+    .where('cursor_entry.account_no', '=', accountNo);
 }
 
 /** The transfers of a page's transfer lines, with both sides' holders: one query, only when the page has any. */

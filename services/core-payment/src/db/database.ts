@@ -41,6 +41,12 @@ export interface LedgerEntriesTable {
   balance_after: NullableMoney;
   reference: string;
   created_at: Generated<Date>;
+  /**
+   * The entry's place in its account's statement, taken by the INSERT under
+   * the account's lock (bigint; pg hands it back as a string). GENERATED
+   * ALWAYS, so it is never written.
+   */
+  seq: ColumnType<string, never, never>;
 }
 
 export interface WithdrawalsTable {

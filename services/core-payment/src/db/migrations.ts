@@ -648,6 +648,49 @@ const transfers: Migration = {
 };
 
 /**
+ * An account's statement in the order its lines were written. Entry ids are
+ * UUIDv7s made in the application before the transaction even starts, so two
+ * movements on one account can commit in the other order than their ids (the
+ * later id's transaction got the account's lock first), and a statement in id
+ * order then shows a stale balance as its newest line (chaos finding 8).
+ * `seq` is taken from a sequence by the INSERT itself, and every writer of a
+ * customer's entries holds that account's row lock (FOR UPDATE, or the UPDATE
+ * of its balance) from before the insert until the commit: per account, seq
+ * order is the order the balances changed in, so balance_after runs along it.
+ * (Within one statement several rows take their values in the order the rows
+ * are produced, which is the order the batch functions computed their
+ * balances in.) Only per-account order means anything; across accounts seq
+ * says nothing.
+ *
+ * Existing rows are numbered in their id order, the order statements showed
+ * them in until now. Kysely's migrator runs pending migrations in one
+ * transaction on PostgreSQL, so the append-only trigger is off only for this
+ * backfill, invisibly to any writer (ALTER TABLE holds the table meanwhile).
+ * The backfill rewrites every row once, and the ledger waits for it: 17 s for
+ * 500,000 entries on the 2-core development machine, so a ledger of many
+ * millions wants its upgrade in a quiet hour.
+ */
+const ledgerEntrySequence: Migration = {
+  up: async (db) => {
+    // Replaced below; dropped first so the backfill does not maintain it.
+    await sql`drop index ledger_entries_account`.execute(db);
+    await sql`alter table ledger_entries add column seq bigint`.execute(db);
+    await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
+    await sql`update ledger_entries e set seq = numbered.seq
+      from (select id, row_number() over (order by id) as seq from ledger_entries) numbered
+      where numbered.id = e.id`.execute(db);
+    await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
+    // GENERATED ALWAYS: no writer can supply its own position.
+    await sql`alter table ledger_entries alter column seq set not null`.execute(db);
+    await sql`alter table ledger_entries alter column seq add generated always as identity`.execute(db);
+    await sql`select setval(pg_get_serial_sequence('ledger_entries', 'seq'),
+      coalesce((select max(seq) from ledger_entries), 0) + 1, false)`.execute(db);
+    // Still the only lookup path (see 0001_ledger): the statement, newest first, now by seq.
+    await sql`create index ledger_entries_account_seq on ledger_entries (account_no, seq desc)`.execute(db);
+  },
+};
+
+/**
  * core-payment's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -668,4 +711,5 @@ export const migrations: Record<string, Migration> = {
   },
   '0005_withdraw_batch_debit_per_item': withdrawBatchPerItemDebit,
   '0006_transfers': transfers,
+  '0007_ledger_entry_sequence': ledgerEntrySequence,
 };

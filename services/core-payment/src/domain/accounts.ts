@@ -49,6 +49,13 @@ export interface TransactionItem {
   transfer?: { counterparty: Counterparty; memo: string | null };
 }
 
+/**
+ * Where the next statement page starts: below this statement position (an
+ * entry's `seq`, its place in the account's commit order), or — for a cursor
+ * issued before statements were ordered by seq — below the entry with this id.
+ */
+export type StatementPosition = { seq: string } | { entryId: string };
+
 export interface TransactionPage {
   items: TransactionItem[];
   /** Opaque position after the last item; null on the last page. */
@@ -85,12 +92,16 @@ export interface AccountStore {
   }): Promise<OpenAccountResult>;
   findAccount(accountNo: string): Promise<Account | undefined>;
   listAccountsOfUser(userUuid: string): Promise<Account[]>;
-  /** Newest first: up to `limit` of the account's movements whose entry id is below `beforeEntryId`. */
+  /**
+   * Newest first: up to `limit` of the account's lines below `before`, in the
+   * order they were committed in (so each line's balanceAfter follows from
+   * the one before it), with each line's position.
+   */
   listTransactions(
     accountNo: string,
     limit: number,
-    beforeEntryId: string | undefined,
-  ): Promise<Array<TransactionItem & { entryId: string }>>;
+    before: StatementPosition | undefined,
+  ): Promise<Array<TransactionItem & { seq: string }>>;
 }
 
 export function accountNotFound(): AppError {
@@ -165,32 +176,42 @@ export async function listTransactions(
   store: AccountStore,
   input: { accountNo: string; userUuid?: string | undefined; limit: number; cursor?: string | undefined },
 ): Promise<TransactionPage> {
-  const beforeEntryId = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
+  const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
   await getAccount(store, input.accountNo, input.userUuid);
   const limit = Math.min(Math.max(1, input.limit), transactionsPageSizeMax);
   // One row more than the page tells whether another page exists without a count.
-  const rows = await store.listTransactions(input.accountNo, limit + 1, beforeEntryId);
+  const rows = await store.listTransactions(input.accountNo, limit + 1, before);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
-    items: page.map(({ entryId: _entryId, ...item }) => item),
-    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.entryId) : null,
+    items: page.map(({ seq: _seq, ...item }) => item),
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : null,
   };
 }
 
-const cursorPrefix = 'e1:';
+const cursorPrefix = 'e2:';
+/** Cursors issued before the statement was ordered by seq carried the last entry's id. */
+const entryIdCursorPrefix = 'e1:';
+const seqPattern = /^[1-9][0-9]{0,18}$/;
+/** PostgreSQL's bigint: a larger seq cannot exist, and would fail the query instead of matching nothing. */
+const seqMax = 2n ** 63n - 1n;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-// Opaque to clients (base64url) so the position can change shape later; the
-// version prefix lets an old cursor be recognised and refused.
-export function encodeCursor(entryId: string): string {
-  return Buffer.from(`${cursorPrefix}${entryId}`, 'utf8').toString('base64url');
+// Opaque to clients (base64url) so the position can change shape; the version
+// prefix tells the shapes apart. An e1 cursor (an entry id) is still honoured,
+// so a client paging through a statement across an upgrade carries on.
+export function encodeCursor(seq: string): string {
+  return Buffer.from(`${cursorPrefix}${seq}`, 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string): string {
+export function decodeCursor(cursor: string): StatementPosition {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const entryId = text.startsWith(cursorPrefix) ? text.slice(cursorPrefix.length) : '';
-  if (!uuidPattern.test(entryId))
-    throw new AppError('VALIDATION_FAILED', 400, 'cursor is not one this API issued');
-  return entryId;
+  if (text.startsWith(cursorPrefix)) {
+    const seq = text.slice(cursorPrefix.length);
+    if (seqPattern.test(seq) && BigInt(seq) <= seqMax) return { seq };
+  } else if (text.startsWith(entryIdCursorPrefix)) {
+    const entryId = text.slice(entryIdCursorPrefix.length);
+    if (uuidPattern.test(entryId)) return { entryId };
+  }
+  throw new AppError('VALIDATION_FAILED', 400, 'cursor is not one this API issued');
 }

@@ -193,14 +193,27 @@ describe('account rules', () => {
     await assert.rejects(openAccount(full, { userUuid: alice }), appError('ACCOUNT_LIMIT_REACHED'));
   });
 
-  it('when a cursor round-trips, then the entry id comes back; anything else is a 400', () => {
+  it('when a cursor round-trips, then the statement position comes back; an e1 cursor gives its entry id; anything else is a 400', () => {
+    assert.deepEqual(decodeCursor(encodeCursor('42')), { seq: '42' });
+    assert.deepEqual(decodeCursor(encodeCursor('9223372036854775807')), { seq: '9223372036854775807' });
     const entryId = '0192f5a8-5c1e-7a3b-8c4d-1234567890ab';
-    assert.equal(decodeCursor(encodeCursor(entryId)), entryId);
+    assert.deepEqual(decodeCursor(Buffer.from(`e1:${entryId}`).toString('base64url')), { entryId });
     assert.throws(() => decodeCursor('garbage'), appError('VALIDATION_FAILED'));
-    assert.throws(
-      () => decodeCursor(Buffer.from('e1:not-a-uuid').toString('base64url')),
-      appError('VALIDATION_FAILED'),
-    );
+    for (const text of [
+      'e1:not-a-uuid',
+      'e2:',
+      'e2:0',
+      'e2:-1',
+      'e2:1.5',
+      'e2:9223372036854775808',
+      `e2:${entryId}`,
+    ]) {
+      assert.throws(
+        () => decodeCursor(Buffer.from(text).toString('base64url')),
+        appError('VALIDATION_FAILED'),
+        text,
+      );
+    }
   });
 
   it('when a debit matched nothing, then a missing or foreign account is NOT_FOUND, a closed one CLOSED, else funds', () => {
