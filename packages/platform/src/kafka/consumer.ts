@@ -154,9 +154,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       heartbeatInterval: options.heartbeatIntervalMs ?? 2_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 10_000,
       // The broker answers a fetch as soon as there is a message (minBytes 1):
-    // the wait only bounds an idle fetch, so a long one costs no latency and
-    // saves an idle consumer's round trips (four times fewer than at 500 ms).
-    maxWaitTime: options.fetchWaitMs ?? 2_000,
+      // the wait only bounds an idle fetch, so a long one costs no latency and
+      // saves an idle consumer's round trips (four times fewer than at 500 ms).
+      maxWaitTime: options.fetchWaitMs ?? 2_000,
       timeout: options.requestTimeoutMs ?? 10_000,
       // Bounds what the client buffers ahead of the handler (messages, not bytes).
       highWaterMark: batchSizeMax * 4,
