@@ -1,42 +1,33 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { planBench } from '../src/cli/commands/bench.ts';
+import { scenarioGroups, scenarioNames } from '../bench/suite/options.ts';
 import { rootDir } from '../src/cli/paths.ts';
 
-const suite = join(rootDir, 'bench', 'suite', 'main.ts');
-const script = (name: string) => join(rootDir, 'bench', `${name}.ts`);
+// `nuri bench` hands its arguments to the suite's one entry point (runBench);
+// these run the real CLI, which answers --help and usage errors before it
+// touches the infrastructure.
+const cli = join(rootDir, 'src', 'cli', 'main.ts');
 
-describe('nuri bench: suite or per-area scripts', () => {
-  test('when no name is given, then the suite runs with the options as they are', () => {
-    assert.deepEqual(planBench([]), { entries: [suite], args: [] });
-    assert.deepEqual(planBench(['--runs', '1']), { entries: [suite], args: ['--runs', '1'] });
+function nuri(args: string[]) {
+  // Generous: loading the CLI and the suite's modules on a loaded 2-core machine takes seconds.
+  return spawnSync(process.execPath, [cli, ...args], { cwd: rootDir, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('nuri bench', () => {
+  test('when asked for --help, then it lists every scenario and every group and exits 0', () => {
+    const result = nuri(['bench', '--help']);
+    assert.equal(result.status, 0, result.stderr);
+    for (const name of [...scenarioNames, ...Object.keys(scenarioGroups)]) {
+      assert.match(result.stdout, new RegExp(`^  ${name} `, 'm'), `${name} is not listed`);
+    }
   });
 
-  test('when suite scenarios are named, then the suite gets them and their option values', () => {
-    assert.deepEqual(planBench(['withdraw', 'login', '--duration', '3']), {
-      entries: [suite],
-      args: ['withdraw', 'login', '--duration', '3'],
-    });
-  });
-
-  test('when a name is both a suite scenario and a script, then the suite wins and area: reaches the script', () => {
-    assert.deepEqual(planBench(['payment-saga']).entries, [suite]);
-    assert.deepEqual(planBench(['area:payment-saga', '--runs', '1']), {
-      entries: [script('payment-saga')],
-      args: ['--runs', '1'],
-    });
-  });
-
-  test('when per-area scripts are named, then they run in turn with the remaining options', () => {
-    assert.deepEqual(planBench(['core-payment', 'coupon', '--runs', '2']), {
-      entries: [script('core-payment'), script('coupon')],
-      args: ['--runs', '2'],
-    });
-  });
-
-  test('when the suite and a script are mixed, or area: names nothing, then it is refused', () => {
-    assert.throws(() => planBench(['withdraw', 'coupon']), /separate commands/);
-    assert.throws(() => planBench(['area:nothing']), /unknown per-area script/);
+  test('when a scenario is unknown, then it exits 2 naming it, before anything boots', () => {
+    const result = nuri(['bench', 'withdraw', 'core-payment.ts', '--runs', '1']);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /unknown scenario core-payment\.ts; known: coupon-rush/);
+    assert.doesNotMatch(result.stderr, /booting|system up/);
   });
 });

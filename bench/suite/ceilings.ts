@@ -42,6 +42,8 @@ interface CeilingDefinition {
   measure(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement>;
   /** Unmeasured load first, so that run 1 does not measure the JIT (a cold gateway runs at half speed). */
   warmUp?(context: SuiteContext): Promise<void>;
+  /** It loads a route of the system (the others need only the machine and the shared servers). */
+  usesSystem?: boolean;
 }
 
 const warmUpS = 2;
@@ -122,6 +124,78 @@ async function bareFastify(context: SuiteContext): Promise<Measurement> {
   }
 }
 
+/**
+ * The issue script behind a bare route (issue-route-server.ts): a campaign of
+ * --quantity coupons and the rush's crowd of --crowd users round-robin, so
+ * that, as in the rush, the first requests issue and the rest are refused.
+ */
+async function issueRoute(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
+  const server = fork(
+    fileURLToPath(new URL('./issue-route-server.ts', import.meta.url)),
+    [environment.redisUrl],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const redis = createRedis({ url: environment.redisUrl, name: 'bench-ceiling', commandTimeoutMs: 30_000 });
+  const campaigns: string[] = [];
+  let port = 0;
+  const campaign = async (quantity: number) => {
+    const campaignId = `bench-ceiling-${randomBytes(6).toString('hex')}`;
+    campaigns.push(campaignId);
+    await redis.hset(campaignKeys(campaignId).meta, {
+      quantity,
+      remaining: quantity,
+      startsAt: '',
+      endsAt: '',
+    });
+    return campaignId;
+  };
+  const templates = (campaignId: string) =>
+    Array.from({ length: context.options.crowd }, (_, index) => ({
+      method: 'POST' as const,
+      path: `/issue/${campaignId}`,
+      headers: { 'x-user': `bench-user-${index}` },
+    }));
+  const rate = async (campaignId: string, label: string, durationS: number): Promise<Measurement> => {
+    const { load } = await context.load(
+      {
+        url: `http://127.0.0.1:${port}`,
+        mode: 'closed',
+        connections: ceilingConnections,
+        durationS,
+        templates: templates(campaignId),
+        timeoutS: 10,
+      },
+      label,
+    );
+    const answered = Object.entries(load.statuses)
+      .filter(([status]) => !status.startsWith('5'))
+      .reduce((sum, [, count]) => sum + count, 0);
+    return { value: answered / load.durationS, loadGeneratorShare: load.cpu.machineShare };
+  };
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.once('message', (message) => resolve((message as { port: number }).port));
+      server.once('exit', (code) => reject(new Error(`issue-route server exited with ${code}`)));
+    });
+    // A new server each run: it warms up (on a campaign that never sells out) before it is measured.
+    await rate(await campaign(100_000_000), 'warm-up', warmUpS);
+    return await rate(
+      await campaign(context.options.rushQuantity),
+      'issue-route',
+      context.options.ceilingDurationS,
+    );
+  } finally {
+    server.kill('SIGTERM');
+    for (const campaignId of campaigns) {
+      const keys = campaignKeys(campaignId);
+      await redis.del(keys.meta, keys.holders, keys.pending, keys.unconfirmed);
+    }
+    await redis.quit();
+  }
+}
+
 async function redisEvalsha(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
   const redis = createRedis({ url: environment.redisUrl, name: 'bench-ceiling', commandTimeoutMs: 30_000 });
   const keys = campaignKeys(`bench-ceiling-${randomBytes(6).toString('hex')}`);
@@ -149,7 +223,19 @@ async function redisEvalsha(context: SuiteContext, environment: CeilingEnvironme
           '-c',
           String(ceilingConnections),
         ],
-        ...['-r', '100000000', '-q', 'EVALSHA', sha, '3', keys.meta, keys.holders, keys.pending],
+        // Every key the script declares (the campaign store passes the same four).
+        ...[
+          '-r',
+          '100000000',
+          '-q',
+          'EVALSHA',
+          sha,
+          '4',
+          keys.meta,
+          keys.holders,
+          keys.pending,
+          keys.unconfirmed,
+        ],
         ...['user:__rand_int__', '0190a000-0000-7000-8000-000000000000', 'BENC-HMAR-KCOD', ''],
       ],
       { timeout: commandTimeoutMs },
@@ -158,7 +244,7 @@ async function redisEvalsha(context: SuiteContext, environment: CeilingEnvironme
     if (match === null) throw new Error(`redis-benchmark said: ${stdout.slice(0, 300)}`);
     return { value: Number(match[1]) };
   } finally {
-    await redis.del(keys.meta, keys.holders, keys.pending);
+    await redis.del(keys.meta, keys.holders, keys.pending, keys.unconfirmed);
     await redis.quit();
   }
 }
@@ -282,6 +368,7 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     title: 'Bare service route, direct',
     unit: 'req/s',
     how: `GET /.well-known/jwks.json straight at channel-user (the service's full plumbing, no auth, no database); 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
+    usesSystem: true,
     measure: (context) => routeCeiling(context, context.system.channelUserUrl, 'jwks-direct'),
     warmUp: async (context) => {
       await routeRate(context, context.system.channelUserUrl, jwksPath, 'warm-up', warmUpS);
@@ -292,6 +379,7 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     title: 'Bare service route, via the gateway',
     unit: 'req/s',
     how: `the same GET /.well-known/jwks.json through the gateway: the most any request through the gateway can reach here; 50 connections; latency also at ${lightLoadRatePerSecond} req/s offered`,
+    usesSystem: true,
     measure: (context) => routeCeiling(context, context.system.gatewayUrl, 'jwks-gateway'),
     warmUp: async (context) => {
       await routeRate(context, context.system.gatewayUrl, jwksPath, 'warm-up', warmUpS);
@@ -303,6 +391,13 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     unit: 'calls/s',
     how: 'redis-benchmark, 50 clients, EVALSHA of services/coupon/src/redis/scripts.ts issueScript, a new user per call',
     measure: redisEvalsha,
+  },
+  {
+    name: 'issue-route',
+    title: 'Bare route running the coupon issue script',
+    unit: 'req/s',
+    how: "POST on a Fastify server of its own process that only runs coupon's issue script through coupon's campaign store (no token, no Kafka, no logger), a campaign of --quantity coupons, --crowd users round-robin as in the rush; 50 connections",
+    measure: issueRoute,
   },
   {
     name: 'pgbench-n',
@@ -357,7 +452,7 @@ export async function measureCeilings(
       }
     } catch (error) {
       // A missing tool (no pgbench, no java) costs its ratio, not the whole run.
-      const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+      const message = whyNotMeasured(error);
       progress(`ceiling ${definition.name} not measured: ${message}`);
       reports.push({ ...describe(definition), value: spreadOf([]), error: message });
       continue;
@@ -384,6 +479,22 @@ export async function measureCeilings(
     });
   }
   return reports;
+}
+
+/**
+ * One line on why a ceiling could not be measured: a failed command's own
+ * last words (its stderr, else how it ended), not only the command line.
+ */
+function whyNotMeasured(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { stderr, code, signal } = error as Error & { stderr?: string; code?: unknown; signal?: unknown };
+  const head = error.message.split('\n')[0]!;
+  const said = stderr?.trim().split('\n').at(-1)?.trim();
+  if (said !== undefined && said !== '') return `${head.split(' ').slice(0, 3).join(' ')} …: ${said}`;
+  if (signal !== undefined && signal !== null) return `${head} (ended by ${String(signal)})`;
+  if (code !== undefined && code !== null && !head.includes(String(code)))
+    return `${head} (exit ${String(code)})`;
+  return head;
 }
 
 function describe(definition: CeilingDefinition) {

@@ -27,7 +27,11 @@ export interface LoadSpec {
   amount?: number;
   rate?: number;
   templates: RequestTemplate[];
-  /** When set, request n carries `Idempotency-Key: <prefix>-<n>` so an unanswered one can be re-sent safely. */
+  /**
+   * When set, request n carries `Idempotency-Key: <prefix>-<n>` (and the same
+   * key in place of a body's placeholder, requests.ts) so an unanswered one
+   * can be re-sent safely.
+   */
   idempotencyKeyPrefix?: string;
   /** Return every response's body with its tag and timing (payments, deposits: their ids). */
   collectBodies?: boolean;

@@ -18,6 +18,7 @@ import type {
   WorkerMessage,
 } from './load-types.ts';
 import { dueAtMs, requestsDue } from './open-loop.ts';
+import { requestOf } from './requests.ts';
 import { summarizeLatencies } from './stats.ts';
 
 type Pending = SentRequest & { sentAtMs: number; sentAtPerfMs: number };
@@ -50,18 +51,8 @@ class Recorder {
 
   /** Request number `index`, as a template plus its idempotency key, marked in flight. */
   next(index: number): Pending {
-    const template = this.spec.templates[index % this.spec.templates.length]!;
-    const headers: Record<string, string> = { ...template.headers };
-    if (this.spec.idempotencyKeyPrefix !== undefined) {
-      headers['idempotency-key'] = `${this.spec.idempotencyKeyPrefix}-${index}`;
-    }
-    if (template.body !== undefined) headers['content-type'] = 'application/json';
     const sent = {
-      method: template.method,
-      path: template.path,
-      headers,
-      ...(template.body === undefined ? {} : { body: template.body }),
-      ...(template.tag === undefined ? {} : { tag: template.tag }),
+      ...requestOf(this.spec.templates, index, this.spec.idempotencyKeyPrefix),
       sentAtMs: Date.now(),
       sentAtPerfMs: performance.now(),
     };

@@ -1,11 +1,12 @@
 // The suite's side of the load generator: start load-worker.ts, hand it a
 // spec, show its progress, take its result; then settle what it left in doubt.
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { CollectedResponse, LoadResult, LoadSpec, SentRequest, WorkerMessage } from './load-types.ts';
 import { progress } from './progress.ts';
-import { formatNumber } from './stats.ts';
+import { formatNumber, summarizeLatencies } from './stats.ts';
 
 const workerEntry = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 /** How often a progress line is printed while the load runs. */
@@ -109,4 +110,57 @@ export function settledStatuses(load: LoadResult, resolved: CollectedResponse[])
   const statuses = { ...load.statuses };
   for (const answer of resolved) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
   return statuses;
+}
+
+/**
+ * The report's view of work that sends no HTTP request (events produced to
+ * Kafka, an outbox relayed): how long it ran, how many operations completed
+ * in each second of it, and the share of the machine whatever generated it
+ * used. There is no latency to summarize and no answer to count.
+ */
+export function loadWithoutRequests(work: {
+  startedAtMs: number;
+  endedAtMs: number;
+  completed: number;
+  samples: number[];
+  generatorShare: number;
+}): LoadResult {
+  const wallMs = Math.max(1, work.endedAtMs - work.startedAtMs);
+  return {
+    startedAtMs: work.startedAtMs,
+    durationS: wallMs / 1_000,
+    sent: work.completed,
+    answered: work.completed,
+    statuses: {},
+    errors: 0,
+    timeouts: 0,
+    latency: summarizeLatencies([]),
+    samples: work.samples,
+    collected: [],
+    inDoubt: [],
+    // Measured from /proc as a share of the machine, not split into user and system time.
+    cpu: {
+      userMs: work.generatorShare * wallMs * availableParallelism(),
+      systemMs: 0,
+      wallMs,
+      machineShare: work.generatorShare,
+    },
+  };
+}
+
+/** Operations completed in each whole second since `startedAtMs`, from running totals seen at times. */
+export function samplesFromTotals(
+  totals: ReadonlyArray<{ atMs: number; total: number }>,
+  startedAtMs: number,
+): number[] {
+  const last = totals.at(-1);
+  if (last === undefined) return [];
+  const samples = new Array<number>(Math.max(1, Math.ceil((last.atMs - startedAtMs) / 1_000))).fill(0);
+  let previous = 0;
+  for (const { atMs, total } of totals) {
+    const second = Math.min(samples.length - 1, Math.max(0, Math.floor((atMs - startedAtMs) / 1_000)));
+    samples[second]! += Math.max(0, total - previous);
+    previous = Math.max(previous, total);
+  }
+  return samples;
 }

@@ -62,7 +62,8 @@ export interface CpuSnapshot {
 
 /**
  * The processes a load touches, by group: the services this suite started
- * (children of this process), the suite itself, and the shared servers
+ * (children of this process, core-* scenarios' own core-payment among them),
+ * its load generator and outbox relay, the suite itself, and the shared servers
  * (PostgreSQL, MariaDB, Redis, the Kafka broker) — those are shared with
  * whatever else runs on the machine, so their share is an upper bound.
  */
@@ -72,6 +73,8 @@ function groupOf(pid: number, parentPid: number, command: string, name: string):
     const service = serviceCommand.exec(command)?.[1];
     if (service !== undefined) return service;
     if (command.includes('load-worker.ts')) return 'load generator';
+    // The outbox relay and inbox consumer outbox-relay-* measure: the system under test there.
+    if (command.includes('outbox-relay-worker.ts')) return 'outbox relay';
     return undefined;
   }
   if (name === 'postgres') return 'postgresql';
@@ -158,18 +161,22 @@ const notTheSystem = new Set(['load generator', 'suite', 'other']);
 
 /**
  * CPU milliseconds per operation of every process group of the system (each
- * service, PostgreSQL, MariaDB, Redis, Kafka), in total and per group.
+ * service, PostgreSQL, MariaDB, Redis, Kafka), in total and per group; only
+ * of `measured` when a scenario names the groups its work runs in (below the
+ * services, where the system's idle services are not what is measured).
  */
 export function cpuMsPerOperation(
   cpu: CpuBreakdown,
   cores: number,
   operations: number,
+  measured?: readonly string[],
 ): { total: number; byGroup: Record<string, number> } {
   const msPerShare = cpu.windowS * cores * 1_000;
   const byGroup: Record<string, number> = {};
   let total = 0;
   for (const [group, share] of Object.entries(cpu.groups)) {
     if (notTheSystem.has(group)) continue;
+    if (measured !== undefined && !measured.includes(group)) continue;
     const ms = operations > 0 ? (share * msPerShare) / operations : Number.POSITIVE_INFINITY;
     byGroup[group] = Math.round(ms * 10_000) / 10_000;
     total += ms;

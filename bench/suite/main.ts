@@ -1,12 +1,12 @@
 // `npm run bench`: boots the whole system as `npm start` does, seeds it
 // through the public API, measures the machine's ceilings, runs every
-// scenario through the gateway, checks each one's invariants and the
-// services' reconciliation, and writes bench/results/<timestamp>/report.json
-// and report.html. Exit 0 when every invariant held, 1 when one broke, 2 on
-// a usage error.
+// scenario (through the gateway, straight at one service, or below the
+// services), checks each one's invariants and the services' reconciliation,
+// and writes bench/results/<timestamp>/report.json and report.html.
 //
+// runBench is the suite's one entry point: `nuri bench` calls it, and so does
 //   node bench/suite/main.ts [scenario…] [--duration S] [--connections N] [--runs N] …
-//   (node bench/suite/main.ts --help lists every option)
+//   (--help lists every scenario and option)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reconciliationChecks } from '../../src/cli/commands/reconcile.ts';
 import { kafkaBrokerList, loadCliConfig } from '../../src/cli/config.ts';
+import { catalogue } from './catalogue.ts';
 import { ceilingsToMeasure, measureCeilings } from './ceilings.ts';
 import { cpuMsPerOperation, describeMachine, loadAverage } from './machine.ts';
 import { parseSuiteOptions, type SuiteOptions, UsageError, usage } from './options.ts';
@@ -29,32 +30,18 @@ import {
   summarizeScenario,
 } from './report.ts';
 import { renderHtml } from './report-html.ts';
-import { type CeilingName, type Scenario, SuiteContext } from './scenario.ts';
-import { couponRush, couponSteady } from './scenarios/coupons.ts';
-import { login } from './scenarios/login.ts';
-import { deposit, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
-import { paymentSaga } from './scenarios/payment-saga.ts';
+import { type CeilingName, type Infrastructure, type Scenario, SuiteContext } from './scenario.ts';
 import { formatNumber } from './stats.ts';
-import { startBenchSystem } from './system.ts';
+import { type BenchSystem, instrumentationFor, startBenchSystem } from './system.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const catalogue: readonly Scenario[] = [
-  couponRush,
-  couponSteady,
-  withdraw,
-  withdrawHot,
-  deposit,
-  transfer,
-  paymentSaga,
-  login,
-];
 
 function loadGeneratorDescription(): SuiteReport['loadGenerator'] {
   const autocannonVersion = (createRequire(import.meta.url)('autocannon/package.json') as { version: string })
     .version;
   const wrk = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
   return {
-    tool: `autocannon ${autocannonVersion} (closed loop) and node:http (coupon-steady's open loop), in a child process of their own`,
+    tool: `autocannon ${autocannonVersion} (closed loop) and node:http (coupon-steady's open loop), in a child process of their own; core-deposits' events are produced by the suite itself`,
     why:
       (wrk === ''
         ? 'wrk (C, the lightest generator per request) is not installed on this host, so it could not be the choice. '
@@ -78,7 +65,12 @@ async function runScenario(
     for (let run = 1; run <= runs; run += 1) {
       progress(`${scenario.name}: run ${run}/${runs}`);
       const outcome = await scenario.run(context, run);
-      const perOperation = cpuMsPerOperation(outcome.cpu, context.cores, outcome.operations);
+      const perOperation = cpuMsPerOperation(
+        outcome.cpu,
+        context.cores,
+        outcome.operations,
+        scenario.measuredGroups,
+      );
       records.push({
         run,
         figure: outcome.figure,
@@ -174,6 +166,12 @@ function nameProfiles(profileDir: string, groups: ReadonlyMap<number, string>): 
 
 async function runSuite(options: SuiteOptions, command: string): Promise<number> {
   const cliConfig = loadCliConfig();
+  const infrastructure: Infrastructure = {
+    pgUrl: cliConfig.NURI_PG_URL,
+    mysqlUrl: cliConfig.NURI_MYSQL_URL,
+    redisUrl: cliConfig.NURI_REDIS_URL,
+    brokers: kafkaBrokerList(cliConfig),
+  };
   const startedAt = new Date();
   const machine = describeMachine(repoRoot);
   const loadAverageBefore = loadAverage();
@@ -181,23 +179,43 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
   progress(
     `${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, commit ${machine.commit.slice(0, 12)}${machine.dirty ? '+' : ''}, load average ${loadAverageBefore.join(' ')}`,
   );
+  const ceilingsToRun = options.ceilings
+    ? ceilingsToMeasure(
+        new Set<CeilingName>(scenarios.flatMap((scenario) => scenario.comparisons.map((c) => c.ceiling))),
+      )
+    : [];
+  const needsSystem =
+    scenarios.some((scenario) => scenario.withoutSystem !== true) ||
+    ceilingsToRun.some((ceiling) => ceiling.usesSystem === true);
   const scaled = Object.entries(options.scale).map(([name, count]) => `${name}×${count}`);
   progress(
-    `scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; booting the system` +
-      (scaled.length === 0 ? ' (one instance of each service)' : ` (${scaled.join(', ')}, the rest once)`),
+    `scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; ` +
+      (!needsSystem
+        ? 'they need no system, only the shared servers: none booted'
+        : `booting the system${scaled.length === 0 ? ' (one instance of each service)' : ` (${scaled.join(', ')}, the rest once)`}`),
   );
   const folder = join(options.resultsDir, timestamp(startedAt));
   const profileDir = options.profile ? join(folder, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-  const system = await startBenchSystem({
-    scale: options.scale,
-    tracing: options.tracing,
-    ...(profileDir === undefined ? {} : { profileDir }),
-  });
-  const context = new SuiteContext(system, options, machine.cores, randomBytes(4).toString('hex'));
+  const system: BenchSystem | undefined = needsSystem
+    ? await startBenchSystem({
+        scale: options.scale,
+        tracing: options.tracing,
+        ...(profileDir === undefined ? {} : { profileDir }),
+      })
+    : undefined;
+  const context = new SuiteContext(
+    system,
+    options,
+    infrastructure,
+    instrumentationFor(profileDir === undefined ? {} : { profileDir }),
+    machine.cores,
+    randomBytes(4).toString('hex'),
+  );
   const stop = async (signal: string) => {
-    progress(`${signal}: stopping the system and dropping its databases`);
-    await system.shutdown().catch(() => undefined);
+    progress(`${signal}: stopping what the run started and dropping its databases`);
+    await context.close().catch(() => undefined);
+    await system?.shutdown().catch(() => undefined);
     process.exit(130);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
@@ -206,29 +224,24 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
   const reports: ScenarioReport[] = [];
   let reconciliation: Invariant[] = [];
   try {
-    progress(`system up, gateway ${system.gatewayUrl}`);
-    if (options.ceilings) {
-      const needed = new Set<CeilingName>(
-        scenarios.flatMap((scenario) => scenario.comparisons.map((c) => c.ceiling)),
-      );
+    if (system !== undefined) progress(`system up, gateway ${system.gatewayUrl}`);
+    if (ceilingsToRun.length > 0) {
       ceilings = await measureCeilings(
         context,
-        {
-          repoRoot,
-          pgUrl: cliConfig.NURI_PG_URL,
-          redisUrl: cliConfig.NURI_REDIS_URL,
-          brokers: kafkaBrokerList(cliConfig),
-        },
-        ceilingsToMeasure(needed),
+        { repoRoot, ...infrastructure },
+        ceilingsToRun,
         options.runs ?? 3,
       );
     }
     for (const scenario of scenarios) reports.push(await runScenario(context, scenario, ceilings));
-    progress('reconciliation (nuri reconcile against this system)');
-    reconciliation = await reconcile(context);
+    if (system !== undefined) {
+      progress('reconciliation (nuri reconcile against this system)');
+      reconciliation = await reconcile(context);
+    }
   } finally {
-    progress('stopping the system');
-    await system.shutdown();
+    progress(system === undefined ? 'stopping what the run started' : 'stopping the system');
+    await context.close();
+    await system?.shutdown();
   }
   const report: SuiteReport = {
     startedAt: startedAt.toISOString(),
@@ -255,20 +268,34 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
   return report.ok ? 0 : 1;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const argv = process.argv.slice(2);
+/**
+ * The suite's one entry point: `argv` as after `npm run bench --`. Resolves
+ * with the exit code: 0 when every invariant held, 1 when one broke, 2 on a
+ * usage error (said on stderr with the usage; --help prints it on stdout).
+ * `beforeRun` runs once the arguments are known to be good, before anything
+ * boots (`nuri bench` brings the infrastructure up there).
+ */
+export async function runBench(
+  argv: readonly string[],
+  hooks: { beforeRun?: () => Promise<void> } = {},
+): Promise<number> {
   if (argv.includes('--help')) {
     process.stdout.write(`${usage}\n`);
-    process.exit(0);
+    return 0;
   }
   let options: SuiteOptions;
   try {
-    options = parseSuiteOptions(argv, join(repoRoot, 'bench', 'results'));
+    options = parseSuiteOptions([...argv], join(repoRoot, 'bench', 'results'));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`${error.message}\n\n${usage}\n`);
-    process.exit(2);
+    return 2;
   }
+  await hooks.beforeRun?.();
+  return runSuite(options, ['npm run bench --', ...argv].join(' '));
+}
+
+if (import.meta.main) {
   // Idle keep-alive sockets and clients must not hold the exit once the report is written.
-  process.exit(await runSuite(options, ['npm run bench --', ...argv].join(' ')));
+  process.exit(await runBench(process.argv.slice(2)));
 }

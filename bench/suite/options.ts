@@ -3,21 +3,57 @@
 import { parseArgs } from 'node:util';
 import { parseScale, type Scale } from '../../src/cli/topology.ts';
 
-/** The scenarios of issue 7, in the order a full run takes them. */
-export const scenarioNames = [
-  'coupon-rush',
-  'coupon-steady',
-  'withdraw',
-  'withdraw-hot',
-  'deposit',
-  'transfer',
-  'payment-saga',
-  'login',
+/**
+ * Every scenario, in the order a full run takes them, with the line `--help`
+ * shows for it. Through the gateway first (issue 7's scenarios and the
+ * authenticated read), then straight at one service: what the gateway costs
+ * each flow, and the services' own ceilings below it (the per-area scripts
+ * of the service issues, folded in).
+ */
+export const scenarioCatalogue = [
+  ['coupon-rush', 'coupon issues through the gateway until a campaign sells out'],
+  ['coupon-rush-direct', 'the same rush straight at the coupon service'],
+  ['coupon-steady', 'coupon issues at a steady rate (open loop) through the gateway'],
+  ['coupon-steady-direct', 'the same steady rate straight at the coupon service'],
+  ['withdraw', 'withdrawals through the gateway over many accounts'],
+  ['withdraw-hot', 'withdrawals through the gateway on one account'],
+  ['deposit', 'deposits through the gateway, accepted and then settled'],
+  ['transfer', 'transfers between accounts through the gateway'],
+  ['payment-saga', 'payments (points + cash) through the gateway, until each is terminal'],
+  ['payment-saga-direct', 'the same payments straight at point'],
+  ['login', 'logins through the gateway (argon2id)'],
+  ['me', 'GET /api/v1/me through the gateway (an authenticated read)'],
+  ['me-direct', 'the same read straight at channel-user'],
+  ['core-deposits', 'deposit.requested produced to Kafka, applied by a core-payment of its own'],
+  ['core-withdraw', "withdrawals on core-payment's internal route, many accounts"],
+  ['core-withdraw-hot', "withdrawals on core-payment's internal route, one account"],
+  ['outbox-relay-postgres', 'outbox → Kafka → inbox on PostgreSQL, no service'],
+  ['outbox-relay-mariadb', 'outbox → Kafka → inbox on MariaDB, no service'],
 ] as const;
-export type ScenarioName = (typeof scenarioNames)[number];
+
+export type ScenarioName = (typeof scenarioCatalogue)[number][0];
+
+export const scenarioNames: readonly ScenarioName[] = scenarioCatalogue.map(([name]) => name);
+
+/**
+ * Names that stand for several scenarios: the per-area scripts' names, each
+ * for the scenarios that now measure what the script did.
+ */
+export const scenarioGroups: Readonly<Record<string, readonly ScenarioName[]>> = {
+  'outbox-relay': ['outbox-relay-postgres', 'outbox-relay-mariadb'],
+  'core-payment': ['core-deposits', 'core-withdraw', 'core-withdraw-hot'],
+  coupon: ['coupon-rush-direct', 'coupon-steady-direct'],
+  channel: ['withdraw', 'deposit', 'me', 'me-direct'],
+};
 
 export function isScenarioName(name: string): name is ScenarioName {
   return (scenarioNames as readonly string[]).includes(name);
+}
+
+/** The scenarios a name on the command line stands for: itself, or a group's; undefined when unknown. */
+export function scenariosNamedBy(name: string): readonly ScenarioName[] | undefined {
+  if (isScenarioName(name)) return [name];
+  return Object.hasOwn(scenarioGroups, name) ? scenarioGroups[name] : undefined;
 }
 
 export interface SuiteOptions {
@@ -32,17 +68,23 @@ export interface SuiteOptions {
   runs: number | undefined;
   /** Seconds of load per ceiling measurement. */
   ceilingDurationS: number;
-  /** coupon-rush: issue requests and coupons per run, distinct users holding tokens. */
+  /** coupon-rush (and -direct): issue requests and coupons per run, distinct users holding tokens. */
   rushRequests: number;
   rushQuantity: number;
   crowd: number;
-  /** coupon-steady: requests per second, offered open loop. */
+  /** coupon-steady (and -direct): requests per second, offered open loop. */
   steadyRate: number;
-  /** payment-saga: payments per run, and the share that must fail on an empty account. */
+  /** payment-saga (and -direct): payments per run, and the share that must fail on an empty account. */
   payments: number;
   failingShare: number;
-  /** Customers signed up through the API, 5 accounts each (withdraw, deposit, login). */
+  /** Customers signed up through the API, 5 accounts each (withdraw, deposit, transfer, me). */
   users: number;
+  /** core-*: accounts opened at the scenarios' own core-payment, one user each. */
+  coreAccounts: number;
+  /** core-deposits: deposit.requested events produced per run. */
+  coreDeposits: number;
+  /** outbox-relay-*: events written to the outbox and relayed per run. */
+  outboxEvents: number;
   /** Where `<timestamp>/report.json` and `report.html` go. */
   resultsDir: string;
   /** Start the services with --cpu-prof: one .cpuprofile per service in the report's folder. */
@@ -63,20 +105,30 @@ export class UsageError extends Error {
 
 export const usage = `usage: npm run bench [-- [scenario…] [options]]
 
-scenarios (default: all): ${scenarioNames.join(', ')}
+scenarios (default: all, in this order):
+${scenarioCatalogue.map(([name, line]) => `  ${name.padEnd(22)}${line}`).join('\n')}
 
+groups (each stands for its scenarios; the names of the former per-area scripts):
+${Object.entries(scenarioGroups)
+  .map(([name, members]) => `  ${name.padEnd(22)}${members.join(', ')}`)
+  .join('\n')}
+
+options:
   --duration S          seconds of load per timed scenario (default: 10; coupon-steady 30)
   --connections N       connections per closed-loop scenario (default: 50; coupon-rush 500)
   --runs N              repetitions per scenario and ceiling (default: 3; coupon-steady 1)
   --ceiling-duration S  seconds per ceiling measurement (default: 5)
   --no-ceilings         skip the machine's ceilings (no ratios in the report)
-  --requests N          coupon-rush requests per run (default: 100000)
-  --quantity N          coupon-rush coupons per run (default: 10000)
+  --requests N          coupon-rush(-direct) requests per run (default: 100000)
+  --quantity N          coupon-rush(-direct) coupons per run (default: 10000)
   --crowd N             coupon users holding tokens (default: 20000)
-  --rate N              coupon-steady requests per second (default: 1000)
-  --payments N          payment-saga payments per run (default: 10000)
-  --failing F           payment-saga share failing for lack of cash (default: 0.3)
+  --rate N              coupon-steady(-direct) requests per second (default: 1000)
+  --payments N          payment-saga(-direct) payments per run (default: 10000)
+  --failing F           payment-saga(-direct) share failing for lack of cash (default: 0.3)
   --users N             customers signed up, 5 accounts each (default: 20)
+  --accounts N          core-*: accounts at their own core-payment (default: 1000)
+  --deposits N          core-deposits: deposits produced per run (default: 50000)
+  --events N            outbox-relay-*: events per run (default: 100000)
   --results-dir DIR     where the report folders go (default: bench/results)
   --profile             run the services under --cpu-prof; profiles/<service>.<pid>.cpuprofile
                         in the report's folder (open in Chrome DevTools or speedscope)
@@ -120,11 +172,13 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
-  const unknown = positionals.filter((name) => !isScenarioName(name));
+  const unknown = positionals.filter((name) => scenariosNamedBy(name) === undefined);
   if (unknown.length > 0) {
-    throw new UsageError(`unknown scenario ${unknown.join(', ')}; known: ${scenarioNames.join(', ')}`);
+    throw new UsageError(
+      `unknown scenario ${unknown.join(', ')}; known: ${scenarioNames.join(', ')}; groups: ${Object.keys(scenarioGroups).join(', ')}`,
+    );
   }
-  const chosen = new Set(positionals);
+  const chosen = new Set(positionals.flatMap((name) => scenariosNamedBy(name) ?? []));
   const options: SuiteOptions = {
     // Always in the catalogue's order, each once, whatever order they were named in.
     scenarios: chosen.size === 0 ? [...scenarioNames] : scenarioNames.filter((name) => chosen.has(name)),
@@ -140,6 +194,9 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     payments: positiveInteger('--payments', values.payments, 10_000),
     failingShare: share('--failing', values.failing, 0.3),
     users: positiveInteger('--users', values.users, 20),
+    coreAccounts: positiveInteger('--accounts', values.accounts, 1_000),
+    coreDeposits: positiveInteger('--deposits', values.deposits, 50_000),
+    outboxEvents: positiveInteger('--events', values.events, 100_000),
     resultsDir: values['results-dir'] ?? defaultResultsDir,
     profile: values.profile,
     scale: parseScaleOption(values.scale),
@@ -176,6 +233,9 @@ function parseWith(argv: string[]) {
       payments: { type: 'string' },
       failing: { type: 'string' },
       users: { type: 'string' },
+      accounts: { type: 'string' },
+      deposits: { type: 'string' },
+      events: { type: 'string' },
       'results-dir': { type: 'string' },
       profile: { type: 'boolean', default: false },
       scale: { type: 'string' },

@@ -1,11 +1,14 @@
 // What a scenario is to the suite, what it has to work with, and the seeds
-// (customers, accounts, points, tokens) it asks for — each made once, through
-// the public API, by the first scenario that needs it.
+// (customers, accounts, points, tokens, a core-payment of its own) it asks
+// for — each made once, through the public API where there is one, by the
+// first scenario that needs it.
+import assert from 'node:assert/strict';
 import { Api, type Customer, fundAccounts, mapConcurrently, refreshTokens, signUpCustomers } from './api.ts';
 import { runLoad } from './load.ts';
 import type { LoadResult, LoadSpec } from './load-types.ts';
-import { type CpuBreakdown, cpuBreakdown, cpuSnapshot } from './machine.ts';
+import { type CpuBreakdown, type CpuSnapshot, cpuBreakdown, cpuSnapshot } from './machine.ts';
 import type { ScenarioName, SuiteOptions } from './options.ts';
+import { type OwnCore, startOwnCore } from './own-core.ts';
 import { progress } from './progress.ts';
 import type { Invariant } from './report.ts';
 import type { Spread } from './stats.ts';
@@ -17,6 +20,7 @@ export type CeilingName =
   | 'jwks-direct'
   | 'jwks-gateway'
   | 'redis-evalsha'
+  | 'issue-route'
   | 'pgbench-n'
   | 'kafka-producer'
   | 'argon2id-verify';
@@ -51,6 +55,17 @@ export interface Scenario {
   };
   /** `figure` is the headline; any other name refers to RunOutcome.figures. */
   comparisons: ReadonlyArray<{ figure: string; ceiling: CeilingName }>;
+  /**
+   * The process groups CPU per operation counts (machine.ts names them);
+   * absent: every group of the system. Scenarios below the services name
+   * theirs, so that the system's idle services are not billed to them.
+   */
+  measuredGroups?: readonly string[];
+  /**
+   * True when it needs only the shared servers (PostgreSQL, MariaDB, Redis,
+   * Kafka), not the system: a run of such scenarios alone boots none of it.
+   */
+  withoutSystem?: boolean;
   prepare(context: SuiteContext): Promise<void>;
   run(context: SuiteContext, run: number): Promise<RunOutcome>;
 }
@@ -61,10 +76,17 @@ export const fundingAmount = 100_000_000;
 export const pointsPerCharge = 1_000_000;
 const fundingTimeoutMs = 120_000;
 
+/** The shared servers the system runs on, for scenarios that go below the services. */
+export interface Infrastructure {
+  pgUrl: string;
+  mysqlUrl: string;
+  redisUrl: string;
+  brokers: string[];
+}
+
 export class SuiteContext {
-  readonly api: Api;
-  readonly system: BenchSystem;
   readonly options: SuiteOptions;
+  readonly infrastructure: Infrastructure;
   readonly cores: number;
   /** A prefix no earlier run used: idempotency keys and campaign names stay unique. */
   readonly runKey: string;
@@ -77,13 +99,40 @@ export class SuiteContext {
   private loginCrowd?: Customer[];
   private payerGroups?: { funded: Customer[]; unfunded: Customer[] };
   private crowd?: string[];
+  private core?: Promise<OwnCore>;
+  private readonly bootedSystem: BenchSystem | undefined;
+  private readonly gatewayApi: Api | undefined;
+  /** What a service the suite starts beside the system gets (BenchSystem.instrumentation). */
+  private readonly instrumentation: Readonly<Record<string, string>>;
 
-  constructor(system: BenchSystem, options: SuiteOptions, cores: number, runKey: string) {
-    this.system = system;
-    this.api = new Api(system.gatewayUrl);
+  /** `system` is undefined when every scenario of the run is `withoutSystem`. */
+  constructor(
+    system: BenchSystem | undefined,
+    options: SuiteOptions,
+    infrastructure: Infrastructure,
+    instrumentation: Readonly<Record<string, string>>,
+    cores: number,
+    runKey: string,
+  ) {
+    this.bootedSystem = system;
+    this.gatewayApi = system === undefined ? undefined : new Api(system.gatewayUrl);
     this.options = options;
+    this.infrastructure = infrastructure;
+    this.instrumentation = system?.instrumentation ?? instrumentation;
     this.cores = cores;
     this.runKey = runKey;
+  }
+
+  /** The system under test; asking for it in a run that did not boot it is a bug in a scenario's `withoutSystem`. */
+  get system(): BenchSystem {
+    assert(this.bootedSystem !== undefined, 'a scenario marked withoutSystem asked for the system');
+    return this.bootedSystem;
+  }
+
+  /** The public API through the gateway. */
+  get api(): Api {
+    assert(this.gatewayApi !== undefined, 'a scenario marked withoutSystem asked for the gateway');
+    return this.gatewayApi;
   }
 
   connections(scenarioDefault: number): number {
@@ -106,7 +155,7 @@ export class SuiteContext {
     const before = cpuSnapshot();
     const load = await runLoad(spec, label);
     const after = cpuSnapshot();
-    for (const [pid, { group }] of after.groups) this.processGroups.set(pid, group);
+    this.noteProcessGroups(after);
     // The generator measured itself (process.cpuUsage) and has exited by now.
     const cpu = cpuBreakdown(before, after, this.cores, { 'load generator': load.cpu.machineShare });
     const generatorShareSeconds = load.cpu.machineShare * cpu.windowS;
@@ -116,6 +165,55 @@ export class SuiteContext {
       return cpuBreakdown(before, now, this.cores, { 'load generator': generatorShareSeconds / windowS });
     };
     return { load, cpu, cpuUntilNow };
+  }
+
+  /**
+   * Where the machine's CPU goes from now until the returned function is
+   * called, for work the load generator does not send (events produced to
+   * Kafka, an outbox relayed): what the suite does meanwhile is its own group.
+   */
+  cpuFromNow(): () => CpuBreakdown {
+    const before = cpuSnapshot();
+    return () => {
+      const after = cpuSnapshot();
+      this.noteProcessGroups(after);
+      return cpuBreakdown(before, after, this.cores);
+    };
+  }
+
+  private noteProcessGroups(snapshot: CpuSnapshot): void {
+    for (const [pid, { group }] of snapshot.groups) this.processGroups.set(pid, group);
+  }
+
+  /** A core-payment of the core-* scenarios' own, `--accounts` accounts funded (own-core.ts). */
+  ownCore(): Promise<OwnCore> {
+    if (this.core === undefined) {
+      progress(`starting a core-payment of its own with ${this.options.coreAccounts} accounts`);
+      this.core = startOwnCore({
+        pgUrl: this.infrastructure.pgUrl,
+        brokers: this.infrastructure.brokers,
+        runKey: this.runKey,
+        accountCount: this.options.coreAccounts,
+        fundingWon: fundingAmount,
+        instrumentation: this.instrumentation,
+      }).then((core) => {
+        this.seeding.push(
+          `core-*: a core-payment of their own (its server.ts with its own database, topics, consumer groups and tokens only the suite holds), ${core.accounts.length.toLocaleString('en-US')} accounts opened through its internal route, one user each, each funded with one ${fundingAmount.toLocaleString('en-US')} won deposit.requested produced to its topic`,
+        );
+        return core;
+      });
+    }
+    return this.core;
+  }
+
+  /** Stops what the scenarios started beside the system (the core-* scenarios' core-payment). */
+  async close(): Promise<void> {
+    const core = this.core;
+    this.core = undefined;
+    if (core === undefined) return;
+    // A core that failed to start has stopped itself.
+    const started = await core.catch(() => undefined);
+    await started?.stop();
   }
 
   /** `--users` customers with 5 funded accounts each (withdraw, deposit, login). */

@@ -20,6 +20,12 @@ export interface BenchSystem {
   couponUrl: string;
   adminToken: string;
   opsToken: string;
+  /**
+   * What every service process of the run gets beyond its configuration:
+   * --cpu-prof under --profile, the span sink under --tracing. A service the
+   * suite starts beside the system (own-core.ts) gets it too.
+   */
+  instrumentation: Readonly<Record<string, string>>;
   /** Signs access tokens as channel-user would, for users that exist only as a userUuid (the coupon crowd). */
   mintTokens(count: number): Promise<string[]>;
   shutdown(): Promise<void>;
@@ -27,7 +33,7 @@ export interface BenchSystem {
 
 const signingKeyId = 'bench';
 
-/** A service's first instance: the per-area scripts and the direct ceilings go straight at one. */
+/** A service's first instance: the -direct scenarios and the direct ceilings go straight at one. */
 function firstUrl(urls: string | undefined): string {
   const first = parseUrlList(urls ?? '')[0];
   if (first === undefined) throw new Error('the test system named no URL');
@@ -56,6 +62,25 @@ async function startSpanSink(): Promise<{ url: string; close: () => Promise<void
 }
 
 /**
+ * What every service process of the run gets beyond its configuration:
+ * --cpu-prof (writing into `profileDir`) and where to export spans.
+ */
+export function instrumentationFor(options: {
+  profileDir?: string;
+  spanSinkUrl?: string;
+}): Record<string, string> {
+  return {
+    ...(options.profileDir === undefined
+      ? {}
+      : {
+          NODE_OPTIONS:
+            `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}`.trim(),
+        }),
+    ...(options.spanSinkUrl === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: options.spanSinkUrl }),
+  };
+}
+
+/**
  * `profileDir`: every service runs under --cpu-prof and writes its profile there when it stops.
  * `tracing`: every service traces and exports its spans (to startSpanSink).
  */
@@ -68,6 +93,10 @@ export async function startBenchSystem(
   const adminToken = randomBytes(32).toString('base64url');
   const opsToken = randomBytes(32).toString('base64url');
   process.env.NURI_E2E_LOG_LEVEL ??= 'warn';
+  const instrumentation = instrumentationFor({
+    ...(options.profileDir === undefined ? {} : { profileDir: options.profileDir }),
+    ...(sink === undefined ? {} : { spanSinkUrl: sink.url }),
+  });
   const system: TestSystem = await startTestSystem({
     ...(options.scale === undefined ? {} : { scale: options.scale }),
     envOverrides: {
@@ -83,13 +112,7 @@ export async function startBenchSystem(
       NURI_GATEWAY_SIGNUP_LIMIT_PER_IP: '10000000',
       NURI_GATEWAY_LOGIN_LIMIT_PER_IP: '10000000',
       NURI_GATEWAY_HEALTH_LIMIT_PER_IP: '10000000',
-      ...(options.profileDir === undefined
-        ? {}
-        : {
-            NODE_OPTIONS:
-              `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}`.trim(),
-          }),
-      ...(sink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }),
+      ...instrumentation,
     },
   });
   const signingKey = await importPKCS8(
@@ -104,6 +127,7 @@ export async function startBenchSystem(
     couponUrl: firstUrl(system.env.NURI_COUPON_URL),
     adminToken,
     opsToken,
+    instrumentation,
     async mintTokens(count) {
       const nowSeconds = Math.floor(Date.now() / 1_000);
       const tokens: string[] = [];

@@ -66,9 +66,33 @@ describe('suite options', () => {
       (error: Error) => {
         assert.ok(error instanceof UsageError);
         assert.match(error.message, /unknown scenario withdrawal; known: coupon-rush/);
+        assert.match(error.message, /groups: outbox-relay, core-payment/);
         return true;
       },
     );
+  });
+
+  test('when a group is named, then it stands for its scenarios, in the catalogue order with the others', () => {
+    assert.deepEqual(parse(['outbox-relay']).scenarios, ['outbox-relay-postgres', 'outbox-relay-mariadb']);
+    assert.deepEqual(parse(['core-payment', 'withdraw']).scenarios, [
+      'withdraw',
+      'core-deposits',
+      'core-withdraw',
+      'core-withdraw-hot',
+    ]);
+    assert.deepEqual(parse(['channel', 'me']).scenarios, ['withdraw', 'deposit', 'me', 'me-direct']);
+  });
+
+  test("when the scenarios below the gateway are sized, then their sizes are read; by default they keep the per-area scripts' sizes", () => {
+    const defaults = parse([]);
+    assert.equal(defaults.coreAccounts, 1_000);
+    assert.equal(defaults.coreDeposits, 50_000);
+    assert.equal(defaults.outboxEvents, 100_000);
+    const sized = parse(['core-deposits', '--accounts', '50', '--deposits', '2000', '--events=5000']);
+    assert.equal(sized.coreAccounts, 50);
+    assert.equal(sized.coreDeposits, 2_000);
+    assert.equal(sized.outboxEvents, 5_000);
+    assert.throws(() => parse(['--events', '0']), /--events wants a positive integer/);
   });
 
   test('when an option is unknown, then it is a usage error', () => {

@@ -232,6 +232,12 @@ describe('CPU per operation', () => {
     assert.ok(Math.abs(perOperation.total - 2) < 1e-9);
   });
 
+  test('when a scenario names the groups it measures, then only they count', () => {
+    const perOperation = cpuMsPerOperation(cpu, 2, 5_000, ['postgresql', 'kafka']);
+    assert.deepEqual(perOperation.byGroup, { postgresql: 0.8 });
+    assert.ok(Math.abs(perOperation.total - 0.8) < 1e-9);
+  });
+
   test('when nothing was done, then the cost per operation is infinite, never a division by zero passed off as 0', () => {
     assert.equal(cpuMsPerOperation(cpu, 2, 0).total, Number.POSITIVE_INFINITY);
   });

@@ -35,7 +35,8 @@ const usage = `usage: nuri <command>
   trace <traceId|requestId>
                   one request's journey across the services, from npm start's logs
   test [filter…]  infra up, then unit, integration and end-to-end tests (Node's test runner)
-  bench [name…]   the benchmark suite through the gateway, report in bench/results (--help: options)
+  bench [name…]   the benchmark suite: every flow through the gateway, straight at a service and
+                  below the services; report in bench/results (--help: scenarios and options)
   chaos [--seed N] [--duration S] [--faults …] | chaos fuzz [--seed N]
                   faults injected under a bank workload, invariants checked; or hostile-input
                   fuzzing of every public route; report in chaos/results (--help: options)
@@ -81,7 +82,7 @@ async function main(args: string[]): Promise<number> {
     case 'test':
       return test(loadCliConfig(), rest);
     case 'bench':
-      return bench(loadCliConfig(), rest);
+      return (await import('./commands/bench.ts')).bench(loadCliConfig(), rest);
     case 'chaos':
       return (await import('./commands/chaos.ts')).runChaosCommand(loadCliConfig(), rest);
     case 'reconcile':
@@ -203,12 +204,6 @@ async function test(config: CliConfig, filters: string[]): Promise<number> {
   } finally {
     if (!config.NURI_KEEP_INFRA) await stopStarted(infraResult);
   }
-}
-
-async function bench(config: CliConfig, args: string[]): Promise<number> {
-  await infraUp(config);
-  const { runBench } = await import('./commands/bench.ts');
-  return runBench(config, args);
 }
 
 function waitForStopSignal(): Promise<string> {

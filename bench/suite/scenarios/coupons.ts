@@ -1,9 +1,16 @@
-// First-come coupons through the gateway: a rush that sells a campaign out,
-// and a steady crowd that never does.
+// First-come coupons, through the gateway and straight at the coupon
+// service: a rush that sells a campaign out, and a steady crowd that never does.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCampaign } from '../api.ts';
 import type { RequestTemplate } from '../load-types.ts';
-import { count, describeStatuses, invariant, type Scenario, type SuiteContext } from '../scenario.ts';
+import {
+  count,
+  describeStatuses,
+  invariant,
+  type RunOutcome,
+  type Scenario,
+  type SuiteContext,
+} from '../scenario.ts';
 
 /** How long the core may take to record every issued coupon (coupon.issued → Kafka → its table). */
 const recordTimeoutMs = 120_000;
@@ -64,55 +71,75 @@ export const couponRush: Scenario = {
     await context.crowdTokens();
   },
   async run(context, run) {
-    const { rushQuantity: quantity, rushRequests } = context.options;
-    const tokens = await context.crowdTokens();
-    const campaignId = await createCampaign(context.api, context.system.adminToken, quantity);
-    const { load, cpuUntilNow } = await context.load(
-      {
-        url: context.system.gatewayUrl,
-        mode: 'closed',
-        connections: context.connections(500),
-        amount: rushRequests,
-        templates: issueTemplates(campaignId, tokens),
-        timeoutS: 10,
-      },
-      `coupon-rush run ${run}`,
-    );
-    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
-    const campaign = await readCampaign(context, campaignId, tokens[0]!);
-    const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
-    // Until the core recorded every coupon; per request answered (most are SOLD_OUT).
-    const cpu = cpuUntilNow();
-    const created = count(load.statuses, 201);
-    const statuses = describeStatuses(load.statuses);
-    return {
-      figure: load.answered / load.durationS,
-      figures: { issued: campaign.issued, recordedLagMs: core.lagMs, inDoubt: load.inDoubt.length },
-      load,
-      cpu,
-      operations: load.answered,
-      statuses: load.statuses,
-      invariants: [
-        invariant(
-          `exactly ${quantity} issued, none remaining`,
-          campaign.issued === quantity && campaign.remaining === 0,
-          `issued ${campaign.issued}, remaining ${campaign.remaining}; answers ${statuses}`,
-        ),
-        // A request unanswered when the load ended may still have issued its coupon.
-        invariant(
-          'every issued coupon was answered 201 (or was in flight at the end)',
-          created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
-          `201s ${created}, in doubt ${load.inDoubt.length}, issued ${campaign.issued}`,
-        ),
-        invariant(
-          `core-payment recorded exactly ${quantity}`,
-          core.recorded === quantity,
-          `recorded ${core.recorded} of ${campaign.issued} issued, ${core.lagMs} ms after the load`,
-        ),
-      ],
-    };
+    return rushRun(context, context.system.gatewayUrl, 'coupon-rush', run);
   },
 };
+
+export const couponRushDirect: Scenario = {
+  ...couponRush,
+  name: 'coupon-rush-direct',
+  title: 'Coupon rush, straight at the coupon service',
+  description:
+    "The same rush sent straight at the coupon service's public route (the crowd's access tokens, which coupon checks itself against channel-user's keys) instead of through the gateway, with the same checks. Compared with the issue script's own ceilings: redis-benchmark running it, and a bare Fastify route that only runs it (no token, no Kafka). The difference to coupon-rush is what the gateway costs an issue.",
+  comparisons: [
+    { figure: 'figure', ceiling: 'redis-evalsha' },
+    { figure: 'figure', ceiling: 'issue-route' },
+  ],
+  async run(context, run) {
+    return rushRun(context, context.system.couponUrl, 'coupon-rush-direct', run);
+  },
+};
+
+/** One rush sent to `url` (the gateway or the coupon service), for a new campaign. */
+async function rushRun(context: SuiteContext, url: string, label: string, run: number): Promise<RunOutcome> {
+  const { rushQuantity: quantity, rushRequests } = context.options;
+  const tokens = await context.crowdTokens();
+  const campaignId = await createCampaign(context.api, context.system.adminToken, quantity);
+  const { load, cpuUntilNow } = await context.load(
+    {
+      url,
+      mode: 'closed',
+      connections: context.connections(500),
+      amount: rushRequests,
+      templates: issueTemplates(campaignId, tokens),
+      timeoutS: 10,
+    },
+    `${label} run ${run}`,
+  );
+  const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+  const campaign = await readCampaign(context, campaignId, tokens[0]!);
+  const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
+  // Until the core recorded every coupon; per request answered (most are SOLD_OUT).
+  const cpu = cpuUntilNow();
+  const created = count(load.statuses, 201);
+  const statuses = describeStatuses(load.statuses);
+  return {
+    figure: load.answered / load.durationS,
+    figures: { issued: campaign.issued, recordedLagMs: core.lagMs, inDoubt: load.inDoubt.length },
+    load,
+    cpu,
+    operations: load.answered,
+    statuses: load.statuses,
+    invariants: [
+      invariant(
+        `exactly ${quantity} issued, none remaining`,
+        campaign.issued === quantity && campaign.remaining === 0,
+        `issued ${campaign.issued}, remaining ${campaign.remaining}; answers ${statuses}`,
+      ),
+      // A request unanswered when the load ended may still have issued its coupon.
+      invariant(
+        'every issued coupon was answered 201 (or was in flight at the end)',
+        created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
+        `201s ${created}, in doubt ${load.inDoubt.length}, issued ${campaign.issued}`,
+      ),
+      invariant(
+        `core-payment recorded exactly ${quantity}`,
+        core.recorded === quantity,
+        `recorded ${core.recorded} of ${campaign.issued} issued, ${core.lagMs} ms after the load`,
+      ),
+    ],
+  };
+}
 
 export const couponSteady: Scenario = {
   name: 'coupon-steady',
@@ -126,52 +153,73 @@ export const couponSteady: Scenario = {
   comparisons: [],
   async prepare() {},
   async run(context, run) {
-    const durationS = context.durationS(30);
-    const requests = context.options.steadyRate * durationS;
-    const tokens = await context.system.mintTokens(requests);
-    const campaignId = await createCampaign(context.api, context.system.adminToken, 10_000_000);
-    const { load, cpuUntilNow } = await context.load(
-      {
-        url: context.system.gatewayUrl,
-        mode: 'open',
-        connections: context.connections(50),
-        rate: context.options.steadyRate,
-        durationS,
-        templates: issueTemplates(campaignId, tokens),
-        timeoutS: 10,
-      },
-      `coupon-steady run ${run}`,
-    );
-    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
-    const campaign = await readCampaign(context, campaignId, tokens[0]!);
-    const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
-    // Per issued coupon end to end: the broker's ack, the core's record and coupon.recorded.
-    const cpu = cpuUntilNow();
-    const created = count(load.statuses, 201);
-    return {
-      figure: load.latency.averageMs,
-      figures: { achievedPerSecond: load.answered / load.durationS, recordedLagMs: core.lagMs },
-      load,
-      cpu,
-      operations: created,
-      statuses: load.statuses,
-      invariants: [
-        invariant(
-          `all ${requests} answered 201`,
-          created === requests,
-          `answers ${describeStatuses(load.statuses)}, errors ${load.errors}, timeouts ${load.timeouts}`,
-        ),
-        invariant(
-          'issued = 201s (plus any in flight at the end)',
-          created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
-          `issued ${campaign.issued}, 201s ${created}, in doubt ${load.inDoubt.length}`,
-        ),
-        invariant(
-          'core-payment recorded every issued coupon',
-          core.recorded === campaign.issued,
-          `recorded ${core.recorded} of ${campaign.issued}, ${core.lagMs} ms after the load`,
-        ),
-      ],
-    };
+    return steadyRun(context, context.system.gatewayUrl, 'coupon-steady', run);
   },
 };
+
+export const couponSteadyDirect: Scenario = {
+  ...couponSteady,
+  name: 'coupon-steady-direct',
+  title: 'Coupon steady load, straight at the coupon service',
+  description:
+    "The same steady rate offered straight at the coupon service's public route instead of through the gateway, with the same checks: what the gateway adds to an issue's latency, and the coupon service's own (two token checks are one here: the gateway's is gone).",
+  async run(context, run) {
+    return steadyRun(context, context.system.couponUrl, 'coupon-steady-direct', run);
+  },
+};
+
+/** `--rate` issues a second, open loop, sent to `url`, each from a new user, for a campaign that never sells out. */
+async function steadyRun(
+  context: SuiteContext,
+  url: string,
+  label: string,
+  run: number,
+): Promise<RunOutcome> {
+  const durationS = context.durationS(30);
+  const requests = context.options.steadyRate * durationS;
+  const tokens = await context.system.mintTokens(requests);
+  const campaignId = await createCampaign(context.api, context.system.adminToken, 10_000_000);
+  const { load, cpuUntilNow } = await context.load(
+    {
+      url,
+      mode: 'open',
+      connections: context.connections(50),
+      rate: context.options.steadyRate,
+      durationS,
+      templates: issueTemplates(campaignId, tokens),
+      timeoutS: 10,
+    },
+    `${label} run ${run}`,
+  );
+  const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+  const campaign = await readCampaign(context, campaignId, tokens[0]!);
+  const core = await awaitRecorded(context, campaignId, campaign.issued, endedAtMs);
+  // Per issued coupon end to end: the broker's ack, the core's record and coupon.recorded.
+  const cpu = cpuUntilNow();
+  const created = count(load.statuses, 201);
+  return {
+    figure: load.latency.averageMs,
+    figures: { achievedPerSecond: load.answered / load.durationS, recordedLagMs: core.lagMs },
+    load,
+    cpu,
+    operations: created,
+    statuses: load.statuses,
+    invariants: [
+      invariant(
+        `all ${requests} answered 201`,
+        created === requests,
+        `answers ${describeStatuses(load.statuses)}, errors ${load.errors}, timeouts ${load.timeouts}`,
+      ),
+      invariant(
+        'issued = 201s (plus any in flight at the end)',
+        created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
+        `issued ${campaign.issued}, 201s ${created}, in doubt ${load.inDoubt.length}`,
+      ),
+      invariant(
+        'core-payment recorded every issued coupon',
+        core.recorded === campaign.issued,
+        `recorded ${core.recorded} of ${campaign.issued}, ${core.lagMs} ms after the load`,
+      ),
+    ],
+  };
+}

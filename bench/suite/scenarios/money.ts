@@ -13,6 +13,7 @@ import {
   describeStatuses,
   getInternal,
   invariant,
+  type RunOutcome,
   type Scenario,
   type SuiteContext,
 } from '../scenario.ts';
@@ -48,50 +49,64 @@ function tally(answers: readonly CollectedResponse[], status: number): Map<strin
   return counts;
 }
 
-function statusesOf(answers: readonly CollectedResponse[]): Record<string, number> {
+export function statusesOf(answers: readonly CollectedResponse[]): Record<string, number> {
   const statuses: Record<string, number> = {};
   for (const answer of answers) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
   return statuses;
 }
 
-function clientErrors(statuses: Record<string, number>): number {
+export function clientErrors(statuses: Record<string, number>): number {
   return Object.entries(statuses)
     .filter(([status]) => status.startsWith('4'))
     .reduce((sum, [, n]) => sum + n, 0);
 }
 
+/** A withdrawal load: where it goes, its requests (1 won each, tagged with the account), and how balances are read. */
+export interface WithdrawalLoad {
+  url: string;
+  templates: RequestTemplate[];
+  accounts: readonly string[];
+  readBalances: () => Promise<Map<string, number>>;
+  /** Short, unique per scenario: part of the idempotency keys. */
+  keyLabel: string;
+}
+
 /**
- * The load of withdrawals over `customers`' accounts, then the ledger's
- * side: every account's balance fell by exactly its successful withdrawals
- * (1 won each), counting the in-doubt ones once settled by re-sending them.
+ * The load of withdrawals, then the ledger's side: every account's balance
+ * fell by exactly its successful withdrawals (1 won each), counting the
+ * in-doubt ones once settled by re-sending them.
  */
-async function withdrawals(context: SuiteContext, customers: Customer[], label: string, run: number) {
-  const targets = targetsOf(customers);
-  const before = await balances(context.api, customers);
+export async function measureWithdrawals(
+  context: SuiteContext,
+  withdrawals: WithdrawalLoad,
+  label: string,
+  run: number,
+): Promise<RunOutcome> {
+  const before = await withdrawals.readBalances();
   const { load, cpu } = await context.load(
     {
-      url: context.system.gatewayUrl,
+      url: withdrawals.url,
       mode: 'closed',
       connections: context.connections(50),
       durationS: context.durationS(10),
-      templates: moveTemplates(targets, 'withdrawals'),
-      idempotencyKeyPrefix: `${context.runKey}-${label}${run}`,
+      templates: withdrawals.templates,
+      idempotencyKeyPrefix: `${context.runKey}-${withdrawals.keyLabel}${run}`,
       collectBodies: true,
       timeoutS: 10,
     },
     `${label} run ${run}`,
   );
-  const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
+  const settled = await resolveInDoubt(withdrawals.url, load.inDoubt);
   const answers = [...load.collected, ...settled];
   const statuses = statusesOf(answers);
-  const after = await balances(context.api, customers);
+  const after = await withdrawals.readBalances();
   const succeeded = tally(answers, 200);
-  const mismatches = targets.filter(({ accountNo }) => {
+  const mismatches = withdrawals.accounts.filter((accountNo) => {
     const debited = before.get(accountNo)! - after.get(accountNo)!;
     return debited !== (succeeded.get(accountNo) ?? 0);
   });
   const first = mismatches[0];
-  const negative = targets.filter(({ accountNo }) => after.get(accountNo)! < 0);
+  const negative = withdrawals.accounts.filter((accountNo) => after.get(accountNo)! < 0);
   const withdrawn = count(load.statuses, 200);
   return {
     figure: withdrawn / load.durationS,
@@ -109,8 +124,8 @@ async function withdrawals(context: SuiteContext, customers: Customer[], label: 
         'balance = start − Σ successful withdrawals, every account',
         mismatches.length === 0,
         first === undefined
-          ? `${targets.length} accounts, ${count(statuses, 200)} withdrawals of 1 won (${settled.length} settled after the load)`
-          : `${mismatches.length} accounts differ, e.g. ${first.accountNo}: ${before.get(first.accountNo)} → ${after.get(first.accountNo)} with ${succeeded.get(first.accountNo) ?? 0} successes`,
+          ? `${withdrawals.accounts.length} accounts, ${count(statuses, 200)} withdrawals of 1 won (${settled.length} settled after the load)`
+          : `${mismatches.length} accounts differ, e.g. ${first}: ${before.get(first)} → ${after.get(first)} with ${succeeded.get(first) ?? 0} successes`,
       ),
       invariant('no balance below zero', negative.length === 0, `${negative.length} negative`),
       invariant(
@@ -119,6 +134,18 @@ async function withdrawals(context: SuiteContext, customers: Customer[], label: 
         `answers ${describeStatuses(statuses)}`,
       ),
     ],
+  };
+}
+
+/** Withdrawals through the gateway over every account of `customers`, balances read through the API. */
+function gatewayWithdrawals(context: SuiteContext, customers: Customer[], keyLabel: string): WithdrawalLoad {
+  const targets = targetsOf(customers);
+  return {
+    url: context.system.gatewayUrl,
+    templates: moveTemplates(targets, 'withdrawals'),
+    accounts: targets.map(({ accountNo }) => accountNo),
+    readBalances: () => balances(context.api, customers),
+    keyLabel,
   };
 }
 
@@ -142,7 +169,12 @@ export const withdraw: Scenario = {
     await context.bankCustomers();
   },
   async run(context, run) {
-    return withdrawals(context, await context.bankCustomers(), 'w', run);
+    return measureWithdrawals(
+      context,
+      gatewayWithdrawals(context, await context.bankCustomers(), 'w'),
+      'withdraw',
+      run,
+    );
   },
 };
 
@@ -160,7 +192,12 @@ export const withdrawHot: Scenario = {
     await context.hotCustomer();
   },
   async run(context, run) {
-    return withdrawals(context, [await context.hotCustomer()], 'h', run);
+    return measureWithdrawals(
+      context,
+      gatewayWithdrawals(context, [await context.hotCustomer()], 'h'),
+      'withdraw-hot',
+      run,
+    );
   },
 };
 

@@ -1,0 +1,31 @@
+// Every scenario the suite can run, in the order of options.ts's catalogue
+// (bench/test/catalogue.test.ts holds the two together).
+import type { Scenario } from './scenario.ts';
+import { coreDeposits, coreWithdraw, coreWithdrawHot } from './scenarios/core-payment.ts';
+import { couponRush, couponRushDirect, couponSteady, couponSteadyDirect } from './scenarios/coupons.ts';
+import { login } from './scenarios/login.ts';
+import { me, meDirect } from './scenarios/me.ts';
+import { deposit, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
+import { outboxRelayMariadb, outboxRelayPostgres } from './scenarios/outbox-relay.ts';
+import { paymentSaga, paymentSagaDirect } from './scenarios/payment-saga.ts';
+
+export const catalogue: readonly Scenario[] = [
+  couponRush,
+  couponRushDirect,
+  couponSteady,
+  couponSteadyDirect,
+  withdraw,
+  withdrawHot,
+  deposit,
+  transfer,
+  paymentSaga,
+  paymentSagaDirect,
+  login,
+  me,
+  meDirect,
+  coreDeposits,
+  coreWithdraw,
+  coreWithdrawHot,
+  outboxRelayPostgres,
+  outboxRelayMariadb,
+];
