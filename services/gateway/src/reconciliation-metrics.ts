@@ -1,3 +1,4 @@
+import type { DeadLetter } from '@nuri/platform/kafka/dlq';
 import type { Logger } from '@nuri/platform/logger';
 import { type Check, gatherReconciliation, type ServiceChecks } from '@nuri/platform/reconciliation';
 import { Gauge, type Registry } from 'prom-client';
@@ -7,7 +8,8 @@ import type { ServiceReports } from './admin/service-reports.ts';
 // a timer and kept as gauges, so Prometheus can alert on a mismatch
 // (deploy/monitoring/rules/nuri-alerts.yml) without anyone pressing a button.
 // Every gateway instance runs it: the checks only read, and the rules take
-// the worst answer of all of them.
+// the worst answer of all of them. The same timer counts the dead letters no
+// one has replayed yet, per topic: a DLQ is "not empty" while one waits.
 
 export interface ReconciliationMetrics {
   /** One run now (the timer's work; exposed for tests). */
@@ -29,9 +31,17 @@ export function startReconciliationMetrics(options: {
   /** Between runs; 0: never (no series at all). */
   intervalMs: number;
   logger: Logger;
+  /** Every dead letter with its replay, if any (the DLQ desk's read); absent: no such gauge. */
+  deadLetters?: () => Promise<readonly DeadLetter[]>;
   now?: () => number;
 }): ReconciliationMetrics {
   const { registry, reports, intervalMs, logger } = options;
+  const waiting = new Gauge({
+    name: 'nuri_dlq_letters_waiting',
+    help: 'Dead letters of each topic not replayed yet, at the last periodic read of the DLQs',
+    labelNames: ['topic'] as const,
+    registers: options.deadLetters === undefined ? [] : [registry],
+  });
   const now = options.now ?? Date.now;
   const checkOk = new Gauge({
     name: 'nuri_reconciliation_check_ok',
@@ -73,9 +83,21 @@ export function startReconciliationMetrics(options: {
     lastRun.set(now() / 1_000);
   }
 
+  async function countWaitingLetters(): Promise<void> {
+    if (options.deadLetters === undefined) return;
+    const counts = waitingByTopic(await options.deadLetters());
+    waiting.reset();
+    for (const [topic, count] of counts) waiting.set({ topic }, count);
+  }
+
   async function runOnce(): Promise<void> {
+    // A broker that cannot be read leaves the last counts standing (and says so); the checks still run.
+    const letters = countWaitingLetters().catch((error: unknown) =>
+      logger.warn({ err: error }, 'counting the dead letters failed'),
+    );
     const sections = await gatherReconciliation((service, path) => reports.read(service, path), now());
     record(sections);
+    await letters;
     const broken = sections.flatMap((section) => section.checks.filter((check) => !check.ok));
     if (broken.length > 0) {
       logger.error(
@@ -115,4 +137,14 @@ export function startReconciliationMetrics(options: {
 // when its findings are not listed (a money total that does not add up).
 function findingsOf(check: Check): number {
   return check.ok ? 0 : Math.max(1, check.findings.length);
+}
+
+/** Letters not replayed yet, per original topic; topics with none are absent. */
+export function waitingByTopic(letters: readonly DeadLetter[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const letter of letters) {
+    if (letter.replayedAt !== undefined) continue;
+    counts.set(letter.topic, (counts.get(letter.topic) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -56,6 +56,7 @@ await runMain('gateway', async () => {
     health: perMinute('health', config.NURI_GATEWAY_HEALTH_LIMIT_PER_IP),
   };
   const metrics = createMetrics('gateway');
+  const admin = adminDepsOf(config, { services, gateways, redis, refusals, logger });
   const reconciliation = startReconciliationMetrics({
     registry: metrics.registry,
     reports: createServiceReports({
@@ -66,6 +67,7 @@ await runMain('gateway', async () => {
     }),
     intervalMs: config.NURI_GATEWAY_RECONCILE_INTERVAL_MS,
     logger,
+    deadLetters: () => admin.console.deadLetters.letters(),
   });
   const app = buildApp({
     logger,
@@ -81,7 +83,7 @@ await runMain('gateway', async () => {
     }),
     rateLimiter,
     routeLimiters,
-    admin: adminDepsOf(config, { services, gateways, redis, refusals, logger }),
+    admin,
     ...(config.NURI_GATEWAY_OPS_PORT === 0 ? {} : { publicPort: config.NURI_GATEWAY_PORT }),
     trustedProxyHops: config.NURI_GATEWAY_TRUSTED_PROXY_HOPS,
     webDir: config.NURI_GATEWAY_WEB_DIR,

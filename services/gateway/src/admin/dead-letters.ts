@@ -23,6 +23,8 @@ export const replayAllMax = 500;
 
 export interface DeadLetterDesk {
   list(limit: number): Promise<DlqAnswer>;
+  /** Every letter with its last replay (for the waiting-letters gauge). */
+  letters(): Promise<DeadLetter[]>;
   replay(body: ReplayBody, by: string): Promise<ReplayAnswer>;
 }
 
@@ -50,6 +52,7 @@ export function createDeadLetterDesk(options: {
     async list(limit) {
       return summarize(await read(), limit);
     },
+    letters: read,
     replay(body, by) {
       const run = replaying.then(async () => {
         const { chosen, unknown } = chooseLetters(await read(), body);
