@@ -8,6 +8,7 @@ import { me, meDirect } from './scenarios/me.ts';
 import { deposit, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
 import { outboxRelayMariadb, outboxRelayPostgres } from './scenarios/outbox-relay.ts';
 import { paymentSaga, paymentSagaDirect } from './scenarios/payment-saga.ts';
+import { peerCouponNuri, peerCouponSeed } from './scenarios/peer-coupon.ts';
 
 export const catalogue: readonly Scenario[] = [
   couponRush,
@@ -28,4 +29,6 @@ export const catalogue: readonly Scenario[] = [
   coreWithdrawHot,
   outboxRelayPostgres,
   outboxRelayMariadb,
+  peerCouponNuri,
+  peerCouponSeed,
 ];

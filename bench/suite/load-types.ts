@@ -22,6 +22,14 @@ export interface LoadSpec {
    * do, for `durationS` (what a crowd of independent clients looks like).
    */
   mode: 'closed' | 'open';
+  /**
+   * The closed loop's client. autocannon (the default) is the cheapest, but
+   * it miscounts the answers of a server that closes the connection after
+   * each one (Tomcat does after every 400). node-http: one loop per connection
+   * over node:http's keep-alive agent, which opens a new connection when the
+   * server closed the last, and counts every answer once.
+   */
+  driver?: 'autocannon' | 'node-http';
   connections: number;
   durationS?: number;
   amount?: number;
@@ -84,6 +92,8 @@ export interface LoadResult {
   inDoubt: SentRequest[];
   /** The load generator's own CPU. */
   cpu: CpuShare;
+  /** Connections the node-http driver opened (more than `connections` when the server closed some). */
+  connectionsOpened?: number;
 }
 
 export type WorkerMessage =

@@ -6,6 +6,7 @@
 // or invariant checks), and its event loop is not shared with anything that
 // could delay a send or a timestamp.
 import { Agent, request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
@@ -34,6 +35,9 @@ class Recorder {
   sent = 0;
   errors = 0;
   timeouts = 0;
+  /** Sockets the node:http drivers were handed: how many connections they opened. */
+  private readonly sockets = new WeakSet<Socket>();
+  private connectionsOpened: number | undefined;
   private readonly cpuAtStart = process.cpuUsage();
   private readonly progress: NodeJS.Timeout;
   private readonly spec: LoadSpec;
@@ -79,6 +83,12 @@ class Recorder {
     }
   }
 
+  noteSocket(socket: Socket) {
+    if (this.sockets.has(socket)) return;
+    this.sockets.add(socket);
+    this.connectionsOpened = (this.connectionsOpened ?? 0) + 1;
+  }
+
   finish(): LoadResult {
     clearInterval(this.progress);
     const endedAtMs = Date.now();
@@ -99,6 +109,7 @@ class Recorder {
       collected: this.collected,
       inDoubt: [...this.inFlight].map(({ sentAtMs: _at, sentAtPerfMs: _perf, ...request }) => request),
       cpu: cpuShare(this.cpuAtStart, endedAtMs - this.startedAtMs),
+      ...(this.connectionsOpened === undefined ? {} : { connectionsOpened: this.connectionsOpened }),
     };
   }
 }
@@ -151,6 +162,111 @@ async function closedLoop(spec: LoadSpec): Promise<LoadResult> {
   return recorder.finish();
 }
 
+/** What the node:http drivers share: the agent, where to, and how long an answer may take. */
+interface HttpClient {
+  agent: Agent;
+  target: URL;
+  timeoutMs: number;
+  collectBodies: boolean;
+}
+
+function httpClient(spec: LoadSpec): HttpClient {
+  return {
+    // One socket per connection of the spec, kept between requests while the server keeps it.
+    agent: new Agent({ keepAlive: true, maxSockets: spec.connections, maxFreeSockets: spec.connections }),
+    target: new URL(spec.url),
+    timeoutMs: spec.timeoutS * 1_000,
+    collectBodies: spec.collectBodies === true,
+  };
+}
+
+/**
+ * Sends one request and records its answer; resolves once it is answered or
+ * has failed (a failed one stays in flight, so it is reported in doubt).
+ * `scheduledAt` (performance.now()): where latency runs from, when not from
+ * the send (the open loop's due time).
+ */
+function sendOverHttp(
+  client: HttpClient,
+  recorder: Recorder,
+  pending: Pending,
+  scheduledAt?: number,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let settled = false;
+    const fail = (timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      if (timedOut) recorder.timeouts += 1;
+      else recorder.errors += 1;
+      resolve();
+    };
+    let timedOut = false;
+    const request = httpRequest(
+      {
+        agent: client.agent,
+        host: client.target.hostname,
+        port: client.target.port,
+        method: pending.method,
+        path: pending.path,
+        headers: pending.headers,
+        timeout: client.timeoutMs,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        if (client.collectBodies) response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        else response.resume();
+        // The connection broke mid-answer: no answer to count.
+        response.on('error', () => fail(timedOut));
+        response.on('end', () => {
+          if (settled) return;
+          settled = true;
+          const body = client.collectBodies ? Buffer.concat(chunks).toString() : '';
+          const latencyMs = scheduledAt === undefined ? undefined : performance.now() - scheduledAt;
+          recorder.answered(pending, response.statusCode ?? 0, body, latencyMs);
+          resolve();
+        });
+      },
+    );
+    // A socket the agent has not handed out before: a connection opened (again, after the server closed one).
+    request.on('socket', (socket) => recorder.noteSocket(socket));
+    request.on('timeout', () => {
+      timedOut = true;
+      request.destroy(new Error('timeout'));
+    });
+    request.on('error', () => fail(timedOut));
+    request.end(pending.body);
+  });
+}
+
+/**
+ * The closed loop over node:http: `connections` loops, each sending its next
+ * request once the last is answered, until `amount` are sent (or
+ * `durationS` is up; what is in flight then is still awaited). When the
+ * server answers with `Connection: close` — Tomcat does after every 400 and
+ * after 100 requests on one connection — node:http's agent drops that
+ * socket and the loop's next request opens a new connection: the answer
+ * counts once, the reconnect is part of the next request's latency (as a
+ * real client pays it), and connectionsOpened says how often it happened.
+ */
+async function closedLoopHttp(spec: LoadSpec): Promise<LoadResult> {
+  const recorder = new Recorder(spec);
+  const client = httpClient(spec);
+  const total = spec.amount ?? Number.POSITIVE_INFINITY;
+  const endsAt = spec.amount === undefined ? performance.now() + (spec.durationS ?? 10) * 1_000 : Infinity;
+  let next = 0;
+  const loop = async () => {
+    while (next < total && performance.now() < endsAt) {
+      const index = next;
+      next += 1;
+      await sendOverHttp(client, recorder, recorder.next(index));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(spec.connections, total) }, loop));
+  client.agent.destroy();
+  return recorder.finish();
+}
+
 /**
  * The open loop: requests start on schedule whatever the answers do
  * (autocannon's overallRate is a closed loop bursting at each second's
@@ -160,58 +276,22 @@ async function closedLoop(spec: LoadSpec): Promise<LoadResult> {
  */
 async function openLoop(spec: LoadSpec): Promise<LoadResult> {
   const recorder = new Recorder(spec);
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
-  const target = new URL(spec.url);
+  const client = httpClient(spec);
   const rate = spec.rate ?? 1_000;
   const total = Math.round(rate * (spec.durationS ?? 10));
   const inFlight: Promise<void>[] = [];
-  const fire = (index: number, scheduledAt: number) =>
-    new Promise<void>((resolve) => {
-      const pending = recorder.next(index);
-      const request = httpRequest(
-        {
-          agent,
-          host: target.hostname,
-          port: target.port,
-          method: pending.method,
-          path: pending.path,
-          headers: pending.headers,
-          timeout: spec.timeoutS * 1_000,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            const body = spec.collectBodies ? Buffer.concat(chunks).toString() : '';
-            recorder.answered(pending, response.statusCode ?? 0, body, performance.now() - scheduledAt);
-            resolve();
-          });
-        },
-      );
-      let timedOut = false;
-      request.on('timeout', () => {
-        timedOut = true;
-        recorder.timeouts += 1;
-        request.destroy(new Error('timeout'));
-      });
-      request.on('error', () => {
-        if (!timedOut) recorder.errors += 1;
-        resolve();
-      });
-      request.end(pending.body);
-    });
   const started = performance.now();
   let sent = 0;
   while (sent < total) {
     const due = requestsDue(performance.now() - started, rate, total);
     while (sent < due) {
-      inFlight.push(fire(sent, dueAtMs(started, sent, rate)));
+      inFlight.push(sendOverHttp(client, recorder, recorder.next(sent), dueAtMs(started, sent, rate)));
       sent += 1;
     }
     await sleep(1);
   }
   await Promise.all(inFlight);
-  agent.destroy();
+  client.agent.destroy();
   return recorder.finish();
 }
 
@@ -220,7 +300,12 @@ function send(message: WorkerMessage): void {
 }
 
 process.once('message', (spec: LoadSpec) => {
-  const run = spec.mode === 'open' ? openLoop(spec) : closedLoop(spec);
+  const run =
+    spec.mode === 'open'
+      ? openLoop(spec)
+      : spec.driver === 'node-http'
+        ? closedLoopHttp(spec)
+        : closedLoop(spec);
   run.then(
     (result) => send({ type: 'result', result }),
     (error: unknown) =>

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { peerJarName, peerProcessGroup } from './peer-seed.ts';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -63,11 +64,12 @@ export interface CpuSnapshot {
 /**
  * The processes a load touches, by group: the services this suite started
  * (children of this process, core-* scenarios' own core-payment among them),
- * its load generator and outbox relay, the suite itself, and the shared servers
+ * its load generator and outbox relay, the seed's coupon service it builds
+ * for peer-coupon-seed (a JVM running peer-coupon.jar), the suite itself, and the shared servers
  * (PostgreSQL, MariaDB, Redis, the Kafka broker) — those are shared with
  * whatever else runs on the machine, so their share is an upper bound.
  */
-function groupOf(pid: number, parentPid: number, command: string, name: string): string | undefined {
+export function groupOf(pid: number, parentPid: number, command: string, name: string): string | undefined {
   if (pid === process.pid) return 'suite';
   if (parentPid === process.pid) {
     const service = serviceCommand.exec(command)?.[1];
@@ -75,6 +77,8 @@ function groupOf(pid: number, parentPid: number, command: string, name: string):
     if (command.includes('load-worker.ts')) return 'load generator';
     // The outbox relay and inbox consumer outbox-relay-* measure: the system under test there.
     if (command.includes('outbox-relay-worker.ts')) return 'outbox relay';
+    // The peer's every thread (Tomcat, Kafka, Hikari, GC, JIT) is in this one process's ticks.
+    if (name === 'java' && command.includes(`/${peerJarName} `)) return peerProcessGroup;
     return undefined;
   }
   if (name === 'postgres') return 'postgresql';

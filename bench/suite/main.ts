@@ -41,7 +41,7 @@ function loadGeneratorDescription(): SuiteReport['loadGenerator'] {
     .version;
   const wrk = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
   return {
-    tool: `autocannon ${autocannonVersion} (closed loop) and node:http (coupon-steady's open loop), in a child process of their own; core-deposits' events are produced by the suite itself`,
+    tool: `autocannon ${autocannonVersion} (closed loop) and node:http (coupon-steady's open loop; the closed loop of peer-coupon-*, since the seed closes the connection after every 4xx), in a child process of their own; core-deposits' events are produced by the suite itself`,
     why:
       (wrk === ''
         ? 'wrk (C, the lightest generator per request) is not installed on this host, so it could not be the choice. '

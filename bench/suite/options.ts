@@ -29,11 +29,28 @@ export const scenarioCatalogue = [
   ['core-withdraw-hot', "withdrawals on core-payment's internal route, one account"],
   ['outbox-relay-postgres', 'outbox → Kafka → inbox on PostgreSQL, no service'],
   ['outbox-relay-mariadb', 'outbox → Kafka → inbox on MariaDB, no service'],
+  ['peer-coupon-nuri', 'our coupon rush, straight, with the driver peer-coupon-seed gets (only when named)'],
+  ['peer-coupon-seed', "the seed's coupon service (--peer-src), the same rush (only when named)"],
 ] as const;
 
 export type ScenarioName = (typeof scenarioCatalogue)[number][0];
 
 export const scenarioNames: readonly ScenarioName[] = scenarioCatalogue.map(([name]) => name);
+
+/**
+ * Run only when named: the comparison with the seed builds and runs another
+ * code base (from a checkout the user points at), so a plain `npm run bench`
+ * leaves it out.
+ */
+export const scenariosOnlyWhenNamed: readonly ScenarioName[] = ['peer-coupon-nuri', 'peer-coupon-seed'];
+
+/** What a run without scenario names takes: every scenario but those run only when named. */
+export const defaultScenarioNames: readonly ScenarioName[] = scenarioNames.filter(
+  (name) => !scenariosOnlyWhenNamed.includes(name),
+);
+
+/** The scenarios that build and run the seed's coupon service: they need --peer-src. */
+const scenariosNeedingPeerSource: readonly ScenarioName[] = ['peer-coupon-seed'];
 
 /**
  * Names that stand for several scenarios: the per-area scripts' names, each
@@ -44,6 +61,7 @@ export const scenarioGroups: Readonly<Record<string, readonly ScenarioName[]>> =
   'core-payment': ['core-deposits', 'core-withdraw', 'core-withdraw-hot'],
   coupon: ['coupon-rush-direct', 'coupon-steady-direct'],
   channel: ['withdraw', 'deposit', 'me', 'me-direct'],
+  'peer-coupon': ['peer-coupon-nuri', 'peer-coupon-seed'],
 };
 
 export function isScenarioName(name: string): name is ScenarioName {
@@ -97,6 +115,11 @@ export interface SuiteOptions {
    * with a run without it (what tracing costs).
    */
   tracing: boolean;
+  /**
+   * A checkout of the seed (FISA-Team-CE/tech-semina-msa): its root or its
+   * cloud-services/msa-coupon-service folder, for peer-coupon-seed.
+   */
+  peerSrc: string | undefined;
 }
 
 export class UsageError extends Error {
@@ -105,10 +128,10 @@ export class UsageError extends Error {
 
 export const usage = `usage: npm run bench [-- [scenario…] [options]]
 
-scenarios (default: all, in this order):
+scenarios (default: all but those run only when named, in this order):
 ${scenarioCatalogue.map(([name, line]) => `  ${name.padEnd(22)}${line}`).join('\n')}
 
-groups (each stands for its scenarios; the names of the former per-area scripts):
+groups (each stands for its scenarios; all but peer-coupon are the names of the former per-area scripts):
 ${Object.entries(scenarioGroups)
   .map(([name, members]) => `  ${name.padEnd(22)}${members.join(', ')}`)
   .join('\n')}
@@ -135,7 +158,10 @@ options:
   --scale name=n,…      run n instances of a service, as npm start -- --scale does (gateways share
                         the public port, so the load spreads over them)
   --tracing             run the services with tracing on (spans exported over OTLP to a sink in the
-                        suite): compare withdraw's CPU per withdrawal with a run without it`;
+                        suite): compare withdraw's CPU per withdrawal with a run without it
+  --peer-src DIR        peer-coupon(-seed): a checkout of github.com/FISA-Team-CE/tech-semina-msa (its
+                        root or its cloud-services/msa-coupon-service); built with Maven in a temporary
+                        folder, nothing of it is copied here`;
 
 function positiveInteger(flag: string, text: string | undefined, fallback: number): number;
 function positiveInteger(flag: string, text: string | undefined, fallback?: undefined): number | undefined;
@@ -181,7 +207,8 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
   const chosen = new Set(positionals.flatMap((name) => scenariosNamedBy(name) ?? []));
   const options: SuiteOptions = {
     // Always in the catalogue's order, each once, whatever order they were named in.
-    scenarios: chosen.size === 0 ? [...scenarioNames] : scenarioNames.filter((name) => chosen.has(name)),
+    scenarios:
+      chosen.size === 0 ? [...defaultScenarioNames] : scenarioNames.filter((name) => chosen.has(name)),
     ceilings: !values['no-ceilings'],
     durationS: positiveInteger('--duration', values.duration),
     connections: positiveInteger('--connections', values.connections),
@@ -201,7 +228,15 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     profile: values.profile,
     scale: parseScaleOption(values.scale),
     tracing: values.tracing,
+    peerSrc: values['peer-src'],
   };
+  const needPeer = options.scenarios.filter((name) => scenariosNeedingPeerSource.includes(name));
+  if (needPeer.length > 0 && (options.peerSrc === undefined || options.peerSrc === '')) {
+    throw new UsageError(
+      `${needPeer.join(', ')} builds the seed's coupon service from a checkout of it: pass --peer-src DIR ` +
+        '(git clone https://github.com/FISA-Team-CE/tech-semina-msa DIR; its root or its cloud-services/msa-coupon-service)',
+    );
+  }
   if (options.rushQuantity > options.rushRequests) {
     throw new UsageError(
       `--quantity ${options.rushQuantity} cannot sell out with --requests ${options.rushRequests}`,
@@ -240,6 +275,7 @@ function parseWith(argv: string[]) {
       profile: { type: 'boolean', default: false },
       scale: { type: 'string' },
       tracing: { type: 'boolean', default: false },
+      'peer-src': { type: 'string' },
     },
   });
 }

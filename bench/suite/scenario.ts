@@ -3,12 +3,14 @@
 // for — each made once, through the public API where there is one, by the
 // first scenario that needs it.
 import assert from 'node:assert/strict';
+import { uuidv7 } from '@nuri/platform/ids';
 import { Api, type Customer, fundAccounts, mapConcurrently, refreshTokens, signUpCustomers } from './api.ts';
 import { runLoad } from './load.ts';
 import type { LoadResult, LoadSpec } from './load-types.ts';
 import { type CpuBreakdown, type CpuSnapshot, cpuBreakdown, cpuSnapshot } from './machine.ts';
 import type { ScenarioName, SuiteOptions } from './options.ts';
 import { type OwnCore, startOwnCore } from './own-core.ts';
+import { type PeerCoupon, startPeerCoupon } from './peer-coupon.ts';
 import { progress } from './progress.ts';
 import type { Invariant } from './report.ts';
 import type { Spread } from './stats.ts';
@@ -100,6 +102,8 @@ export class SuiteContext {
   private payerGroups?: { funded: Customer[]; unfunded: Customer[] };
   private crowd?: string[];
   private core?: Promise<OwnCore>;
+  private peer?: Promise<PeerCoupon>;
+  private peerCrowd?: string[];
   private readonly bootedSystem: BenchSystem | undefined;
   private readonly gatewayApi: Api | undefined;
   /** What a service the suite starts beside the system gets (BenchSystem.instrumentation). */
@@ -206,14 +210,49 @@ export class SuiteContext {
     return this.core;
   }
 
-  /** Stops what the scenarios started beside the system (the core-* scenarios' core-payment). */
+  /**
+   * The seed's coupon service, built from --peer-src and running beside the
+   * system (peer-coupon.ts); one for every run of peer-coupon-seed.
+   */
+  peerCoupon(): Promise<PeerCoupon> {
+    if (this.peer === undefined) {
+      const peerSrc = this.options.peerSrc;
+      if (peerSrc === undefined) {
+        return Promise.reject(new Error("peer-coupon-seed needs the seed's checkout: pass --peer-src DIR"));
+      }
+      this.peer = startPeerCoupon({
+        peerSrc,
+        mysqlUrl: this.infrastructure.mysqlUrl,
+        redisUrl: this.infrastructure.redisUrl,
+        brokers: this.infrastructure.brokers,
+        runKey: this.runKey,
+      }).then((peer) => {
+        this.seeding.push(
+          `peer-coupon-seed: the seed's coupon service built with Maven from ${peer.serviceDir} in a temporary folder (removed at the end), run as one JVM against the shared Redis (its fixed keys in database 0), MariaDB (a database of this run's, dropped at the end) and Kafka (its fixed topic, deleted at the end); a campaign is its stock key set to --quantity and its users set and coupons table emptied`,
+        );
+        return peer;
+      });
+    }
+    return this.peer;
+  }
+
+  /** `--crowd` userUuids for the seed's issue route, which takes the user as a query parameter and checks nothing. */
+  peerUsers(): string[] {
+    this.peerCrowd ??= Array.from({ length: this.options.crowd }, () => uuidv7());
+    return this.peerCrowd;
+  }
+
+  /** Stops what the scenarios started beside the system (the core-* scenarios' core-payment, the seed's coupon service). */
   async close(): Promise<void> {
     const core = this.core;
+    const peer = this.peer;
     this.core = undefined;
-    if (core === undefined) return;
-    // A core that failed to start has stopped itself.
-    const started = await core.catch(() => undefined);
-    await started?.stop();
+    this.peer = undefined;
+    // One that failed to start has stopped itself.
+    const startedPeer = await peer?.catch(() => undefined);
+    await startedPeer?.stop();
+    const startedCore = await core?.catch(() => undefined);
+    await startedCore?.stop();
   }
 
   /** `--users` customers with 5 funded accounts each (withdraw, deposit, login). */

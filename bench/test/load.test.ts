@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { loadWithoutRequests, samplesFromTotals } from '../suite/load.ts';
+import { loadWithoutRequests, runLoad, samplesFromTotals } from '../suite/load.ts';
 
 test('when running totals are seen at times, then each second gets what completed in it', () => {
   const totals = [
@@ -41,4 +42,45 @@ test('when work sent no request, then its load has a duration, completions and t
   assert.ok(Number.isNaN(load.latency.p99Ms));
   assert.equal(load.cpu.machineShare, 0.05);
   assert.deepEqual(load.inDoubt, []);
+});
+
+test('when the server closes the connection after every 400, then the node-http closed loop reconnects and counts each answer once', async () => {
+  // As the seed's Tomcat does after its SOLD_OUT / ALREADY_ISSUED answers.
+  let served = 0;
+  const server = createServer((request, response) => {
+    served += 1;
+    const refused = new URL(request.url ?? '/', 'http://x').searchParams.get('user') === 'refused';
+    if (refused) response.setHeader('connection', 'close');
+    response.writeHead(refused ? 400 : 200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  try {
+    const load = await runLoad(
+      {
+        url: `http://127.0.0.1:${port}`,
+        mode: 'closed',
+        driver: 'node-http',
+        connections: 4,
+        amount: 200,
+        templates: [
+          { method: 'POST', path: '/issue?user=accepted' },
+          { method: 'POST', path: '/issue?user=refused' },
+        ],
+        timeoutS: 5,
+      },
+      'reconnect test',
+    );
+    assert.equal(load.sent, 200);
+    assert.equal(load.answered, 200);
+    assert.equal(served, 200, 'nothing was sent twice');
+    assert.deepEqual(load.statuses, { 200: 100, 400: 100 });
+    assert.equal(load.errors + load.timeouts, 0);
+    assert.deepEqual(load.inDoubt, []);
+    // Every 400 closed one; at most `connections` were open at the start.
+    assert.ok((load.connectionsOpened ?? 0) >= 100, `opened ${load.connectionsOpened}`);
+  } finally {
+    server.close();
+  }
 });

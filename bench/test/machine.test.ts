@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type CpuSnapshot, cpuBreakdown } from '../suite/machine.ts';
+import { type CpuSnapshot, cpuBreakdown, groupOf } from '../suite/machine.ts';
 
 function snapshot(atMs: number, busy: number, processes: Array<[number, string, number]>): CpuSnapshot {
   return {
@@ -44,4 +44,16 @@ test('when a process measured its own share, then that share stands in for its t
   const after = snapshot(10_000, 1_000, [[1, 'gateway', 400]]);
   const breakdown = cpuBreakdown(before, after, 2, { 'load generator': 0.1 });
   assert.deepEqual(breakdown.groups, { gateway: 0.2, 'load generator': 0.1, other: 0.2 });
+});
+
+test("when the suite runs the seed's coupon service, then its JVM is the peer-coupon group and the broker stays kafka", () => {
+  const peer =
+    'java -XX:MaxRAMPercentage=75.0 -jar /tmp/nuri-peer-coupon-x1/target/peer-coupon.jar --server.port=41234 --spring.kafka.bootstrap-servers=127.0.0.1:9092 ';
+  assert.equal(groupOf(4321, process.pid, peer, 'java'), 'peer-coupon');
+  // Not a child of the suite: someone else's JVM, whatever it runs.
+  assert.equal(groupOf(4321, 1, peer, 'java'), undefined);
+  assert.equal(
+    groupOf(99, 1, 'java -Xmx1g -cp libs/* kafka.Kafka config/server.properties ', 'java'),
+    'kafka',
+  );
 });

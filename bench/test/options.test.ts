@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseSuiteOptions, scenarioNames, UsageError } from '../suite/options.ts';
+import {
+  defaultScenarioNames,
+  parseSuiteOptions,
+  scenarioNames,
+  scenariosOnlyWhenNamed,
+  UsageError,
+} from '../suite/options.ts';
 
 const parse = (argv: string[]) => parseSuiteOptions(argv, '/tmp/results');
 
 describe('suite options', () => {
-  test('when nothing is given, then every scenario runs with the ceilings and the issue sizes', () => {
+  test('when nothing is given, then every scenario but the peer comparison runs with the ceilings and the issue sizes', () => {
     const options = parse([]);
-    assert.deepEqual(options.scenarios, [...scenarioNames]);
+    assert.deepEqual(options.scenarios, [...defaultScenarioNames]);
+    assert.deepEqual(
+      scenarioNames.filter((name) => !options.scenarios.includes(name)),
+      ['peer-coupon-nuri', 'peer-coupon-seed'],
+    );
+    assert.deepEqual([...scenariosOnlyWhenNamed], ['peer-coupon-nuri', 'peer-coupon-seed']);
+    assert.equal(options.peerSrc, undefined);
     assert.equal(options.ceilings, true);
     assert.equal(options.durationS, undefined);
     assert.equal(options.connections, undefined);
@@ -115,5 +127,42 @@ describe('suite options', () => {
   test('when the rush could not sell out, then it is refused before anything boots', () => {
     assert.throws(() => parse(['--quantity', '5000', '--crowd', '1000']), /--crowd 1000/);
     assert.throws(() => parse(['--quantity', '5000', '--requests', '1000']), /--requests 1000/);
+  });
+
+  test("when peer-coupon is named with --peer-src, then both sides run with the seed's folder and the rush's sizes", () => {
+    const options = parse([
+      'peer-coupon',
+      '--peer-src',
+      '/tmp/peer-seed',
+      '--requests',
+      '20000',
+      '--crowd',
+      '5000',
+      '--quantity',
+      '2000',
+    ]);
+    assert.deepEqual(options.scenarios, ['peer-coupon-nuri', 'peer-coupon-seed']);
+    assert.equal(options.peerSrc, '/tmp/peer-seed');
+    assert.equal(options.rushRequests, 20_000);
+    assert.equal(options.crowd, 5_000);
+    assert.equal(options.rushQuantity, 2_000);
+  });
+
+  test('when the seed is to run without --peer-src, then it is a usage error saying what to pass', () => {
+    for (const argv of [['peer-coupon'], ['peer-coupon-seed'], ['peer-coupon', '--peer-src=']]) {
+      assert.throws(
+        () => parse(argv),
+        (error: Error) => {
+          assert.ok(error instanceof UsageError);
+          assert.match(error.message, /peer-coupon-seed .*pass --peer-src DIR/);
+          assert.match(error.message, /tech-semina-msa/);
+          return true;
+        },
+      );
+    }
+  });
+
+  test('when only our side of the comparison is named, then it needs no --peer-src', () => {
+    assert.deepEqual(parse(['peer-coupon-nuri']).scenarios, ['peer-coupon-nuri']);
   });
 });

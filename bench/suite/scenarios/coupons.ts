@@ -2,7 +2,7 @@
 // service: a rush that sells a campaign out, and a steady crowd that never does.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCampaign } from '../api.ts';
-import type { RequestTemplate } from '../load-types.ts';
+import type { LoadSpec, RequestTemplate } from '../load-types.ts';
 import {
   count,
   describeStatuses,
@@ -90,15 +90,31 @@ export const couponRushDirect: Scenario = {
   },
 };
 
-/** One rush sent to `url` (the gateway or the coupon service), for a new campaign. */
-async function rushRun(context: SuiteContext, url: string, label: string, run: number): Promise<RunOutcome> {
-  const { rushQuantity: quantity, rushRequests } = context.options;
+/**
+ * One rush sent to `url` (the gateway or the coupon service), for a new
+ * campaign. `driver` is the closed loop's client (peer-coupon-nuri takes the
+ * one the seed needs); `sizes` stand in for --requests and --quantity (a
+ * warm-up's).
+ */
+export async function rushRun(
+  context: SuiteContext,
+  url: string,
+  label: string,
+  run: number,
+  driver: LoadSpec['driver'] = 'autocannon',
+  sizes: { requests: number; quantity: number } = {
+    requests: context.options.rushRequests,
+    quantity: context.options.rushQuantity,
+  },
+): Promise<RunOutcome> {
+  const { quantity, requests: rushRequests } = sizes;
   const tokens = await context.crowdTokens();
   const campaignId = await createCampaign(context.api, context.system.adminToken, quantity);
   const { load, cpuUntilNow } = await context.load(
     {
       url,
       mode: 'closed',
+      driver,
       connections: context.connections(500),
       amount: rushRequests,
       templates: issueTemplates(campaignId, tokens),
@@ -115,7 +131,12 @@ async function rushRun(context: SuiteContext, url: string, label: string, run: n
   const statuses = describeStatuses(load.statuses);
   return {
     figure: load.answered / load.durationS,
-    figures: { issued: campaign.issued, recordedLagMs: core.lagMs, inDoubt: load.inDoubt.length },
+    figures: {
+      issued: campaign.issued,
+      recordedLagMs: core.lagMs,
+      inDoubt: load.inDoubt.length,
+      ...(load.connectionsOpened === undefined ? {} : { connectionsOpened: load.connectionsOpened }),
+    },
     load,
     cpu,
     operations: load.answered,
@@ -126,11 +147,15 @@ async function rushRun(context: SuiteContext, url: string, label: string, run: n
         campaign.issued === quantity && campaign.remaining === 0,
         `issued ${campaign.issued}, remaining ${campaign.remaining}; answers ${statuses}`,
       ),
-      // A request unanswered when the load ended may still have issued its coupon.
+      // A request unanswered when the load ended may still have issued its
+      // coupon, and so may one answered 503 COUPON_UNAVAILABLE: a send whose
+      // fate was unknown keeps the coupon the user's (docs/api.md: the retry
+      // answers 201 with it), so neither is counted as a lie.
       invariant(
-        'every issued coupon was answered 201 (or was in flight at the end)',
-        created <= campaign.issued && campaign.issued <= created + load.inDoubt.length,
-        `201s ${created}, in doubt ${load.inDoubt.length}, issued ${campaign.issued}`,
+        'every issued coupon was answered 201 (or its answer was in doubt: in flight at the end, or 503)',
+        created <= campaign.issued &&
+          campaign.issued <= created + load.inDoubt.length + count(load.statuses, 503),
+        `201s ${created}, in doubt ${load.inDoubt.length}, 503s ${count(load.statuses, 503)}, issued ${campaign.issued}`,
       ),
       invariant(
         `core-payment recorded exactly ${quantity}`,
