@@ -37,46 +37,47 @@ export function createMetrics(serviceName: string): Metrics {
 
 // Read at each scrape from the queues themselves: nothing is counted on the hot path.
 function registerGroupCommitMetrics(registry: Registry): void {
-  new Gauge({
-    name: 'nuri_group_commit_waiting',
-    help: 'Items waiting for their group-commit batch, per queue (a full queue answers 503)',
-    labelNames: ['queue'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const queue of groupCommitQueues()) this.inc({ queue: queue.name }, queue.waiting);
-    },
-  });
-  new Gauge({
-    name: 'nuri_group_commit_queue_length_max',
-    help: 'Items a group-commit queue holds before it refuses',
-    labelNames: ['queue'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const queue of groupCommitQueues()) this.set({ queue: queue.name }, queue.queueLengthMax);
-    },
-  });
-  new Gauge({
-    name: 'nuri_group_commit_running',
-    help: 'Group-commit batches running (each holds a pooled connection), per queue',
-    labelNames: ['queue'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const queue of groupCommitQueues()) this.inc({ queue: queue.name }, queue.running);
-    },
-  });
-  new Counter({
-    name: 'nuri_group_commit_refused_total',
-    help: 'Items refused because their group-commit queue was full (answered 503)',
-    labelNames: ['queue'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const queue of groupCommitQueues()) this.inc({ queue: queue.name }, queue.refused);
-    },
-  });
+  type Queue = ReturnType<typeof groupCommitQueues>[number];
+  const perQueue = (
+    Metric: typeof Gauge | typeof Counter,
+    name: string,
+    help: string,
+    read: (queue: Queue) => number,
+  ) =>
+    new Metric({
+      name,
+      help,
+      labelNames: ['queue'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const queue of groupCommitQueues()) this.inc({ queue: queue.name }, read(queue));
+      },
+    });
+  perQueue(
+    Gauge,
+    'nuri_group_commit_waiting',
+    'Items waiting for their group-commit batch, per queue (a full queue answers 503)',
+    (queue) => queue.waiting,
+  );
+  perQueue(
+    Gauge,
+    'nuri_group_commit_queue_length_max',
+    'Items a group-commit queue holds before it refuses',
+    (queue) => queue.queueLengthMax,
+  );
+  perQueue(
+    Gauge,
+    'nuri_group_commit_running',
+    'Group-commit batches running (each holds a pooled connection), per queue',
+    (queue) => queue.running,
+  );
+  perQueue(
+    Counter,
+    'nuri_group_commit_refused_total',
+    'Items refused because their group-commit queue was full (answered 503)',
+    (queue) => queue.refused,
+  );
 }
 
 function registerUpstreamMetrics(registry: Registry): void {
