@@ -6,6 +6,7 @@ import type { LoadSpec, RequestTemplate } from '../load-types.ts';
 import {
   count,
   describeStatuses,
+  getInternal,
   invariant,
   type RunOutcome,
   type Scenario,
@@ -37,14 +38,11 @@ async function awaitRecorded(context: SuiteContext, campaignId: string, issued: 
   const deadline = Date.now() + recordTimeoutMs;
   let recorded = -1;
   for (;;) {
-    const response = await fetch(
-      `${context.system.corePaymentUrl}/internal/v1/coupon-campaigns/${campaignId}/recorded-count`,
-      {
-        headers: { authorization: `Bearer ${context.system.opsToken}` },
-        signal: AbortSignal.timeout(10_000),
-      },
-    );
-    recorded = ((await response.json()) as { recorded: number }).recorded;
+    ({ recorded } = await getInternal<{ recorded: number }>(
+      context,
+      context.system.corePaymentUrl,
+      `/internal/v1/coupon-campaigns/${campaignId}/recorded-count`,
+    ));
     if (recorded >= issued || Date.now() > deadline) break;
     await sleep(100);
   }
