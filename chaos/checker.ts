@@ -19,11 +19,6 @@ export interface Invariant {
   summary: string;
   /** The breaks (at most `findingsMax`), or notes when it holds. */
   findings: string[];
-  /**
-   * A promise of docs/api.md beyond the issue's invariants: its breaks are
-   * reported (as "noted") but do not fail the run.
-   */
-  advisory?: boolean;
 }
 
 const findingsMax = 30;

@@ -190,11 +190,7 @@ export function renderHtml(report: ChaosReport): string {
   const invariants = table(
     ['', 'invariant', 'what it found'],
     report.invariants.map((check) => [
-      check.ok
-        ? '<b class="ok">held</b>'
-        : check.advisory
-          ? '<b class="note">noted</b>'
-          : '<b class="bad">BROKEN</b>',
+      check.ok ? '<b class="ok">held</b>' : '<b class="bad">BROKEN</b>',
       `<code>${escapeHtml(check.name)}</code><br><small>${escapeHtml(check.statement)}</small>`,
       `${escapeHtml(check.summary)}${check.findings.length === 0 ? '' : `<ul>${check.findings.map((finding) => `<li>${escapeHtml(finding)}</li>`).join('')}</ul>`}`,
     ]),
@@ -256,11 +252,11 @@ body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:115
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f3f4f6}code{font-size:12px}small{color:#4b5563}ul{margin:4px 0;padding-left:18px}
-.ok{color:#047857}.bad{color:#b91c1c}.note{color:#b45309}.legend span{margin-right:12px;white-space:nowrap}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+.ok{color:#047857}.bad{color:#b91c1c}.legend span{margin-right:12px;white-space:nowrap}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .verdict{font-size:18px;font-weight:600}pre{background:#f3f4f6;padding:8px;white-space:pre-wrap}
 </style></head><body>
 <h1>Nuri Bank chaos run</h1>
-<p class="verdict ${report.ok ? 'ok' : 'bad'}">${report.ok ? 'Every invariant held' : `${report.invariants.filter((check) => !check.ok && !check.advisory).length} invariant(s) BROKEN`}</p>
+<p class="verdict ${report.ok ? 'ok' : 'bad'}">${report.ok ? 'Every invariant held' : `${report.invariants.filter((check) => !check.ok).length} invariant(s) BROKEN`}</p>
 <p>Seed <b>${report.seed}</b>, ${report.options.durationS} s of load at ${report.options.rate} operations/s offered, faults ${escapeHtml(report.options.faults.join(', '))}; started ${escapeHtml(report.times.started)}. Repeat it with:</p>
 <pre>${escapeHtml(report.reproduce)}</pre>
 <h2>Answers per second, and the faults</h2>

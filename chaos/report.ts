@@ -128,7 +128,7 @@ export function writeReport(folder: string, report: ChaosReport): { json: string
 export function summaryTable(report: ChaosReport): string {
   const rows = report.invariants.map(
     (check) =>
-      `| ${check.ok ? 'held' : check.advisory ? 'noted' : '**BROKEN**'} | \`${check.name}\` | ${check.summary.replaceAll('|', '\\|')} |`,
+      `| ${check.ok ? 'held' : '**BROKEN**'} | \`${check.name}\` | ${check.summary.replaceAll('|', '\\|')} |`,
   );
   return ['| result | invariant | what it found |', '|---|---|---|', ...rows].join('\n');
 }

@@ -249,7 +249,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
       checkExits(system.supervisor.list(), events),
     ];
     const report: ChaosReport = {
-      ok: invariants.every((check) => check.ok || check.advisory === true),
+      ok: invariants.every((check) => check.ok),
       seed: options.seed,
       reproduce: reproduceCommand(options),
       options,
