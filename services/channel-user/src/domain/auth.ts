@@ -183,7 +183,13 @@ export async function signUp(deps: AuthDeps, input: SignupInput, requestId: stri
   const profile = { ...user, loginId: input.loginId };
   const outcome = await deps.logins.insertLogin({ ...profile, passwordHash });
   if (outcome !== 'created') {
-    if (status === 'RESERVED') await deps.registry.release(user.userUuid, requestId).catch(() => undefined);
+    // The reservation is given back only while no login holds this person: a
+    // racing signup of the same person (another loginId, or a double submit of
+    // the same one) that did write its login is about to confirm it, and a
+    // release now would make that confirmation fail.
+    if (status === 'RESERVED' && !(await deps.logins.hasLogin(user.userUuid))) {
+      await deps.registry.release(user.userUuid, requestId).catch(() => undefined);
+    }
     throw outcome === 'userHasLogin' ? alreadyRegistered() : loginIdTaken();
   }
   try {
