@@ -3,6 +3,7 @@ import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
+import { gatewayAssertionCheck } from '@nuri/platform/identity-assertion';
 import {
   type InternalCallers,
   type InternalRoutePolicy,
@@ -79,7 +80,7 @@ export function buildApp(deps: AppDeps) {
   // Two encapsulated scopes: users (access token) and services (internal token).
   app.register(async (plain) => {
     const users = plain.withTypeProvider<TypeBoxTypeProvider>();
-    requireAccessToken(users, deps.accessTokens);
+    requireAccessToken(users, deps.accessTokens, gatewayAssertionCheck(deps.internalCallers));
     registerPointRoutes(users, { wallets: createWalletStore(db), idempotency });
     registerPaymentRoutes(users, { payments: deps.payments, accountLinks: deps.accountLinks, idempotency });
   });
