@@ -4,7 +4,6 @@ import { type DepositTotals, depositIdsMax } from '@nuri/contracts/reconciliatio
 import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { keyRow, keyTaken } from '@nuri/platform/idempotency';
-import { recordInbox } from '@nuri/platform/kafka/inbox';
 import type { OutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { amountToJson, parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, type Selectable, sql } from 'kysely';
@@ -210,50 +209,41 @@ function toDeposit(row: Selectable<DepositsTable>): Deposit {
 }
 
 /**
- * Applies settlements once each (inbox) in one transaction per batch. A
- * deposit leaves PENDING once; a second, different outcome for it would be a
- * core bug and is ignored rather than overwriting what the client saw.
- * Returns how many deposits changed.
+ * Applies settlements in one statement per batch. A deposit leaves PENDING
+ * once (the update only touches PENDING rows), which is all "once" needs: a
+ * redelivered or repeated settlement finds the deposit settled and changes
+ * nothing, with no inbox row per event to write and prune. A second,
+ * different outcome for a deposit would be a core bug and is ignored rather
+ * than overwriting what the client saw. Returns how many deposits changed.
  */
 export async function settleDeposits(
   db: Kysely<ServiceDb>,
-  consumer: string,
   settlements: readonly DepositSettlement[],
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const fresh = new Set(
-      await recordInbox(
-        trx,
-        consumer,
-        settlements.map((settlement) => settlement.eventId),
-      ),
-    );
-    // The first outcome per deposit wins, as if applied one by one.
-    const firstPerDeposit = new Map<string, DepositSettlement>();
-    for (const settlement of settlements) {
-      if (fresh.has(settlement.eventId) && !firstPerDeposit.has(settlement.depositId))
-        firstPerDeposit.set(settlement.depositId, settlement);
-    }
-    const applied = [...firstPerDeposit.values()];
-    if (applied.length === 0) return 0;
-    // One statement for the batch rather than one round trip per deposit.
-    const column = <T>(pick: (settlement: DepositSettlement) => T) => applied.map(pick);
-    const result = await sql`
-      update deposits set
-        status = settled.status,
-        balance_after = settled.balance_after,
-        failure_code = settled.failure_code,
-        settled_at = settled.settled_at
-      from unnest(
-        ${column((settlement) => settlement.depositId)}::uuid[],
-        ${column((settlement) => settlement.status)}::varchar[],
-        ${column((settlement) => settlement.balanceAfter?.toString() ?? null)}::numeric[],
-        ${column((settlement) => settlement.failureCode)}::varchar[],
-        ${column((settlement) => settlement.settledAt.toISOString())}::timestamptz[]
-      ) as settled (deposit_id, status, balance_after, failure_code, settled_at)
-      where deposits.deposit_id = settled.deposit_id and deposits.status = 'PENDING'`.execute(trx);
-    return Number(result.numAffectedRows ?? 0n);
-  });
+  // The first outcome per deposit wins, as if applied one by one.
+  const firstPerDeposit = new Map<string, DepositSettlement>();
+  for (const settlement of settlements) {
+    if (!firstPerDeposit.has(settlement.depositId)) firstPerDeposit.set(settlement.depositId, settlement);
+  }
+  const applied = [...firstPerDeposit.values()];
+  if (applied.length === 0) return 0;
+  // One statement for the batch rather than one round trip per deposit.
+  const column = <T>(pick: (settlement: DepositSettlement) => T) => applied.map(pick);
+  const result = await sql`
+    update deposits set
+      status = settled.status,
+      balance_after = settled.balance_after,
+      failure_code = settled.failure_code,
+      settled_at = settled.settled_at
+    from unnest(
+      ${column((settlement) => settlement.depositId)}::uuid[],
+      ${column((settlement) => settlement.status)}::varchar[],
+      ${column((settlement) => settlement.balanceAfter?.toString() ?? null)}::numeric[],
+      ${column((settlement) => settlement.failureCode)}::varchar[],
+      ${column((settlement) => settlement.settledAt.toISOString())}::timestamptz[]
+    ) as settled (deposit_id, status, balance_after, failure_code, settled_at)
+    where deposits.deposit_id = settled.deposit_id and deposits.status = 'PENDING'`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
 }
 
 /**

@@ -81,7 +81,6 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     handleBatch: async (batch) => {
       const changed = await settleDeposits(
         db,
-        options.depositsGroupId,
         batch.map(({ event }) => ({
           eventId: event.id,
           depositId: event.data.depositId,
@@ -95,6 +94,8 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
     },
   });
 
+  // Settlements write no inbox rows (settleDeposits); the pruner still empties
+  // the table of rows an older instance wrote during a rolling deploy.
   const inboxPruner = createInboxPruner({ db, logger });
 
   return {

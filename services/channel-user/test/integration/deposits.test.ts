@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createEvent, messageKey } from '@nuri/contracts/events';
 import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
@@ -172,12 +173,21 @@ test('when a deposit is requested, then 202 PENDING, the row and its deposit.req
   assert.equal(done.balanceAfter, 50_000);
   assert.ok(done.settledAt);
   assert.ok(!('failureCode' in done));
-  const inbox = await service.database.db
-    .selectFrom('inbox')
-    .select(sql<number>`count(*)::int`.as('n'))
-    .where('event_id', '=', settled.id)
-    .executeTakeFirstOrThrow();
-  assert.equal(inbox.n, 1);
+  // Whenever a repeat arrives, it finds the deposit settled: nothing changes.
+  const repeated = await settleDeposits(service.database.db, [
+    {
+      eventId: settled.id,
+      depositId: accepted.depositId,
+      status: 'FAILED',
+      balanceAfter: null,
+      failureCode: 'ACCOUNT_CLOSED',
+      settledAt: new Date(),
+    },
+  ]);
+  assert.equal(repeated, 0);
+  await sleep(1_000);
+  const still = (await getDeposit(accepted.depositId)).json();
+  assert.deepEqual(still, done);
 });
 
 test('when the core reports a failure a user can act on, then the deposit is FAILED with that code', async () => {
@@ -412,7 +422,7 @@ test('when the write queue is full, then a deposit is refused at once with 503 a
 test('when one batch of settlements carries two outcomes for one deposit, then the first is applied and the second ignored', async () => {
   const { depositId } = (await deposit(321)).json<{ depositId: string }>();
   const settledAt = new Date();
-  const changed = await settleDeposits(service.database.db, uniqueName('settle-test'), [
+  const changed = await settleDeposits(service.database.db, [
     { eventId: uuidv7(), depositId, status: 'COMPLETED', balanceAfter: 321n, failureCode: null, settledAt },
     {
       eventId: uuidv7(),

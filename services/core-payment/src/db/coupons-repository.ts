@@ -1,5 +1,4 @@
 import { inTransaction } from '@nuri/platform/db';
-import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { enqueueOutbox, type OutboxMessage } from '@nuri/platform/kafka/outbox';
 import { type Kysely, sql } from 'kysely';
 import type { CouponStore, IssuedCoupon } from '../domain/coupons.ts';
@@ -14,29 +13,25 @@ export interface CouponEvent {
 }
 
 export interface RecordCouponsInput {
-  consumer: string;
   events: readonly CouponEvent[];
   /** Builds coupon.recorded for the coupon as the core holds it (the first one recorded for that campaign and user). */
   announce: (event: CouponEvent, recorded: IssuedCoupon) => OutboxMessage;
 }
 
 /**
- * Records a batch of issued coupons in one transaction. Every event not seen
- * before is answered with coupon.recorded, a duplicate too: the coupon
- * service's recovery job re-sends until it hears that the core holds it.
- * Returns how many coupons were newly recorded.
+ * Records a batch of issued coupons in one transaction. Every delivery is
+ * answered with coupon.recorded, a duplicate too: the coupon service's
+ * recovery job re-sends until it hears that the core holds it. No inbox row
+ * per event: the coupon id and the campaign+user pair are the keys that make
+ * a coupon count once (a twin racing in another transaction waits on the key
+ * and then finds the first one's row), and a second coupon.recorded changes
+ * nothing at the coupon service. Returns how many coupons were newly recorded.
  */
 export function recordCoupons(db: Kysely<ServiceDb>, input: RecordCouponsInput): Promise<number> {
   return inTransaction(db, async (trx) => {
-    const fresh = new Set(
-      await recordInbox(
-        trx,
-        input.consumer,
-        input.events.map((event) => event.eventId),
-      ),
-    );
-    // Set.delete is true once per fresh id: keeps new events and drops repeats within the batch.
-    const events = input.events.filter((event) => fresh.delete(event.eventId));
+    // An event id seen twice in one batch is one delivery; keep the first.
+    const seen = new Set<string>();
+    const events = input.events.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId));
     if (events.length === 0) return 0;
     const coupons = events.map((event) => event.coupon);
     const inserted = await sql<{ coupon_id: string }>`

@@ -1,6 +1,6 @@
+import assert from 'node:assert/strict';
 import { inTransaction } from '@nuri/platform/db';
 import { uuidv7 } from '@nuri/platform/ids';
-import { recordInbox } from '@nuri/platform/kafka/inbox';
 import { enqueueOutbox, type OutboxMessage } from '@nuri/platform/kafka/outbox';
 import { parseDbAmount } from '@nuri/platform/money';
 import { type Kysely, sql, type Transaction } from 'kysely';
@@ -24,7 +24,6 @@ export interface DepositEvent {
 }
 
 export interface SettleDepositsInput {
-  consumer: string;
   events: readonly DepositEvent[];
   /** Builds the deposit.settled messages for the outcomes (fresh and repeated alike). */
   announce: (settled: ReadonlyArray<{ event: DepositEvent; outcome: DepositOutcome }>) => OutboxMessage[];
@@ -32,35 +31,37 @@ export interface SettleDepositsInput {
 
 /**
  * Settles a batch of deposit requests in ONE transaction with a fixed handful
- * of statements, whatever the batch size: inbox, earlier outcomes, account
- * locks (in account order, so concurrent batches cannot deadlock), ledger
- * rows, balances, outcomes, outbox. Returns the number of deposits newly applied.
+ * of statements, whatever the batch size: account locks (in account order, so
+ * concurrent batches cannot deadlock), earlier outcomes, ledger rows,
+ * balances, outcomes, outbox. Returns the number of deposits newly applied.
+ *
+ * No inbox row per event: the deposit id is the key that makes a deposit
+ * count once. Its outcome row is read after the account locks are held, so a
+ * second delivery of the same deposit (a redelivery, channel-user's resend, a
+ * member still finishing a batch after a rebalance) waits for the first
+ * transaction on the account's row lock and then finds its outcome — answered
+ * again, applied never. A deposit to an account that does not exist takes no
+ * lock: two deliveries may both decide FAILED, and the second outcome row is
+ * dropped by its key (the same decision, nothing moved).
  */
 export function settleDeposits(db: Kysely<ServiceDb>, input: SettleDepositsInput): Promise<number> {
   return inTransaction(db, async (trx) => {
-    const freshIds = new Set(
-      await recordInbox(
-        trx,
-        input.consumer,
-        input.events.map((event) => event.eventId),
-      ),
-    );
     // An event id seen twice in one batch is one delivery; keep the first.
     const seen = new Set<string>();
     const events = input.events.filter((event) => {
-      if (!freshIds.has(event.eventId) || seen.has(event.eventId)) return false;
+      if (seen.has(event.eventId)) return false;
       seen.add(event.eventId);
       return true;
     });
     if (events.length === 0) return 0;
     const requests = events.map((event) => event.request);
-    const settledBefore = await findOutcomes(
-      trx,
-      requests.map((request) => request.depositId),
-    );
     const accounts = await lockAccounts(
       trx,
       requests.map((request) => request.accountNo),
+    );
+    const settledBefore = await findOutcomes(
+      trx,
+      requests.map((request) => request.depositId),
     );
     const plan = planDeposits(accounts, requests, settledBefore);
     const applied = plan.deposits.filter((deposit) => deposit.fresh);
@@ -124,14 +125,23 @@ async function insertOutcomes(
 ): Promise<void> {
   if (deposits.length === 0) return;
   const column = <T>(pick: (deposit: PlannedDeposit) => T) => deposits.map(pick);
-  await sql`
+  const inserted = await sql<{ deposit_id: string }>`
     insert into deposits (deposit_id, account_no, user_uuid, amount, status, failure_code, balance_after)
     select * from unnest(
       ${column((d) => d.request.depositId)}::uuid[], ${column((d) => d.request.accountNo)}::text[],
       ${column((d) => d.request.userUuid)}::uuid[], ${column((d) => d.request.amount.toString())}::numeric[],
       ${column((d) => d.outcome.status)}::text[],
       ${column((d) => (d.outcome.status === 'FAILED' ? d.outcome.failureCode : null))}::text[],
-      ${column((d) => (d.outcome.status === 'COMPLETED' ? d.outcome.balanceAfter.toString() : null))}::numeric[])`.execute(
-    trx,
+      ${column((d) => (d.outcome.status === 'COMPLETED' ? d.outcome.balanceAfter.toString() : null))}::numeric[])
+    on conflict (deposit_id) do nothing
+    returning deposit_id`.execute(trx);
+  // Only a FAILED decision on an account that takes no lock can meet a
+  // concurrent twin; a COMPLETED one held its account's lock while it read
+  // the outcomes, so a conflict there would mean a deposit applied twice.
+  const written = new Set(inserted.rows.map((row) => row.deposit_id));
+  const twice = deposits.find((d) => d.outcome.status === 'COMPLETED' && !written.has(d.request.depositId));
+  assert.ok(
+    twice === undefined,
+    `deposit ${twice?.request.depositId} was already settled by another transaction`,
   );
 }

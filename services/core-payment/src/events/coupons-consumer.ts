@@ -4,7 +4,7 @@ import { recordCoupons } from '../db/coupons-repository.ts';
 import { type ConsumerDeps, consumerTuning } from './consumer-deps.ts';
 import { eventSource } from './topics.ts';
 
-/** coupon.issued → issued_coupons (once per coupon and per campaign+user) → coupon.recorded via the outbox. */
+/** coupon.issued → issued_coupons (once per coupon and per campaign+user) → coupon.recorded via the outbox, for every delivery. */
 export function createCouponsConsumer(deps: ConsumerDeps): EventConsumer {
   const { topics, groupId } = deps;
   return createEventConsumer<EventOf<'coupon.issued'>>({
@@ -13,7 +13,6 @@ export function createCouponsConsumer(deps: ConsumerDeps): EventConsumer {
     validate: (_topic, value) => validateEvent('coupon.issued', value),
     handleBatch: async (batch) => {
       const recorded = await recordCoupons(deps.db, {
-        consumer: groupId,
         events: batch.map(({ event, traceparent }) => ({
           eventId: event.id,
           correlationId: event.correlationId,

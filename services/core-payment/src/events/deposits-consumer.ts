@@ -33,7 +33,6 @@ export function createDepositsConsumer(deps: ConsumerDeps): EventConsumer {
         },
       }));
       const applied = await settleDeposits(deps.db, {
-        consumer: groupId,
         events,
         announce: (settled) =>
           settled.map(({ event, outcome }) => settledMessage(topics.depositSettled, event, outcome)),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, messageKey, newEventId } from '@nuri/contracts/events';
+import { recordCoupons } from '../../src/db/coupons-repository.ts';
 import {
   auth,
   randomUserUuid,
@@ -52,6 +53,46 @@ describe('coupon records from Kafka', { timeout: 90_000 }, () => {
     return response.json().recorded;
   }
 
+  it('when deliveries of one coupon and a second coupon for the same user race in separate transactions, then one is recorded and every delivery is answered with it', async () => {
+    const campaignId = newEventId();
+    const userUuid = randomUserUuid();
+    const first = couponIssued(campaignId, userUuid);
+    const second = couponIssued(campaignId, userUuid);
+    const answered: string[] = [];
+    const record = (event: EventOf<'coupon.issued'>) =>
+      recordCoupons(service.database.db, {
+        events: [
+          {
+            eventId: newEventId(),
+            correlationId: event.correlationId,
+            coupon: { ...event.data, issuedAt: new Date(event.data.issuedAt) },
+          },
+        ],
+        announce: (delivery, held) => {
+          answered.push(held.couponId);
+          const event = createEvent(
+            'coupon.recorded',
+            {
+              couponId: held.couponId,
+              campaignId: held.campaignId,
+              userUuid: held.userUuid,
+              recordedAt: new Date().toISOString(),
+            },
+            { source: 'core-payment', correlationId: delivery.correlationId },
+          );
+          return { topic: events.topics.couponRecorded, key: messageKey(event), event };
+        },
+      });
+    const inserted = await Promise.all([record(first), record(first), record(second), record(first)]);
+    assert.equal(
+      inserted.reduce((sum, count) => sum + count, 0),
+      1,
+    );
+    assert.equal(answered.length, 4);
+    assert.equal(new Set(answered).size, 1, 'every delivery answered with the one coupon held');
+    assert.equal(await recordedCount(campaignId), 1);
+  });
+
   it('when a coupon.issued is delivered twice and re-sent by the recovery job, then it is recorded once and each delivery gets coupon.recorded', async () => {
     const campaignId = newEventId();
     const userUuid = randomUserUuid();
@@ -77,7 +118,7 @@ describe('coupon records from Kafka', { timeout: 90_000 }, () => {
       },
       30_000,
     );
-    // The exact redelivery is swallowed by the inbox; the re-send with a new id is answered so recovery can stop.
+    // The same event twice in one batch is one delivery; the re-send with a new id is answered so recovery can stop.
     assert.equal(recorded.length, 2);
     for (const event of recorded) {
       assert.deepEqual(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, messageKey, newEventId } from '@nuri/contracts/events';
+import { settleDeposits } from '../../src/db/deposits-repository.ts';
 import {
   balanceOf,
   openAccount,
@@ -57,7 +58,7 @@ describe('deposits from Kafka', { timeout: 90_000 }, () => {
     return found;
   }
 
-  it('when the same deposit is delivered three times (twice redelivered, once re-sent under a new event id), then it is applied once', async () => {
+  it('when the same deposit is delivered three times (the same event twice, once re-sent under a new event id), then it is applied once', async () => {
     const userUuid = randomUserUuid();
     const accountNo = await openAccount(service, userUuid);
     const original = depositRequested(accountNo, userUuid, 30_000);
@@ -70,7 +71,7 @@ describe('deposits from Kafka', { timeout: 90_000 }, () => {
       20_000,
     );
     const settled = await settledFor([original.data.depositId], 2);
-    // Redelivery of the same event id is swallowed by the inbox; the re-sent one is answered again, identically.
+    // The same event id twice in one batch is one delivery; the re-sent one is answered again, identically.
     assert.equal(settled.length, 2);
     for (const event of settled) {
       assert.equal(event.data.status, 'COMPLETED');
@@ -95,6 +96,56 @@ describe('deposits from Kafka', { timeout: 90_000 }, () => {
       { account_no: accountNo, side: 'CREDIT' },
       { account_no: 'INTERNAL:DEPOSIT_CLEARING', side: 'DEBIT' },
     ]);
+  });
+
+  it('when two transactions settle the same deposit at once, then it is applied once and both answer the same outcome', async () => {
+    const userUuid = randomUserUuid();
+    const accountNo = await openAccount(service, userUuid);
+    const depositId = newEventId();
+    const missingAccountDeposit = newEventId();
+    // Two deliveries racing (a member still finishing its batch after a
+    // rebalance, and the one that took the partition over), each in a
+    // transaction of its own, several times so that the order varies.
+    for (let round = 0; round < 5; round += 1) {
+      const answers: string[] = [];
+      const settleOnce = (request: { depositId: string; accountNo: string }) =>
+        settleDeposits(service.database.db, {
+          events: [
+            {
+              eventId: newEventId(),
+              correlationId: `race-${round}`,
+              request: { ...request, userUuid, amount: 10_000n },
+            },
+          ],
+          announce: (settled) => {
+            for (const { outcome } of settled)
+              answers.push(
+                outcome.status === 'COMPLETED' ? `COMPLETED ${outcome.balanceAfter}` : outcome.failureCode,
+              );
+            return [];
+          },
+        });
+      const applied = await Promise.all([
+        settleOnce({ depositId, accountNo }),
+        settleOnce({ depositId, accountNo }),
+        settleOnce({ depositId: missingAccountDeposit, accountNo: '999-999-999998' }),
+        settleOnce({ depositId: missingAccountDeposit, accountNo: '999-999-999998' }),
+      ]);
+      assert.equal(applied[0]! + applied[1]!, round === 0 ? 1 : 0, `round ${round}: applied once in all`);
+      assert.deepEqual(answers.sort(), [
+        'ACCOUNT_NOT_FOUND',
+        'ACCOUNT_NOT_FOUND',
+        'COMPLETED 10000',
+        'COMPLETED 10000',
+      ]);
+    }
+    assert.equal(await balanceOf(service, accountNo), 10_000n);
+    const ledger = await service.database.db
+      .selectFrom('ledger_transactions')
+      .select('id')
+      .where('reference', '=', depositId)
+      .execute();
+    assert.equal(ledger.length, 1);
   });
 
   it('when a batch holds an unknown account, a foreign account and an invalid event, then the rest are applied, the two settle FAILED and the invalid one reaches the DLQ', async () => {

@@ -112,7 +112,7 @@ export async function openAccount(service: TestService, userUuid: string): Promi
   return response.json<{ accountNo: string }>().accountNo;
 }
 
-/** Credits an account through the real deposit path (ledger, inbox, outcome), without Kafka. */
+/** Credits an account through the real deposit path (ledger, outcome), without Kafka. */
 export async function fund(
   service: TestService,
   accountNo: string,
@@ -120,7 +120,6 @@ export async function fund(
   amount: bigint,
 ): Promise<void> {
   const applied = await settleDeposits(service.database.db, {
-    consumer: 'test-funding',
     events: [
       {
         eventId: uuidv7(),

@@ -93,9 +93,8 @@ export async function startCore(prefix: string, poolSizeMax = 10): Promise<TestC
         throw new Error(`open account: ${response.statusCode} ${response.body}`);
       const { accountNo } = response.json<{ accountNo: string }>();
       if (cash > 0n) {
-        // The real deposit path (ledger, inbox, outcome) without going through Kafka.
+        // The real deposit path (ledger, outcome) without going through Kafka.
         await settleDeposits(database.db, {
-          consumer: 'test-funding',
           events: [
             {
               eventId: uuidv7(),
