@@ -57,10 +57,9 @@ export const couponRush: Scenario = {
   unit: 'req/s',
   higherIsBetter: true,
   defaultRuns: 3,
-  target: {
-    text: '≥ 10,000 req/s, p99 ≤ 20 ms',
-    met: ({ figure, p99Ms }) => figure.median >= 10_000 && p99Ms.median <= 20,
-  },
+  // Issue 19: at least 0.8 of the cheapest route through the gateway (the
+  // ratio column shows it; the ceiling is measured in the same run).
+  target: { text: '≥ 0.8 of jwks-gateway' },
   comparisons: [
     { figure: 'figure', ceiling: 'jwks-gateway' },
     { figure: 'figure', ceiling: 'redis-evalsha' },
@@ -172,7 +171,11 @@ export const couponSteady: Scenario = {
   unit: 'avg ms',
   higherIsBetter: false,
   defaultRuns: 1,
-  target: { text: 'avg ≤ 3 ms', met: ({ figure }) => figure.median <= 3 },
+  target: {
+    text: 'avg ≤ 3 ms, ≤ 0.6 ms CPU per issued coupon',
+    met: ({ figure, named }) =>
+      figure.median <= 3 && (named.cpuMsPerOp?.median ?? Number.POSITIVE_INFINITY) <= 0.6,
+  },
   comparisons: [],
   async prepare() {},
   async run(context, run) {
@@ -184,6 +187,7 @@ export const couponSteadyDirect: Scenario = {
   ...couponSteady,
   name: 'coupon-steady-direct',
   title: 'Coupon steady load, straight at the coupon service',
+  target: { text: 'avg ≤ 1.5 ms', met: ({ figure }) => figure.median <= 1.5 },
   description:
     "The same steady rate offered straight at the coupon service's public route instead of through the gateway, with the same checks: what the gateway adds to an issue's latency, and the coupon service's own (two token checks are one here: the gateway's is gone).",
   async run(context, run) {

@@ -69,9 +69,9 @@ export const paymentSaga: Scenario = {
   higherIsBetter: true,
   defaultRuns: 3,
   target: {
-    text: '≥ 1,000/s accepted, request→terminal p99 ≤ 500 ms',
+    text: '≥ 1,500/s accepted, request→terminal p99 ≤ 250 ms',
     met: ({ figure, named }) =>
-      figure.median >= 1_000 && (named.settleP99Ms?.median ?? Number.POSITIVE_INFINITY) <= 500,
+      figure.median >= 1_500 && (named.settleP99Ms?.median ?? Number.POSITIVE_INFINITY) <= 250,
   },
   comparisons: [
     { figure: 'figure', ceiling: 'jwks-gateway' },
