@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AccessTokenClaims, AccessTokenVerifier } from './access-token.ts';
 import { AppError } from './errors.ts';
@@ -26,13 +26,18 @@ export interface VouchedUser {
   expiresAt: Date;
 }
 
+/** Assertions a service remembers having checked; beyond this the oldest are forgotten (and checked again). */
+export const checkedAssertionsMax = 50_000;
+
 // A key of its own, not the token itself: the internal token keeps its one
-// use (a bearer credential) and no MAC is ever computed under it.
-function assertionKey(gatewayToken: string): Buffer {
-  return createHmac('sha256', gatewayToken).update('nuri identity assertion v1').digest();
+// use (a bearer credential) and no MAC is ever computed under it. Made a
+// KeyObject once: an HMAC under a raw Buffer key imports the key on every
+// call, three times the cost of the MAC itself.
+function assertionKey(gatewayToken: string): KeyObject {
+  return createSecretKey(createHmac('sha256', gatewayToken).update('nuri identity assertion v1').digest());
 }
 
-function mac(key: Buffer, userUuid: string, expiresAtMs: string, token: string): Buffer {
+function mac(key: KeyObject, userUuid: string, expiresAtMs: string, token: string): Buffer {
   return createHmac('sha256', key).update(`${version}.${userUuid}.${expiresAtMs}.${token}`).digest();
 }
 
@@ -51,14 +56,34 @@ export function createIdentityAsserter(
 /**
  * A service's side: the user the gateway vouched for with this very token,
  * or undefined when the assertion does not check out (wrong key, another
- * token, altered, expired, malformed).
+ * token, altered, expired, malformed). An assertion that checked out is
+ * remembered with its token until it expires, so a token sent many times is
+ * checked by a lookup and a string comparison; failures are not remembered.
  */
 export function createIdentityAssertionCheck(
   gatewayToken: string,
   now: () => number = Date.now,
+  rememberedMax = checkedAssertionsMax,
 ): (assertion: string, token: string) => VouchedUser | undefined {
   const key = assertionKey(gatewayToken);
+  const checked = new Map<string, { token: string; user: VouchedUser }>();
+  const stillValid = (user: VouchedUser) => user.expiresAt.getTime() + clockToleranceMs > now();
   return (assertion, token) => {
+    const known = checked.get(assertion);
+    if (known !== undefined && known.token === token) {
+      if (stillValid(known.user)) return known.user;
+      checked.delete(assertion);
+      return undefined;
+    }
+    const user = checkAnew(assertion, token);
+    if (user === undefined) return undefined;
+    // Map iteration is insertion order: drop the oldest entry.
+    if (checked.size >= rememberedMax) checked.delete(checked.keys().next().value!);
+    checked.set(assertion, { token, user });
+    return user;
+  };
+
+  function checkAnew(assertion: string, token: string): VouchedUser | undefined {
     const parts = assertion.split('.');
     if (parts.length !== 4 || parts[0] !== version) return undefined;
     const [, userUuid, expiresAtMs, tag] = parts as [string, string, string, string];
@@ -66,10 +91,9 @@ export function createIdentityAssertionCheck(
     const given = Buffer.from(tag, 'base64url');
     const expected = mac(key, userUuid, expiresAtMs, token);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    const expiresAt = Number(expiresAtMs);
-    if (expiresAt + clockToleranceMs <= now()) return undefined;
-    return { userUuid, expiresAt: new Date(expiresAt) };
-  };
+    const user = { userUuid, expiresAt: new Date(Number(expiresAtMs)) };
+    return stillValid(user) ? user : undefined;
+  }
 }
 
 export type IdentityAssertionCheck = ReturnType<typeof createIdentityAssertionCheck>;

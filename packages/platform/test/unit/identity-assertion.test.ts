@@ -40,6 +40,27 @@ describe('identity assertion', () => {
     assert.equal(justAfter(assertion, token)?.userUuid, userUuid, 'within the tolerance the token has too');
   });
 
+  test('when a checked assertion comes again, then it is taken from memory only with its own token and only until it expires', () => {
+    let clock = now;
+    const remembering = createIdentityAssertionCheck(gatewayToken, () => clock, 2);
+    assert.equal(remembering(assertion, token)?.userUuid, userUuid);
+    assert.equal(remembering(assertion, token)?.userUuid, userUuid, 'remembered');
+    assert.equal(remembering(assertion, `${token}x`), undefined, 'remembered, but for its own token only');
+    clock = claims.expiresAt.getTime() + 5_001;
+    assert.equal(remembering(assertion, token), undefined, 'expired while remembered');
+  });
+
+  test('when the gateway vouches for the same token twice, then the same assertion comes back', () => {
+    const vouch = createIdentityAsserter(gatewayToken);
+    const first = vouch(token, claims);
+    assert.equal(vouch(token, claims), first);
+    assert.notEqual(
+      vouch(`${token}x`, claims),
+      first,
+      'another token under the same claims is vouched for anew',
+    );
+  });
+
   test('when the header is malformed, then it does not check out and nothing throws', () => {
     for (const value of [
       '',
