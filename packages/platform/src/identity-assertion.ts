@@ -41,15 +41,25 @@ function mac(key: KeyObject, userUuid: string, expiresAtMs: string, token: strin
   return createHmac('sha256', key).update(`${version}.${userUuid}.${expiresAtMs}.${token}`).digest();
 }
 
-/** The gateway's side: the header value vouching that `token` verified with these claims. */
+/**
+ * The gateway's side: the header value vouching that `token` verified with
+ * these claims. Made once per claims object: the gateway's token cache hands
+ * back the same claims for a token every time, so a token seen before costs
+ * a lookup, not a MAC.
+ */
 export function createIdentityAsserter(
   gatewayToken: string,
 ): (token: string, claims: AccessTokenClaims) => string {
   const key = assertionKey(gatewayToken);
+  const made = new WeakMap<AccessTokenClaims, { token: string; assertion: string }>();
   return (token, claims) => {
+    const known = made.get(claims);
+    if (known !== undefined && known.token === token) return known.assertion;
     const expiresAtMs = String(claims.expiresAt.getTime());
     const tag = mac(key, claims.userUuid, expiresAtMs, token).toString('base64url');
-    return `${version}.${claims.userUuid}.${expiresAtMs}.${tag}`;
+    const assertion = `${version}.${claims.userUuid}.${expiresAtMs}.${tag}`;
+    made.set(claims, { token, assertion });
+    return assertion;
   };
 }
 
