@@ -139,15 +139,23 @@ function topicPrefixOf(runId: string): string {
 }
 
 // Test files run in parallel processes, each with a whole system: each picks
-// an offset whose every port is free right now (ports 10080–29293) and holds
-// it by listening on the offset's reservation port (offset + 8000, never a
-// service port of any offset) until its system is gone. Checking alone was a
-// race: two files could both find one offset free before either listened.
-// The operating system frees the reservation if a test process dies.
+// an offset whose every port is free right now and holds it by listening on
+// the offset's reservation port (offset + 8000, never a service port of any
+// offset) until its system is gone. Checking alone was a race: two files
+// could both find one offset free before either listened. The operating
+// system frees the reservation if a test process dies. Every port stays
+// below Linux's ephemeral range (32768–60999): an outgoing connection's
+// local port there once took a bench system's service port between the
+// check and the listen (EADDRINUSE, the service crash-looped).
 const offsetStepPorts = 1_000;
-const offsetChoices = 20;
+const offsetChoices = 15;
 const offsetTriesMax = 40;
-const reservationPortOf = (offset: number) => offset + 8_000;
+/** Every offset a test system may get. */
+export const portOffsets: readonly number[] = Array.from(
+  { length: offsetChoices },
+  (_, index) => 10_000 + offsetStepPorts * index,
+);
+export const reservationPortOf = (offset: number) => offset + 8_000;
 
 export interface PortReservation {
   offset: number;
@@ -156,7 +164,7 @@ export interface PortReservation {
 
 export async function reservePortOffset(scale: Scale = {}): Promise<PortReservation> {
   for (let attempt = 0; attempt < offsetTriesMax; attempt += 1) {
-    const offset = 10_000 + offsetStepPorts * Math.floor(Math.random() * offsetChoices);
+    const offset = portOffsets[Math.floor(Math.random() * portOffsets.length)]!;
     const reservation = await listenOn(reservationPortOf(offset));
     if (reservation === undefined) continue;
     const ports = portsOf(planTopology(scale, testSystemEnvironment(offset, 'ports')));
