@@ -54,6 +54,14 @@ export interface EventConsumerOptions<E> {
   logger: Logger;
   registry?: Registry;
   batchSizeMax?: number;
+  /**
+   * How long a batch smaller than batchSizeMax waits for more messages before
+   * it is handled (default defaultBatchLingerMs). Each batch costs a
+   * transaction, its commit and an offset commit whatever its size, so at a
+   * moderate rate a few milliseconds more per hop buy batches several times
+   * larger; a full batch, or a backlog, never waits. 0: handle what arrived.
+   */
+  batchLingerMs?: number;
   /** Whole-batch retries before falling back to one message at a time. */
   batchRetriesMax?: number;
   /** Retries of a single message before it goes to the DLQ. */
@@ -121,8 +129,12 @@ function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
   return Math.round(exponential / 2 + (Math.random() * exponential) / 2);
 }
 
+/** See EventConsumerOptions.batchLingerMs: a hop's added latency at most, for larger batches. */
+export const defaultBatchLingerMs = 5;
+
 export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventConsumer {
   const batchSizeMax = options.batchSizeMax ?? 500;
+  const batchLingerMs = options.batchLingerMs ?? defaultBatchLingerMs;
   const batchRetriesMax = options.batchRetriesMax ?? 3;
   const messageRetriesMax = options.messageRetriesMax ?? 1;
   const retryBackoffMs = options.retryBackoffMs ?? 100;
@@ -523,6 +535,23 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     });
     // Let the rest of a fetch response arrive so batches are full rather than single messages.
     await new Promise((resolve) => setImmediate(resolve));
+    await linger();
+  }
+
+  /** Waits up to batchLingerMs from now for the buffer to fill a batch; each arrival re-checks. */
+  async function linger(): Promise<void> {
+    const until = Date.now() + batchLingerMs;
+    for (;;) {
+      const left = until - Date.now();
+      if (left <= 0 || buffered.length >= batchSizeMax || stopping || streamFailure !== undefined) return;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+      wake = undefined;
+    }
   }
 
   async function restartStream(): Promise<void> {

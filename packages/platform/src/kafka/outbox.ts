@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -219,6 +220,14 @@ export interface OutboxRelayOptions<DB> {
    */
   idlePollMaxMs?: number;
   /**
+   * After a notification wakes an idle relay, how long it waits for more
+   * commits before it reads (default defaultRelayLingerMs). A notification
+   * comes with every commit, so without it a moderate stream of small
+   * transactions is published one read, one produce and one mark per
+   * commit; a few milliseconds gather several. A busy relay never waits.
+   */
+  lingerMs?: number;
+  /**
    * How long the relay that publishes holds the lease without renewing it.
    * A relay that dies (or hangs) loses it after this long and a standby
    * takes over: the longest a stopped process can hold up publishing.
@@ -254,6 +263,9 @@ interface OutboxRow {
   payload: string;
 }
 
+/** See OutboxRelayOptions.lingerMs: the added latency at most, for fewer and larger publishes. */
+export const defaultRelayLingerMs = 5;
+
 export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRelay {
   const db = options.db as unknown as Kysely<OutboxDatabase>;
   const dialect = dialectOf(options.db);
@@ -261,6 +273,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   const batchSizeMax = options.batchSizeMax ?? 1_000;
   const pollIntervalMs = options.pollIntervalMs ?? (dialect === 'postgres' ? 1_000 : 50);
   const idlePollMaxMs = Math.max(pollIntervalMs, options.idlePollMaxMs ?? 500);
+  const lingerMs = options.lingerMs ?? defaultRelayLingerMs;
   const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1_000;
   const cleanupIntervalMs = options.cleanupIntervalMs ?? 60_000;
   const cleanupBatchSizeMax = options.cleanupBatchSizeMax ?? 10_000;
@@ -447,14 +460,22 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
         await idle(Math.min(errorBackoffMaxMs, errorBackoffMs * 2 ** (failures - 1)));
         continue;
       }
-      // A full batch means more rows are waiting, and so may a notification
-      // that came during the batch: go again without sleeping.
-      const notified = wokenWhileBusy;
+      // A full batch means more rows are waiting: go again at once. A
+      // notification (during the batch, or ending the idle wait) means rows
+      // committed since: wait lingerMs for more commits to join them, since
+      // each read, produce and mark costs the same for one row as for many.
+      if (published > 0 || wokenWhileBusy) idleWaitMs = pollIntervalMs;
+      if (published >= batchSizeMax) continue;
+      let notified = wokenWhileBusy;
       wokenWhileBusy = false;
-      if (published > 0 || notified) idleWaitMs = pollIntervalMs;
-      if (published < batchSizeMax && !notified) {
-        const signalled = await idle(idleWaitMs);
-        idleWaitMs = signalled || published > 0 ? pollIntervalMs : Math.min(idlePollMaxMs, idleWaitMs * 2);
+      if (!notified) {
+        notified = await idle(idleWaitMs);
+        idleWaitMs = notified || published > 0 ? pollIntervalMs : Math.min(idlePollMaxMs, idleWaitMs * 2);
+      }
+      // Notifications that come during the linger are its purpose, not a reason to hurry.
+      if (notified && lingerMs > 0 && !stopping) {
+        await sleep(lingerMs);
+        wokenWhileBusy = false;
       }
     }
   }
