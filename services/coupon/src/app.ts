@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
-import { gatewayAssertionCheck } from '@nuri/platform/identity-assertion';
 import { uuidv7 } from '@nuri/platform/ids';
 import type { InternalCallers } from '@nuri/platform/internal-auth';
 import { createBrokerProbe } from '@nuri/platform/kafka/admin';
@@ -69,7 +68,7 @@ export function buildApp(deps: AppDeps) {
   const campaigns = buildCampaignService(deps);
   registerCampaignRoutes(app, {
     campaigns,
-    authenticate: createUserAuthenticator(deps.accessTokens, gatewayAssertionCheck(deps.internalCallers)),
+    authenticate: createUserAuthenticator(deps.accessTokens),
     authenticateAdmin: createAdminAuthenticator(deps.adminToken),
   });
   registerOperationRoutes(app, {

@@ -1,4 +1,4 @@
-import type { AccessTokenClaims, AccessTokenVerifier } from '@nuri/platform/access-token';
+import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import { createHttpApp } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
@@ -31,12 +31,6 @@ export interface AppDeps {
   gateways?: Upstream;
   /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (token-cache.ts). */
   verifier: AccessTokenVerifier;
-  /**
-   * The header value vouching to a channel service that a token verified
-   * (identity-assertion.ts); undefined: none is sent and each service
-   * verifies the token itself.
-   */
-  assertIdentity?: (token: string, claims: AccessTokenClaims) => string;
   rateLimiter: RateLimiter;
   /** Per-IP limits per minute of the routes that cost a password hash, and of GET /health. */
   routeLimiters: { signup: RateLimiter; login: RateLimiter; health: RateLimiter };
@@ -98,7 +92,6 @@ export function buildApp(deps: AppDeps) {
   registerProxyRoutes(app, {
     proxy: createProxy(deps.services),
     verifier: createCachingVerifier(deps.verifier),
-    ...(deps.assertIdentity === undefined ? {} : { assertIdentity: deps.assertIdentity }),
     rateLimiter: deps.rateLimiter,
     routeLimiters: deps.routeLimiters,
   });

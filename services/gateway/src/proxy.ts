@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError } from '@nuri/platform/errors';
-import { identityAssertionHeader } from '@nuri/platform/identity-assertion';
 import {
   type Upstream,
   UpstreamAnswerTooLargeError,
@@ -19,9 +18,7 @@ export interface ForwardRequest {
   /** `http` or `https` as the client reached the gateway (a trusted TLS terminator's word included). */
   protocol: 'http' | 'https';
   /** The verified token's subject; absent on anonymous routes. */
-  userUuid?: string | undefined;
-  /** The gateway's word for that token (identity-assertion.ts); absent on anonymous routes. */
-  assertion?: string | undefined;
+  userUuid: string | undefined;
 }
 
 export interface UpstreamResponse {
@@ -35,8 +32,7 @@ export interface UpstreamProxy {
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself. A
-// client's x-user-uuid and x-nuri-identity are dropped: only the verified
-// token names the user, and only the gateway vouches for it. A
+// client's x-user-uuid is dropped: only the verified token names the user. A
 // client's trace context too: the gateway starts the trace (its own span's
 // traceparent is sent on when tracing is on).
 const requestHeadersDropped = new Set([
@@ -54,7 +50,6 @@ const requestHeadersDropped = new Set([
   'expect',
   'content-length',
   'x-user-uuid',
-  identityAssertionHeader,
   'x-request-id',
   'x-forwarded-for',
   'x-forwarded-proto',
@@ -114,7 +109,6 @@ function forwardedHeaders(request: ForwardRequest): Record<string, string | stri
   // channel-user marks its session cookie Secure when the client used HTTPS.
   headers['x-forwarded-proto'] = request.protocol;
   if (request.userUuid !== undefined) headers['x-user-uuid'] = request.userUuid;
-  if (request.assertion !== undefined) headers[identityAssertionHeader] = request.assertion;
   return headers;
 }
 

@@ -1,6 +1,5 @@
 import { createRemoteAccessTokenVerifier } from '@nuri/platform/access-token';
 import { runServer } from '@nuri/platform/http';
-import { createIdentityAsserter } from '@nuri/platform/identity-assertion';
 import { createLogger, type Logger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis } from '@nuri/platform/redis';
@@ -82,8 +81,6 @@ await runMain('gateway', async () => {
         .map((instance) => `${instance.url}/.well-known/jwks.json`),
       cacheMaxAgeMs: config.NURI_JWKS_CACHE_MAX_AGE_MS,
     }),
-    // Channel services take its word for the tokens it verified (identity-assertion.ts).
-    assertIdentity: createIdentityAsserter(config.NURI_INTERNAL_TOKEN),
     rateLimiter,
     routeLimiters,
     admin,

@@ -3,7 +3,6 @@ import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
-import { gatewayAssertionCheck } from '@nuri/platform/identity-assertion';
 import {
   type InternalCallers,
   type InternalRoutePolicy,
@@ -80,7 +79,7 @@ export function buildApp(deps: AppDeps) {
   // Two encapsulated scopes: users (access token) and services (internal token).
   app.register(async (plain) => {
     const users = plain.withTypeProvider<TypeBoxTypeProvider>();
-    requireAccessToken(users, deps.accessTokens, gatewayAssertionCheck(deps.internalCallers));
+    requireAccessToken(users, deps.accessTokens);
     registerPointRoutes(users, { wallets: createWalletStore(db), idempotency });
     registerPaymentRoutes(users, { payments: deps.payments, accountLinks: deps.accountLinks, idempotency });
   });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { type AccessTokenVerifier, bearerToken } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
-import { createRequestUserVerifier, gatewayAssertionCheck } from '@nuri/platform/identity-assertion';
 import {
   createInternalCallerVerifier,
   type InternalCallers,
@@ -39,8 +38,7 @@ const authenticatedUsers = new WeakMap<FastifyRequest, string>();
 /**
  * Guards by route template, before body validation (an anonymous request
  * learns nothing about the body rules): `/api/*` needs a valid access token
- * (verified here, or vouched for by the gateway's assertion for this very
- * token: identity-assertion.ts), `/internal/*` the
+ * (verified here again, whatever the gateway did), `/internal/*` the
  * token of a caller allowed that route. Unmatched requests fall through to the 404.
  */
 export function guardRoutes(
@@ -49,7 +47,6 @@ export function guardRoutes(
   internalCallers: InternalCallers,
 ): void {
   const verifyInternal = createInternalCallerVerifier(internalCallers, internalRoutePolicy);
-  const verifyUser = createRequestUserVerifier(verifier, gatewayAssertionCheck(internalCallers));
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (route.startsWith('/internal/')) {
@@ -60,7 +57,7 @@ export function guardRoutes(
     if (!route.startsWith('/api/') || openApiRoutes.has(route)) return;
     const token = bearerToken(request.headers.authorization);
     if (token === undefined) throw new AppError('UNAUTHENTICATED', 401, 'An access token is required');
-    const claims = await verifyUser(token, request.headers);
+    const claims = await verifier.verify(token);
     // The gateway forwards the token's subject; a different one means a forged header.
     const forwarded = request.headers['x-user-uuid'];
     if (forwarded !== undefined && forwarded !== claims.userUuid) {

@@ -69,7 +69,7 @@ export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): v
     '/api/v1/coupon-campaigns',
     { schema: { response: { 200: CampaignList, 401: Problem, 503: Problem } } },
     async (request) => {
-      await authenticate(request.headers);
+      await authenticate(request.headers.authorization);
       const listed = await campaigns.listCampaigns(publicCampaignsListed);
       const now = Date.now();
       // What a customer can still take part in: running or about to start, newest first.
@@ -90,7 +90,7 @@ export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): v
       },
     },
     async (request) => {
-      await authenticate(request.headers);
+      await authenticate(request.headers.authorization);
       return campaignToJson(await campaigns.getCampaign(request.params.campaignId));
     },
   );
@@ -111,7 +111,7 @@ export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): v
       },
     },
     async (request, reply) => {
-      const userUuid = await authenticate(request.headers);
+      const userUuid = await authenticate(request.headers.authorization);
       const coupon = await campaigns.issueCoupon(userUuid, request.params.campaignId, request.id);
       return reply.code(201).send(couponToJson(coupon));
     },
@@ -121,7 +121,7 @@ export function registerCampaignRoutes(app: HttpApp, deps: CampaignRouteDeps): v
     '/api/v1/coupons',
     { schema: { response: { 200: CouponList, 401: Problem, 503: Problem } } },
     async (request) => {
-      const userUuid = await authenticate(request.headers);
+      const userUuid = await authenticate(request.headers.authorization);
       const coupons = await campaigns.listCoupons(userUuid);
       return { items: coupons.map(couponToJson) };
     },

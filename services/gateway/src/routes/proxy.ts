@@ -1,4 +1,4 @@
-import { type AccessTokenClaims, bearerToken } from '@nuri/platform/access-token';
+import { bearerToken } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -10,8 +10,6 @@ import type { CachingVerifier } from '../token-cache.ts';
 export interface ProxyRouteDeps {
   proxy: UpstreamProxy;
   verifier: CachingVerifier;
-  /** Vouches to the service for the token verified here (identity-assertion.ts). */
-  assertIdentity?: (token: string, claims: AccessTokenClaims) => string;
   rateLimiter: RateLimiter;
   /**
    * Per-IP limits of the routes that cost a password hash, per minute (a
@@ -28,17 +26,8 @@ const hashingRoutes: ReadonlyMap<string, 'signup' | 'login'> = new Map([
 
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-// The verified subject of a request and the gateway's word for it, kept beside it rather than on it.
-const verifiedUsers = new WeakMap<FastifyRequest, { userUuid: string; assertion: string | undefined }>();
-
-function markVerified(
-  deps: ProxyRouteDeps,
-  request: FastifyRequest,
-  token: string,
-  claims: AccessTokenClaims,
-) {
-  verifiedUsers.set(request, { userUuid: claims.userUuid, assertion: deps.assertIdentity?.(token, claims) });
-}
+// The verified subject of a request, kept beside it rather than on it.
+const verifiedUsers = new WeakMap<FastifyRequest, string>();
 
 type Done = (error?: Error) => void;
 
@@ -89,7 +78,7 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
   const known = token === undefined ? undefined : deps.verifier.cachedClaims(token);
   if (known !== undefined) {
     const decision = deps.rateLimiter.hit(request.ip, known.userUuid);
-    if (!decision.limited) markVerified(deps, request, token!, known);
+    if (!decision.limited) verifiedUsers.set(request, known.userUuid);
     done(limited(reply, decision));
     return;
   }
@@ -103,7 +92,7 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
   deps.verifier.verify(token).then(
     (claims) => {
       const decision = deps.rateLimiter.hitUser(claims.userUuid);
-      if (!decision.limited) markVerified(deps, request, token, claims);
+      if (!decision.limited) verifiedUsers.set(request, claims.userUuid);
       done(limited(reply, decision));
     },
     (error: Error) => done(error),
@@ -132,7 +121,7 @@ async function forward(
       requestId: request.id,
       clientIp: request.ip,
       protocol: request.protocol,
-      ...verifiedUsers.get(request),
+      userUuid: verifiedUsers.get(request),
     });
   } catch (error) {
     request.log.warn({ upstream, err: error }, 'forwarding failed');

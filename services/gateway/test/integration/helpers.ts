@@ -8,7 +8,6 @@ import {
   accessTokenIssuer,
   createRemoteAccessTokenVerifier,
 } from '@nuri/platform/access-token';
-import { createIdentityAsserter } from '@nuri/platform/identity-assertion';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
 import { createRedis, type Redis } from '@nuri/platform/redis';
@@ -120,9 +119,6 @@ export async function signToken(
     .sign(key.privateKey);
 }
 
-/** The gateway's internal token in these tests: the key of its identity assertions. */
-export const testGatewayToken = 'gateway-test-internal-token-0123456789abcdef';
-
 export interface TestGateway {
   app: ReturnType<typeof buildApp>;
   upstreams: Record<ChannelServiceName, FakeUpstream>;
@@ -227,7 +223,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         jwksUrls: [`${channelUser.url}/.well-known/jwks.json`],
         refetchCooldownMs: 0,
       }),
-    assertIdentity: createIdentityAsserter(testGatewayToken),
     rateLimiter,
   });
   await app.ready();
