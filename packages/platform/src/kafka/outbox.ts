@@ -224,7 +224,8 @@ export interface OutboxRelayOptions<DB> {
    * commits before it reads (default defaultRelayLingerMs). A notification
    * comes with every commit, so without it a moderate stream of small
    * transactions is published one read, one produce and one mark per
-   * commit; a few milliseconds gather several. A busy relay never waits.
+   * commit; a few milliseconds gather several. A full batch (a backlog) is
+   * followed by the next read at once.
    */
   lingerMs?: number;
   /**

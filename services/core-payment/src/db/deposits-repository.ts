@@ -133,6 +133,9 @@ async function insertOutcomes(
       ${column((d) => d.outcome.status)}::text[],
       ${column((d) => (d.outcome.status === 'FAILED' ? d.outcome.failureCode : null))}::text[],
       ${column((d) => (d.outcome.status === 'COMPLETED' ? d.outcome.balanceAfter.toString() : null))}::numeric[])
+      as outcome (deposit_id, account_no, user_uuid, amount, status, failure_code, balance_after)
+    -- In id order: two batches that meet on missing accounts (no lock taken) wait for each other's rows in one order, never in a cycle.
+    order by deposit_id
     on conflict (deposit_id) do nothing
     returning deposit_id`.execute(trx);
   // Only a FAILED decision on an account that takes no lock can meet a
