@@ -1,6 +1,8 @@
 import { createEvent, type EventOf, messageKey, validateEvent } from '@nuri/contracts/events';
 import { createEventConsumer, type EventConsumer } from '@nuri/platform/kafka/consumer';
-import { recordCoupons } from '../db/coupons-repository.ts';
+import type { OutboxMessage } from '@nuri/platform/kafka/outbox';
+import { type CouponEvent, recordCoupons } from '../db/coupons-repository.ts';
+import type { IssuedCoupon } from '../domain/coupons.ts';
 import { type ConsumerDeps, consumerTuning } from './consumer-deps.ts';
 import { eventSource } from './topics.ts';
 
@@ -36,24 +38,29 @@ export function createCouponsConsumer(deps: ConsumerDeps): EventConsumer {
               'a second coupon for the same campaign and user was refused; answering with the one held',
             );
           }
-          const event = createEvent(
-            'coupon.recorded',
-            {
-              couponId: held.couponId,
-              campaignId: held.campaignId,
-              userUuid: held.userUuid,
-              recordedAt: new Date().toISOString(),
-            },
-            {
-              source: eventSource,
-              correlationId: issued.correlationId,
-              ...(issued.traceparent === undefined ? {} : { traceparent: issued.traceparent }),
-            },
-          );
-          return { topic: topics.couponRecorded, key: messageKey(event), event };
+          return couponRecordedMessage(topics.couponRecorded, issued, held);
         },
       });
       deps.logger.debug({ groupId, received: batch.length, recorded }, 'coupon batch recorded');
     },
   });
+}
+
+/** coupon.recorded for the coupon the core holds, answering one delivery of coupon.issued (in its trace). */
+export function couponRecordedMessage(topic: string, issued: CouponEvent, held: IssuedCoupon): OutboxMessage {
+  const event = createEvent(
+    'coupon.recorded',
+    {
+      couponId: held.couponId,
+      campaignId: held.campaignId,
+      userUuid: held.userUuid,
+      recordedAt: new Date().toISOString(),
+    },
+    {
+      source: eventSource,
+      correlationId: issued.correlationId,
+      ...(issued.traceparent === undefined ? {} : { traceparent: issued.traceparent }),
+    },
+  );
+  return { topic, key: messageKey(event), event };
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, messageKey, newEventId } from '@nuri/contracts/events';
 import { recordCoupons } from '../../src/db/coupons-repository.ts';
+import { couponRecordedMessage } from '../../src/events/coupons-consumer.ts';
 import {
   auth,
   randomUserUuid,
@@ -70,17 +71,7 @@ describe('coupon records from Kafka', { timeout: 90_000 }, () => {
         ],
         announce: (delivery, held) => {
           answered.push(held.couponId);
-          const event = createEvent(
-            'coupon.recorded',
-            {
-              couponId: held.couponId,
-              campaignId: held.campaignId,
-              userUuid: held.userUuid,
-              recordedAt: new Date().toISOString(),
-            },
-            { source: 'core-payment', correlationId: delivery.correlationId },
-          );
-          return { topic: events.topics.couponRecorded, key: messageKey(event), event };
+          return couponRecordedMessage(events.topics.couponRecorded, delivery, held);
         },
       });
     const inserted = await Promise.all([record(first), record(first), record(second), record(first)]);
