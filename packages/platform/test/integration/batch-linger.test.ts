@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  createMysqlDatabase,
-  type Database,
-  dropMysqlDatabase,
-  ensureMysqlDatabase,
-  migrateToLatest,
-} from '../../src/db.ts';
+import type { Database } from '../../src/db.ts';
 import { uuidv7 } from '../../src/ids.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createEventConsumer } from '../../src/kafka/consumer.ts';
@@ -17,13 +11,12 @@ import {
   enqueueOutbox,
   type OutboxDatabase,
   type OutboxRelay,
-  outboxMigrations,
 } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
 import {
   brokers,
   fastGroupTimings,
-  mysqlAdminUrl,
+  openMysqlOutbox,
   readTopic,
   silentLogger,
   uniqueName,
@@ -125,22 +118,15 @@ describe('a consumer lingering for a fuller batch', { timeout: 60_000 }, () => {
 });
 
 describe('an outbox relay lingering for more commits', { timeout: 60_000 }, () => {
-  const name = uniqueName('it_outbox_linger').replaceAll('-', '_').replaceAll('.', '_');
   const topic = uniqueName('it.outbox-linger');
   const producer = createEventProducer({ brokers, clientId: 'it-outbox-linger' });
   const notifier = createOutboxNotifier();
   let database: Database<OutboxDatabase>;
+  let drop: (() => Promise<void>) | undefined;
   let relay: OutboxRelay | undefined;
 
   before(async () => {
-    await ensureMysqlDatabase(mysqlAdminUrl, name);
-    database = createMysqlDatabase<OutboxDatabase>({
-      url: `mysql://root@127.0.0.1:3306/${name}`,
-      poolSizeMax: 2,
-      connectTimeoutMs: 5_000,
-      statementTimeoutMs: 10_000,
-    });
-    await migrateToLatest(database.db, outboxMigrations('mysql'));
+    ({ database, drop } = await openMysqlOutbox('it_outbox_linger'));
     await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
   });
 
@@ -148,8 +134,7 @@ describe('an outbox relay lingering for more commits', { timeout: 60_000 }, () =
     await relay?.stop();
     await producer.close();
     await deleteTopics(brokers, [topic]);
-    await database?.close();
-    await dropMysqlDatabase(mysqlAdminUrl, name);
+    await drop?.();
   });
 
   async function enqueue(): Promise<string> {

@@ -1,4 +1,12 @@
 import { pino } from 'pino';
+import {
+  createMysqlDatabase,
+  type Database,
+  dropMysqlDatabase,
+  ensureMysqlDatabase,
+  migrateToLatest,
+} from '../../src/db.ts';
+import { type OutboxDatabase, outboxMigrations } from '../../src/kafka/outbox.ts';
 import { readTopicFrom, uniqueName, waitUntil } from '../../src/testing.ts';
 
 export const brokers = ['127.0.0.1:9092'];
@@ -18,6 +26,28 @@ export const fastGroupTimings = {
 /** Reads a topic from the beginning until `count` messages arrived (then a little longer, to catch extras). */
 export function readTopic(topic: string, count: number, timeoutMs: number, settleMs = 0) {
   return readTopicFrom(brokers, topic, count, timeoutMs, settleMs);
+}
+
+/** A throwaway MariaDB database holding only the outbox, named after `prefix`; `drop` closes and removes it. */
+export async function openMysqlOutbox(
+  prefix: string,
+): Promise<{ database: Database<OutboxDatabase>; drop: () => Promise<void> }> {
+  const name = uniqueName(prefix).replaceAll('-', '_').replaceAll('.', '_');
+  await ensureMysqlDatabase(mysqlAdminUrl, name);
+  const database = createMysqlDatabase<OutboxDatabase>({
+    url: `mysql://root@127.0.0.1:3306/${name}`,
+    poolSizeMax: 2,
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 10_000,
+  });
+  await migrateToLatest(database.db, outboxMigrations('mysql'));
+  return {
+    database,
+    async drop() {
+      await database.close();
+      await dropMysqlDatabase(mysqlAdminUrl, name);
+    },
+  };
 }
 
 export { uniqueName, waitUntil };

@@ -9,13 +9,7 @@ import type {
   RootOperationNode,
   UnknownRow,
 } from 'kysely';
-import {
-  createMysqlDatabase,
-  type Database,
-  dropMysqlDatabase,
-  ensureMysqlDatabase,
-  migrateToLatest,
-} from '../../src/db.ts';
+import type { Database } from '../../src/db.ts';
 import { uuidv7 } from '../../src/ids.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import {
@@ -24,10 +18,9 @@ import {
   enqueueOutbox,
   type OutboxDatabase,
   type OutboxRelay,
-  outboxMigrations,
 } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, mysqlAdminUrl, readTopic, silentLogger, uniqueName } from './kafka-helpers.ts';
+import { brokers, openMysqlOutbox, readTopic, silentLogger, uniqueName } from './kafka-helpers.ts';
 
 // An idle relay used to scan its outbox every poll interval (20 ms in
 // channel-user and point: fifty queries a second per service, the largest
@@ -51,23 +44,16 @@ function scanCounter(): KyselyPlugin & { scans: () => number } {
 }
 
 describe('an idle outbox relay', { timeout: 60_000 }, () => {
-  const name = uniqueName('it_outbox_idle').replaceAll('-', '_').replaceAll('.', '_');
   const topic = uniqueName('it.outbox-idle');
   const producer = createEventProducer({ brokers, clientId: 'it-outbox-idle' });
   const notifier = createOutboxNotifier();
   const counter = scanCounter();
   let database: Database<OutboxDatabase>;
+  let drop: (() => Promise<void>) | undefined;
   let relay: OutboxRelay | undefined;
 
   before(async () => {
-    await ensureMysqlDatabase(mysqlAdminUrl, name);
-    database = createMysqlDatabase<OutboxDatabase>({
-      url: `mysql://root@127.0.0.1:3306/${name}`,
-      poolSizeMax: 2,
-      connectTimeoutMs: 5_000,
-      statementTimeoutMs: 10_000,
-    });
-    await migrateToLatest(database.db, outboxMigrations('mysql'));
+    ({ database, drop } = await openMysqlOutbox('it_outbox_idle'));
     await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
   });
 
@@ -75,8 +61,7 @@ describe('an idle outbox relay', { timeout: 60_000 }, () => {
     await relay?.stop();
     await producer.close();
     await deleteTopics(brokers, [topic]);
-    await database?.close();
-    await dropMysqlDatabase(mysqlAdminUrl, name);
+    await drop?.();
   });
 
   const publishedAt = new Map<string, number>();
