@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { globSync } from 'node:fs';
+import { globSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CliConfig } from '../config.ts';
 import { say } from '../log.ts';
-import { rootDir } from '../paths.ts';
+import { cacheDir, rootDir } from '../paths.ts';
 import { environmentWithSecrets } from '../secrets.ts';
 
 const testGlobs = [
@@ -42,23 +43,80 @@ export async function runTests(config: CliConfig, filters: string[]): Promise<nu
   const serial = files.filter((file) => file.startsWith(faultTestsDir));
   say(`running ${files.length} test files (${serial.length} fault tests after the rest, one at a time)`);
   const env = { ...environmentWithSecrets(), NURI_KAFKA_BROKERS: config.NURI_KAFKA_BROKERS };
-  const first = parallel.length === 0 ? 0 : await runNodeTests(parallel, 2, env);
-  const second = serial.length === 0 ? 0 : await runNodeTests(serial, 1, env);
-  return first !== 0 ? first : second;
+  mkdirSync(cacheDir, { recursive: true });
+  const runs = [
+    { files: parallel, concurrency: 2, failures: join(cacheDir, 'test-failures.parallel.jsonl') },
+    { files: serial, concurrency: 1, failures: join(cacheDir, 'test-failures.faults.jsonl') },
+  ];
+  let exitCode = 0;
+  for (const run of runs) {
+    rmSync(run.failures, { force: true });
+    if (run.files.length === 0) continue;
+    const code = await runNodeTests(run.files, run.concurrency, run.failures, env);
+    if (exitCode === 0) exitCode = code;
+  }
+  if (exitCode !== 0)
+    sayFailures(
+      runs.map((run) => run.failures),
+      exitCode,
+    );
+  return exitCode;
 }
 
-function runNodeTests(files: string[], concurrency: number, env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--test',
-      '--test-reporter=spec',
-      `--test-timeout=${testTimeoutMs}`,
-      `--test-concurrency=${concurrency}`,
-      ...files,
-    ],
-    { cwd: rootDir, stdio: 'inherit', env },
-  );
+export type TestFailure = { where: string; name: string; error: string };
+
+/** The failures a run's failures reporter wrote (none if it wrote no file). */
+export function readFailures(failuresFile: string): TestFailure[] {
+  let text: string;
+  try {
+    text = readFileSync(failuresFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as TestFailure);
+}
+
+/** Every failed test of both runs, last, so that the tail of a long log names them. */
+function sayFailures(failuresFiles: string[], exitCode: number): void {
+  const failures = failuresFiles.flatMap(readFailures);
+  if (failures.length === 0) {
+    say(
+      `the tests failed (exit code ${exitCode}) without a failed test on record: a run was killed; see above`,
+    );
+    return;
+  }
+  say(`${failures.length} failed test(s):`);
+  for (const failure of failures) say(`  ✖ ${failure.where} — ${failure.name}: ${failure.error}`);
+}
+
+/** Node's test runner: the spec reporter on stdout, and one JSON line per failed test into failuresFile. */
+export function nodeTestArgs(files: string[], concurrency: number, failuresFile: string): string[] {
+  return [
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(rootDir, 'src', 'cli', 'failures-reporter.ts')}`,
+    `--test-reporter-destination=${failuresFile}`,
+    `--test-timeout=${testTimeoutMs}`,
+    `--test-concurrency=${concurrency}`,
+    ...files,
+  ];
+}
+
+function runNodeTests(
+  files: string[],
+  concurrency: number,
+  failuresFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const child = spawn(process.execPath, nodeTestArgs(files, concurrency, failuresFile), {
+    cwd: rootDir,
+    stdio: 'inherit',
+    env,
+  });
   return new Promise((resolveCode) => {
     child.on('exit', (code, signal) => resolveCode(code ?? (signal ? 1 : 0)));
   });
