@@ -10,6 +10,7 @@ import { createRedis } from '@nuri/platform/redis';
 import { createPasswordHasher } from '../../services/channel-user/src/auth/passwords.ts';
 import { campaignKeys } from '../../services/coupon/src/redis/campaign-store.ts';
 import { issueScript } from '../../services/coupon/src/redis/scripts.ts';
+import { cpuMsPerOperation } from './machine.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
 import type { CeilingName, SuiteContext } from './scenario.ts';
@@ -30,6 +31,8 @@ export interface CeilingEnvironment {
 interface Measurement {
   value: number;
   loadGeneratorShare?: number;
+  /** Routes of the system only: CPU ms of every system process per answered request (as a scenario's CPU per operation). */
+  cpuMsPerRequest?: number;
   /** Route ceilings only: the latency at a light, fixed rate, where no queue builds. */
   lightLoad?: { p50Ms: number; p99Ms: number };
 }
@@ -63,7 +66,7 @@ async function routeRate(
   label: string,
   durationS = context.options.ceilingDurationS,
 ): Promise<Measurement> {
-  const { load } = await context.load(
+  const { load, cpu } = await context.load(
     {
       url,
       mode: 'closed',
@@ -74,7 +77,12 @@ async function routeRate(
     },
     label,
   );
-  return { value: (load.statuses['200'] ?? 0) / load.durationS, loadGeneratorShare: load.cpu.machineShare };
+  const answered = load.statuses['200'] ?? 0;
+  return {
+    value: answered / load.durationS,
+    loadGeneratorShare: load.cpu.machineShare,
+    cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered).total,
+  };
 }
 
 async function lightLoadLatency(
@@ -118,7 +126,14 @@ async function bareFastify(context: SuiteContext): Promise<Measurement> {
     });
     // A new server each run: it warms up before it is measured.
     await routeRate(context, `http://127.0.0.1:${port}`, '/', 'warm-up', warmUpS);
-    return await routeRate(context, `http://127.0.0.1:${port}`, '/', 'bare-fastify');
+    const { value, loadGeneratorShare } = await routeRate(
+      context,
+      `http://127.0.0.1:${port}`,
+      '/',
+      'bare-fastify',
+    );
+    // Its server is none of the system's processes: the system's CPU per request would say nothing.
+    return { value, ...(loadGeneratorShare === undefined ? {} : { loadGeneratorShare }) };
   } finally {
     server.kill('SIGTERM');
   }
@@ -447,7 +462,10 @@ export async function measureCeilings(
         const measurement = await definition.measure(context, environment);
         measurements.push(measurement);
         progress(
-          `ceiling ${definition.name} run ${index}/${runs}: ${Math.round(measurement.value).toLocaleString('en-US')} ${definition.unit}`,
+          `ceiling ${definition.name} run ${index}/${runs}: ${Math.round(measurement.value).toLocaleString('en-US')} ${definition.unit}` +
+            (measurement.cpuMsPerRequest === undefined
+              ? ''
+              : `, ${measurement.cpuMsPerRequest.toFixed(3)} ms CPU per request`),
         );
       }
     } catch (error) {
@@ -463,10 +481,14 @@ export async function measureCeilings(
     const light = measurements.flatMap((measurement) =>
       measurement.lightLoad === undefined ? [] : [measurement.lightLoad],
     );
+    const cpuPerRequest = measurements.flatMap((measurement) =>
+      measurement.cpuMsPerRequest === undefined ? [] : [measurement.cpuMsPerRequest],
+    );
     reports.push({
       ...describe(definition),
       value: spreadOf(measurements.map((measurement) => measurement.value)),
       ...(shares.length === 0 ? {} : { loadGeneratorShare: spreadOf(shares) }),
+      ...(cpuPerRequest.length === 0 ? {} : { cpuMsPerRequest: spreadOf(cpuPerRequest) }),
       ...(light.length === 0
         ? {}
         : {

@@ -288,6 +288,7 @@ function summaryRows(report: SuiteReport): string {
   <td class="num">${escapeHtml(formatSpread(scenario.figure, digits))} ${escapeHtml(scenario.unit)}</td>
   <td class="num">${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p90Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}</td>
   <td class="num">${scenario.figures.cpuMsPerOp === undefined ? '—' : escapeHtml(formatSpread(scenario.figures.cpuMsPerOp, 3))}</td>
+  <td class="num">${scenario.cpuPerGatewayRequest === undefined ? '—' : escapeHtml(formatSpread(scenario.cpuPerGatewayRequest, 2))}</td>
   <td>${escapeHtml(scenario.target.text)}${met}</td>
   <td>${ratios || '—'}</td>
   <td class="num">${formatShare(scenario.loadGeneratorShare.median)}</td>
@@ -344,6 +345,7 @@ export function renderHtml(report: SuiteReport): string {
   <td>${escapeHtml(ceiling.name)}</td>
   <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
   <td class="num">${formatShare(ceiling.loadGeneratorShare?.median)}</td>
+  <td class="num">${ceiling.cpuMsPerRequest === undefined ? '—' : escapeHtml(formatSpread(ceiling.cpuMsPerRequest, 3))}</td>
   <td class="num">${escapeHtml(formatLightLoad(ceiling))}</td>
   <td>${escapeHtml(ceiling.how)}</td>
 </tr>`,
@@ -384,7 +386,7 @@ commit <code>${escapeHtml(machine.commit)}</code>${machine.dirty ? ' with uncomm
 <p>Load generator: ${escapeHtml(report.loadGenerator.tool)}. ${escapeHtml(report.loadGenerator.why)}</p>
 <h2>Summary</h2>
 <table>
-<tr><th>scenario</th><th>status</th><th>median (min–max)</th><th>p50 / p90 / p99 ms</th><th>CPU ms per operation</th><th>target</th><th>ratio of ceiling</th><th>load gen CPU</th></tr>
+<tr><th>scenario</th><th>status</th><th>median (min–max)</th><th>p50 / p90 / p99 ms</th><th>CPU ms per operation</th><th>CPU ÷ a jwks-gateway request</th><th>target</th><th>ratio of ceiling</th><th>load gen CPU</th></tr>
 ${summaryRows(report)}
 </table>
 <h2>Latency percentiles</h2>
@@ -399,7 +401,7 @@ ${cpuChart(report.scenarios)}
 ${cpuPerOperationTable(report.scenarios)}
 <h2>Ceilings</h2>
 <table>
-<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>p50 / p99 ms at light load</th><th>how</th></tr>
+<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>CPU ms per request</th><th>p50 / p99 ms at light load</th><th>how</th></tr>
 ${ceilingRows}
 </table>
 ${addedLatency === undefined ? '' : `<p>${escapeHtml(describeAddedLatency(addedLatency))}</p>`}

@@ -63,6 +63,13 @@ export interface ScenarioReport {
   latency: { averageMs: Spread; p50Ms: Spread; p90Ms: Spread; p99Ms: Spread };
   loadGeneratorShare: Spread;
   comparisons: Comparison[];
+  /**
+   * CPU per operation ÷ CPU per request of the jwks-gateway ceiling measured
+   * in the same run: what an operation costs in units of the cheapest request
+   * through the gateway, a figure that a faster or slower hour of a shared
+   * machine moves far less than milliseconds.
+   */
+  cpuPerGatewayRequest?: Spread;
   runs: RunRecord[];
 }
 
@@ -74,6 +81,8 @@ export interface CeilingReport {
   value: Spread;
   /** Where the ceiling was loaded by our generator: its share of the machine. */
   loadGeneratorShare?: Spread;
+  /** Routes of the system: CPU ms of every system process per answered request. */
+  cpuMsPerRequest?: Spread;
   /** Route ceilings: latency at a light fixed rate, where no queue hides what a hop costs. */
   lightLoad?: { ratePerSecond: number; p50Ms: Spread; p99Ms: Spread };
   error?: string;
@@ -174,6 +183,7 @@ export function renderSummaryTable(report: SuiteReport): string {
     `${formatSpread(scenario.figure, digitsFor(scenario.unit))} ${scenario.unit}`,
     `${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}`,
     scenario.figures.cpuMsPerOp === undefined ? '—' : formatSpread(scenario.figures.cpuMsPerOp, 3),
+    scenario.cpuPerGatewayRequest === undefined ? '—' : formatNumber(scenario.cpuPerGatewayRequest.median, 2),
     `${scenario.target.text}${targetMark(scenario.target.met)}`,
     scenario.comparisons
       .filter((comparison) => comparison.ratio !== undefined)
@@ -187,6 +197,7 @@ export function renderSummaryTable(report: SuiteReport): string {
       ? `${formatSpread(ceiling.value)} ${ceiling.unit}`
       : `not measured: ${ceiling.error}`,
     formatShare(ceiling.loadGeneratorShare?.median),
+    ceiling.cpuMsPerRequest === undefined ? '—' : formatSpread(ceiling.cpuMsPerRequest, 3),
     formatLightLoad(ceiling),
   ]);
   const failures = [
@@ -215,6 +226,7 @@ export function renderSummaryTable(report: SuiteReport): string {
         'median (min–max)',
         'p50 / p99 ms',
         'CPU ms/op (min–max)',
+        'CPU ÷ jwks-gw',
         'target',
         'ratio of ceiling',
         'load gen CPU',
@@ -225,7 +237,10 @@ export function renderSummaryTable(report: SuiteReport): string {
   if (ceilingRows.length > 0) {
     lines.push(
       '',
-      pad([['ceiling', 'median (min–max)', 'load gen CPU', 'p50 / p99 ms at light load'], ...ceilingRows]),
+      pad([
+        ['ceiling', 'median (min–max)', 'load gen CPU', 'CPU ms/req', 'p50 / p99 ms at light load'],
+        ...ceilingRows,
+      ]),
     );
   }
   const added = gatewayAddedLatency(report.ceilings);
@@ -272,6 +287,13 @@ export function summarizeScenario(
       ratio: ratio(value, ceilingValue),
     };
   });
+  const gatewayRequest = ceilings.find((ceiling) => ceiling.name === 'jwks-gateway')?.cpuMsPerRequest?.median;
+  // Each run's CPU per operation over the ceiling's median: the spread stays the runs' own.
+  const relative = records.flatMap((record) => {
+    const cpu = record.figures.cpuMsPerOp;
+    const value = cpu === undefined ? undefined : ratio(cpu, gatewayRequest);
+    return value === undefined || !Number.isFinite(value) ? [] : [value];
+  });
   const broken = records.some((record) => record.invariants.some((check) => !check.ok));
   const met =
     scenario.target.met === undefined || records.length === 0
@@ -291,6 +313,7 @@ export function summarizeScenario(
     latency,
     loadGeneratorShare: spreadOf(records.map((record) => record.loadGeneratorShare)),
     comparisons,
+    ...(relative.length === 0 ? {} : { cpuPerGatewayRequest: spreadOf(relative) }),
     runs: records,
   };
 }

@@ -44,6 +44,7 @@ const ceilings: CeilingReport[] = [
     unit: 'req/s',
     how: 'GET',
     value: spreadOf([4_000, 5_000, 6_000]),
+    cpuMsPerRequest: spreadOf([0.2, 0.25, 0.3]),
   },
   {
     name: 'pgbench-n',
@@ -127,6 +128,25 @@ describe('a scenario summarized over its runs', () => {
     assert.equal(gateway!.ceilingValue, 5_000);
     assert.equal(pgbench!.ratio, undefined);
     assert.equal(summary.target.met, false);
+  });
+
+  test("when the gateway ceiling measured its CPU per request, then each run's CPU per operation is read in those requests", () => {
+    // runRecord's CPU per operation is 0.4 + run/10: 0.5, 0.6, 0.7 ms over the ceiling's median 0.25 ms.
+    const summary = summarizeScenario(
+      withdrawDefinition,
+      [runRecord(1, 3_100), runRecord(2, 2_900), runRecord(3, 3_500)],
+      ceilings,
+      undefined,
+    );
+    const relative = summary.cpuPerGatewayRequest!;
+    assert.deepEqual(
+      relative.values.map((value) => Number(value.toFixed(6))),
+      [2, 2.4, 2.8],
+    );
+    assert.equal(Number(relative.median.toFixed(6)), 2.4);
+    const withoutCeiling = summarizeScenario(withdrawDefinition, [runRecord(1, 3_100)], [], undefined);
+    assert.equal(withoutCeiling.cpuPerGatewayRequest, undefined);
+    assert.match(renderSummaryTable(suiteReport([summary])), /CPU ÷ jwks-gw[\s\S]*2\.40/);
   });
 
   test('when one run broke an invariant, then the scenario FAILED however fast it was', () => {
