@@ -500,9 +500,18 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     const endTimer = metrics?.batchDuration.startTimer({ group: groupId });
     const valid: { message: RawMessage; event: ConsumedEvent<E> }[] = [];
     const failures: FailedMessage[] = [];
+    // The same event id twice in one batch (a producer's retry that reached
+    // the log twice) is one delivery: the handler sees its first copy only,
+    // and every handler can treat a batch's ids as distinct.
+    const ids = new Set<string>();
     for (const message of batch) {
       try {
         const event = decode(message);
+        const id = idOf(event);
+        if (id !== undefined) {
+          if (ids.has(id)) continue;
+          ids.add(id);
+        }
         const carried = traceparentIn(event);
         valid.push({
           message,
@@ -656,9 +665,14 @@ function traceparentIn(event: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function messageIdOf(event: unknown): { 'messaging.message.id'?: string } {
+function idOf(event: unknown): string | undefined {
   const id = (event as { id?: unknown } | null)?.id;
-  return typeof id === 'string' ? { 'messaging.message.id': id } : {};
+  return typeof id === 'string' ? id : undefined;
+}
+
+function messageIdOf(event: unknown): { 'messaging.message.id'?: string } {
+  const id = idOf(event);
+  return id === undefined ? {} : { 'messaging.message.id': id };
 }
 
 function createConsumerMetrics(registry: Registry) {

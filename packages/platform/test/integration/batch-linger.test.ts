@@ -99,6 +99,28 @@ describe('a consumer lingering for a fuller batch', { timeout: 60_000 }, () => {
     }
   });
 
+  it('when one batch carries the same event id twice, then the handler sees its first copy only', async () => {
+    const batches: string[][] = [];
+    const consumer = consumerWith(1_500, 500, batches);
+    await consumer.start();
+    try {
+      const marker = uuidv7();
+      await send(marker);
+      await waitUntil('the marker', () => batches.flat().includes(marker), 30_000);
+      batches.length = 0;
+      const twice = uuidv7();
+      const last = uuidv7();
+      // One produce request: the three reach the log, and then the consumer, together.
+      await producer.sendRaw(
+        [twice, twice, last].map((id) => ({ topic, key: 'k', value: JSON.stringify({ id }) })),
+      );
+      await waitUntil('the last event', () => batches.flat().includes(last), 10_000);
+      assert.deepEqual(batches, [[twice, last]]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('when a batch is already full, then it is handled without waiting for the linger', async () => {
     const batches: string[][] = [];
     const consumer = consumerWith(20_000, 2, batches, fullTopic);

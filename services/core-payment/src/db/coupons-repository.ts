@@ -29,9 +29,8 @@ export interface RecordCouponsInput {
  */
 export function recordCoupons(db: Kysely<ServiceDb>, input: RecordCouponsInput): Promise<number> {
   return inTransaction(db, async (trx) => {
-    // An event id seen twice in one batch is one delivery; keep the first.
-    const seen = new Set<string>();
-    const events = input.events.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId));
+    // The consumer hands over each event id once per batch (consumer.ts).
+    const events = input.events;
     if (events.length === 0) return 0;
     const coupons = events.map((event) => event.coupon);
     const inserted = await sql<{ coupon_id: string }>`

@@ -46,13 +46,8 @@ export interface SettleDepositsInput {
  */
 export function settleDeposits(db: Kysely<ServiceDb>, input: SettleDepositsInput): Promise<number> {
   return inTransaction(db, async (trx) => {
-    // An event id seen twice in one batch is one delivery; keep the first.
-    const seen = new Set<string>();
-    const events = input.events.filter((event) => {
-      if (seen.has(event.eventId)) return false;
-      seen.add(event.eventId);
-      return true;
-    });
+    // The consumer hands over each event id once per batch (consumer.ts).
+    const events = input.events;
     if (events.length === 0) return 0;
     const requests = events.map((event) => event.request);
     const accounts = await lockAccounts(
