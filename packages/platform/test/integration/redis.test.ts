@@ -29,6 +29,30 @@ describe('createRedis against a real Redis', () => {
     await redis.del(key);
   });
 
+  it(
+    'when auto-pipelining, then commands of one turn wait to leave together and each gets its own answer, in order',
+    hangLimit,
+    async () => {
+      const redis = track(createRedis({ url: redisUrl, name: 'platform-test', autoPipelining: true }));
+      await redisReadinessCheck(redis);
+      const key = `platform-test:{${uuidv7()}}`;
+      const answers = Array.from({ length: 50 }, () => redis.incr(key));
+      // Queued for one write at the end of this turn, not written one by one.
+      assert.equal(redis.autoPipelineQueueSize, 50);
+      assert.deepEqual(
+        await Promise.all(answers),
+        Array.from({ length: 50 }, (_, index) => index + 1),
+      );
+      await redis.del(key);
+      const plain = track(createRedis({ url: redisUrl, name: 'platform-test' }));
+      await redisReadinessCheck(plain);
+      const written = plain.incr(key);
+      assert.equal(plain.autoPipelineQueueSize, 0);
+      assert.equal(await written, 1);
+      await redis.del(key);
+    },
+  );
+
   it('when connected, then the connection carries the service name for CLIENT LIST', hangLimit, async () => {
     const redis = track(createRedis({ url: redisUrl, name: 'platform-test-named' }));
     assert.equal(await redis.client('GETNAME'), 'platform-test-named');
