@@ -57,7 +57,7 @@ export type OutboxRelayMessage =
       /** The counter the inbox consumer added to, in the same transactions as its inbox rows. */
       counter: number;
       inboxRows: number;
-      unpublished: number;
+      outboxRowsLeft: number;
       acked: number;
     }
   | { type: 'failed'; message: string };
@@ -285,7 +285,7 @@ async function relayAll(
   return progress;
 }
 
-/** What the database says happened: the counter, the inbox, the outbox's unpublished rows. */
+/** What the database says happened: the counter, the inbox, the rows left in the outbox (unsent). */
 async function check(
   database: Database<BenchDb>,
   acked: number,
@@ -296,16 +296,16 @@ async function check(
     .select((eb) => eb.fn.countAll<string>().as('rows'))
     .where('consumer', '=', inboxConsumer)
     .executeTakeFirstOrThrow();
-  const unpublished = await database.db
+  // The relay deletes what it sent: any row left is one it did not send.
+  const left = await database.db
     .selectFrom('outbox')
     .select((eb) => eb.fn.countAll<string>().as('rows'))
-    .where('published_at', 'is', null)
     .executeTakeFirstOrThrow();
   return {
     type: 'checked',
     counter: Number(counter.events),
     inboxRows: Number(inbox.rows),
-    unpublished: Number(unpublished.rows),
+    outboxRowsLeft: Number(left.rows),
     acked,
   };
 }

@@ -223,7 +223,7 @@ export interface OutboxRelayOptions<DB> {
    * After a notification wakes an idle relay, how long it waits for more
    * commits before it reads (default defaultRelayLingerMs). A notification
    * comes with every commit, so without it a moderate stream of small
-   * transactions is published one read, one produce and one mark per
+   * transactions is published one read, one produce and one delete per
    * commit; a few milliseconds gather several. A full batch (a backlog) is
    * followed by the next read at once.
    */
@@ -238,7 +238,11 @@ export interface OutboxRelayOptions<DB> {
   standbyIntervalMs?: number;
   /** Names this relay in the lease row; default host:pid:random. */
   holderId?: string;
-  /** Published rows older than this are deleted. */
+  /**
+   * The relay deletes what it sent; rows an older relay marked sent
+   * (published_at) instead, during a rolling upgrade, are deleted once
+   * they are this old.
+   */
   retentionMs?: number;
   cleanupIntervalMs?: number;
   cleanupBatchSizeMax?: number;
@@ -253,7 +257,7 @@ export interface OutboxRelay {
   stop(): Promise<void>;
   /** Publishes at most one batch; returns how many rows it published (0 when idle or another relay holds the lease). */
   publishBatch(): Promise<number>;
-  /** Deletes published rows past retention; returns how many. */
+  /** Deletes rows marked sent (by an older relay) past retention; returns how many. */
   cleanup(): Promise<number>;
 }
 
@@ -389,21 +393,24 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       traced,
     );
     const ids = rows.map((row) => row.id);
-    // A crash (or a failing hook) between the broker's ack and the mark
-    // leaves the rows unpublished: the next holder sends them again.
+    // A crash (or a failing hook) between the broker's ack and the delete
+    // leaves the rows unsent: the next holder sends them again.
     await options.hooks?.afterPublish?.(ids);
-    const now = new Date();
+    // Sent rows go at once. Marking them sent (published_at) wrote every
+    // row a second time, payload and index entries included, and kept a
+    // day of them for the next read to step over: of a deposit run's
+    // PostgreSQL time, the marks were 6 % and the reads 18 %.
     if (dialect === 'postgres') {
-      await sql`update outbox set published_at = ${now} where id = any(${ids}::uuid[])`.execute(db);
+      await sql`delete from outbox where id = any(${ids}::uuid[])`.execute(db);
     } else {
-      await db.updateTable('outbox').set({ published_at: now }).where('id', 'in', ids).execute();
+      await db.deleteFrom('outbox').where('id', 'in', ids).execute();
     }
     endTimer?.();
     metrics?.published.inc(rows.length);
     return rows.length;
   }
 
-  // Every relay runs it, holder or not: deleting published rows past a cutoff is idempotent.
+  // Every relay runs it, holder or not: deleting marked rows past a cutoff is idempotent.
   async function cleanup(): Promise<number> {
     const cutoff = new Date(Date.now() - retentionMs);
     const result =

@@ -260,11 +260,7 @@ for (const dialect of ['postgres', 'mysql'] as const) {
         );
         await crashingRelay.stop();
         assert.ok(crashes > 0);
-        assert.equal(
-          await countRows(database.db, 'unpublished'),
-          eventsTotal,
-          'nothing was marked published',
-        );
+        assert.equal(await countRows(database.db, 'unpublished'), eventsTotal, 'nothing was deleted as sent');
 
         const deliveriesBeforeRestart = deliveries;
         const restartedRelay = createOutboxRelay({
@@ -278,10 +274,11 @@ for (const dialect of ['postgres', 'mysql'] as const) {
         await restartedRelay.start();
         try {
           await waitUntil(
-            'all rows marked',
+            'all rows sent',
             async () => (await countRows(database.db, 'unpublished')) === 0,
             30_000,
           );
+          assert.equal(await countRows(database.db, 'all'), 0, 'sent rows are deleted, not kept');
           await waitUntil(
             'the republished events redelivered',
             () => deliveries >= deliveriesBeforeRestart + eventsTotal,
@@ -332,7 +329,7 @@ for (const dialect of ['postgres', 'mysql'] as const) {
           );
         }
         await waitUntil(
-          'all rows marked',
+          'all rows sent',
           async () => (await countRows(database.db, 'unpublished')) === 0,
           30_000,
         );
@@ -424,16 +421,36 @@ for (const dialect of ['postgres', 'mysql'] as const) {
       );
     });
 
-    it('when published rows are past retention, then cleanup deletes them and leaves unpublished ones', async () => {
-      const pending = depositEvent(1);
-      await database.db
-        .transaction()
-        .execute((trx) => enqueueOutbox(trx, [{ topic, key: messageKey(pending), event: pending }]));
+    it('when rows an older relay marked sent are past retention, then cleanup deletes them and leaves unsent ones', async () => {
+      // Before relays deleted what they sent they marked it (published_at);
+      // during a rolling upgrade an old instance may still do so.
+      const marked = [depositEvent(1), depositEvent(2)];
+      const pending = depositEvent(3);
+      await database.db.transaction().execute(async (trx) => {
+        await enqueueOutbox(
+          trx,
+          [...marked, pending].map((event) => ({ topic, key: messageKey(event), event })),
+        );
+        await trx
+          .updateTable('outbox')
+          .set({ published_at: new Date(Date.now() - 1_000) })
+          .where(
+            'id',
+            'in',
+            marked.map((event) => event.id),
+          )
+          .execute();
+      });
       const relay = createOutboxRelay({ db: database.db, producer, logger: silentLogger, retentionMs: 0 });
-      const publishedBefore = (await countRows(database.db, 'all')) - 1;
-      assert.equal(await relay.cleanup(), publishedBefore);
-      assert.equal(await countRows(database.db, 'all'), 1);
-      assert.equal(await countRows(database.db, 'unpublished'), 1);
+      const before = await countRows(database.db, 'all');
+      assert.equal(await relay.cleanup(), 2);
+      assert.equal(await countRows(database.db, 'all'), before - 2);
+      const left = await database.db.selectFrom('outbox').select('id').execute();
+      assert.ok(
+        left.some((row) => row.id === pending.id),
+        'the unsent row stays',
+      );
+      assert.ok(!left.some((row) => marked.some((event) => event.id === row.id)));
     });
   });
 }
