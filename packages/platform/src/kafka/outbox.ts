@@ -246,6 +246,17 @@ export interface OutboxRelayOptions<DB> {
   retentionMs?: number;
   cleanupIntervalMs?: number;
   cleanupBatchSizeMax?: number;
+  /**
+   * PostgreSQL: the relay that holds the lease VACUUMs the outbox once it
+   * has deleted this many rows since the last time (default 500), at most
+   * once per `vacuumIntervalMs` (default 1,000). Every deleted row leaves a
+   * dead entry at the front of the index the relay reads in id order, and
+   * autovacuum visits a database about once a minute: by then each read
+   * stepped over tens of thousands of them (5.5 ms for a read of 31 rows
+   * behind 80,000 dead ones, 0.02 ms after a VACUUM). 0 turns it off.
+   */
+  vacuumAfterRows?: number;
+  vacuumIntervalMs?: number;
   errorBackoffMs?: number;
   errorBackoffMaxMs?: number;
   hooks?: OutboxRelayHooks;
@@ -282,6 +293,8 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1_000;
   const cleanupIntervalMs = options.cleanupIntervalMs ?? 60_000;
   const cleanupBatchSizeMax = options.cleanupBatchSizeMax ?? 10_000;
+  const vacuumAfterRows = options.vacuumAfterRows ?? 500;
+  const vacuumIntervalMs = options.vacuumIntervalMs ?? 1_000;
   const errorBackoffMs = options.errorBackoffMs ?? 100;
   const errorBackoffMaxMs = options.errorBackoffMaxMs ?? 5_000;
   const leaseMs = options.leaseMs ?? 3_000;
@@ -292,6 +305,9 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   if (options.registry !== undefined) registerBacklogMetrics(options.registry, options.db, logger);
 
   let stopping = false;
+  /** Rows this relay deleted since its last VACUUM, and when that was (performance.now()). */
+  let deletedSinceVacuum = 0;
+  let vacuumedAt = Number.NEGATIVE_INFINITY;
   let loopDone: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   // A notification that came while a batch was in hand: its rows may have
@@ -402,12 +418,33 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
     // PostgreSQL time, the marks were 6 % and the reads 18 %.
     if (dialect === 'postgres') {
       await sql`delete from outbox where id = any(${ids}::uuid[])`.execute(db);
+      deletedSinceVacuum += ids.length;
     } else {
       await db.deleteFrom('outbox').where('id', 'in', ids).execute();
     }
     endTimer?.();
     metrics?.published.inc(rows.length);
     return rows.length;
+  }
+
+  /**
+   * See vacuumAfterRows. Only the lease holder deletes, so only it vacuums;
+   * SKIP_LOCKED: a VACUUM already running (autovacuum's) is enough. It
+   * blocks no reader or writer. A failure is logged and publishing goes on:
+   * reads only get slower until autovacuum comes.
+   */
+  async function vacuumIfDue(): Promise<void> {
+    if (vacuumAfterRows <= 0 || deletedSinceVacuum < vacuumAfterRows) return;
+    if (performance.now() - vacuumedAt < vacuumIntervalMs) return;
+    vacuumedAt = performance.now();
+    const deleted = deletedSinceVacuum;
+    deletedSinceVacuum = 0;
+    try {
+      await sql`vacuum (skip_locked) outbox`.execute(db);
+      metrics?.vacuums.inc();
+    } catch (error) {
+      logger.warn({ err: error, deleted }, 'outbox VACUUM failed; reads slow down until autovacuum runs');
+    }
   }
 
   // Every relay runs it, holder or not: deleting marked rows past a cutoff is idempotent.
@@ -453,6 +490,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       try {
         published = await publishBatch();
         failures = 0;
+        await vacuumIfDue();
         if (Date.now() >= nextCleanupAt) {
           nextCleanupAt = Date.now() + cleanupIntervalMs;
           const deleted = await cleanup();
@@ -518,6 +556,12 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
 function createRelayMetrics(registry: Registry) {
   return {
     published: counterIn(registry, 'nuri_outbox_published_total', 'Outbox rows published to Kafka', []),
+    vacuums: counterIn(
+      registry,
+      'nuri_outbox_vacuums_total',
+      'VACUUMs of the outbox by its relay (PostgreSQL), to clear the rows it deleted',
+      [],
+    ),
     failures: counterIn(registry, 'nuri_outbox_relay_failures_total', 'Relay batches that failed', []),
     batchDuration: histogramIn(
       registry,

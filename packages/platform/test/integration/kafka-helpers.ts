@@ -1,9 +1,12 @@
 import { pino } from 'pino';
 import {
   createMysqlDatabase,
+  createPgDatabase,
   type Database,
   dropMysqlDatabase,
+  dropPgDatabase,
   ensureMysqlDatabase,
+  ensurePgDatabase,
   migrateToLatest,
 } from '../../src/db.ts';
 import { type OutboxDatabase, outboxMigrations } from '../../src/kafka/outbox.ts';
@@ -46,6 +49,29 @@ export async function openMysqlOutbox(
     async drop() {
       await database.close();
       await dropMysqlDatabase(mysqlAdminUrl, name);
+    },
+  };
+}
+
+/** The same on PostgreSQL. */
+export async function openPgOutbox(
+  prefix: string,
+): Promise<{ database: Database<OutboxDatabase>; drop: () => Promise<void> }> {
+  const name = uniqueName(prefix).replaceAll('-', '_').replaceAll('.', '_');
+  await ensurePgDatabase(pgAdminUrl, name);
+  const database = createPgDatabase<OutboxDatabase>({
+    url: `postgres://postgres@127.0.0.1:5432/${name}`,
+    poolSizeMax: 2,
+    connectionTimeoutMs: 5_000,
+    statementTimeoutMs: 10_000,
+    applicationName: 'it-outbox',
+  });
+  await migrateToLatest(database.db, outboxMigrations('postgres'));
+  return {
+    database,
+    async drop() {
+      await database.close();
+      await dropPgDatabase(pgAdminUrl, name);
     },
   };
 }
