@@ -248,8 +248,9 @@ export interface OutboxRelayOptions<DB> {
   cleanupBatchSizeMax?: number;
   /**
    * PostgreSQL: the relay that holds the lease VACUUMs the outbox once it
-   * has deleted this many rows since the last time (default 500), at most
-   * once per `vacuumIntervalMs` (default 1,000). Every deleted row leaves a
+   * has deleted this many rows since the last time (default 500) and is at
+   * the tail (its last batch was not full), at most once per
+   * `vacuumIntervalMs` (default 1,000). Every deleted row leaves a
    * dead entry at the front of the index the relay reads in id order, and
    * autovacuum visits a database about once a minute: by then each read
    * stepped over tens of thousands of them (5.5 ms for a read of 31 rows
@@ -305,9 +306,10 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   if (options.registry !== undefined) registerBacklogMetrics(options.registry, options.db, logger);
 
   let stopping = false;
-  /** Rows this relay deleted since its last VACUUM, and when that was (performance.now()). */
+  /** Rows this relay deleted since its last VACUUM, when that began (performance.now()), and the one running. */
   let deletedSinceVacuum = 0;
   let vacuumedAt = Number.NEGATIVE_INFINITY;
+  let vacuuming: Promise<void> | undefined;
   let loopDone: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   // A notification that came while a batch was in hand: its rows may have
@@ -428,23 +430,30 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   }
 
   /**
-   * See vacuumAfterRows. Only the lease holder deletes, so only it vacuums;
-   * SKIP_LOCKED: a VACUUM already running (autovacuum's) is enough. It
-   * blocks no reader or writer. A failure is logged and publishing goes on:
-   * reads only get slower until autovacuum comes.
+   * See vacuumAfterRows. Only the lease holder deletes, so only it vacuums.
+   * Not while a backlog drains (the last batch was full): each VACUUM would
+   * scan the whole backlog again; the first one at its tail clears it all.
+   * In the background, on a connection of its own, so publishing never
+   * waits for it; one at a time. SKIP_LOCKED: a VACUUM already running
+   * (autovacuum's) is enough. It blocks no reader or writer. A failure is
+   * logged and publishing goes on: reads only get slower until autovacuum.
    */
-  async function vacuumIfDue(): Promise<void> {
-    if (vacuumAfterRows <= 0 || deletedSinceVacuum < vacuumAfterRows) return;
-    if (performance.now() - vacuumedAt < vacuumIntervalMs) return;
+  function vacuumIfDue(lastBatchSize: number): void {
+    if (vacuumAfterRows <= 0 || deletedSinceVacuum < vacuumAfterRows || lastBatchSize >= batchSizeMax) return;
+    if (vacuuming !== undefined || performance.now() - vacuumedAt < vacuumIntervalMs) return;
     vacuumedAt = performance.now();
     const deleted = deletedSinceVacuum;
     deletedSinceVacuum = 0;
-    try {
-      await sql`vacuum (skip_locked) outbox`.execute(db);
-      metrics?.vacuums.inc();
-    } catch (error) {
-      logger.warn({ err: error, deleted }, 'outbox VACUUM failed; reads slow down until autovacuum runs');
-    }
+    vacuuming = sql`vacuum (skip_locked) outbox`
+      .execute(db)
+      .then(
+        () => void metrics?.vacuums.inc(),
+        (error: unknown) =>
+          logger.warn({ err: error, deleted }, 'outbox VACUUM failed; reads slow down until autovacuum runs'),
+      )
+      .finally(() => {
+        vacuuming = undefined;
+      });
   }
 
   // Every relay runs it, holder or not: deleting marked rows past a cutoff is idempotent.
@@ -490,7 +499,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       try {
         published = await publishBatch();
         failures = 0;
-        await vacuumIfDue();
+        vacuumIfDue(published);
         if (Date.now() >= nextCleanupAt) {
           nextCleanupAt = Date.now() + cleanupIntervalMs;
           const deleted = await cleanup();
@@ -543,6 +552,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       unsubscribe?.();
       signal();
       await loopDone;
+      await vacuuming;
       // Handed over at once rather than left to expire: a standby takes over within its interval.
       await releaseLease().catch((error: unknown) =>
         logger.warn({ err: error }, 'releasing the outbox relay lease failed; it expires by itself'),
