@@ -18,10 +18,14 @@ export type RedisOptions = {
   /** Connection errors are logged here; without it ioredis prints them itself. */
   logger?: Logger;
   /**
-   * Commands issued in one event-loop turn leave in one write (ioredis'
-   * auto-pipelining): many concurrent requests each sending a command or
-   * two cost one syscall per turn rather than one per command. Off by
-   * default: a single caller gains nothing from it.
+   * ioredis' auto-pipelining: commands queue and leave together, one write
+   * for all that were issued while the previous such write still waited for
+   * its answers (or within one turn), so many concurrent requests each
+   * sending a command or two cost few syscalls rather than one per command.
+   * They leave in the order they were issued; an explicit `pipeline()` or
+   * `multi()` is written at once and can overtake commands still queued.
+   * A queued command's `commandTimeoutMs` starts when it is written, so it
+   * may wait longer in all. Off by default: a single caller gains nothing.
    */
   autoPipelining?: boolean;
 };

@@ -38,8 +38,8 @@ await runMain('coupon', async () => {
   const database = openDatabase(config);
   // Idempotent and guarded by Kysely's lock table, so several instances starting together migrate once.
   await migrateToLatest(database.db, migrations);
-  // Hundreds of requests at once each run the issue script, then the ack
-  // script and a recent-coupon write: one write per event-loop turn for all.
+  // Hundreds of requests at once each run the issue script and then the ack
+  // script: auto-pipelined, they leave many to a write instead of one each.
   const redis = createRedis({ url: config.NURI_REDIS_URL, name: 'coupon', logger, autoPipelining: true });
   const brokers = brokerList(config.NURI_KAFKA_BROKERS);
   const topics = prefixTopics(

@@ -195,7 +195,7 @@ export function createOutboxNotifier(): OutboxNotifier {
 }
 
 export interface OutboxRelayHooks {
-  /** Runs after the broker acked a batch and before it is marked; a throw leaves it unmarked. */
+  /** Runs after the broker acked a batch and before it is deleted as sent; a throw leaves it to be sent again. */
   afterPublish?: (ids: readonly string[]) => Promise<void> | void;
 }
 
@@ -265,7 +265,7 @@ export interface OutboxRelayOptions<DB> {
 
 export interface OutboxRelay {
   start(): Promise<void>;
-  /** Lets the batch in hand finish (publish and mark), then stops. */
+  /** Lets the batch in hand finish (publish and delete), then stops. */
   stop(): Promise<void>;
   /** Publishes at most one batch; returns how many rows it published (0 when idle or another relay holds the lease). */
   publishBatch(): Promise<number>;
@@ -279,6 +279,9 @@ interface OutboxRow {
   key: string;
   payload: string;
 }
+
+/** After a failed VACUUM the relay leaves the outbox to autovacuum this long (its default naptime). */
+const vacuumRetryAfterFailureMs = 60_000;
 
 /** See OutboxRelayOptions.lingerMs: the added latency at most, for fewer and larger publishes. */
 export const defaultRelayLingerMs = 5;
@@ -433,23 +436,39 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
    * See vacuumAfterRows. Only the lease holder deletes, so only it vacuums.
    * Not while a backlog drains (the last batch was full): each VACUUM would
    * scan the whole backlog again; the first one at its tail clears it all.
-   * In the background, on a connection of its own, so publishing never
-   * waits for it; one at a time. SKIP_LOCKED: a VACUUM already running
-   * (autovacuum's) is enough. It blocks no reader or writer. A failure is
-   * logged and publishing goes on: reads only get slower until autovacuum.
+   * In the background, on one pooled connection, so publishing never waits
+   * for it; one at a time, never after stop(). Without the pool's statement
+   * timeout (a VACUUM cut short keeps nothing of its index cleanup, and the
+   * first after a long outage may take longer than a statement should), and
+   * without truncating the table's empty tail (that step takes a lock that
+   * would hold up every transaction writing to the outbox); SKIP_LOCKED: a
+   * VACUUM already running (autovacuum's) is enough. So it blocks no reader
+   * or writer. After a failure it waits a minute (autovacuum's pace) before
+   * it tries again; publishing goes on, reads only get slower meanwhile.
    */
   function vacuumIfDue(lastBatchSize: number): void {
-    if (vacuumAfterRows <= 0 || deletedSinceVacuum < vacuumAfterRows || lastBatchSize >= batchSizeMax) return;
-    if (vacuuming !== undefined || performance.now() - vacuumedAt < vacuumIntervalMs) return;
+    if (stopping || vacuumAfterRows <= 0 || deletedSinceVacuum < vacuumAfterRows) return;
+    if (lastBatchSize >= batchSizeMax || vacuuming !== undefined) return;
+    if (performance.now() - vacuumedAt < vacuumIntervalMs) return;
     vacuumedAt = performance.now();
     const deleted = deletedSinceVacuum;
     deletedSinceVacuum = 0;
-    vacuuming = sql`vacuum (skip_locked) outbox`
-      .execute(db)
+    vacuuming = db
+      .connection()
+      .execute(async (connection) => {
+        await sql`set statement_timeout = 0`.execute(connection);
+        try {
+          await sql`vacuum (skip_locked, truncate false) outbox`.execute(connection);
+        } finally {
+          await sql`reset statement_timeout`.execute(connection);
+        }
+      })
       .then(
         () => void metrics?.vacuums.inc(),
-        (error: unknown) =>
-          logger.warn({ err: error, deleted }, 'outbox VACUUM failed; reads slow down until autovacuum runs'),
+        (error: unknown) => {
+          vacuumedAt = performance.now() + vacuumRetryAfterFailureMs;
+          logger.warn({ err: error, deleted }, 'outbox VACUUM failed; reads slow down until autovacuum runs');
+        },
       )
       .finally(() => {
         vacuuming = undefined;
@@ -518,7 +537,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       // A full batch means more rows are waiting: go again at once. A
       // notification (during the batch, or ending the idle wait) means rows
       // committed since: wait lingerMs for more commits to join them, since
-      // each read, produce and mark costs the same for one row as for many.
+      // each read, produce and delete costs the same for one row as for many.
       if (published > 0 || wokenWhileBusy) idleWaitMs = pollIntervalMs;
       if (published >= batchSizeMax) continue;
       let notified = wokenWhileBusy;
@@ -552,11 +571,12 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       unsubscribe?.();
       signal();
       await loopDone;
-      await vacuuming;
       // Handed over at once rather than left to expire: a standby takes over within its interval.
       await releaseLease().catch((error: unknown) =>
         logger.warn({ err: error }, 'releasing the outbox relay lease failed; it expires by itself'),
       );
+      // The VACUUM needs no lease; the pool must outlive it.
+      await vacuuming;
       await listener?.end().catch(() => {});
       listener = undefined;
     },
@@ -569,14 +589,14 @@ function createRelayMetrics(registry: Registry) {
     vacuums: counterIn(
       registry,
       'nuri_outbox_vacuums_total',
-      'VACUUMs of the outbox by its relay (PostgreSQL), to clear the rows it deleted',
+      'VACUUMs of the outbox its relay ran (PostgreSQL) to clear the rows it deleted, one skipped for autovacuum included',
       [],
     ),
     failures: counterIn(registry, 'nuri_outbox_relay_failures_total', 'Relay batches that failed', []),
     batchDuration: histogramIn(
       registry,
       'nuri_outbox_relay_batch_duration_seconds',
-      'Hold the lease, read, publish and mark one batch',
+      'Hold the lease, read, publish and delete one batch',
       [],
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ),
