@@ -775,9 +775,34 @@ describe('when the core zone is down', () => {
       // No-ops when the test got that far; otherwise the rest of the suite needs the core back.
       system.startService('core-user');
       system.startService('core-payment');
+      await coreBackInView();
     }
   });
 });
+
+/**
+ * Until the gateway's /health counts every instance ready, the core's as
+ * channel-user sees them: channel-user takes a stopped instance out and probes
+ * it again once a second, so a deposit completing (core-payment back) does
+ * not mean a signup would reach core-user yet — the next test's first step.
+ */
+async function coreBackInView(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const health = await http('GET', '/health');
+    const instances = Object.values(
+      (health.body as { instances?: Record<string, { ready: number; total: number }> }).instances ?? {},
+    );
+    if (
+      health.status === 200 &&
+      instances.length > 0 &&
+      instances.every((count) => count.ready === count.total)
+    )
+      return;
+    assert.ok(Date.now() < deadline, `the core zone is not back in view: ${health.text}`);
+    await sleep(500);
+  }
+}
 
 describe('when a deposit request or its settlement goes astray after the 202', () => {
   async function channelDatabase(): Promise<pg.Client> {
