@@ -81,7 +81,8 @@ async function routeRate(
   return {
     value: answered / load.durationS,
     loadGeneratorShare: load.cpu.machineShare,
-    cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered).total,
+    // No answer, no cost per answer (rather than an infinity that JSON writes as null).
+    ...(answered === 0 ? {} : { cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered).total }),
   };
 }
 
