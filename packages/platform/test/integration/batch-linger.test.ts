@@ -16,7 +16,7 @@ import { createEventProducer } from '../../src/kafka/producer.ts';
 import {
   brokers,
   fastGroupTimings,
-  openMysqlOutbox,
+  openOutbox,
   readTopic,
   silentLogger,
   uniqueName,
@@ -148,7 +148,7 @@ describe('an outbox relay lingering for more commits', { timeout: 60_000 }, () =
   let relay: OutboxRelay | undefined;
 
   before(async () => {
-    ({ database, drop } = await openMysqlOutbox('it_outbox_linger'));
+    ({ database, drop } = await openOutbox('mysql', 'it_outbox_linger'));
     await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
   });
 

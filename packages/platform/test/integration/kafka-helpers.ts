@@ -3,6 +3,7 @@ import {
   createMysqlDatabase,
   createPgDatabase,
   type Database,
+  type DatabaseDialect,
   dropMysqlDatabase,
   dropPgDatabase,
   ensureMysqlDatabase,
@@ -31,19 +32,36 @@ export function readTopic(topic: string, count: number, timeoutMs: number, settl
   return readTopicFrom(brokers, topic, count, timeoutMs, settleMs);
 }
 
-/** A throwaway MariaDB database holding only the outbox, named after `prefix`; `drop` closes and removes it. */
-export async function openMysqlOutbox(
-  prefix: string,
-): Promise<{ database: Database<OutboxDatabase>; drop: () => Promise<void> }> {
-  const name = uniqueName(prefix).replaceAll('-', '_').replaceAll('.', '_');
+/** A throwaway database of `name` on the local server of `dialect`; `drop` closes and removes it. */
+export async function openThrowawayDatabase<DB>(
+  dialect: DatabaseDialect,
+  name: string,
+  poolSizeMax: number,
+): Promise<{ database: Database<DB>; drop: () => Promise<void> }> {
+  if (dialect === 'postgres') {
+    await ensurePgDatabase(pgAdminUrl, name);
+    const database = createPgDatabase<DB>({
+      url: `postgres://postgres@127.0.0.1:5432/${name}`,
+      poolSizeMax,
+      connectionTimeoutMs: 5_000,
+      statementTimeoutMs: 10_000,
+      applicationName: 'it-outbox',
+    });
+    return {
+      database,
+      async drop() {
+        await database.close();
+        await dropPgDatabase(pgAdminUrl, name);
+      },
+    };
+  }
   await ensureMysqlDatabase(mysqlAdminUrl, name);
-  const database = createMysqlDatabase<OutboxDatabase>({
+  const database = createMysqlDatabase<DB>({
     url: `mysql://root@127.0.0.1:3306/${name}`,
-    poolSizeMax: 2,
+    poolSizeMax,
     connectTimeoutMs: 5_000,
     statementTimeoutMs: 10_000,
   });
-  await migrateToLatest(database.db, outboxMigrations('mysql'));
   return {
     database,
     async drop() {
@@ -53,27 +71,15 @@ export async function openMysqlOutbox(
   };
 }
 
-/** The same on PostgreSQL. */
-export async function openPgOutbox(
+/** A throwaway database holding only the outbox, named after `prefix`; `drop` closes and removes it. */
+export async function openOutbox(
+  dialect: DatabaseDialect,
   prefix: string,
 ): Promise<{ database: Database<OutboxDatabase>; drop: () => Promise<void> }> {
   const name = uniqueName(prefix).replaceAll('-', '_').replaceAll('.', '_');
-  await ensurePgDatabase(pgAdminUrl, name);
-  const database = createPgDatabase<OutboxDatabase>({
-    url: `postgres://postgres@127.0.0.1:5432/${name}`,
-    poolSizeMax: 2,
-    connectionTimeoutMs: 5_000,
-    statementTimeoutMs: 10_000,
-    applicationName: 'it-outbox',
-  });
-  await migrateToLatest(database.db, outboxMigrations('postgres'));
-  return {
-    database,
-    async drop() {
-      await database.close();
-      await dropPgDatabase(pgAdminUrl, name);
-    },
-  };
+  const opened = await openThrowawayDatabase<OutboxDatabase>(dialect, name, 2);
+  await migrateToLatest(opened.database.db, outboxMigrations(dialect));
+  return opened;
 }
 
 export { uniqueName, waitUntil };

@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
-import {
-  createMysqlDatabase,
-  createPgDatabase,
-  type Database,
-  dropMysqlDatabase,
-  dropPgDatabase,
-  ensureMysqlDatabase,
-  ensurePgDatabase,
-  migrateToLatest,
-} from '../../src/db.ts';
+import type { Database } from '../../src/db.ts';
 import { uuidv7 } from '../../src/ids.ts';
-import { type OutboxDatabase, outboxMigrations, readOutboxBacklog } from '../../src/kafka/outbox.ts';
-import { mysqlAdminUrl, pgAdminUrl, uniqueName } from './kafka-helpers.ts';
+import { type OutboxDatabase, readOutboxBacklog } from '../../src/kafka/outbox.ts';
+import { openOutbox } from './kafka-helpers.ts';
 
 // What an outbox holds back, as the operator console shows it (GET
 // /internal/v1/ops/outbox), on both databases the services use.
@@ -34,35 +25,15 @@ async function addRow(
 
 for (const dialect of ['postgres', 'mysql'] as const) {
   describe(`outbox backlog on ${dialect}`, { timeout: 60_000 }, () => {
-    const name = uniqueName('it_outbox_backlog').replaceAll('-', '_').replaceAll('.', '_');
     let database: Database<OutboxDatabase>;
+    let drop: (() => Promise<void>) | undefined;
 
     before(async () => {
-      if (dialect === 'postgres') {
-        await ensurePgDatabase(pgAdminUrl, name);
-        database = createPgDatabase<OutboxDatabase>({
-          url: `postgres://postgres@127.0.0.1:5432/${name}`,
-          poolSizeMax: 2,
-          connectionTimeoutMs: 5_000,
-          statementTimeoutMs: 10_000,
-          applicationName: 'it-outbox-backlog',
-        });
-      } else {
-        await ensureMysqlDatabase(mysqlAdminUrl, name);
-        database = createMysqlDatabase<OutboxDatabase>({
-          url: `mysql://root@127.0.0.1:3306/${name}`,
-          poolSizeMax: 2,
-          connectTimeoutMs: 5_000,
-          statementTimeoutMs: 10_000,
-        });
-      }
-      await migrateToLatest(database.db, outboxMigrations(dialect));
+      ({ database, drop } = await openOutbox(dialect, 'it_outbox_backlog'));
     });
 
     after(async () => {
-      await database?.close();
-      if (dialect === 'postgres') await dropPgDatabase(pgAdminUrl, name);
-      else await dropMysqlDatabase(mysqlAdminUrl, name);
+      await drop?.();
     });
 
     it('when nothing waits, then pending is 0 and there is no oldest age', async () => {

@@ -20,7 +20,7 @@ import {
   type OutboxRelay,
 } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, openMysqlOutbox, readTopic, silentLogger, uniqueName } from './kafka-helpers.ts';
+import { brokers, openOutbox, readTopic, silentLogger, uniqueName } from './kafka-helpers.ts';
 
 // An idle relay used to scan its outbox every poll interval (20 ms in
 // channel-user and point: fifty queries a second per service, the largest
@@ -53,7 +53,7 @@ describe('an idle outbox relay', { timeout: 60_000 }, () => {
   let relay: OutboxRelay | undefined;
 
   before(async () => {
-    ({ database, drop } = await openMysqlOutbox('it_outbox_idle'));
+    ({ database, drop } = await openOutbox('mysql', 'it_outbox_idle'));
     await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
   });
 

@@ -2,17 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, messageKey, newEventId, validateEvent } from '@nuri/contracts/events';
 import { type Kysely, type Migration, sql } from 'kysely';
-import {
-  createMysqlDatabase,
-  createPgDatabase,
-  type Database,
-  type DatabaseDialect,
-  dropMysqlDatabase,
-  dropPgDatabase,
-  ensureMysqlDatabase,
-  ensurePgDatabase,
-  migrateToLatest,
-} from '../../src/db.ts';
+import { type Database, migrateToLatest } from '../../src/db.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createEventConsumer, type EventConsumer } from '../../src/kafka/consumer.ts';
 import { inboxMigrations, recordInbox } from '../../src/kafka/inbox.ts';
@@ -27,8 +17,7 @@ import { createEventProducer } from '../../src/kafka/producer.ts';
 import {
   brokers,
   fastGroupTimings,
-  mysqlAdminUrl,
-  pgAdminUrl,
+  openThrowawayDatabase,
   readTopic,
   silentLogger,
   uniqueName,
@@ -69,26 +58,6 @@ function depositEvent(index: number): EventOf<'deposit.requested'> {
   );
 }
 
-async function openDatabase(dialect: DatabaseDialect, name: string): Promise<Database<TestDb>> {
-  if (dialect === 'postgres') {
-    await ensurePgDatabase(pgAdminUrl, name);
-    return createPgDatabase<TestDb>({
-      url: `postgres://postgres@127.0.0.1:5432/${name}`,
-      poolSizeMax: 8,
-      connectionTimeoutMs: 5_000,
-      statementTimeoutMs: 10_000,
-      applicationName: 'it-outbox',
-    });
-  }
-  await ensureMysqlDatabase(mysqlAdminUrl, name);
-  return createMysqlDatabase<TestDb>({
-    url: `mysql://root@127.0.0.1:3306/${name}`,
-    poolSizeMax: 8,
-    connectTimeoutMs: 5_000,
-    statementTimeoutMs: 10_000,
-  });
-}
-
 async function countRows(db: Kysely<TestDb>, where: 'unpublished' | 'all' | 'inbox'): Promise<number> {
   if (where === 'inbox') {
     const row = await db
@@ -109,6 +78,7 @@ for (const dialect of ['postgres', 'mysql'] as const) {
     const topic = uniqueName(`it.outbox.${dialect}`);
     const orderTopic = uniqueName(`it.outbox-order.${dialect}`);
     let database: Database<TestDb>;
+    let drop: (() => Promise<void>) | undefined;
     const producer = createEventProducer({ brokers, clientId: `it-outbox-${dialect}` });
     const relayTiming = {
       pollIntervalMs: dialect === 'postgres' ? 500 : 50,
@@ -119,7 +89,7 @@ for (const dialect of ['postgres', 'mysql'] as const) {
       dialect === 'postgres' ? `postgres://postgres@127.0.0.1:5432/${databaseName}` : undefined;
 
     before(async () => {
-      database = await openDatabase(dialect, databaseName);
+      ({ database, drop } = await openThrowawayDatabase<TestDb>(dialect, databaseName, 8));
       await migrateToLatest(database.db, {
         ...outboxMigrations(dialect),
         ...inboxMigrations(dialect),
@@ -138,9 +108,7 @@ for (const dialect of ['postgres', 'mysql'] as const) {
     after(async () => {
       await producer.close();
       await deleteTopics(brokers, [topic, `${topic}.dlq`, orderTopic]);
-      await database?.close();
-      if (dialect === 'postgres') await dropPgDatabase(pgAdminUrl, databaseName);
-      else await dropMysqlDatabase(mysqlAdminUrl, databaseName);
+      await drop?.();
     });
 
     it('when the inbox sees an id twice, then only the new ids come back', async () => {

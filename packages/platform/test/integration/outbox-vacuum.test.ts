@@ -7,7 +7,7 @@ import type { Database } from '../../src/db.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createOutboxRelay, enqueueOutbox, type OutboxDatabase } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, openPgOutbox, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+import { brokers, openOutbox, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
 
 // The relay deletes what it sent. On PostgreSQL each deleted row leaves a
 // dead entry at the front of the index the relay reads in id order, until a
@@ -53,7 +53,7 @@ describe('an outbox relay on PostgreSQL clearing what it deleted', { timeout: 60
   });
 
   async function sendThrough(vacuumAfterRows: number) {
-    const opened = await openPgOutbox('it_outbox_vacuum');
+    const opened = await openOutbox('postgres', 'it_outbox_vacuum');
     databases.push(opened);
     const { database } = opened;
     for (let batch = 0; batch < 4; batch += 1) {
