@@ -27,10 +27,29 @@ export async function waitUntil(
  * messages arrived, then `settleMs` longer so that extras (a duplicate that
  * should not be there) are caught too.
  */
-export async function readTopicFrom(
+export function readTopicFrom(
   brokers: string[],
   topic: string,
   count: number,
+  timeoutMs: number,
+  settleMs = 0,
+): Promise<Message<string, string, string, string>[]> {
+  return readTopicUntil(
+    brokers,
+    topic,
+    `${count} messages on ${topic}`,
+    (received) => received.length >= count,
+    timeoutMs,
+    settleMs,
+  );
+}
+
+/** The same, reading until `done` says what arrived is enough (`what` names it in a timeout). */
+export async function readTopicUntil(
+  brokers: string[],
+  topic: string,
+  what: string,
+  done: (received: readonly Message<string, string, string, string>[]) => boolean,
   timeoutMs: number,
   settleMs = 0,
 ): Promise<Message<string, string, string, string>[]> {
@@ -48,7 +67,7 @@ export async function readTopicFrom(
   try {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
     stream.on('data', (message) => received.push(message));
-    await waitUntil(`${count} messages on ${topic}`, () => received.length >= count, timeoutMs);
+    await waitUntil(what, () => done(received), timeoutMs);
     if (settleMs > 0) await sleep(settleMs);
     await stream.close();
   } finally {

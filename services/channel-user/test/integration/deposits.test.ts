@@ -5,7 +5,8 @@ import { createEvent, messageKey } from '@nuri/contracts/events';
 import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
-import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+import { readTopicFrom, readTopicUntil } from '@nuri/platform/testing';
+import type { Message } from '@platformatic/kafka';
 import { sql } from 'kysely';
 import { createDepositStore, settleDeposits } from '../../src/db/deposits-repository.ts';
 import { createDepositResender } from '../../src/events/deposit-resender.ts';
@@ -79,38 +80,8 @@ function deposit(amount: unknown, headers: Record<string, string> = {}, as = tok
   });
 }
 
-async function readTopic(topic: string, count: number): Promise<Message<string, string, string, string>[]> {
-  return readTopicUntil(topic, `${count} messages on ${topic}`, (received) => received.length >= count);
-}
-
-/** Reads `topic` from the beginning until `done` says so (15 s at most), then `settleMs` longer to catch extras. */
-async function readTopicUntil(
-  topic: string,
-  what: string,
-  done: (received: readonly Message<string, string, string, string>[]) => boolean,
-  settleMs = 0,
-): Promise<Message<string, string, string, string>[]> {
-  const consumer = new Consumer<string, string, string, string>({
-    groupId: uniqueName('reader'),
-    clientId: 'channel-user-test-reader',
-    bootstrapBrokers: brokers,
-    deserializers: stringDeserializers,
-    sessionTimeout: 6_000,
-    heartbeatInterval: 500,
-    rebalanceTimeout: 6_000,
-    maxWaitTime: 100,
-  });
-  const received: Message<string, string, string, string>[] = [];
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    stream.on('data', (message) => received.push(message));
-    await waitUntil(what, () => done(received), 15_000);
-    if (settleMs > 0) await sleep(settleMs);
-    await stream.close();
-  } finally {
-    await consumer.close(true);
-  }
-  return received;
+function readTopic(topic: string, count: number): Promise<Message<string, string, string, string>[]> {
+  return readTopicFrom(brokers, topic, count, 15_000);
 }
 
 /**
@@ -125,12 +96,14 @@ async function requestedEventsOf(depositIds: readonly string[]): Promise<string[
       .map((message) => (JSON.parse(message.value) as { data: { depositId: string } }).data.depositId)
       .filter((depositId) => depositIds.includes(depositId));
   const received = await readTopicUntil(
+    brokers,
     topics.depositRequested,
     'a deposit.requested for every deposit',
     (sofar) => {
       const seen = new Set(idsIn(sofar));
       return depositIds.every((depositId) => seen.has(depositId));
     },
+    15_000,
     500,
   );
   return idsIn(received);
