@@ -236,7 +236,7 @@ async function waitForStart(
 }
 
 /** The gateway answers 200 and sees every instance of every service ready (its probes run once a second). */
-async function isHealthy(gatewayUrl: string): Promise<boolean> {
+export async function isHealthy(gatewayUrl: string): Promise<boolean> {
   const response = await fetch(`${gatewayUrl}/health`, { signal: AbortSignal.timeout(healthProbeTimeoutMs) });
   const body = (await response.json()) as { instances?: Record<string, { ready: number; total: number }> };
   return (
