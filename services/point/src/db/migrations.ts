@@ -185,6 +185,145 @@ const startPaymentExistingFirst: Migration = {
 };
 
 /**
+ * start_payments: start_payment for a batch of payments (payments-repository.ts
+ * gathers concurrent acceptances through group commit), one call and ONE
+ * commit for all of them. `p_items` is a JSON array of objects with the
+ * fields of start_payment's parameters (camelCase; a null one left out). Each
+ * item is decided as start_payment decides it, in the array's order, behind
+ * its own savepoint, and answers one outcome; the call answers one row,
+ * `outcomes`, those outcomes comma-separated in the items' order:
+ * - STARTED: the payment, its USE row and its outbox row are written;
+ * - EXISTS: the payment id is taken (nothing written): a retry of a payment made;
+ * - INSUFFICIENT: the wallet does not cover the deduction (nothing written);
+ * - DUPLICATE: a unique key refused it (nothing of it written); the caller
+ *   asks start_payment again for that item alone, which names the key.
+ * The wallet rows are locked as the items come: the caller sorts the items by
+ * user, so locks are taken in key order, like the settlement's refunds. Any
+ * other error rolls the whole batch back and is raised as it came.
+ *
+ * JSON_TABLE truncates a value too long for its column with a warning only,
+ * even under STRICT_TRANS_TABLES; so its columns are wider than the
+ * variables they are fetched into, and a value too long (or not a number, not
+ * ASCII where the column is) fails the FETCH under strict mode instead of
+ * being stored cut short.
+ */
+const startPaymentsBatch: Migration = {
+  up: async (db) => {
+    await sql`create procedure start_payments(in p_items longtext)
+      modifies sql data
+      begin
+        declare v_done boolean default false;
+        declare v_existing int;
+        declare v_outcome varchar(12) character set ascii;
+        declare v_outcomes text character set ascii default '';
+        declare v_payment_id char(36) character set ascii collate ascii_bin;
+        declare v_user_uuid char(36) character set ascii collate ascii_bin;
+        declare v_order_id varchar(64) character set ascii collate ascii_bin;
+        declare v_account_no char(14) character set ascii;
+        declare v_cash_amount decimal(20,0);
+        declare v_point_amount decimal(20,0);
+        declare v_merchant varchar(100);
+        declare v_status varchar(10) character set ascii;
+        declare v_attempts int;
+        declare v_next_attempt_at datetime(3);
+        declare v_created_at datetime(3);
+        declare v_settled_at datetime(3);
+        declare v_deduct decimal(20,0);
+        declare v_use_id char(36) character set ascii collate ascii_bin;
+        declare v_outbox_id char(36) character set ascii collate ascii_bin;
+        declare v_outbox_topic varchar(249);
+        declare v_outbox_key varchar(255);
+        declare v_outbox_payload mediumtext;
+        declare items cursor for
+          select payment_id, user_uuid, order_id, account_no, cash_amount, point_amount, merchant,
+                 status, attempts, next_attempt_at, created_at, settled_at, deduct, use_id,
+                 outbox_id, outbox_topic, outbox_key, outbox_payload
+          from json_table(p_items, '$[*]' columns (
+            item for ordinality,
+            payment_id varchar(40) path '$.paymentId',
+            user_uuid varchar(40) path '$.userUuid',
+            order_id varchar(80) path '$.orderId',
+            account_no varchar(20) path '$.accountNo',
+            cash_amount varchar(40) path '$.cashAmount',
+            point_amount varchar(40) path '$.pointAmount',
+            merchant varchar(120) path '$.merchant',
+            status varchar(20) path '$.status',
+            attempts varchar(20) path '$.attempts',
+            next_attempt_at varchar(40) path '$.nextAttemptAt',
+            created_at varchar(40) path '$.createdAt',
+            settled_at varchar(40) path '$.settledAt',
+            deduct varchar(40) path '$.deduct',
+            use_id varchar(40) path '$.useId',
+            outbox_id varchar(40) path '$.outboxId',
+            outbox_topic varchar(260) path '$.outboxTopic',
+            outbox_key varchar(270) path '$.outboxKey',
+            outbox_payload longtext path '$.outboxPayload')) as batch
+          order by item;
+        declare continue handler for not found set v_done = true;
+        declare exit handler for sqlexception
+        begin
+          rollback;
+          resignal;
+        end;
+        start transaction;
+        open items;
+        each_item: loop
+          fetch items into v_payment_id, v_user_uuid, v_order_id, v_account_no, v_cash_amount,
+            v_point_amount, v_merchant, v_status, v_attempts, v_next_attempt_at, v_created_at,
+            v_settled_at, v_deduct, v_use_id, v_outbox_id, v_outbox_topic, v_outbox_key, v_outbox_payload;
+          if v_done then
+            leave each_item;
+          end if;
+          set v_outcome = 'STARTED';
+          savepoint item_start;
+          one_item: begin
+            declare exit handler for 1062
+            begin
+              rollback to savepoint item_start;
+              set v_outcome = 'DUPLICATE';
+            end;
+            -- The wallet row lock orders one user's payments, attempts of one payment included.
+            select count(*) into v_existing from point_wallets where user_uuid = v_user_uuid for update;
+            select count(*) into v_existing from payments where payment_id = v_payment_id;
+            if v_existing > 0 then
+              set v_outcome = 'EXISTS';
+              leave one_item;
+            end if;
+            if v_deduct > 0 then
+              update point_wallets set balance = (@point_balance_after := balance - v_deduct)
+                where user_uuid = v_user_uuid and balance >= v_deduct;
+              if row_count() <> 1 then
+                set v_outcome = 'INSUFFICIENT';
+                leave one_item;
+              end if;
+              insert into point_history (id, user_uuid, type, amount, balance_after, payment_id)
+                values (v_use_id, v_user_uuid, 'USE', v_deduct, @point_balance_after, v_payment_id);
+            end if;
+            insert into payments (payment_id, user_uuid, order_id, account_no, cash_amount, point_amount,
+                                  merchant, status, failure_code, attempts, next_attempt_at, stuck_at,
+                                  created_at, settled_at)
+              values (v_payment_id, v_user_uuid, v_order_id, v_account_no, v_cash_amount, v_point_amount,
+                      v_merchant, v_status, null, v_attempts, v_next_attempt_at, null,
+                      v_created_at, v_settled_at);
+            if v_outbox_id is not null then
+              insert into outbox (id, topic, \`key\`, payload)
+                values (v_outbox_id, v_outbox_topic, v_outbox_key, v_outbox_payload);
+            end if;
+          end one_item;
+          release savepoint item_start;
+          set v_outcomes = concat(v_outcomes, if(v_outcomes = '', '', ','), v_outcome);
+        end loop;
+        close items;
+        commit;
+        select v_outcomes as outcomes;
+      end`.execute(db);
+  },
+  down: async (db) => {
+    await sql`drop procedure start_payments`.execute(db);
+  },
+};
+
+/**
  * point's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -195,4 +334,5 @@ export const migrations: Record<string, Migration> = {
   '0001_wallets_history_payments': wallets,
   '0002_start_payment_procedure': startPaymentProcedure,
   '0003_start_payment_existing_first': startPaymentExistingFirst,
+  '0004_start_payments_batch': startPaymentsBatch,
 };

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { inTransaction } from '@nuri/platform/db';
+import { AppError } from '@nuri/platform/errors';
+import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { uuidv7 } from '@nuri/platform/ids';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import {
@@ -48,6 +50,8 @@ export interface PaymentRepositoryOptions {
   now?: () => Date;
   /** Told after each commit that wrote a cash request, so this process's relay sends it at once. */
   notifier?: OutboxNotifier;
+  /** How acceptances are gathered into calls of start_payments; defaultStartBatching unless a test says. */
+  startBatching?: StartBatching;
 }
 
 /** Raised when a settled event names a payment point never made; the consumer dead-letters it. */
@@ -91,10 +95,116 @@ function sagaStateOf(payment: Payment): SagaState {
 // payments of different users.
 const isolation = { isolationLevel: 'read committed' } as const;
 
+/** One acceptance on its way to start_payments (migrations.ts): what start_payment's parameters carry. */
+interface StartItem {
+  payment: Payment;
+  /** Step 1's deduction; 0 when the payment uses no points. */
+  deduct: bigint;
+  /** The USE row's id. */
+  useId: string;
+  /** The first cash request's outbox row; none when no cash is asked. */
+  cashRequest: ReturnType<typeof outboxRowOf> | undefined;
+  /** When that request counts as unanswered. */
+  deadline: Date | null;
+}
+
+/** start_payments' outcome per item, or ALONE: the batch failed as a whole, so the item is tried by itself. */
+type BatchOutcome = 'STARTED' | 'EXISTS' | 'INSUFFICIENT' | 'DUPLICATE' | 'ALONE';
+
+const batchOutcomes = new Set<string>(['STARTED', 'EXISTS', 'INSUFFICIENT', 'DUPLICATE']);
+
+/** Acceptances gathered per call of start_payments. */
+export interface StartBatching {
+  batchSizeMax: number;
+  /** Batches running at once (each on its own connection), one user's payments always in one lane. */
+  lanes: number;
+  /** Acceptances waiting for a batch; one more is answered 503 SERVICE_UNAVAILABLE. */
+  queueLengthMax: number;
+}
+
+export const defaultStartBatching: StartBatching = { batchSizeMax: 64, lanes: 2, queueLengthMax: 1_000 };
+
+/** MariaDB's DATETIME(3) text of an instant, in UTC like every date this pool sends (db.ts). */
+function datetimeText(at: Date): string {
+  return at.toISOString().slice(0, 23).replace('T', ' ');
+}
+
+/**
+ * One call of start_payments for the batch, its items sorted by user so the
+ * wallet locks are taken in key order; answers each item's outcome in the
+ * items' own order. A lost lock race is run again; a batch of several that
+ * fails otherwise (a value the database refuses, say) answers ALONE for each,
+ * so one bad payment does not fail the others.
+ */
+async function startBatch(db: Kysely<ServiceDb>, items: readonly StartItem[]): Promise<BatchOutcome[]> {
+  const order = items.map((_, index) => index);
+  order.sort((a, b) => compareText(items[a]!.payment.userUuid, items[b]!.payment.userUuid) || a - b);
+  const json = JSON.stringify(order.map((index) => startItemJson(items[index]!)));
+  let outcomes: string[];
+  try {
+    const result = await retryOnLockConflict(() => sql`call start_payments(${json})`.execute(db));
+    outcomes = outcomesOf(result.rows);
+  } catch (error) {
+    if (items.length === 1) throw error;
+    return items.map(() => 'ALONE');
+  }
+  assert.equal(outcomes.length, items.length, 'start_payments answers one outcome per item');
+  const answers: BatchOutcome[] = new Array(items.length);
+  order.forEach((index, position) => {
+    const outcome = outcomes[position]!;
+    assert.ok(batchOutcomes.has(outcome), `start_payments answered ${outcome}`);
+    answers[index] = outcome as BatchOutcome;
+  });
+  return answers;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** start_payments' item: a null field is left out (JSON_TABLE reads a missing path as NULL). */
+function startItemJson({
+  payment,
+  deduct,
+  useId,
+  cashRequest,
+  deadline,
+}: StartItem): Record<string, unknown> {
+  return {
+    paymentId: payment.paymentId,
+    userUuid: payment.userUuid,
+    orderId: payment.orderId,
+    accountNo: payment.accountNo,
+    cashAmount: payment.cashAmount.toString(),
+    pointAmount: payment.pointAmount.toString(),
+    merchant: payment.merchant ?? undefined,
+    status: payment.status,
+    attempts: payment.attempts,
+    nextAttemptAt: deadline === null ? undefined : datetimeText(deadline),
+    createdAt: datetimeText(payment.createdAt),
+    settledAt: payment.settledAt === null ? undefined : datetimeText(payment.settledAt),
+    deduct: deduct.toString(),
+    useId,
+    outboxId: cashRequest?.id,
+    outboxTopic: cashRequest?.topic,
+    outboxKey: cashRequest?.key,
+    outboxPayload: cashRequest?.payload,
+  };
+}
+
+/** A CALL's rows as the mysql2 driver hands them to Kysely: [the result set's rows, the call's status]. */
+function outcomesOf(rows: readonly unknown[]): string[] {
+  const resultSet = Array.isArray(rows[0]) ? (rows[0] as Array<{ outcomes?: unknown }>) : [];
+  const text = resultSet[0]?.outcomes;
+  assert.ok(typeof text === 'string', 'start_payments answers its outcomes');
+  return text === '' ? [] : text.split(',');
+}
+
 export function createPaymentRepository(
   db: Kysely<ServiceDb>,
   options: PaymentRepositoryOptions,
 ): PaymentStore & SettlementStore & TimeoutStore {
+  const startBatching = options.startBatching ?? defaultStartBatching;
   const now = options.now ?? (() => new Date());
   const { requestCash, retryPolicy } = options;
 
@@ -131,7 +241,51 @@ export function createPaymentRepository(
     return row === undefined ? undefined : toPayment(row);
   }
 
+  const starts = createGroupCommit<StartItem, BatchOutcome>({
+    name: 'payment-starts',
+    batchSizeMax: startBatching.batchSizeMax,
+    queueLengthMax: startBatching.queueLengthMax,
+    concurrency: startBatching.lanes,
+    // One user's payments go through one lane: two batches running at once never wait for one wallet.
+    keyOf: (item) => item.payment.userUuid,
+    run: (items) => startBatch(db, items),
+  });
+
   async function start(input: NewPayment, decision: SagaDecision): Promise<StartPaymentResult> {
+    const item = startItemOf(input, decision);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await starts.submit(item);
+    } catch (error) {
+      if (error instanceof GroupCommitFullError) {
+        throw new AppError(
+          'SERVICE_UNAVAILABLE',
+          503,
+          'Too many payments are waiting to be written; retry shortly',
+        );
+      }
+      throw error;
+    }
+    switch (outcome) {
+      case 'STARTED':
+        if (item.cashRequest !== undefined) options.notifier?.notify();
+        return { kind: 'started', payment: item.payment };
+      case 'INSUFFICIENT':
+        return { kind: 'insufficientPoints' };
+      case 'EXISTS': {
+        // A retry of this very payment (its answer was lost): found before the wallet was looked at.
+        const existing = await findPayment(item.payment.paymentId);
+        if (existing !== undefined && existing.userUuid === item.payment.userUuid)
+          return { kind: 'started', payment: existing };
+        throw new Error(`payment id ${item.payment.paymentId} is another user's`);
+      }
+      case 'DUPLICATE':
+      case 'ALONE':
+        return startAlone(item);
+    }
+  }
+
+  function startItemOf(input: NewPayment, decision: SagaDecision): StartItem {
     assert.ok(decision.kind === 'transition' && decision.from === 'NEW', 'start needs the ACCEPTED decision');
     const startedAt = now();
     const requested = decision.effects.find((effect) => effect.type === 'REQUEST_CASH');
@@ -143,11 +297,19 @@ export function createPaymentRepository(
       createdAt: startedAt,
       settledAt: decision.to === 'COMPLETED' ? startedAt : null,
     };
-    const deduct = decision.effects.find((effect) => effect.type === 'DEDUCT_POINTS')?.amount ?? 0n;
-    const cashRequest =
-      requested === undefined ? undefined : outboxRowOf(requestCash(payment, requested.attempt));
-    const deadline =
-      requested === undefined ? null : cashRequestDeadline(startedAt, requested.attempt, retryPolicy);
+    return {
+      payment,
+      deduct: decision.effects.find((effect) => effect.type === 'DEDUCT_POINTS')?.amount ?? 0n,
+      useId: uuidv7(),
+      cashRequest: requested === undefined ? undefined : outboxRowOf(requestCash(payment, requested.attempt)),
+      deadline:
+        requested === undefined ? null : cashRequestDeadline(startedAt, requested.attempt, retryPolicy),
+    };
+  }
+
+  /** One payment in a call and a transaction of its own (start_payment), which names what refused it. */
+  async function startAlone(item: StartItem): Promise<StartPaymentResult> {
+    const { payment, deduct, useId, cashRequest, deadline } = item;
     try {
       // The whole acceptance in one round trip and one transaction (migrations.ts, start_payment):
       // step 1 first, since the wallet row lock orders one user's payments.
@@ -156,7 +318,7 @@ export function createPaymentRepository(
           ${payment.paymentId}, ${payment.userUuid}, ${payment.orderId}, ${payment.accountNo},
           ${payment.cashAmount.toString()}, ${payment.pointAmount.toString()}, ${payment.merchant},
           ${payment.status}, ${payment.attempts}, ${deadline}, ${payment.createdAt}, ${payment.settledAt},
-          ${deduct.toString()}, ${uuidv7()},
+          ${deduct.toString()}, ${useId},
           ${cashRequest?.id ?? null}, ${cashRequest?.topic ?? null}, ${cashRequest?.key ?? null},
           ${cashRequest?.payload ?? null})`.execute(db),
       );

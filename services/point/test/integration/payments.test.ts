@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { validateEvent } from '@nuri/contracts/events';
 import { uuidv7 } from '@nuri/platform/ids';
-import { startPayment } from '../../src/domain/payments.ts';
+import { decide } from '../../src/domain/payment-saga.ts';
+import { type NewPayment, type StartPaymentResult, startPayment } from '../../src/domain/payments.ts';
 import {
   charge,
   fakeAccountNo,
@@ -405,5 +406,120 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
     assert.equal(uses.length, 1);
     const requests = (await outboxRows(point)).filter((row) => row.payload.includes(paymentId));
     assert.equal(requests.length, 1);
+  });
+});
+
+describe('composite payments: acceptances gathered into one call of start_payments', {
+  timeout: 60_000,
+}, () => {
+  let point: TestPoint;
+  before(async () => {
+    point = await startPoint('payment_batches');
+  });
+  after(async () => {
+    await point?.close();
+  });
+
+  function newPayment(user: TestUser, pointAmount: bigint, orderId?: string): NewPayment {
+    const paymentId = uuidv7();
+    return {
+      paymentId,
+      userUuid: user.userUuid,
+      orderId: orderId ?? paymentId,
+      accountNo: fakeAccountNo(),
+      cashAmount: 1_000n,
+      pointAmount,
+      merchant: null,
+    };
+  }
+
+  /** Starts every payment in one turn: the group commit sends them as one batch. */
+  function startTogether(payments: NewPayment[]): Promise<PromiseSettledResult<StartPaymentResult>[]> {
+    return Promise.allSettled(
+      payments.map((payment) =>
+        point.payments.start(
+          payment,
+          decide(
+            { status: 'NEW', cashAmount: payment.cashAmount, pointAmount: payment.pointAmount, attempts: 0 },
+            { type: 'ACCEPTED' },
+          ),
+        ),
+      ),
+    );
+  }
+
+  function kinds(results: PromiseSettledResult<StartPaymentResult>[]): string[] {
+    return results.map((result) => (result.status === 'fulfilled' ? result.value.kind : 'rejected'));
+  }
+
+  it('when one user’s payments come together and the points run out partway, then each is decided in its turn as if alone: a smaller one after a refused one still fits', async () => {
+    const user = await newUser();
+    await charge(point, user, 3_000);
+    const payments = [1_000n, 1_500n, 1_000n, 400n].map((amount) => newPayment(user, amount));
+    const results = await startTogether(payments);
+    assert.deepEqual(kinds(results), ['started', 'started', 'insufficientPoints', 'started']);
+    assert.equal(await pointBalance(point, user.userUuid), 100n);
+    const uses = (await historyOf(point, user.userUuid)).filter((row) => row.type === 'USE');
+    assert.deepEqual(
+      uses.map((row) => [row.amount, row.balance_after]),
+      [
+        ['1000', '2000'],
+        ['1500', '500'],
+        ['400', '100'],
+      ],
+    );
+    assert.equal(await paymentRow(point, payments[2]!.paymentId), undefined, 'the refused one wrote nothing');
+    const requests = (await outboxRows(point)).filter((row) =>
+      payments.some((payment) => row.payload.includes(payment.paymentId)),
+    );
+    assert.equal(requests.length, 3, 'a cash request for each started payment');
+  });
+
+  it('when several users’ payments come together, then each user’s points pay only that user’s payments', async () => {
+    const users = await Promise.all([newUser(), newUser(), newUser()]);
+    for (const user of users) await charge(point, user, 1_000);
+    const payments = users.flatMap((user) => [newPayment(user, 600n), newPayment(user, 600n)]);
+    const results = await startTogether(payments);
+    assert.deepEqual(kinds(results), [
+      'started',
+      'insufficientPoints',
+      'started',
+      'insufficientPoints',
+      'started',
+      'insufficientPoints',
+    ]);
+    for (const user of users) assert.equal(await pointBalance(point, user.userUuid), 400n);
+  });
+
+  it('when one batch holds a payment twice and an order id twice, then the payment is made once and the second order is DUPLICATE_ORDER without spending a point', async () => {
+    const user = await newUser();
+    await charge(point, user, 5_000);
+    const payment = newPayment(user, 1_000n);
+    const first = newPayment(user, 700n, 'order-twice');
+    const second = newPayment(user, 800n, 'order-twice');
+    const results = await startTogether([payment, payment, first, second]);
+    assert.deepEqual(kinds(results), ['started', 'started', 'started', 'duplicateOrder']);
+    const [made, again] = results as PromiseFulfilledResult<StartPaymentResult & { kind: 'started' }>[];
+    assert.equal(
+      again!.value.payment.createdAt.getTime(),
+      made!.value.payment.createdAt.getTime(),
+      'the stored payment',
+    );
+    assert.equal(await pointBalance(point, user.userUuid), 3_300n);
+    assert.equal((await historyOf(point, user.userUuid)).filter((row) => row.type === 'USE').length, 2);
+  });
+
+  it('when one payment of a batch holds a value the database refuses, then that one fails alone, nothing of it is stored cut short, and the others are made', async () => {
+    const user = await newUser();
+    await charge(point, user, 5_000);
+    const good = [newPayment(user, 100n), newPayment(user, 200n)];
+    // 65 characters: one more than payments.order_id holds (the route refuses it, and so would the
+    // cash request's schema: this one asks no cash). JSON_TABLE alone would have cut it short.
+    const bad = { ...newPayment(user, 300n, 'o'.repeat(65)), cashAmount: 0n };
+    const results = await startTogether([good[0]!, bad, good[1]!]);
+    assert.deepEqual(kinds(results), ['started', 'rejected', 'started']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /too long/i);
+    assert.equal(await paymentRow(point, bad.paymentId), undefined);
+    assert.equal(await pointBalance(point, user.userUuid), 4_700n);
   });
 });
