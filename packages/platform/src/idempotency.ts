@@ -215,7 +215,12 @@ export interface IdempotencyStore {
    * only if that row went in. When the key was taken, nothing is written and
    * `execute` answers `keyTaken`: the store then answers from the existing
    * row (a replay, 422, or 409 while a `handle` request with it still runs).
-   * So a keyed request costs no write of its own.
+   * So a keyed request costs no write of its own. A refusal `execute` throws
+   * (a 4xx AppError) is an outcome too: the store binds the key to it in a
+   * write of its own and replays it later, or answers from the key's row when
+   * it was bound meanwhile; a 5xx binds nothing. A key `handle` claimed and
+   * whose lease ran out is taken over and run as `handle` would, `execute`
+   * then getting the claim's operation id and no binding.
    */
   handleInEffect(
     request: FastifyRequest,
@@ -236,6 +241,9 @@ export interface KeyBinding {
   key: string;
   requestHash: string;
 }
+
+/** MariaDB's "duplicate entry" error number. */
+const mysqlDuplicateEntryErrno = 1062;
 
 /** `handleInEffect`'s execute found the key bound already and wrote nothing. */
 export const keyTaken = Symbol('idempotency key taken');
@@ -421,16 +429,31 @@ export function createIdempotencyStore(
       .execute();
   }
 
+  /** Binds a free key to a refusal (handleInEffect); false when the key was bound already. */
+  async function bindRefusal(binding: KeyBinding, operationId: string, error: AppError): Promise<boolean> {
+    const row = keyRow(binding, operationId, { statusCode: error.status, body: storedProblemOf(error) });
+    const insert = db.insertInto('idempotency_keys').values({ ...row, locked_until: new Date() });
+    if (dialect === 'postgres') {
+      const inserted = await insert.onConflict((conflict) => conflict.doNothing()).executeTakeFirst();
+      return Number(inserted.numInsertedOrUpdatedRows) === 1;
+    }
+    // Not INSERT IGNORE, which would also turn a value MariaDB refuses into a warning.
+    try {
+      await insert.execute();
+      return true;
+    } catch (error) {
+      if ((error as { errno?: unknown }).errno === mysqlDuplicateEntryErrno) return false;
+      throw error;
+    }
+  }
+
   async function runAsOwner(claim: Claim, execute: (operationId: string) => Promise<IdempotentResult>) {
     let result: IdempotentResult;
     try {
       result = await execute(claim.operationId);
     } catch (error) {
       if (error instanceof AppError && error.status < 500) {
-        const stored: StoredProblem = {
-          problem: { code: error.code, detail: error.detail, extra: { ...error.extra } },
-        };
-        await finish(claim, error.status, stored);
+        await finish(claim, error.status, storedProblemOf(error));
       } else {
         await release(claim.userUuid, claim.key).catch(() => undefined);
       }
@@ -517,9 +540,36 @@ export function createIdempotencyStore(
       const key = readIdempotencyKey(request);
       const binding =
         key === undefined ? undefined : { userUuid, key, requestHash: requestFingerprint(request) };
-      const result = await execute(uuidv7(), binding);
+      const operationId = uuidv7();
+      let result: IdempotentResult | typeof keyTaken;
+      try {
+        result = await execute(operationId, binding);
+      } catch (error) {
+        // A refusal is an outcome: bound to the key like an answer, unless the key is bound already.
+        if (binding !== undefined && error instanceof AppError && error.status < 500) {
+          if (!(await bindRefusal(binding, operationId, error))) {
+            return replayStored(reply, await boundRequest(userUuid, binding.key, binding.requestHash));
+          }
+        }
+        throw error;
+      }
       if (result !== keyTaken) return respond(reply, result);
       if (binding === undefined) throw new Error('keyTaken answered for a request without a key');
+      // A claim `handle` left PENDING (a route that used it before, during a rolling
+      // upgrade) whose owner died: taken over and run as `handle` runs it, under the
+      // claim's operation id, so an effect that did commit is found, not repeated.
+      const claimed = await takeOverExpired(userUuid, binding.key, binding.requestHash);
+      if (claimed !== undefined) {
+        const claim = { userUuid, key: binding.key, hash: binding.requestHash, operationId: claimed };
+        return respond(
+          reply,
+          await runAsOwner(claim, async (id) => {
+            const again = await execute(id, undefined);
+            if (again === keyTaken) throw new Error('keyTaken answered for a request without a key');
+            return again;
+          }),
+        );
+      }
       return replayStored(reply, await boundRequest(userUuid, binding.key, binding.requestHash));
     },
 
@@ -543,6 +593,10 @@ export function createIdempotencyStore(
       return deleted;
     },
   };
+}
+
+function storedProblemOf(error: AppError): StoredProblem {
+  return { problem: { code: error.code, detail: error.detail, extra: { ...error.extra } } };
 }
 
 function respond(reply: FastifyReply, result: IdempotentResult): unknown {

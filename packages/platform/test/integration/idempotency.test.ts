@@ -20,6 +20,8 @@ import {
   createIdempotencyStore,
   type IdempotencyDatabase,
   idempotencyMigrations,
+  keyRow,
+  keyTaken,
 } from '../../src/idempotency.ts';
 import { uuidv7 } from '../../src/ids.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -70,7 +72,49 @@ function buildApp(database: Database<unknown>, leaseMs = 30_000) {
         return { statusCode: 200, body: answer };
       }),
   );
-  return { app, effects, store, delegated };
+  // An in-effect route: the effect writes the key's row itself, with the answer it knows beforehand
+  // (here the effect is that row alone); an amount over 1,000 is refused before anything is written.
+  const inEffect = { count: 0 };
+  app.post(
+    '/things/:id/charges',
+    { schema: { params: Type.Object({ id: Type.String() }), body: Type.Object({ amount: Type.Integer() }) } },
+    async (request, reply) =>
+      store.handleInEffect(
+        request,
+        reply,
+        String(request.headers['x-user-uuid']),
+        async (operationId, binding) => {
+          const { amount } = request.body as { amount: number };
+          const db = database.db as Kysely<IdempotencyDatabase>;
+          if (request.headers['x-race'] !== undefined && binding !== undefined) {
+            // Another request with the key wins a race while this one is being refused.
+            const won = { statusCode: 201, body: { won: true } };
+            await db
+              .insertInto('idempotency_keys')
+              .values({ ...keyRow(binding, uuidv7(), won), locked_until: new Date() })
+              .execute();
+          }
+          if (amount > 1_000)
+            throw new AppError('INSUFFICIENT_BALANCE', 409, 'Not enough money', { shortBy: amount - 1_000 });
+          if (amount === 503) throw new AppError('CORE_UNAVAILABLE', 503, 'Core is down');
+          const answer = { statusCode: 201, body: { chargeId: operationId, amount } };
+          if (binding !== undefined) {
+            const row = { ...keyRow(binding, operationId, answer), locked_until: new Date() };
+            const taken = await db
+              .selectFrom('idempotency_keys')
+              .select('operation_id')
+              .where('user_uuid', '=', binding.userUuid)
+              .where('idem_key', '=', binding.key)
+              .executeTakeFirst();
+            if (taken !== undefined) return keyTaken;
+            await db.insertInto('idempotency_keys').values(row).execute();
+          }
+          inEffect.count += 1;
+          return answer;
+        },
+      ),
+  );
+  return { app, effects, store, delegated, inEffect };
 }
 
 const dialects = [
@@ -188,6 +232,79 @@ for (const dialect of dialects) {
       assert.equal(effects.count, 2);
       // The effect may have committed before the failure: the retry must name the same resource.
       assert.equal(effects.operationIds[1], effects.operationIds[0]);
+    });
+
+    it('when a request whose effect binds its own key is refused (4xx), then the refusal is bound to the key and replayed, and the key answers 422 for another body', async () => {
+      const { app, inEffect } = buildApp(database);
+      const charge = (key: string, amount: number) =>
+        app.inject({
+          method: 'POST',
+          url: '/things/a/charges',
+          headers: { 'x-user-uuid': user, 'idempotency-key': key },
+          payload: { amount },
+        });
+      const first = await charge('key-ie-1', 5_000);
+      assert.equal(first.statusCode, 409);
+      assert.equal(first.headers['idempotent-replayed'], undefined);
+      const again = await charge('key-ie-1', 5_000);
+      assert.equal(again.statusCode, 409);
+      assert.deepEqual([again.json().code, again.json().shortBy], ['INSUFFICIENT_BALANCE', 4_000]);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(
+        (await charge('key-ie-1', 100)).statusCode,
+        422,
+        'the key is bound to the refused request',
+      );
+      // A 5xx binds nothing: the retry runs again, and its success is the key's answer.
+      assert.equal((await charge('key-ie-2', 503)).statusCode, 503);
+      const accepted = await charge('key-ie-2', 100);
+      assert.equal(accepted.statusCode, 201);
+      const replayed = await charge('key-ie-2', 100);
+      assert.deepEqual(replayed.json(), accepted.json());
+      assert.equal(replayed.headers['idempotent-replayed'], 'true');
+      assert.equal(inEffect.count, 1);
+    });
+
+    it('when a key was claimed by handle and its owner died, then an in-effect request takes it over and runs under the claim\u2019s operation id, without binding the key again', async () => {
+      const { app, inEffect } = buildApp(database, 50);
+      const charge = () =>
+        app.inject({
+          method: 'POST',
+          url: '/things/a/charges',
+          headers: { 'x-user-uuid': user, 'idempotency-key': 'key-ie-4' },
+          payload: { amount: 100 },
+        });
+      const first = await charge();
+      assert.equal(first.statusCode, 201);
+      // As a claim of `handle` whose process died before storing the answer (a rolling upgrade).
+      await database.db
+        .updateTable('idempotency_keys' as never)
+        .set({ state: 'PENDING', status_code: null, response_body: null, locked_until: new Date(0) } as never)
+        .where('idem_key' as never, '=', 'key-ie-4' as never)
+        .execute();
+      const retry = await charge();
+      assert.equal(retry.statusCode, 201, retry.body);
+      assert.equal(retry.json().chargeId, first.json().chargeId, 'the claim\u2019s operation id');
+      const replay = await charge();
+      assert.deepEqual(replay.json(), retry.json());
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal(inEffect.count, 2);
+    });
+
+    it('when a refused request finds its key bound meanwhile, then the key\u2019s own answer is given', async () => {
+      const { app } = buildApp(database);
+      const charge = (race: boolean) =>
+        app.inject({
+          method: 'POST',
+          url: '/things/a/charges',
+          headers: { 'x-user-uuid': user, 'idempotency-key': 'key-ie-3', ...(race ? { 'x-race': '1' } : {}) },
+          payload: { amount: 5_000 },
+        });
+      const refused = await charge(true);
+      assert.deepEqual([refused.statusCode, refused.json()], [201, { won: true }]);
+      assert.equal(refused.headers['idempotent-replayed'], 'true');
+      const again = await charge(false);
+      assert.deepEqual([again.statusCode, again.json()], [201, { won: true }]);
     });
 
     it('when requests carry no key or different keys, then each run gets its own operation id', async () => {

@@ -234,10 +234,14 @@ const startPaymentsBatch: Migration = {
         declare v_outbox_topic varchar(249);
         declare v_outbox_key varchar(255);
         declare v_outbox_payload mediumtext;
+        declare v_idem_key varchar(64) character set ascii collate ascii_bin;
+        declare v_request_hash char(64) character set ascii collate ascii_bin;
+        declare v_key_status int;
+        declare v_key_body mediumtext;
         declare items cursor for
           select payment_id, user_uuid, order_id, account_no, cash_amount, point_amount, merchant,
                  status, attempts, next_attempt_at, created_at, settled_at, deduct, use_id,
-                 outbox_id, outbox_topic, outbox_key, outbox_payload
+                 outbox_id, outbox_topic, outbox_key, outbox_payload, idem_key, request_hash, key_status, key_body
           from json_table(p_items, '$[*]' columns (
             item for ordinality,
             payment_id varchar(40) path '$.paymentId',
@@ -257,7 +261,11 @@ const startPaymentsBatch: Migration = {
             outbox_id varchar(40) path '$.outboxId',
             outbox_topic varchar(260) path '$.outboxTopic',
             outbox_key varchar(270) path '$.outboxKey',
-            outbox_payload longtext path '$.outboxPayload')) as batch
+            outbox_payload longtext path '$.outboxPayload',
+            idem_key varchar(80) path '$.idemKey',
+            request_hash varchar(80) path '$.requestHash',
+            key_status varchar(20) path '$.keyStatus',
+            key_body longtext path '$.keyBody')) as batch
           order by item;
         declare continue handler for not found set v_done = true;
         declare exit handler for sqlexception
@@ -270,7 +278,8 @@ const startPaymentsBatch: Migration = {
         each_item: loop
           fetch items into v_payment_id, v_user_uuid, v_order_id, v_account_no, v_cash_amount,
             v_point_amount, v_merchant, v_status, v_attempts, v_next_attempt_at, v_created_at,
-            v_settled_at, v_deduct, v_use_id, v_outbox_id, v_outbox_topic, v_outbox_key, v_outbox_payload;
+            v_settled_at, v_deduct, v_use_id, v_outbox_id, v_outbox_topic, v_outbox_key, v_outbox_payload,
+            v_idem_key, v_request_hash, v_key_status, v_key_body;
           if v_done then
             leave each_item;
           end if;
@@ -289,10 +298,25 @@ const startPaymentsBatch: Migration = {
               set v_outcome = 'EXISTS';
               leave one_item;
             end if;
+            if v_idem_key is not null then
+              -- The Idempotency-Key is bound with the payment, to the answer it gets.
+              select count(*) into v_existing from idempotency_keys
+                where user_uuid = v_user_uuid and idem_key = v_idem_key;
+              if v_existing > 0 then
+                set v_outcome = 'KEY_TAKEN';
+                leave one_item;
+              end if;
+              insert into idempotency_keys (user_uuid, idem_key, request_hash, operation_id, state,
+                                            status_code, response_body, locked_until)
+                values (v_user_uuid, v_idem_key, v_request_hash, v_payment_id, 'DONE',
+                        v_key_status, v_key_body, v_created_at);
+            end if;
             if v_deduct > 0 then
               update point_wallets set balance = (@point_balance_after := balance - v_deduct)
                 where user_uuid = v_user_uuid and balance >= v_deduct;
               if row_count() <> 1 then
+                -- The key's row, if any, goes too: the caller binds the key to the refusal.
+                rollback to savepoint item_start;
                 set v_outcome = 'INSUFFICIENT';
                 leave one_item;
               end if;

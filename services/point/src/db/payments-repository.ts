@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { inTransaction } from '@nuri/platform/db';
 import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
+import { keyRow } from '@nuri/platform/idempotency';
 import { uuidv7 } from '@nuri/platform/ids';
 import { recordInbox } from '@nuri/platform/kafka/inbox';
 import {
@@ -24,20 +25,14 @@ import {
   cashRequestDeadline,
   type NewPayment,
   type Payment,
+  type PaymentKey,
   type PaymentStore,
   type RetryPolicy,
   type StartPaymentResult,
 } from '../domain/payments.ts';
 import type { CashOutcome, SettlementRecord, SettlementStore, TimeoutStore } from '../domain/settlement.ts';
 import type { PaymentsTable, ServiceDb } from './database.ts';
-import {
-  insufficientPointsSignal,
-  isAnyDuplicateKey,
-  isDuplicateKey,
-  isSignalled,
-  paymentExistsSignal,
-  retryOnLockConflict,
-} from './mysql-errors.ts';
+import { retryOnLockConflict } from './mysql-errors.ts';
 import { type PointRefund, refundPoints } from './wallet-ledger.ts';
 
 /** Builds the payment.requested message for one attempt (events/ owns the envelope and topic). */
@@ -106,12 +101,14 @@ interface StartItem {
   cashRequest: ReturnType<typeof outboxRowOf> | undefined;
   /** When that request counts as unanswered. */
   deadline: Date | null;
+  /** The Idempotency-Key's row, bound in the same transaction to the answer the payment gets. */
+  boundKey: ReturnType<typeof keyRow> | undefined;
 }
 
 /** start_payments' outcome per item, or ALONE: the batch failed as a whole, so the item is tried by itself. */
-type BatchOutcome = 'STARTED' | 'EXISTS' | 'INSUFFICIENT' | 'DUPLICATE' | 'ALONE';
+type BatchOutcome = 'STARTED' | 'EXISTS' | 'KEY_TAKEN' | 'INSUFFICIENT' | 'DUPLICATE' | 'ALONE';
 
-const batchOutcomes = new Set<string>(['STARTED', 'EXISTS', 'INSUFFICIENT', 'DUPLICATE']);
+const batchOutcomes = new Set<string>(['STARTED', 'EXISTS', 'KEY_TAKEN', 'INSUFFICIENT', 'DUPLICATE']);
 
 /** Acceptances gathered per call of start_payments. */
 export interface StartBatching {
@@ -169,6 +166,7 @@ function startItemJson({
   useId,
   cashRequest,
   deadline,
+  boundKey,
 }: StartItem): Record<string, unknown> {
   return {
     paymentId: payment.paymentId,
@@ -189,6 +187,10 @@ function startItemJson({
     outboxTopic: cashRequest?.topic,
     outboxKey: cashRequest?.key,
     outboxPayload: cashRequest?.payload,
+    idemKey: boundKey?.idem_key,
+    requestHash: boundKey?.request_hash,
+    keyStatus: boundKey?.status_code,
+    keyBody: boundKey?.response_body,
   };
 }
 
@@ -251,8 +253,12 @@ export function createPaymentRepository(
     run: (items) => startBatch(db, items),
   });
 
-  async function start(input: NewPayment, decision: SagaDecision): Promise<StartPaymentResult> {
-    const item = startItemOf(input, decision);
+  async function start(
+    input: NewPayment,
+    decision: SagaDecision,
+    key?: PaymentKey,
+  ): Promise<StartPaymentResult> {
+    const item = startItemOf(input, decision, key);
     let outcome: BatchOutcome;
     try {
       outcome = await starts.submit(item);
@@ -266,26 +272,25 @@ export function createPaymentRepository(
       }
       throw error;
     }
+    // The batch failed as a whole: this payment is tried in a call of its own, whose error is its own.
+    if (outcome === 'ALONE') outcome = (await startBatch(db, [item]))[0]!;
     switch (outcome) {
       case 'STARTED':
         if (item.cashRequest !== undefined) options.notifier?.notify();
         return { kind: 'started', payment: item.payment };
       case 'INSUFFICIENT':
         return { kind: 'insufficientPoints' };
-      case 'EXISTS': {
-        // A retry of this very payment (its answer was lost): found before the wallet was looked at.
-        const existing = await findPayment(item.payment.paymentId);
-        if (existing !== undefined && existing.userUuid === item.payment.userUuid)
-          return { kind: 'started', payment: existing };
-        throw new Error(`payment id ${item.payment.paymentId} is another user's`);
-      }
+      case 'KEY_TAKEN':
+        return { kind: 'keyTaken' };
+      case 'EXISTS':
       case 'DUPLICATE':
+        return whatRefused(item);
       case 'ALONE':
-        return startAlone(item);
+        throw new Error('a payment alone answered ALONE');
     }
   }
 
-  function startItemOf(input: NewPayment, decision: SagaDecision): StartItem {
+  function startItemOf(input: NewPayment, decision: SagaDecision, key: PaymentKey | undefined): StartItem {
     assert.ok(decision.kind === 'transition' && decision.from === 'NEW', 'start needs the ACCEPTED decision');
     const startedAt = now();
     const requested = decision.effects.find((effect) => effect.type === 'REQUEST_CASH');
@@ -304,45 +309,40 @@ export function createPaymentRepository(
       cashRequest: requested === undefined ? undefined : outboxRowOf(requestCash(payment, requested.attempt)),
       deadline:
         requested === undefined ? null : cashRequestDeadline(startedAt, requested.attempt, retryPolicy),
+      boundKey: key === undefined ? undefined : keyRow(key.binding, payment.paymentId, key.answer(payment)),
     };
   }
 
-  /** One payment in a call and a transaction of its own (start_payment), which names what refused it. */
-  async function startAlone(item: StartItem): Promise<StartPaymentResult> {
-    const { payment, deduct, useId, cashRequest, deadline } = item;
-    try {
-      // The whole acceptance in one round trip and one transaction (migrations.ts, start_payment):
-      // step 1 first, since the wallet row lock orders one user's payments.
-      await retryOnLockConflict(() =>
-        sql`call start_payment(
-          ${payment.paymentId}, ${payment.userUuid}, ${payment.orderId}, ${payment.accountNo},
-          ${payment.cashAmount.toString()}, ${payment.pointAmount.toString()}, ${payment.merchant},
-          ${payment.status}, ${payment.attempts}, ${deadline}, ${payment.createdAt}, ${payment.settledAt},
-          ${deduct.toString()}, ${useId},
-          ${cashRequest?.id ?? null}, ${cashRequest?.topic ?? null}, ${cashRequest?.key ?? null},
-          ${cashRequest?.payload ?? null})`.execute(db),
-      );
-      if (cashRequest !== undefined) options.notifier?.notify();
-      return { kind: 'started', payment };
-    } catch (error) {
-      if (isSignalled(error, paymentExistsSignal)) {
-        // A retry of this very payment (its answer was lost): found before the wallet was looked at.
-        const existing = await findPayment(payment.paymentId);
-        if (existing !== undefined && existing.userUuid === payment.userUuid)
-          return { kind: 'started', payment: existing };
-      }
-      if (isSignalled(error, insufficientPointsSignal)) return { kind: 'insufficientPoints' };
-      if (isAnyDuplicateKey(error)) {
-        // The payment id is the request's idempotency operation id: a retry
-        // after a lost answer meets its own payment (its USE row, its id) and
-        // gets that payment back instead of paying twice.
-        const existing = await findPayment(payment.paymentId);
-        if (existing !== undefined && existing.userUuid === payment.userUuid)
-          return { kind: 'started', payment: existing };
-      }
-      if (isDuplicateKey(error, 'payments_user_order')) return { kind: 'duplicateOrder' };
-      throw error;
+  /**
+   * A payment whose id was taken, or that a unique key refused (a row that
+   * refuses an insert has committed, so it is there to be found): its own
+   * payment made before (a retry whose answer was lost), its key bound by
+   * another request, or its order id used already.
+   */
+  async function whatRefused(item: StartItem): Promise<StartPaymentResult> {
+    const { payment } = item;
+    const existing = await findPayment(payment.paymentId);
+    if (existing !== undefined) {
+      assert.equal(existing.userUuid, payment.userUuid, 'a payment id taken by another user');
+      return { kind: 'started', payment: existing };
     }
+    if (item.boundKey !== undefined) {
+      const bound = await db
+        .selectFrom('idempotency_keys')
+        .select('operation_id')
+        .where('user_uuid', '=', payment.userUuid)
+        .where('idem_key', '=', item.boundKey.idem_key)
+        .executeTakeFirst();
+      if (bound !== undefined) return { kind: 'keyTaken' };
+    }
+    const sameOrder = await db
+      .selectFrom('payments')
+      .select('payment_id')
+      .where('user_uuid', '=', payment.userUuid)
+      .where('order_id', '=', payment.orderId)
+      .executeTakeFirst();
+    if (sameOrder !== undefined) return { kind: 'duplicateOrder' };
+    throw new Error(`start_payments refused payment ${payment.paymentId} on a unique key no row holds`);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
+import { type IdempotentResult, type KeyBinding, keyTaken } from '@nuri/platform/idempotency';
 import { AMOUNT_MAX } from '@nuri/platform/money';
 import { decide, type PaymentStatus, type SagaDecision } from './payment-saga.ts';
 
@@ -35,15 +36,24 @@ export interface NewPayment {
 export type StartPaymentResult =
   | { kind: 'started'; payment: Payment }
   | { kind: 'insufficientPoints' }
-  | { kind: 'duplicateOrder' };
+  | { kind: 'duplicateOrder' }
+  /** The Idempotency-Key was bound already (by another request with it): nothing was written. */
+  | { kind: 'keyTaken' };
+
+/** A request's Idempotency-Key, bound with the payment it starts to the answer that payment gets. */
+export interface PaymentKey {
+  binding: KeyBinding;
+  answer: (payment: Payment) => IdempotentResult;
+}
 
 export interface PaymentStore {
   /**
    * Carries out the acceptance decision in one transaction: the conditional
    * point deduction and its USE row, the payment row, and the outbox row of
-   * the first cash request. Nothing is written unless all of it is.
+   * the first cash request, and the key's row when a key is given. Nothing
+   * is written unless all of it is.
    */
-  start(payment: NewPayment, decision: SagaDecision): Promise<StartPaymentResult>;
+  start(payment: NewPayment, decision: SagaDecision, key?: PaymentKey): Promise<StartPaymentResult>;
   find(paymentId: string): Promise<Payment | undefined>;
 }
 
@@ -68,12 +78,15 @@ export interface StartPaymentInput {
 /**
  * POST /payments: the table of contents of accepting a composite payment.
  * Ownership is asked before anything is written, so a foreign account costs
- * the user nothing; then the saga's acceptance is carried out atomically.
+ * the user nothing; then the saga's acceptance is carried out atomically,
+ * the request's Idempotency-Key (if any) bound in the same transaction.
+ * Answers `keyTaken` when that key was bound already: nothing was written.
  */
 export async function startPayment(
   deps: { payments: PaymentStore; accountLinks: AccountLinks },
   input: StartPaymentInput,
-): Promise<Payment> {
+  key?: PaymentKey,
+): Promise<Payment | typeof keyTaken> {
   if (input.cashAmount === 0n && input.pointAmount === 0n) {
     throw new AppError('VALIDATION_FAILED', 400, 'cashAmount and pointAmount cannot both be 0');
   }
@@ -93,10 +106,12 @@ export async function startPayment(
     { status: 'NEW', cashAmount: payment.cashAmount, pointAmount: payment.pointAmount, attempts: 0 },
     { type: 'ACCEPTED' },
   );
-  const result = await deps.payments.start(payment, decision);
+  const result = await deps.payments.start(payment, decision, key);
   switch (result.kind) {
     case 'started':
       return result.payment;
+    case 'keyTaken':
+      return keyTaken;
     case 'insufficientPoints':
       throw new AppError('INSUFFICIENT_POINTS', 409, 'The point balance does not cover pointAmount');
     case 'duplicateOrder':

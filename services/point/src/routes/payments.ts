@@ -1,15 +1,15 @@
-import type { IdempotencyStore } from '@nuri/platform/idempotency';
+import { type IdempotencyStore, keyTaken } from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
 import {
   type AccountLinks,
   cashAmountMax,
   getPayment,
+  type Payment,
   type PaymentStore,
   pointAmountMax,
   startPayment,
 } from '../domain/payments.ts';
 import { userOf } from './authentication.ts';
-import { respondIdempotently } from './idempotent.ts';
 import {
   PaymentAcceptedSchema,
   PaymentBody,
@@ -52,10 +52,24 @@ export function registerPaymentRoutes(
         merchant: body.merchant,
         orderId: body.orderId,
       };
-      // The operation id is the payment id: a retry after a lost answer finds the same payment.
-      return respondIdempotently(deps.idempotency, request, reply, userUuid, 202, async (paymentId) =>
-        paymentAcceptedToJson(await startPayment(deps, { ...input, paymentId })),
+      // The operation id is the payment id, and the key (if any) is bound in the
+      // payment's own transaction with the 202 it answers: no write of its own.
+      // A refusal (404, 409) is bound to the key by the store and replayed.
+      const answer = await deps.idempotency.handleInEffect(
+        request,
+        reply,
+        userUuid,
+        async (paymentId, binding) => {
+          const started = await startPayment(
+            deps,
+            { ...input, paymentId },
+            binding === undefined ? undefined : { binding, answer: acceptedAnswer },
+          );
+          return started === keyTaken ? keyTaken : acceptedAnswer(started);
+        },
       );
+      // The store replays a stored body as unknown: it is the body this route answered the first time.
+      return answer as ReturnType<typeof paymentAcceptedToJson>;
     },
   );
 
@@ -70,4 +84,9 @@ export function registerPaymentRoutes(
     async (request) =>
       paymentToJson(await getPayment(deps.payments, userOf(request), request.params.paymentId)),
   );
+}
+
+/** The 202 a payment is accepted with, known before it is written. */
+function acceptedAnswer(payment: Payment) {
+  return { statusCode: 202, body: paymentAcceptedToJson(payment) };
 }

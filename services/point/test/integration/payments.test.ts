@@ -3,7 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { validateEvent } from '@nuri/contracts/events';
 import { uuidv7 } from '@nuri/platform/ids';
 import { decide } from '../../src/domain/payment-saga.ts';
-import { type NewPayment, type StartPaymentResult, startPayment } from '../../src/domain/payments.ts';
+import {
+  type NewPayment,
+  type Payment,
+  type StartPaymentResult,
+  startPayment,
+} from '../../src/domain/payments.ts';
 import {
   charge,
   fakeAccountNo,
@@ -280,7 +285,7 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
       merchant: undefined,
     };
     const deps = { payments: point.payments, accountLinks: point.accountLinks };
-    const results = await Promise.all([1, 2].map(() => startPayment(deps, input)));
+    const results = (await Promise.all([1, 2].map(() => startPayment(deps, input)))) as Payment[];
     assert.deepEqual(
       results.map((payment) => payment.paymentId),
       [input.paymentId, input.paymentId],
@@ -393,8 +398,8 @@ describe('composite payments: acceptance (POST /payments, GET /payments/{id})', 
       paymentId,
     };
     const deps = { payments: point.payments, accountLinks: point.accountLinks };
-    const first = await startPayment(deps, input);
-    const again = await startPayment(deps, input);
+    const first = (await startPayment(deps, input)) as Payment;
+    const again = (await startPayment(deps, input)) as Payment;
     assert.equal(again.paymentId, first.paymentId);
     assert.equal(
       again.createdAt.getTime(),
