@@ -555,10 +555,12 @@ export function createIdempotencyStore(
       }
       if (result !== keyTaken) return respond(reply, result);
       if (binding === undefined) throw new Error('keyTaken answered for a request without a key');
+      const existing = await boundRequest(userUuid, binding.key, binding.requestHash);
       // A claim `handle` left PENDING (a route that used it before, during a rolling
       // upgrade) whose owner died: taken over and run as `handle` runs it, under the
       // claim's operation id, so an effect that did commit is found, not repeated.
-      const claimed = await takeOverExpired(userUuid, binding.key, binding.requestHash);
+      const expired = existing.state === 'PENDING' && existing.locked_until.getTime() < Date.now();
+      const claimed = expired ? await takeOverExpired(userUuid, binding.key, binding.requestHash) : undefined;
       if (claimed !== undefined) {
         const claim = { userUuid, key: binding.key, hash: binding.requestHash, operationId: claimed };
         return respond(
@@ -570,7 +572,10 @@ export function createIdempotencyStore(
           }),
         );
       }
-      return replayStored(reply, await boundRequest(userUuid, binding.key, binding.requestHash));
+      return replayStored(
+        reply,
+        expired ? await boundRequest(userUuid, binding.key, binding.requestHash) : existing,
+      );
     },
 
     async purgeExpired(batchSizeMax = 1_000) {

@@ -234,6 +234,23 @@ test('when someone deposits to an account that is not theirs, then 404 and nothi
   assert.equal((await countDeposits()).n, before.n);
 });
 
+test('when a keyed deposit is refused (another user\u2019s account), then the 404 is bound to the key: replayed as it was, and the key is not free for another request', async () => {
+  const stranger = (await service.issuer.issue(randomUserUuid())).token;
+  const headers = { 'idempotency-key': uniqueName('dep-refused') };
+  const refused = await deposit(10, headers, stranger);
+  assert.equal(refused.statusCode, 404);
+  assert.equal(refused.headers['idempotent-replayed'], undefined);
+  const again = await deposit(10, headers, stranger);
+  assert.equal(again.statusCode, 404);
+  assert.equal(again.json().code, refused.json().code);
+  assert.equal(again.headers['idempotent-replayed'], 'true');
+  assert.equal(
+    (await deposit(20, headers, stranger)).statusCode,
+    422,
+    'the key is bound to the refused request',
+  );
+});
+
 test('when the amount is bad, then 400 and when the key is replayed, then one deposit with the replayed answer', async () => {
   for (const amount of [0, -5, 0.5, '5', 100_000_001, null]) {
     const response = await deposit(amount);

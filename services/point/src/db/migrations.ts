@@ -192,11 +192,17 @@ const startPaymentExistingFirst: Migration = {
  * item is decided as start_payment decides it, in the array's order, behind
  * its own savepoint, and answers one outcome; the call answers one row,
  * `outcomes`, those outcomes comma-separated in the items' order:
- * - STARTED: the payment, its USE row and its outbox row are written;
+ * - STARTED: the payment, its USE row, its outbox row and its Idempotency-Key
+ *   row (when the item names a key: `idemKey`, `requestHash`, and the answer
+ *   the key is bound to, `keyStatus` and `keyBody`) are written;
  * - EXISTS: the payment id is taken (nothing written): a retry of a payment made;
- * - INSUFFICIENT: the wallet does not cover the deduction (nothing written);
+ * - KEY_TAKEN: the item's Idempotency-Key is bound already (nothing written):
+ *   the caller answers from that key's row;
+ * - INSUFFICIENT: the wallet does not cover the deduction (nothing written,
+ *   the key's row neither: the caller binds the key to the refusal);
  * - DUPLICATE: a unique key refused it (nothing of it written); the caller
- *   asks start_payment again for that item alone, which names the key.
+ *   looks up which (its payment id, its key, its order id) — a row that
+ *   refuses an insert has committed, so it is there to be found.
  * The wallet rows are locked as the items come: the caller sorts the items by
  * user, so locks are taken in key order, like the settlement's refunds. Any
  * other error rolls the whole batch back and is raised as it came.
@@ -273,6 +279,10 @@ const startPaymentsBatch: Migration = {
           rollback;
           resignal;
         end;
+        -- READ COMMITTED, as the repository's other transactions: under REPEATABLE READ
+        -- the first read would fix one snapshot for the whole batch, and a later item
+        -- would not see a payment or key committed since (its checks read current rows).
+        set transaction isolation level read committed;
         start transaction;
         open items;
         each_item: loop

@@ -5,11 +5,6 @@ const duplicateEntryErrno = 1062;
 const lockWaitTimeoutErrno = 1205;
 const deadlockErrno = 1213;
 
-/** Raised by the start_payment procedure (migrations.ts) when the wallet does not cover step 1. */
-export const insufficientPointsSignal = 'INSUFFICIENT_POINTS';
-/** Raised by start_payment when the payment id is taken: an attempt of a payment already made. */
-export const paymentExistsSignal = 'PAYMENT_EXISTS';
-
 function errnoOf(error: unknown): number | undefined {
   const errno = (error as { errno?: unknown } | null)?.errno;
   return typeof errno === 'number' ? errno : undefined;
@@ -18,17 +13,6 @@ function errnoOf(error: unknown): number | undefined {
 /** A unique-key violation of the named key (the message is the only place MariaDB names it). */
 export function isDuplicateKey(error: unknown, keyName: string): boolean {
   return errnoOf(error) === duplicateEntryErrno && String((error as Error).message).includes(keyName);
-}
-
-/** An error a stored procedure raised with SIGNAL SQLSTATE '45000' and this message. */
-export function isSignalled(error: unknown, message: string): boolean {
-  const candidate = error as { sqlState?: unknown; sqlMessage?: unknown } | null;
-  return candidate?.sqlState === '45000' && candidate.sqlMessage === message;
-}
-
-/** Any unique-key violation, whichever key. */
-export function isAnyDuplicateKey(error: unknown): boolean {
-  return errnoOf(error) === duplicateEntryErrno;
 }
 
 /** The transaction lost a lock race and was rolled back; running it again is safe. */

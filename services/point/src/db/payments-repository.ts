@@ -12,6 +12,7 @@ import {
   outboxRowOf,
 } from '@nuri/platform/kafka/outbox';
 import { parseDbAmount } from '@nuri/platform/money';
+import { isTransientInfrastructureError } from '@nuri/platform/transient';
 import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import {
   applyDecision,
@@ -130,8 +131,9 @@ function datetimeText(at: Date): string {
  * One call of start_payments for the batch, its items sorted by user so the
  * wallet locks are taken in key order; answers each item's outcome in the
  * items' own order. A lost lock race is run again; a batch of several that
- * fails otherwise (a value the database refuses, say) answers ALONE for each,
- * so one bad payment does not fail the others.
+ * fails otherwise — a value the database refuses, say, but not the database
+ * being away — answers ALONE for each, so one bad payment does not fail the
+ * others.
  */
 async function startBatch(db: Kysely<ServiceDb>, items: readonly StartItem[]): Promise<BatchOutcome[]> {
   const order = items.map((_, index) => index);
@@ -142,7 +144,8 @@ async function startBatch(db: Kysely<ServiceDb>, items: readonly StartItem[]): P
     const result = await retryOnLockConflict(() => sql`call start_payments(${json})`.execute(db));
     outcomes = outcomesOf(result.rows);
   } catch (error) {
-    if (items.length === 1) throw error;
+    // The database away or too slow: one call per payment would only add to it; each fails as the batch did.
+    if (items.length === 1 || isTransientInfrastructureError(error)) throw error;
     return items.map(() => 'ALONE');
   }
   assert.equal(outcomes.length, items.length, 'start_payments answers one outcome per item');
@@ -342,6 +345,8 @@ export function createPaymentRepository(
       .where('order_id', '=', payment.orderId)
       .executeTakeFirst();
     if (sameOrder !== undefined) return { kind: 'duplicateOrder' };
+    // A twin USE row or outbox id (ids are UUIDv7s made here: not expected), or a key
+    // purged in between: nothing of the payment was written, and the caller gets a 500.
     throw new Error(`start_payments refused payment ${payment.paymentId} on a unique key no row holds`);
   }
 

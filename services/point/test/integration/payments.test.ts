@@ -6,6 +6,7 @@ import { decide } from '../../src/domain/payment-saga.ts';
 import {
   type NewPayment,
   type Payment,
+  type PaymentKey,
   type StartPaymentResult,
   startPayment,
 } from '../../src/domain/payments.ts';
@@ -20,6 +21,7 @@ import {
   startPoint,
   type TestPoint,
   type TestUser,
+  uniqueName,
 } from './helpers.ts';
 
 // Acceptance only: no relay or consumer runs here, so what the saga publishes
@@ -439,7 +441,10 @@ describe('composite payments: acceptances gathered into one call of start_paymen
   }
 
   /** Starts every payment in one turn: the group commit sends them as one batch. */
-  function startTogether(payments: NewPayment[]): Promise<PromiseSettledResult<StartPaymentResult>[]> {
+  function startTogether(
+    payments: NewPayment[],
+    key?: PaymentKey,
+  ): Promise<PromiseSettledResult<StartPaymentResult>[]> {
     return Promise.allSettled(
       payments.map((payment) =>
         point.payments.start(
@@ -448,9 +453,27 @@ describe('composite payments: acceptances gathered into one call of start_paymen
             { status: 'NEW', cashAmount: payment.cashAmount, pointAmount: payment.pointAmount, attempts: 0 },
             { type: 'ACCEPTED' },
           ),
+          key,
         ),
       ),
     );
+  }
+
+  /** An Idempotency-Key of the user's, bound to the 202 naming the payment. */
+  function keyOf(user: TestUser): PaymentKey {
+    return {
+      binding: { userUuid: user.userUuid, key: uniqueName('pay-key'), requestHash: 'a'.repeat(64) },
+      answer: (payment) => ({ statusCode: 202, body: { paymentId: payment.paymentId } }),
+    };
+  }
+
+  async function keyRowOf(key: PaymentKey) {
+    return point.database.db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('user_uuid', '=', key.binding.userUuid)
+      .where('idem_key', '=', key.binding.key)
+      .executeTakeFirst();
   }
 
   function kinds(results: PromiseSettledResult<StartPaymentResult>[]): string[] {
@@ -512,6 +535,33 @@ describe('composite payments: acceptances gathered into one call of start_paymen
     );
     assert.equal(await pointBalance(point, user.userUuid), 3_300n);
     assert.equal((await historyOf(point, user.userUuid)).filter((row) => row.type === 'USE').length, 2);
+  });
+
+  it('when two requests with one Idempotency-Key land in one batch, then one payment is made, the key is bound to its answer, and the other finds the key taken', async () => {
+    const user = await newUser();
+    await charge(point, user, 1_000);
+    const key = keyOf(user);
+    const payments = [newPayment(user, 600n), newPayment(user, 600n)];
+    const results = await startTogether(payments, key);
+    assert.deepEqual(kinds(results), ['started', 'keyTaken']);
+    assert.equal(await pointBalance(point, user.userUuid), 400n);
+    assert.equal(await paymentRow(point, payments[1]!.paymentId), undefined);
+    const row = await keyRowOf(key);
+    assert.deepEqual(
+      [row?.state, row?.operation_id, row?.status_code, JSON.parse(row?.response_body ?? 'null')],
+      ['DONE', payments[0]!.paymentId, 202, { paymentId: payments[0]!.paymentId }],
+    );
+  });
+
+  it('when a keyed payment is refused for its points, then its key row goes with it: a later payment of the batch with that key makes the payment and binds it', async () => {
+    const user = await newUser();
+    await charge(point, user, 500);
+    const key = keyOf(user);
+    const payments = [newPayment(user, 600n), newPayment(user, 100n)];
+    const results = await startTogether(payments, key);
+    assert.deepEqual(kinds(results), ['insufficientPoints', 'started']);
+    assert.equal((await keyRowOf(key))?.operation_id, payments[1]!.paymentId);
+    assert.equal(await pointBalance(point, user.userUuid), 400n);
   });
 
   it('when one payment of a batch holds a value the database refuses, then that one fails alone, nothing of it is stored cut short, and the others are made', async () => {
