@@ -4,7 +4,6 @@ import { AppError } from '@nuri/platform/errors';
 import { createGroupCommit, GroupCommitFullError } from '@nuri/platform/group-commit';
 import { keyRow } from '@nuri/platform/idempotency';
 import { uuidv7 } from '@nuri/platform/ids';
-import { recordInbox } from '@nuri/platform/kafka/inbox';
 import {
   enqueueOutbox,
   type OutboxMessage,
@@ -421,26 +420,23 @@ export function createPaymentRepository(
     }
   }
 
-  async function settle(consumer: string, outcomes: readonly CashOutcome[]): Promise<SettlementRecord[]> {
+  // No inbox row: the saga's state makes a repeat harmless. The core settles a
+  // payment once and repeats that outcome, and a repeat (a redelivered batch,
+  // the same event twice) meets a terminal payment, which ignores every cash
+  // event — decided under the payment's row lock, so two deliveries racing
+  // take turns.
+  async function settle(outcomes: readonly CashOutcome[]): Promise<SettlementRecord[]> {
     return retryOnLockConflict(() =>
       inTransaction(
         db,
         async (trx) => {
-          const fresh = new Set(
-            await recordInbox(
-              trx,
-              consumer,
-              outcomes.map((outcome) => outcome.eventId),
-            ),
-          );
-          const toApply = outcomes.filter((outcome) => fresh.has(outcome.eventId));
           const payments = await lockPayments(
             trx,
-            toApply.map((outcome) => outcome.paymentId),
+            outcomes.map((outcome) => outcome.paymentId),
           );
           const records: SettlementRecord[] = [];
           const transitions: Array<{ payment: Payment; decision: SagaDecision }> = [];
-          for (const outcome of toApply) {
+          for (const outcome of outcomes) {
             const payment = payments.get(outcome.paymentId);
             if (payment === undefined || payment.userUuid !== outcome.userUuid) {
               throw new UnknownPaymentError(outcome.paymentId);

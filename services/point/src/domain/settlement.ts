@@ -15,10 +15,11 @@ export interface SettlementRecord {
 
 export interface SettlementStore {
   /**
-   * Applies the outcomes not handled before (inbox) in one transaction: each
-   * payment's decision, its effects and its status move together.
+   * Applies the outcomes in one transaction: each payment's decision, its
+   * effects and its status move together. An outcome applied before meets a
+   * terminal payment and is ignored, so a redelivery is harmless.
    */
-  settle(consumer: string, outcomes: readonly CashOutcome[]): Promise<SettlementRecord[]>;
+  settle(outcomes: readonly CashOutcome[]): Promise<SettlementRecord[]>;
 }
 
 export interface TimeoutStore {

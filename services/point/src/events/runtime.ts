@@ -76,7 +76,9 @@ export function createEventRuntime(options: EventRuntimeOptions): EventRuntime {
           ...registry,
         });
 
-  // The inbox is the settled consumer's: without the consumer there is nothing to prune.
+  // The settled consumer wrote inbox rows until it no longer needed them (the
+  // saga's state makes a repeat harmless); the pruner still deletes the rows
+  // written before, past retention. Without the consumer there is nothing to prune.
   const inboxPruner = consumer === undefined ? undefined : createInboxPruner({ db, logger });
 
   return {

@@ -20,7 +20,6 @@ export type ConsumerTimings = Pick<
 export interface SettledConsumerOptions {
   brokers: string[];
   topic: string;
-  /** Also the inbox's consumer name: one group, one set of handled event ids. */
   groupId: string;
   batchSizeMax: number;
   settlements: SettlementStore;
@@ -46,8 +45,8 @@ function toCashOutcome(event: EventOf<'payment.settled'>): CashOutcome {
 
 /**
  * payment.settled → the saga's last step: COMPLETED, or FAILED with the points
- * refunded. One transaction per batch holds the inbox rows, the refunds and the
- * status changes, so a redelivered batch is harmless.
+ * refunded. One transaction per batch holds the refunds and the status
+ * changes; a redelivered batch meets terminal payments and changes nothing.
  */
 export function createSettledConsumer(options: SettledConsumerOptions): EventConsumer {
   const { logger, groupId } = options;
@@ -65,10 +64,7 @@ export function createSettledConsumer(options: SettledConsumerOptions): EventCon
     isTransient: (error) => isTransientInfrastructureError(error) || isLockConflict(error),
     validate: (_topic, value) => validateEvent('payment.settled', value),
     handleBatch: async (batch) => {
-      const records = await options.settlements.settle(
-        groupId,
-        batch.map(({ event }) => toCashOutcome(event)),
-      );
+      const records = await options.settlements.settle(batch.map(({ event }) => toCashOutcome(event)));
       for (const record of records) {
         if (record.decision.kind === 'ignored' && record.decision.reason === 'CONFLICTING_OUTCOME') {
           logger.error(
