@@ -2,7 +2,6 @@ import type { PaymentStatus, SagaDecision } from './payment-saga.ts';
 
 /** One payment.settled event, as the saga needs it. */
 export interface CashOutcome {
-  eventId: string;
   paymentId: string;
   userUuid: string;
   outcome: { status: 'SUCCEEDED' } | { status: 'FAILED'; failureCode: string };

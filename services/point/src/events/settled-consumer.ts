@@ -32,7 +32,6 @@ export interface SettledConsumerOptions {
 function toCashOutcome(event: EventOf<'payment.settled'>): CashOutcome {
   const { data } = event;
   return {
-    eventId: event.id,
     paymentId: data.paymentId,
     userUuid: data.userUuid,
     outcome:
