@@ -242,6 +242,15 @@ export interface KeyBinding {
   requestHash: string;
 }
 
+/**
+ * What a `handleInEffect` effect needs to bind the key in its own write: the
+ * binding, and the answer its result gets (known before the write).
+ */
+export interface EffectKey<Effect> {
+  binding: KeyBinding;
+  answer: (effect: Effect) => IdempotentResult;
+}
+
 /** MariaDB's "duplicate entry" error number. */
 const mysqlDuplicateEntryErrno = 1062;
 

@@ -1,5 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
-import type { IdempotentResult, KeyBinding, keyTaken } from '@nuri/platform/idempotency';
+import type { EffectKey, keyTaken } from '@nuri/platform/idempotency';
 import { type AccountLinkStore, requireOwnAccount } from './accounts.ts';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -28,10 +28,7 @@ export interface DepositSettlement {
 }
 
 /** The client's Idempotency-Key, bound in the deposit's own statement with the answer it gets. */
-export interface DepositKey {
-  binding: KeyBinding;
-  answer: (deposit: Deposit) => IdempotentResult;
-}
+export type DepositKey = EffectKey<Deposit>;
 
 export interface DepositStore {
   /**

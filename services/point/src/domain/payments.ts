@@ -1,5 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
-import { type IdempotentResult, type KeyBinding, keyTaken } from '@nuri/platform/idempotency';
+import { type EffectKey, keyTaken } from '@nuri/platform/idempotency';
 import { AMOUNT_MAX } from '@nuri/platform/money';
 import { decide, type PaymentStatus, type SagaDecision } from './payment-saga.ts';
 
@@ -41,10 +41,7 @@ export type StartPaymentResult =
   | { kind: 'keyTaken' };
 
 /** A request's Idempotency-Key, bound with the payment it starts to the answer that payment gets. */
-export interface PaymentKey {
-  binding: KeyBinding;
-  answer: (payment: Payment) => IdempotentResult;
-}
+export type PaymentKey = EffectKey<Payment>;
 
 export interface PaymentStore {
   /**

@@ -54,7 +54,7 @@ export function registerPaymentRoutes(
       };
       // The operation id is the payment id, and the key (if any) is bound in the
       // payment's own transaction with the 202 it answers: no write of its own.
-      // A refusal (404, 409) is bound to the key by the store and replayed.
+      // A refusal (400, 404, 409) is bound to the key by the store and replayed.
       const answer = await deps.idempotency.handleInEffect(
         request,
         reply,
