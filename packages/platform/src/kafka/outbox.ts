@@ -425,7 +425,16 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       await sql`delete from outbox where id = any(${ids}::uuid[])`.execute(db);
       deletedSinceVacuum += ids.length;
     } else {
-      await db.deleteFrom('outbox').where('id', 'in', ids).execute();
+      // At READ COMMITTED: at REPEATABLE READ this DELETE took next-key
+      // locks (each row's gap, and the row after it, which may be one a
+      // writer inserted and not yet committed), and a writer inserting out
+      // of id order into such a gap deadlocked with it — one in 230–390
+      // payments in the bench, each a failed batch (outbox-writers.test.ts).
+      // Without gap locks an insert never waits for the relay.
+      await db
+        .transaction()
+        .setIsolationLevel('read committed')
+        .execute((trx) => trx.deleteFrom('outbox').where('id', 'in', ids).execute());
     }
     endTimer?.();
     metrics?.published.inc(rows.length);

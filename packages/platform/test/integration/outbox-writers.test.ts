@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createEvent, messageKey, newEventId } from '@nuri/contracts/events';
+import { Registry } from 'prom-client';
+import type { Database } from '../../src/db.ts';
+import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
+import { createOutboxRelay, type OutboxDatabase, outboxRowOf } from '../../src/kafka/outbox.ts';
+import { createEventProducer } from '../../src/kafka/producer.ts';
+import { brokers, openOutbox, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+
+// On MariaDB the relay deletes what it sent while services keep adding rows
+// in transactions of their own: point's batch of payments holds its
+// transaction open across up to 64 inserts, in the order its requests
+// arrived, and each outbox id was made when its request did, so rows land
+// between (and before) rows other batches committed. At REPEATABLE READ the
+// relay's DELETE took next-key locks — on each row it deleted and on the row
+// after it, which could be one such batch had inserted and not committed —
+// so a batch inserting into a locked gap waited for the relay while the relay
+// waited for the batch: a deadlock, one in 230–390 payments in the bench,
+// failing either the relay's batch (a back-off, its rows sent twice) or the
+// batch of payments. The relay now deletes at READ COMMITTED, where it takes
+// no gap locks, so an insert never waits for it.
+
+function event(index: number) {
+  return createEvent(
+    'deposit.requested',
+    {
+      depositId: newEventId(),
+      accountNo: '110-234-567890',
+      userUuid: '0190a000-0000-7000-8000-000000000001',
+      amount: 1_000 + index,
+      requestedAt: new Date().toISOString(),
+    },
+    { source: 'it-outbox-writers', correlationId: `c-${index}` },
+  );
+}
+
+/** The rows of one transaction in another order, as a batch of payments made by concurrent requests lists them. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index -= 1) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [copy[index], copy[other]] = [copy[other] as T, copy[index] as T];
+  }
+  return copy;
+}
+
+describe('an outbox relay on MariaDB beside writers holding their transactions open', {
+  timeout: 120_000,
+}, () => {
+  const topic = uniqueName('it.outbox-writers');
+  const producer = createEventProducer({ brokers, clientId: 'it-outbox-writers' });
+  let opened: { database: Database<OutboxDatabase>; drop: () => Promise<void> };
+
+  before(async () => {
+    await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
+    opened = await openOutbox('mysql', 'it_outbox_writers');
+  });
+
+  after(async () => {
+    await opened?.drop();
+    await producer.close();
+    await deleteTopics(brokers, [topic]);
+  });
+
+  it('when four writers insert rows made earlier, one at a time, while the relay deletes, then no writer transaction and no relay batch fails', async () => {
+    const { db } = opened.database;
+    const registry = new Registry();
+    const relay = createOutboxRelay({
+      db,
+      producer,
+      logger: silentLogger,
+      registry,
+      batchSizeMax: 64,
+      pollIntervalMs: 1,
+      lingerMs: 0,
+    });
+    // Rows are made (ids taken) up front and handed out round robin, so a
+    // writer inserts ids older than some another writer committed already,
+    // and each transaction inserts its rows out of id order.
+    const total = 8_000;
+    const rows = Array.from({ length: total }, (_, index) => {
+      const made = event(index);
+      return outboxRowOf({ topic, key: messageKey(made), event: made });
+    });
+    const writers = 4;
+    const perTransaction = 16;
+    await relay.start();
+    try {
+      await Promise.all(
+        Array.from({ length: writers }, async (_, writer) => {
+          const mine = rows.filter((_row, index) => index % writers === writer);
+          for (let start = 0; start < mine.length; start += perTransaction) {
+            await db.transaction().execute(async (trx) => {
+              for (const row of shuffled(mine.slice(start, start + perTransaction))) {
+                await trx.insertInto('outbox').values(row).execute();
+              }
+              await sleep(1);
+            });
+          }
+        }),
+      );
+      await waitUntil(
+        'every row sent and deleted',
+        async () =>
+          Number(
+            (
+              await db
+                .selectFrom('outbox')
+                .select((eb) => eb.fn.countAll<string>().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          ) === 0,
+        60_000,
+      );
+    } finally {
+      await relay.stop();
+    }
+    const value = async (name: string) =>
+      (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    assert.equal(await value('nuri_outbox_relay_failures_total'), 0, 'relay batches that failed');
+    assert.equal(await value('nuri_outbox_published_total'), total, 'rows sent (a failed batch sends again)');
+  });
+});
