@@ -84,3 +84,40 @@ test('when the server closes the connection after every 400, then the node-http 
     server.close();
   }
 });
+
+test("when a closed loop of a fixed amount ends, then its duration ends with its last answer, not on the driver's next tick", async () => {
+  // autocannon says it is done only on its one-second tick: a run of 200
+  // instant answers took about a second by that clock.
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  try {
+    const startedAt = performance.now();
+    const load = await runLoad(
+      {
+        url: `http://127.0.0.1:${port}`,
+        mode: 'closed',
+        connections: 4,
+        amount: 200,
+        templates: [{ method: 'GET', path: '/' }],
+        timeoutS: 5,
+      },
+      'fixed amount test',
+    );
+    const wallS = (performance.now() - startedAt) / 1_000;
+    assert.equal(load.answered, 200);
+    assert.ok(
+      load.durationS > 0 && load.durationS < 0.5,
+      `duration ${load.durationS} s (the run took ${wallS} s)`,
+    );
+    assert.equal(
+      load.samples.reduce((sum, n) => sum + n, 0),
+      200,
+    );
+  } finally {
+    server.close();
+  }
+});
