@@ -372,8 +372,8 @@ const startPaymentsBatch: Migration = {
  */
 const startPaymentsInMemory: Migration = {
   up: async (db) => {
-    await sql`drop procedure start_payments`.execute(db);
-    await sql`create procedure start_payments(in p_items longtext)
+    // One statement: an instance still running calls the old procedure up to the moment it is replaced, never none.
+    await sql`create or replace procedure start_payments(in p_items longtext)
       modifies sql data
       begin
         declare v_done boolean default false;
@@ -511,8 +511,9 @@ const startPaymentsInMemory: Migration = {
       end`.execute(db);
   },
   down: async (db) => {
-    // 0004's procedure is 0004's to make: down to 0004 leaves none, as 0004's own down would.
+    // Back to 0004's procedure.
     await sql`drop procedure start_payments`.execute(db);
+    await startPaymentsBatch.up(db);
   },
 };
 
