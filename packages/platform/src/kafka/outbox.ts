@@ -283,6 +283,18 @@ interface OutboxRow {
 /** After a failed VACUUM the relay leaves the outbox to autovacuum this long (its default naptime). */
 const vacuumRetryAfterFailureMs = 60_000;
 
+/**
+ * Runs `work` in a transaction at READ COMMITTED (MariaDB): the relay's
+ * deletes then take no gap locks, so a service inserting outbox rows never
+ * waits for them (see publishBatch).
+ */
+function atReadCommitted<T>(
+  db: Kysely<OutboxDatabase>,
+  work: (trx: Transaction<OutboxDatabase>) => Promise<T>,
+): Promise<T> {
+  return db.transaction().setIsolationLevel('read committed').execute(work);
+}
+
 /** See OutboxRelayOptions.lingerMs: the added latency at most, for fewer and larger publishes. */
 export const defaultRelayLingerMs = 5;
 
@@ -425,16 +437,19 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       await sql`delete from outbox where id = any(${ids}::uuid[])`.execute(db);
       deletedSinceVacuum += ids.length;
     } else {
-      // At READ COMMITTED: at REPEATABLE READ this DELETE took next-key
-      // locks (each row's gap, and the row after it, which may be one a
-      // writer inserted and not yet committed), and a writer inserting out
-      // of id order into such a gap deadlocked with it — one in 230–390
-      // payments in the bench, each a failed batch (outbox-writers.test.ts).
-      // Without gap locks an insert never waits for the relay.
-      await db
-        .transaction()
-        .setIsolationLevel('read committed')
-        .execute((trx) => trx.deleteFrom('outbox').where('id', 'in', ids).execute());
+      // By primary key, at READ COMMITTED. For an IN list on a small
+      // outbox MariaDB's optimizer chose to scan the whole table, and at
+      // REPEATABLE READ a scanning DELETE locks every row it reads and the
+      // gaps between them — rows a writer had inserted and not committed
+      // included — so a writer inserting out of id order (point's batch of
+      // payments) waited for the relay while the relay waited for it: a
+      // deadlock in one of 230–390 payments in the bench, each a failed
+      // batch (outbox-writers.test.ts). ORDER BY id LIMIT makes it walk
+      // the primary key to the listed rows only; READ COMMITTED takes no
+      // gap locks at all, so an insert never waits for the relay.
+      await atReadCommitted(db, (trx) =>
+        trx.deleteFrom('outbox').where('id', 'in', ids).orderBy('id').limit(ids.length).execute(),
+      );
     }
     endTimer?.();
     metrics?.published.inc(rows.length);
@@ -491,8 +506,8 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       dialect === 'postgres'
         ? await sql`delete from outbox where id in (
             select id from outbox where published_at < ${cutoff} limit ${cleanupBatchSizeMax})`.execute(db)
-        : await sql`delete from outbox where published_at < ${cutoff} limit ${cleanupBatchSizeMax}`.execute(
-            db,
+        : await atReadCommitted(db, (trx) =>
+            sql`delete from outbox where published_at < ${cutoff} limit ${cleanupBatchSizeMax}`.execute(trx),
           );
     return Number(result.numAffectedRows ?? 0n);
   }

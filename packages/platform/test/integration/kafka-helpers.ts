@@ -75,9 +75,10 @@ export async function openThrowawayDatabase<DB>(
 export async function openOutbox(
   dialect: DatabaseDialect,
   prefix: string,
+  poolSizeMax = 2,
 ): Promise<{ database: Database<OutboxDatabase>; drop: () => Promise<void> }> {
   const name = uniqueName(prefix).replaceAll('-', '_').replaceAll('.', '_');
-  const opened = await openThrowawayDatabase<OutboxDatabase>(dialect, name, 2);
+  const opened = await openThrowawayDatabase<OutboxDatabase>(dialect, name, poolSizeMax);
   await migrateToLatest(opened.database.db, outboxMigrations(dialect));
   return opened;
 }
