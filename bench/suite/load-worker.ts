@@ -114,7 +114,8 @@ class Recorder {
       samples,
       collected: this.collected,
       inDoubt: [...this.inFlight].map(({ sentAtMs: _at, sentAtPerfMs: _perf, ...request }) => request),
-      cpu: cpuShare(this.cpuAtStart, endedAtMs - this.startedAtMs),
+      // Its CPU until now, over the time until now (the suite scales the share by its own window).
+      cpu: cpuShare(this.cpuAtStart, Date.now() - this.startedAtMs),
       ...(this.connectionsOpened === undefined ? {} : { connectionsOpened: this.connectionsOpened }),
     };
   }
