@@ -1,3 +1,4 @@
+import { createEvent, newEventId } from '@nuri/contracts/events';
 import { pino } from 'pino';
 import {
   createMysqlDatabase,
@@ -84,3 +85,18 @@ export async function openOutbox(
 }
 
 export { uniqueName, waitUntil };
+
+/** A deposit.requested numbered `index` (its amount 1,000 + index), made by `source`, for tests that only move events. */
+export function depositRequested(index: number, source: string) {
+  return createEvent(
+    'deposit.requested',
+    {
+      depositId: newEventId(),
+      accountNo: '110-234-567890',
+      userUuid: '0190a000-0000-7000-8000-000000000001',
+      amount: 1_000 + index,
+      requestedAt: new Date().toISOString(),
+    },
+    { source, correlationId: `c-${index}` },
+  );
+}

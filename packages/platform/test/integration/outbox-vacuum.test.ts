@@ -1,32 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createEvent, messageKey, newEventId } from '@nuri/contracts/events';
+import { messageKey } from '@nuri/contracts/events';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import type { Database } from '../../src/db.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createOutboxRelay, enqueueOutbox, type OutboxDatabase } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, openOutbox, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+import {
+  brokers,
+  depositRequested,
+  openOutbox,
+  silentLogger,
+  uniqueName,
+  waitUntil,
+} from './kafka-helpers.ts';
 
 // The relay deletes what it sent. On PostgreSQL each deleted row leaves a
 // dead entry at the front of the index the relay reads in id order, until a
 // VACUUM; autovacuum comes about once a minute, so the relay that deletes
 // vacuums the outbox itself once enough rows went.
-
-function depositEvent(index: number) {
-  return createEvent(
-    'deposit.requested',
-    {
-      depositId: newEventId(),
-      accountNo: '110-234-567890',
-      userUuid: '0190a000-0000-7000-8000-000000000001',
-      amount: 1_000 + index,
-      requestedAt: new Date().toISOString(),
-    },
-    { source: 'it-outbox-vacuum', correlationId: `c-${index}` },
-  );
-}
 
 /** VACUUMs of the outbox run by a client (autovacuum's are counted apart), from PostgreSQL's statistics. */
 async function manualVacuums(database: Database<OutboxDatabase>): Promise<number> {
@@ -57,7 +50,9 @@ describe('an outbox relay on PostgreSQL clearing what it deleted', { timeout: 60
     databases.push(opened);
     const { database } = opened;
     for (let batch = 0; batch < 4; batch += 1) {
-      const events = Array.from({ length: 50 }, (_, index) => depositEvent(batch * 50 + index));
+      const events = Array.from({ length: 50 }, (_, index) =>
+        depositRequested(batch * 50 + index, 'it-outbox-vacuum'),
+      );
       await database.db.transaction().execute((trx) =>
         enqueueOutbox(
           trx,

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createEvent, messageKey, newEventId } from '@nuri/contracts/events';
+import { messageKey } from '@nuri/contracts/events';
 import { Registry } from 'prom-client';
 import type { Database } from '../../src/db.ts';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { createOutboxRelay, type OutboxDatabase, outboxRowOf } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, openOutbox, readTopic, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+import {
+  brokers,
+  depositRequested,
+  openOutbox,
+  readTopic,
+  silentLogger,
+  uniqueName,
+  waitUntil,
+} from './kafka-helpers.ts';
 
 // On MariaDB the relay deletes what it sent while services keep adding rows
 // in transactions of their own: point's batch of payments holds its
@@ -22,20 +30,6 @@ import { brokers, openOutbox, readTopic, silentLogger, uniqueName, waitUntil } f
 // either the relay's batch (a back-off, its rows sent twice) or the batch of
 // payments. The relay now deletes by primary key (ORDER BY id LIMIT n) at
 // READ COMMITTED, where it takes no gap locks, so an insert never waits for it.
-
-function event(index: number) {
-  return createEvent(
-    'deposit.requested',
-    {
-      depositId: newEventId(),
-      accountNo: '110-234-567890',
-      userUuid: '0190a000-0000-7000-8000-000000000001',
-      amount: 1_000 + index,
-      requestedAt: new Date().toISOString(),
-    },
-    { source: 'it-outbox-writers', correlationId: `c-${index}` },
-  );
-}
 
 /** The rows of one transaction in another order, as a batch of payments made by concurrent requests lists them. */
 function shuffled<T>(items: readonly T[]): T[] {
@@ -83,7 +77,7 @@ describe('an outbox relay on MariaDB beside writers holding their transactions o
     // and each transaction inserts its rows out of id order.
     const total = 8_000;
     const rows = Array.from({ length: total }, (_, index) => {
-      const made = event(index);
+      const made = depositRequested(index, 'it-outbox-writers');
       return outboxRowOf({ topic, key: messageKey(made), event: made });
     });
     // Four writers, each holding a transaction open across its inserts.
