@@ -181,6 +181,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   });
   const buffered: RawMessage[] = [];
   const bufferedMax = batchSizeMax * 2;
+  // The highest offset of each partition this stream has handled; see unhandled().
+  const handledUpTo = new Map<string, bigint>();
   let stopping = false;
   let streamFailure: unknown;
   let wake: (() => void) | undefined;
@@ -302,6 +304,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     }
     lastProgressAt = Date.now();
     outOfGroupSince = undefined;
+    // A new stream starts from the committed offsets of whatever it was assigned.
+    handledUpTo.clear();
     consuming.on('data', (message: RawMessage) => {
       lastProgressAt = Date.now();
       buffered.push(message);
@@ -496,8 +500,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     }
   }
 
-  async function processBatch(batch: RawMessage[]): Promise<void> {
+  async function processBatch(taken: RawMessage[]): Promise<void> {
     const endTimer = metrics?.batchDuration.startTimer({ group: groupId });
+    const batch = unhandled(taken, handledUpTo);
     const valid: { message: RawMessage; event: ConsumedEvent<E> }[] = [];
     const failures: FailedMessage[] = [];
     // The same event id twice in one batch (a producer's retry that reached
@@ -530,7 +535,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     }
     failures.push(...(traced ? await deliverTraced(valid) : await deliver(valid)));
     await sendToDlq(failures);
-    await commit(batch);
+    await commit(taken);
+    noteHandled(batch, handledUpTo);
     endTimer?.();
     if (metrics !== undefined) {
       for (const message of batch) metrics.consumed.inc({ topic: message.topic, group: groupId });
@@ -663,6 +669,44 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
 function traceparentIn(event: unknown): string | undefined {
   const value = (event as { traceparent?: unknown } | null)?.traceparent;
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The messages of `batch` this process has not handled yet: the client can
+ * deliver a message again after handing it over (a re-fetch), and one seen
+ * in CI was dead-lettered twice, 11 ms apart, by one consumer. A message at
+ * or below the highest offset handled on its partition, or a second copy in
+ * the batch, is left out; its effect (or its dead letter) exists. Offsets
+ * not yet handled are never left out, and the record starts empty with each
+ * stream (a restart, a new client), so what a new stream delivers from the
+ * committed offsets is handled as before.
+ */
+export function unhandled<M extends { topic: string; partition: number; offset: bigint }>(
+  batch: readonly M[],
+  handledUpTo: ReadonlyMap<string, bigint>,
+): M[] {
+  const seen = new Set<string>();
+  return batch.filter((message) => {
+    const partition = `${message.topic}:${message.partition}`;
+    const done = handledUpTo.get(partition);
+    if (done !== undefined && message.offset <= done) return false;
+    const position = `${partition}:${message.offset}`;
+    if (seen.has(position)) return false;
+    seen.add(position);
+    return true;
+  });
+}
+
+/** Records the messages of a handled batch for unhandled(). */
+export function noteHandled(
+  batch: readonly { topic: string; partition: number; offset: bigint }[],
+  handledUpTo: Map<string, bigint>,
+): void {
+  for (const message of batch) {
+    const partition = `${message.topic}:${message.partition}`;
+    const done = handledUpTo.get(partition);
+    if (done === undefined || message.offset > done) handledUpTo.set(partition, message.offset);
+  }
 }
 
 function idOf(event: unknown): string | undefined {
