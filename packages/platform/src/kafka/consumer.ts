@@ -672,9 +672,9 @@ function traceparentIn(event: unknown): string | undefined {
 }
 
 /**
- * The messages of `batch` this process has not handled yet: the client can
- * deliver a message again after handing it over (a re-fetch), and one seen
- * in CI was dead-lettered twice, 11 ms apart, by one consumer. A message at
+ * The messages of `batch` this stream has not handled yet, should the client
+ * hand a message over again (CI once saw one dead-lettered twice, 11 ms
+ * apart, by one consumer; the cause is not established). A message at
  * or below the highest offset handled on its partition, or a second copy in
  * the batch, is left out; its effect (or its dead letter) exists. Offsets
  * not yet handled are never left out, and the record starts empty with each
