@@ -51,6 +51,18 @@ export interface ChaosBroker {
 }
 
 /**
+ * A KRaft cluster id: 16 random bytes, base64url. One that starts with "-"
+ * (1 in 64) was read by kafka-storage as an option, not the value of -t, and
+ * the fuzz run's broker failed to format (CI, 2026-12-06).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/**
  * A single-node KRaft broker like `nuri infra up`'s (infra/kafka/server.properties),
  * on ports of its own and with a data folder of its own, plus a second listener
  * on the veth's host address when the core zone has a namespace: a broker hands
@@ -84,16 +96,7 @@ export async function createBroker(
   // A fresh cluster id per run: base64url of 16 random bytes, as Kafka's own tool makes them.
   const format = await run(
     'java',
-    [
-      '-cp',
-      `${libs}/*`,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      randomBytes(16).toString('base64url'),
-      '-c',
-      propertiesFile,
-    ],
+    ['-cp', `${libs}/*`, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', propertiesFile],
     { timeoutMs: 120_000 },
   );
   if (format.code !== 0)
