@@ -1,13 +1,6 @@
 import { hostname, userInfo } from 'node:os';
-import {
-  Admin,
-  Consumer,
-  type Message,
-  ProduceAcks,
-  Producer,
-  stringDeserializers,
-  stringSerializers,
-} from '@platformatic/kafka';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Admin, Consumer, IS_CONTROL, ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka';
 import { ensureTopics } from './admin.ts';
 import { dlqHeaders } from './consumer.ts';
 
@@ -52,12 +45,38 @@ const readTimeoutMsDefault = 20_000;
 /** Letters read per DLQ topic at most: a DLQ is something to empty, not to archive. */
 export const deadLettersMax = 10_000;
 
-/** Every message of the topics, from the start to their end as it is when asked. */
-async function readToEnd(
-  brokers: string[],
-  topics: string[],
-  readTimeoutMs: number,
-): Promise<Array<Message<string, string, string, string>>> {
+/** A message as read back from a dead-letter or audit topic. */
+interface ReadMessage {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: string | undefined;
+  value: string;
+  headers: Map<string, string>;
+}
+
+/** What is left to read of one partition: from `next` up to (not including) `end`. */
+interface PartitionToRead {
+  topic: string;
+  topicId: string;
+  partition: number;
+  leader: number;
+  next: bigint;
+  end: bigint;
+}
+
+const partitionBytesMax = 1024 * 1024;
+const text = (buffer: Buffer | null | undefined): string | undefined => buffer?.toString('utf8') ?? undefined;
+
+/**
+ * Every message of the topics, from the start to their end as it is when
+ * asked. Read by fetching the partitions straight from their leaders, not as
+ * a consumer group: a read is an operator's one look, and a group of its own
+ * would cost a join, a sync and a leave per look (seconds on a loaded broker)
+ * and leave an empty group behind each time.
+ */
+async function readToEnd(brokers: string[], topics: string[], readTimeoutMs: number): Promise<ReadMessage[]> {
+  const deadline = Date.now() + readTimeoutMs;
   const adminTimeoutMs = Math.min(5_000, readTimeoutMs);
   const admin = new Admin({
     clientId: 'nuri-dlq',
@@ -66,71 +85,147 @@ async function readToEnd(
     connectTimeout: adminTimeoutMs,
     retries: 1,
   });
-  const ends = new Map<string, bigint>();
+  const toRead: PartitionToRead[] = [];
   try {
     const existing = new Set(await admin.listTopics());
     const present = topics.filter((topic) => existing.has(topic));
     if (present.length === 0) return [];
     const metadata = await admin.metadata({ topics: present, forceUpdate: true });
-    const listed = await admin.listOffsets({
-      topics: present.map((name) => ({
-        name,
-        partitions: (metadata.topics.get(name)?.partitions ?? []).map((_partition, index) => ({
-          partitionIndex: index,
-          timestamp: -1n,
+    const offsetsAt = (timestamp: bigint) =>
+      admin.listOffsets({
+        topics: present.map((name) => ({
+          name,
+          partitions: (metadata.topics.get(name)?.partitions ?? []).map((_partition, index) => ({
+            partitionIndex: index,
+            timestamp,
+          })),
         })),
-      })),
-    });
-    for (const topic of listed) {
+      });
+    // -2: the log's start (what retention kept); -1: its end.
+    const [starts, ends] = await Promise.all([offsetsAt(-2n), offsetsAt(-1n)]);
+    const startOf = new Map<string, bigint>();
+    for (const topic of starts) {
+      for (const partition of topic.partitions)
+        startOf.set(`${topic.name}/${partition.partitionIndex}`, partition.offset);
+    }
+    for (const topic of ends) {
+      const topicMetadata = metadata.topics.get(topic.name);
+      if (topicMetadata === undefined) continue;
       for (const partition of topic.partitions) {
-        if (partition.offset > 0n) ends.set(`${topic.name}/${partition.partitionIndex}`, partition.offset);
+        const next = startOf.get(`${topic.name}/${partition.partitionIndex}`) ?? 0n;
+        if (partition.offset <= next) continue;
+        toRead.push({
+          topic: topic.name,
+          topicId: topicMetadata.id,
+          partition: partition.partitionIndex,
+          leader: topicMetadata.partitions[partition.partitionIndex]?.leader ?? -1,
+          next,
+          end: partition.offset,
+        });
       }
     }
   } finally {
     await admin.close();
   }
-  if (ends.size === 0) return [];
-  const consumer = new Consumer<string, string, string, string>({
-    groupId: `nuri-dlq-reader-${process.pid}-${Date.now()}`,
+  if (toRead.length === 0) return [];
+
+  // The client needs a group id to be built; no group is joined: fetch() is a plain Fetch request.
+  const reader = new Consumer({
+    groupId: 'nuri-dlq-reader',
     clientId: 'nuri-dlq-reader',
     bootstrapBrokers: brokers,
-    deserializers: stringDeserializers,
-    maxWaitTime: 200,
+    timeout: adminTimeoutMs,
+    connectTimeout: adminTimeoutMs,
+    retries: 1,
   });
-  const messages: Array<Message<string, string, string, string>> = [];
-  const remaining = new Set(ends.keys());
+  const messages: ReadMessage[] = [];
+  const messagesMax = deadLettersMax * topics.length;
   try {
-    const stream = await consumer.consume({
-      topics: [...new Set([...ends.keys()].map((key) => key.slice(0, key.lastIndexOf('/'))))],
-      mode: 'earliest',
-      autocommit: false,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`reading ${topics.join(', ')} took over ${readTimeoutMs} ms`)),
-        readTimeoutMs,
+    let pending = toRead;
+    while (pending.length > 0) {
+      const nextBefore = pending.map((partition) => partition.next);
+      if (Date.now() > deadline)
+        throw new Error(`reading ${topics.join(', ')} took over ${readTimeoutMs} ms`);
+      const byLeader = Map.groupBy(pending, (partition) => partition.leader);
+      await Promise.all(
+        [...byLeader].map(async ([leader, partitions]) => {
+          const response = await reader.fetch({
+            node: leader,
+            maxWaitTime: 0,
+            minBytes: 1,
+            maxBytes: partitionBytesMax * 8,
+            topics: partitions.map((partition) => ({
+              topicId: partition.topicId,
+              partitions: [
+                {
+                  partition: partition.partition,
+                  fetchOffset: partition.next,
+                  partitionMaxBytes: partitionBytesMax,
+                  currentLeaderEpoch: -1,
+                  lastFetchedEpoch: -1,
+                },
+              ],
+            })),
+          });
+          for (const topicResponse of response.responses) {
+            for (const partitionResponse of topicResponse.partitions) {
+              const partition = partitions.find(
+                (candidate) =>
+                  candidate.topicId === topicResponse.topicId &&
+                  candidate.partition === partitionResponse.partitionIndex,
+              );
+              if (partition === undefined) continue;
+              if (partitionResponse.errorCode !== 0) {
+                throw new Error(
+                  `reading ${partition.topic}/${partition.partition} failed with Kafka error ${partitionResponse.errorCode}`,
+                );
+              }
+              for (const batch of partitionResponse.records ?? []) {
+                const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+                // Transaction markers carry no message, only the offsets they take.
+                if ((batch.attributes & IS_CONTROL) === 0) {
+                  for (const record of batch.records) {
+                    const offset = batch.firstOffset + BigInt(record.offsetDelta);
+                    // A batch may start before the offset asked for, and run past the end taken.
+                    if (offset < partition.next || offset >= partition.end) continue;
+                    if (messages.length >= messagesMax) continue;
+                    messages.push({
+                      topic: partition.topic,
+                      partition: partition.partition,
+                      offset,
+                      key: text(record.key),
+                      value: text(record.value) ?? '',
+                      headers: new Map(
+                        record.headers.map(([name, value]) => [text(name) ?? '', text(value) ?? ''] as const),
+                      ),
+                    });
+                  }
+                }
+                if (batchEnd > partition.next) partition.next = batchEnd;
+              }
+            }
+          }
+        }),
       );
-      stream.on('data', (message) => {
-        const slot = `${message.topic}/${message.partition}`;
-        const end = ends.get(slot);
-        if (end === undefined || message.offset >= end) return;
-        if (messages.length < deadLettersMax * topics.length) messages.push(message);
-        if (message.offset >= end - 1n) remaining.delete(slot);
-        if (remaining.size === 0) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      stream.on('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-    });
-    await stream.close();
+      const left = pending.filter((partition) => partition.next < partition.end);
+      // A round that moved no partition (a leader in election) waits a moment before the next.
+      if (
+        left.length === pending.length &&
+        left.every((partition, index) => partition.next === nextBefore[index])
+      )
+        await sleep(50);
+      pending = left;
+    }
   } finally {
-    await consumer.close(true);
+    await reader.close();
   }
-  return messages;
+  return messages.sort((a, b) =>
+    a.topic === b.topic
+      ? a.partition - b.partition || Number(a.offset - b.offset)
+      : a.topic < b.topic
+        ? -1
+        : 1,
+  );
 }
 
 /** The dead letters of these DLQ topics, each with its last replay if any. */
