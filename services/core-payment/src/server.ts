@@ -4,12 +4,14 @@ import { runServer } from '@nuri/platform/http';
 import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
+import { createPeriodicPass, inBatches } from '@nuri/platform/periodic';
 import { brokerList, databaseUrl, prefixTopics, runMain } from '@nuri/platform/service';
 import { startTracing } from '@nuri/platform/tracing';
 import { buildApp } from './app.ts';
 import { loadServiceConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrations } from './db/migrations.ts';
+import { pruneTransferDailyTotals, transferTotalsKeptDays } from './db/transfers-repository.ts';
 import { createEventRuntime } from './events/runtime.ts';
 import { defaultTopics } from './events/topics.ts';
 
@@ -55,15 +57,27 @@ await runMain('core-payment', async () => {
     },
     transferDailyLimit: BigInt(config.NURI_CORE_PAYMENT_TRANSFER_DAILY_LIMIT),
   });
+  // Every instance runs it: deleting rows past a cutoff is idempotent, so no lease is needed.
+  const totalsBatchMax = 10_000;
+  const totalsPruner = createPeriodicPass({
+    name: 'daily transfer totals of past days deleted',
+    logger,
+    intervalMs: 3_600_000,
+    pass: () =>
+      inBatches(totalsBatchMax, () =>
+        pruneTransferDailyTotals(database.db, transferTotalsKeptDays, totalsBatchMax),
+      ),
+  });
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_CORE_PAYMENT_PORT,
     shutdownTimeoutMs: config.NURI_SHUTDOWN_TIMEOUT_MS,
     instanceRestarts: config.NURI_INSTANCE_RESTARTS,
     // After HTTP drains: consumers stop, the relay publishes what they wrote, then the pool closes.
-    onShutdown: [() => events.stop(), () => database.close()],
+    onShutdown: [() => events.stop(), () => totalsPruner.stop(), () => database.close()],
   });
   // Listening first: HTTP does not wait for Kafka. The consumers join their
   // groups in the background (retrying while the broker is away).
   events.start().catch((error: unknown) => logger.error({ err: error }, 'starting the Kafka side failed'));
+  totalsPruner.start();
 });

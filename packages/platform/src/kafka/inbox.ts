@@ -1,6 +1,7 @@
 import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DatabaseDialect } from '../db.ts';
+import { createPeriodicPass, inBatches } from '../periodic.ts';
 import { dialectOf } from './sql-dialect.ts';
 
 export interface InboxTable {
@@ -168,47 +169,16 @@ export interface InboxPruner {
  */
 export function createInboxPruner<DB>(options: InboxPrunerOptions<DB>): InboxPruner {
   const retentionMs = options.retentionMs ?? 8 * 86_400_000;
-  const intervalMs = options.intervalMs ?? 600_000;
   const batchSizeMax = options.batchSizeMax ?? 10_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-
-  async function prune(): Promise<number> {
+  const prune = () => {
     const cutoff = new Date(Date.now() - retentionMs);
-    let total = 0;
-    for (;;) {
-      const deleted = await pruneInbox(options.db, cutoff, batchSizeMax);
-      total += deleted;
-      if (deleted < batchSizeMax) return total;
-    }
-  }
-
-  function schedule(): void {
-    // Chained rather than an interval: a slow pass never overlaps the next one.
-    timer = setTimeout(() => {
-      running = prune()
-        .then((deleted) => {
-          if (deleted > 0) options.logger.debug({ deleted }, 'inbox ids past retention deleted');
-        })
-        .catch((error: unknown) =>
-          options.logger.warn({ err: error }, 'inbox pruning failed; it is tried again at the next interval'),
-        )
-        .finally(() => {
-          if (timer !== undefined) schedule();
-        });
-    }, intervalMs);
-    timer.unref();
-  }
-
-  return {
-    prune,
-    start() {
-      if (timer === undefined) schedule();
-    },
-    async stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
+    return inBatches(batchSizeMax, () => pruneInbox(options.db, cutoff, batchSizeMax));
   };
+  const pass = createPeriodicPass({
+    name: 'inbox ids past retention deleted',
+    logger: options.logger,
+    intervalMs: options.intervalMs ?? 600_000,
+    pass: prune,
+  });
+  return { prune, start: pass.start, stop: pass.stop };
 }

@@ -188,3 +188,26 @@ function toTransfer(row: BatchRow): Transfer {
     createdAt: row.created_at!,
   };
 }
+
+/** Asia/Seoul days of daily totals kept before today's; older rows are deleted (see pruneTransferDailyTotals). */
+export const transferTotalsKeptDays = 7;
+
+/**
+ * Deletes daily-total rows of Asia/Seoul days more than `keptDays` before
+ * today, at most `batchSizeMax`; returns how many. transfer_batch reads and
+ * writes only today's row, so an older one limits nothing: without this the
+ * table would grow by a row per user for every day they transfer. What was
+ * sent on a past day stays in `transfers` and the ledger.
+ */
+export async function pruneTransferDailyTotals(
+  db: Kysely<ServiceDb>,
+  keptDays: number,
+  batchSizeMax: number,
+): Promise<number> {
+  const result = await sql`
+    delete from transfer_daily_totals where (user_uuid, day) in (
+      select user_uuid, day from transfer_daily_totals
+      where day < (now() at time zone 'Asia/Seoul')::date - ${keptDays}::integer
+      limit ${batchSizeMax})`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}

@@ -3,8 +3,10 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { uuidv7 } from '@nuri/platform/ids';
 import { createMetrics } from '@nuri/platform/metrics';
+import { inBatches } from '@nuri/platform/periodic';
 import { sql } from 'kysely';
 import { buildApp } from '../../src/app.ts';
+import { pruneTransferDailyTotals, transferTotalsKeptDays } from '../../src/db/transfers-repository.ts';
 import {
   auth,
   balanceOf,
@@ -255,6 +257,31 @@ describe('transfers', { timeout: 120_000 }, () => {
     // Refusals for funds do not use up the limit; the limit is the user's, not the account's.
     const poor = await customer(0n);
     assert.equal((await send({ ...route(poor, bob), amount: 1 })).json().code, 'INSUFFICIENT_BALANCE');
+  });
+
+  it('when daily totals of past days pile up, then the housekeeping pass deletes those more than a week old (a batch at a time) and keeps the week’s', async () => {
+    const userUuid = randomUserUuid();
+    const db = service.database.db;
+    for (const daysAgo of [30, 9, 8, 7, 1, 0]) {
+      await sql`insert into transfer_daily_totals (user_uuid, day, total)
+        values (${userUuid}, (now() at time zone 'Asia/Seoul')::date - ${daysAgo}::integer, 1000)`.execute(
+        db,
+      );
+    }
+    const deleted = await inBatches(1, () => pruneTransferDailyTotals(db, transferTotalsKeptDays, 1));
+    assert.ok(deleted >= 3, `deleted ${deleted}`);
+    const { rows } = await sql<{ days_ago: number }>`
+      select ((now() at time zone 'Asia/Seoul')::date - day) as days_ago
+      from transfer_daily_totals where user_uuid = ${userUuid} order by day`.execute(db);
+    assert.deepEqual(
+      rows.map((row) => row.days_ago),
+      [7, 1, 0],
+    );
+    assert.equal(
+      await pruneTransferDailyTotals(db, transferTotalsKeptDays, 10),
+      0,
+      'a second pass finds nothing',
+    );
   });
 
   it('when 100 transfers race around a ring of 10 accounts (and A→B against B→A), then none deadlocks, none goes negative, and the money is conserved', async () => {
