@@ -19,6 +19,8 @@ import { planTopology, portsOf, type Scale } from '../src/cli/topology.ts';
  */
 export interface TestSystem extends RunningSystem {
   env: NodeJS.ProcessEnv;
+  /** The run's throwaway databases, which shutdown() drops. */
+  databases: string[];
   /** Stops every service and drops the throwaway databases. */
   shutdown(): Promise<void>;
 }
@@ -117,21 +119,39 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     await cleanUp();
     throw error;
   }
+  // Once, however many ask (a Ctrl-C's stop and the run's own finally may both):
+  // and the databases and topics go even when stopping an instance failed.
+  let stopped: Promise<void> | undefined;
   return {
     ...system,
     env,
-    async shutdown() {
-      await system.stop();
-      await cleanUp();
+    databases: services.flatMap((service) => {
+      const name = databaseNameOf(service, env);
+      return service.database === undefined || name === undefined ? [] : [name];
+    }),
+    shutdown() {
+      stopped ??= (async () => {
+        try {
+          await system.stop();
+        } finally {
+          await cleanUp();
+        }
+      })();
+      return stopped;
     },
   };
 }
 
 // Services run detached (their own process group), so a test process that is
 // killed would leave them running. Exiting on these signals instead runs the
-// supervisor's exit hook, which SIGKILLs every instance it started.
+// supervisor's exit hook, which SIGKILLs every instance it started. A program
+// that handles the signal itself (the bench: it stops its system and drops its
+// databases first) is left to do so: the harness exits only when no one else listens.
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => process.exit(128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1)));
+  process.once(signal, () => {
+    if (process.listenerCount(signal) > 0) return;
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1));
+  });
 }
 
 function topicPrefixOf(runId: string): string {

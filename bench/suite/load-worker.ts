@@ -303,8 +303,11 @@ async function openLoop(spec: LoadSpec): Promise<LoadResult> {
 }
 
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
+
+// The suite that started this load is gone (stopped with Ctrl-C, or killed): so is the point of it.
+process.once('disconnect', () => process.exit(1));
 
 process.once('message', (spec: LoadSpec) => {
   const run =

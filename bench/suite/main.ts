@@ -212,19 +212,26 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
     machine.cores,
     randomBytes(4).toString('hex'),
   );
+  let stopping = false;
   const stop = async (signal: string) => {
+    // One Ctrl-C may come twice (from the terminal and forwarded by bin/nuri.mjs): the first stops.
+    if (stopping) return;
+    stopping = true;
     progress(`${signal}: stopping what the run started and dropping its databases`);
-    await context.close().catch(() => undefined);
-    await system?.shutdown().catch(() => undefined);
+    const failed = (error: unknown) => progress(`${signal}: stopping failed: ${String(error)}`);
+    await context.close().catch(failed);
+    await system?.shutdown().catch(failed);
+    progress(`${signal}: stopped`);
     process.exit(130);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   let ceilings: CeilingReport[] = [];
   const reports: ScenarioReport[] = [];
   let reconciliation: Invariant[] = [];
   try {
-    if (system !== undefined) progress(`system up, gateway ${system.gatewayUrl}`);
+    if (system !== undefined)
+      progress(`system up, gateway ${system.gatewayUrl}, databases ${system.databases.join(', ')}`);
     if (ceilingsToRun.length > 0) {
       ceilings = await measureCeilings(
         context,
@@ -233,16 +240,23 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
         options.runs ?? 3,
       );
     }
-    for (const scenario of scenarios) reports.push(await runScenario(context, scenario, ceilings));
-    if (system !== undefined) {
+    for (const scenario of scenarios) {
+      if (stopping) break;
+      reports.push(await runScenario(context, scenario, ceilings));
+    }
+    if (system !== undefined && !stopping) {
       progress('reconciliation (nuri reconcile against this system)');
       reconciliation = await reconcile(context);
     }
   } finally {
-    progress(system === undefined ? 'stopping what the run started' : 'stopping the system');
-    await context.close();
-    await system?.shutdown();
+    if (!stopping) {
+      progress(system === undefined ? 'stopping what the run started' : 'stopping the system');
+      await context.close();
+      await system?.shutdown();
+    }
   }
+  // Stopped by a signal: what ran is not a result; the signal's stop ends the process.
+  if (stopping) return new Promise<never>(() => undefined);
   const report: SuiteReport = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),

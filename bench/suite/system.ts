@@ -14,6 +14,8 @@ import type { Scale } from '../../src/cli/topology.ts';
 
 export interface BenchSystem {
   gatewayUrl: string;
+  /** The run's throwaway databases, dropped at its end (or on Ctrl-C). */
+  databases: string[];
   channelUserUrl: string;
   corePaymentUrl: string;
   pointUrl: string;
@@ -121,6 +123,7 @@ export async function startBenchSystem(
   );
   return {
     gatewayUrl: system.gatewayUrl,
+    databases: system.databases,
     channelUserUrl: firstUrl(system.env.NURI_CHANNEL_USER_URL),
     corePaymentUrl: firstUrl(system.env.NURI_CORE_PAYMENT_URL),
     pointUrl: firstUrl(system.env.NURI_POINT_URL),
