@@ -61,6 +61,8 @@ export function testSystemEnvironment(portOffset: number, runId: string): NodeJS
 }
 
 export interface TestSystemOptions {
+  /** Names the run's databases (`*_e2e_<runId>`), topics and groups; random by default. */
+  runId?: string;
   onOutputLine?: (instance: string, line: string) => void;
   envOverrides?: NodeJS.ProcessEnv;
   /** Instances per service (`{ coupon: 3 }`); absent ones run once. */
@@ -76,7 +78,7 @@ export interface TestSystemOptions {
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
-  const runId = randomBytes(4).toString('hex');
+  const runId = options.runId ?? randomBytes(4).toString('hex');
   const scale = options.scale ?? {};
   const ports = await reservePortOffset(scale);
   const baseEnv = { ...testSystemEnvironment(ports.offset, runId), ...options.envOverrides };

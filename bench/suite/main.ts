@@ -188,23 +188,44 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
     scenarios.some((scenario) => scenario.withoutSystem !== true) ||
     ceilingsToRun.some((ceiling) => ceiling.usesSystem === true);
   const scaled = Object.entries(options.scale).map(([name, count]) => `${name}×${count}`);
+  const runId = randomBytes(4).toString('hex');
   progress(
     `scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}; ` +
       (!needsSystem
         ? 'they need no system, only the shared servers: none booted'
-        : `booting the system${scaled.length === 0 ? ' (one instance of each service)' : ` (${scaled.join(', ')}, the rest once)`}`),
+        : `booting the system${scaled.length === 0 ? ' (one instance of each service)' : ` (${scaled.join(', ')}, the rest once)`}, databases *_e2e_${runId}`),
   );
   const folder = join(options.resultsDir, timestamp(startedAt));
   const profileDir = options.profile ? join(folder, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-  const system: BenchSystem | undefined = needsSystem
-    ? await startBenchSystem({
+  let stopping = false;
+  let context: SuiteContext | undefined;
+  // Kept as a promise so that a signal during the boot waits for it and stops what it started.
+  const booting: Promise<BenchSystem | undefined> = needsSystem
+    ? startBenchSystem({
+        runId,
         scale: options.scale,
         tracing: options.tracing,
         ...(profileDir === undefined ? {} : { profileDir }),
       })
-    : undefined;
-  const context = new SuiteContext(
+    : Promise.resolve(undefined);
+  const stop = async (signal: string) => {
+    // One Ctrl-C may come twice (from the terminal and forwarded by bin/nuri.mjs): the first stops.
+    if (stopping) return;
+    stopping = true;
+    progress(`${signal}: stopping what the run started and dropping its databases`);
+    const failed = (error: unknown) => progress(`${signal}: stopping failed: ${String(error)}`);
+    await context?.close().catch(failed);
+    // A boot that failed has cleaned up after itself (e2e/harness.ts).
+    const booted = await booting.catch(() => undefined);
+    await booted?.shutdown().catch(failed);
+    progress(`${signal}: stopped`);
+    process.exit(130);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(signal));
+  const system = await booting;
+  if (stopping) return new Promise<never>(() => undefined);
+  context = new SuiteContext(
     system,
     options,
     infrastructure,
@@ -212,20 +233,6 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
     machine.cores,
     randomBytes(4).toString('hex'),
   );
-  let stopping = false;
-  const stop = async (signal: string) => {
-    // One Ctrl-C may come twice (from the terminal and forwarded by bin/nuri.mjs): the first stops.
-    if (stopping) return;
-    stopping = true;
-    progress(`${signal}: stopping what the run started and dropping its databases`);
-    const failed = (error: unknown) => progress(`${signal}: stopping failed: ${String(error)}`);
-    await context.close().catch(failed);
-    await system?.shutdown().catch(failed);
-    progress(`${signal}: stopped`);
-    process.exit(130);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
   let ceilings: CeilingReport[] = [];
   const reports: ScenarioReport[] = [];
   let reconciliation: Invariant[] = [];

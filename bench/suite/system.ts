@@ -87,7 +87,7 @@ export function instrumentationFor(options: {
  * `tracing`: every service traces and exports its spans (to startSpanSink).
  */
 export async function startBenchSystem(
-  options: { profileDir?: string; scale?: Scale; tracing?: boolean } = {},
+  options: { profileDir?: string; scale?: Scale; tracing?: boolean; runId?: string } = {},
 ): Promise<BenchSystem> {
   const sink = options.tracing === true ? await startSpanSink() : undefined;
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -100,6 +100,7 @@ export async function startBenchSystem(
     ...(sink === undefined ? {} : { spanSinkUrl: sink.url }),
   });
   const system: TestSystem = await startTestSystem({
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
     ...(options.scale === undefined ? {} : { scale: options.scale }),
     envOverrides: {
       NURI_ADMIN_TOKEN: adminToken,

@@ -5,12 +5,14 @@ export interface PeriodicPassOptions {
   name: string;
   logger: Logger;
   intervalMs: number;
+  /** When the first pass runs after start; default one interval. */
+  firstPassAfterMs?: number;
   /** One pass; returns how many things it did (logged when more than 0). */
   pass: () => Promise<number>;
 }
 
 export interface PeriodicPass {
-  /** The first pass runs one interval after start. */
+  /** The first pass runs `firstPassAfterMs` after start, then every interval. */
   start(): void;
   /** Stops the schedule and waits for a pass under way. */
   stop(): Promise<void>;
@@ -26,7 +28,7 @@ export function createPeriodicPass(options: PeriodicPassOptions): PeriodicPass {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
 
-  function schedule(): void {
+  function schedule(afterMs = options.intervalMs): void {
     timer = setTimeout(() => {
       running = options
         .pass()
@@ -42,13 +44,13 @@ export function createPeriodicPass(options: PeriodicPassOptions): PeriodicPass {
         .finally(() => {
           if (timer !== undefined) schedule();
         });
-    }, options.intervalMs);
+    }, afterMs);
     timer.unref();
   }
 
   return {
     start() {
-      if (timer === undefined) schedule();
+      if (timer === undefined) schedule(options.firstPassAfterMs);
     },
     async stop() {
       clearTimeout(timer);

@@ -63,6 +63,8 @@ await runMain('core-payment', async () => {
     name: 'daily transfer totals of past days deleted',
     logger,
     intervalMs: 3_600_000,
+    // Soon after start too: an instance restarted more often than hourly would otherwise never prune.
+    firstPassAfterMs: 60_000,
     pass: () =>
       inBatches(totalsBatchMax, () =>
         pruneTransferDailyTotals(database.db, transferTotalsKeptDays, totalsBatchMax),

@@ -73,159 +73,176 @@ const text = (buffer: Buffer | null | undefined): string | undefined => buffer?.
  * asked. Read by fetching the partitions straight from their leaders, not as
  * a consumer group: a read is an operator's one look, and a group of its own
  * would cost a join, a sync and a leave per look (seconds on a loaded broker)
- * and leave an empty group behind each time.
+ * and leave an empty group behind each time. A fetch that fails (a leader
+ * moved, retention trimmed the log meanwhile) is tried again after looking
+ * the partitions up afresh, until `readTimeoutMs` is spent.
  */
 async function readToEnd(brokers: string[], topics: string[], readTimeoutMs: number): Promise<ReadMessage[]> {
   const deadline = Date.now() + readTimeoutMs;
-  const adminTimeoutMs = Math.min(5_000, readTimeoutMs);
+  const requestTimeoutMs = Math.min(5_000, readTimeoutMs);
   const admin = new Admin({
     clientId: 'nuri-dlq',
     bootstrapBrokers: brokers,
-    timeout: adminTimeoutMs,
-    connectTimeout: adminTimeoutMs,
+    timeout: requestTimeoutMs,
+    connectTimeout: requestTimeoutMs,
     retries: 1,
   });
-  const toRead: PartitionToRead[] = [];
-  try {
-    const existing = new Set(await admin.listTopics());
-    const present = topics.filter((topic) => existing.has(topic));
-    if (present.length === 0) return [];
-    const metadata = await admin.metadata({ topics: present, forceUpdate: true });
-    const offsetsAt = (timestamp: bigint) =>
-      admin.listOffsets({
-        topics: present.map((name) => ({
-          name,
-          partitions: (metadata.topics.get(name)?.partitions ?? []).map((_partition, index) => ({
-            partitionIndex: index,
-            timestamp,
-          })),
-        })),
-      });
-    // -2: the log's start (what retention kept); -1: its end.
-    const [starts, ends] = await Promise.all([offsetsAt(-2n), offsetsAt(-1n)]);
-    const startOf = new Map<string, bigint>();
-    for (const topic of starts) {
-      for (const partition of topic.partitions)
-        startOf.set(`${topic.name}/${partition.partitionIndex}`, partition.offset);
-    }
-    for (const topic of ends) {
-      const topicMetadata = metadata.topics.get(topic.name);
-      if (topicMetadata === undefined) continue;
-      for (const partition of topic.partitions) {
-        const next = startOf.get(`${topic.name}/${partition.partitionIndex}`) ?? 0n;
-        if (partition.offset <= next) continue;
-        toRead.push({
-          topic: topic.name,
-          topicId: topicMetadata.id,
-          partition: partition.partitionIndex,
-          leader: topicMetadata.partitions[partition.partitionIndex]?.leader ?? -1,
-          next,
-          end: partition.offset,
-        });
-      }
-    }
-  } finally {
-    await admin.close();
-  }
-  if (toRead.length === 0) return [];
-
   // The client needs a group id to be built; no group is joined: fetch() is a plain Fetch request.
   const reader = new Consumer({
     groupId: 'nuri-dlq-reader',
     clientId: 'nuri-dlq-reader',
     bootstrapBrokers: brokers,
-    timeout: adminTimeoutMs,
-    connectTimeout: adminTimeoutMs,
-    retries: 1,
+    timeout: requestTimeoutMs,
+    connectTimeout: requestTimeoutMs,
+    retries: 0,
   });
-  const messages: ReadMessage[] = [];
-  const messagesMax = deadLettersMax * topics.length;
   try {
-    let pending = toRead;
+    const existing = new Set(await admin.listTopics());
+    const present = topics.filter((topic) => existing.has(topic));
+    if (present.length === 0) return [];
+    const located = await locate(admin, present);
+    let pending = [...located.values()].filter((partition) => partition.next < partition.end);
+    const messages: ReadMessage[] = [];
+    const messagesMax = deadLettersMax * topics.length;
     while (pending.length > 0) {
       const nextBefore = pending.map((partition) => partition.next);
-      if (Date.now() > deadline)
-        throw new Error(`reading ${topics.join(', ')} took over ${readTimeoutMs} ms`);
-      const byLeader = Map.groupBy(pending, (partition) => partition.leader);
-      await Promise.all(
-        [...byLeader].map(async ([leader, partitions]) => {
-          const response = await reader.fetch({
-            node: leader,
-            maxWaitTime: 0,
-            minBytes: 1,
-            maxBytes: partitionBytesMax * 8,
-            topics: partitions.map((partition) => ({
-              topicId: partition.topicId,
-              partitions: [
-                {
-                  partition: partition.partition,
-                  fetchOffset: partition.next,
-                  partitionMaxBytes: partitionBytesMax,
-                  currentLeaderEpoch: -1,
-                  lastFetchedEpoch: -1,
-                },
-              ],
-            })),
-          });
-          for (const topicResponse of response.responses) {
-            for (const partitionResponse of topicResponse.partitions) {
-              const partition = partitions.find(
-                (candidate) =>
-                  candidate.topicId === topicResponse.topicId &&
-                  candidate.partition === partitionResponse.partitionIndex,
-              );
-              if (partition === undefined) continue;
-              if (partitionResponse.errorCode !== 0) {
-                throw new Error(
-                  `reading ${partition.topic}/${partition.partition} failed with Kafka error ${partitionResponse.errorCode}`,
-                );
-              }
-              for (const batch of partitionResponse.records ?? []) {
-                const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
-                // Transaction markers carry no message, only the offsets they take.
-                if ((batch.attributes & IS_CONTROL) === 0) {
-                  for (const record of batch.records) {
-                    const offset = batch.firstOffset + BigInt(record.offsetDelta);
-                    // A batch may start before the offset asked for, and run past the end taken.
-                    if (offset < partition.next || offset >= partition.end) continue;
-                    if (messages.length >= messagesMax) continue;
-                    messages.push({
-                      topic: partition.topic,
-                      partition: partition.partition,
-                      offset,
-                      key: text(record.key),
-                      value: text(record.value) ?? '',
-                      headers: new Map(
-                        record.headers.map(([name, value]) => [text(name) ?? '', text(value) ?? ''] as const),
-                      ),
-                    });
-                  }
-                }
-                if (batchEnd > partition.next) partition.next = batchEnd;
-              }
-            }
-          }
-        }),
+      const rounds = await Promise.allSettled(
+        [...Map.groupBy(pending, (partition) => partition.leader)].map(([leader, partitions]) =>
+          fetchOnce(reader, leader, partitions, messages, messagesMax),
+        ),
       );
-      const left = pending.filter((partition) => partition.next < partition.end);
-      // A round that moved no partition (a leader in election) waits a moment before the next.
-      if (
-        left.length === pending.length &&
-        left.every((partition, index) => partition.next === nextBefore[index])
-      )
-        await sleep(50);
-      pending = left;
+      const failure = rounds.find((round) => round.status === 'rejected');
+      const moved = pending.some((partition, index) => partition.next !== nextBefore[index]);
+      pending = pending.filter((partition) => partition.next < partition.end);
+      if (pending.length === 0) break;
+      if (failure === undefined && moved) continue;
+      if (Date.now() > deadline) {
+        throw new Error(`reading ${topics.join(', ')} took over ${readTimeoutMs} ms`, {
+          cause: failure?.reason,
+        });
+      }
+      // Where each partition lives now, and where its log starts now; offsets already read stay read.
+      await sleep(100);
+      const now = await locate(admin, [...new Set(pending.map((partition) => partition.topic))]);
+      for (const partition of pending) {
+        const fresh = now.get(`${partition.topic}/${partition.partition}`);
+        if (fresh === undefined) continue;
+        partition.leader = fresh.leader;
+        if (fresh.next > partition.next) partition.next = fresh.next;
+      }
+      pending = pending.filter((partition) => partition.next < partition.end);
     }
+    return messages.sort((a, b) =>
+      a.topic === b.topic
+        ? a.partition - b.partition || Number(a.offset - b.offset)
+        : a.topic < b.topic
+          ? -1
+          : 1,
+    );
   } finally {
-    await reader.close();
+    await Promise.allSettled([admin.close(), reader.close()]);
   }
-  return messages.sort((a, b) =>
-    a.topic === b.topic
-      ? a.partition - b.partition || Number(a.offset - b.offset)
-      : a.topic < b.topic
-        ? -1
-        : 1,
-  );
+}
+
+/** Each partition of the topics: its leader, its log start (what retention kept) and its end now. */
+async function locate(admin: Admin, topics: string[]): Promise<Map<string, PartitionToRead>> {
+  const metadata = await admin.metadata({ topics, forceUpdate: true });
+  const offsetsAt = (timestamp: bigint) =>
+    admin.listOffsets({
+      topics: topics.map((name) => ({
+        name,
+        partitions: (metadata.topics.get(name)?.partitions ?? []).map((_partition, index) => ({
+          partitionIndex: index,
+          timestamp,
+        })),
+      })),
+    });
+  // -2: the log's start; -1: its end.
+  const [starts, ends] = await Promise.all([offsetsAt(-2n), offsetsAt(-1n)]);
+  const startOf = new Map<string, bigint>();
+  for (const topic of starts) {
+    for (const partition of topic.partitions)
+      startOf.set(`${topic.name}/${partition.partitionIndex}`, partition.offset);
+  }
+  const located = new Map<string, PartitionToRead>();
+  for (const topic of ends) {
+    const topicMetadata = metadata.topics.get(topic.name);
+    if (topicMetadata === undefined) continue;
+    for (const partition of topic.partitions) {
+      const key = `${topic.name}/${partition.partitionIndex}`;
+      located.set(key, {
+        topic: topic.name,
+        topicId: topicMetadata.id,
+        partition: partition.partitionIndex,
+        leader: topicMetadata.partitions[partition.partitionIndex]?.leader ?? -1,
+        next: startOf.get(key) ?? 0n,
+        end: partition.offset,
+      });
+    }
+  }
+  return located;
+}
+
+/** One Fetch of these partitions from their leader; appends what it read and moves each partition's `next`. */
+async function fetchOnce(
+  reader: Consumer,
+  leader: number,
+  partitions: PartitionToRead[],
+  messages: ReadMessage[],
+  messagesMax: number,
+): Promise<void> {
+  // A partition with an error fails the whole response (the client throws): the caller looks again.
+  const response = await reader.fetch({
+    node: leader,
+    maxWaitTime: 0,
+    minBytes: 1,
+    maxBytes: partitionBytesMax * 8,
+    topics: partitions.map((partition) => ({
+      topicId: partition.topicId,
+      partitions: [
+        {
+          partition: partition.partition,
+          fetchOffset: partition.next,
+          partitionMaxBytes: partitionBytesMax,
+          currentLeaderEpoch: -1,
+          lastFetchedEpoch: -1,
+        },
+      ],
+    })),
+  });
+  for (const topicResponse of response.responses) {
+    for (const partitionResponse of topicResponse.partitions) {
+      const partition = partitions.find(
+        (candidate) =>
+          candidate.topicId === topicResponse.topicId &&
+          candidate.partition === partitionResponse.partitionIndex,
+      );
+      if (partition === undefined) continue;
+      for (const batch of partitionResponse.records ?? []) {
+        const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+        // Transaction markers carry no message, only the offsets they take.
+        if ((batch.attributes & IS_CONTROL) === 0) {
+          for (const record of batch.records) {
+            const offset = batch.firstOffset + BigInt(record.offsetDelta);
+            // A batch may start before the offset asked for, and run past the end taken.
+            if (offset < partition.next || offset >= partition.end) continue;
+            if (messages.length >= messagesMax) continue;
+            messages.push({
+              topic: partition.topic,
+              partition: partition.partition,
+              offset,
+              key: text(record.key),
+              value: text(record.value) ?? '',
+              headers: new Map(
+                record.headers.map(([name, value]) => [text(name) ?? '', text(value) ?? ''] as const),
+              ),
+            });
+          }
+        }
+        if (batchEnd > partition.next) partition.next = batchEnd;
+      }
+    }
+  }
 }
 
 /** The dead letters of these DLQ topics, each with its last replay if any. */
