@@ -56,7 +56,7 @@ interface ReadMessage {
 }
 
 /** What is left to read of one partition: from `next` up to (not including) `end`. */
-interface PartitionToRead {
+export interface PartitionToRead {
   topic: string;
   topicId: string;
   partition: number;
@@ -101,37 +101,17 @@ async function readToEnd(brokers: string[], topics: string[], readTimeoutMs: num
     const present = topics.filter((topic) => existing.has(topic));
     if (present.length === 0) return [];
     const located = await locate(admin, present);
-    let pending = [...located.values()].filter((partition) => partition.next < partition.end);
     const messages: ReadMessage[] = [];
     const messagesMax = deadLettersMax * topics.length;
-    while (pending.length > 0) {
-      const nextBefore = pending.map((partition) => partition.next);
-      const rounds = await Promise.allSettled(
-        [...Map.groupBy(pending, (partition) => partition.leader)].map(([leader, partitions]) =>
-          fetchOnce(reader, leader, partitions, messages, messagesMax),
-        ),
-      );
-      const failure = rounds.find((round) => round.status === 'rejected');
-      const moved = pending.some((partition, index) => partition.next !== nextBefore[index]);
-      pending = pending.filter((partition) => partition.next < partition.end);
-      if (pending.length === 0) break;
-      if (failure === undefined && moved) continue;
-      if (Date.now() > deadline) {
-        throw new Error(`reading ${topics.join(', ')} took over ${readTimeoutMs} ms`, {
-          cause: failure?.reason,
-        });
-      }
-      // Where each partition lives now, and where its log starts now; offsets already read stay read.
-      await sleep(100);
-      const now = await locate(admin, [...new Set(pending.map((partition) => partition.topic))]);
-      for (const partition of pending) {
-        const fresh = now.get(`${partition.topic}/${partition.partition}`);
-        if (fresh === undefined) continue;
-        partition.leader = fresh.leader;
-        if (fresh.next > partition.next) partition.next = fresh.next;
-      }
-      pending = pending.filter((partition) => partition.next < partition.end);
-    }
+    await readPartitions(
+      [...located.values()],
+      {
+        fetch: (leader, partitions) => fetchOnce(reader, leader, partitions, messages, messagesMax),
+        locate: (pending) => locate(admin, [...new Set(pending.map((partition) => partition.topic))]),
+      },
+      deadline,
+      topics.join(', '),
+    );
     return messages.sort((a, b) =>
       a.topic === b.topic
         ? a.partition - b.partition || Number(a.offset - b.offset)
@@ -141,6 +121,55 @@ async function readToEnd(brokers: string[], topics: string[], readTimeoutMs: num
     );
   } finally {
     await Promise.allSettled([admin.close(), reader.close()]);
+  }
+}
+
+/** How readPartitions reaches the broker (a seam for the unit test of its rounds). */
+export interface PartitionReads {
+  /** One Fetch of these partitions from `leader`, moving each one's `next` past what it read. */
+  fetch(leader: number, partitions: PartitionToRead[]): Promise<void>;
+  /** Where the partitions live now and where their logs start now, keyed `topic/partition`. */
+  locate(partitions: PartitionToRead[]): Promise<Map<string, PartitionToRead>>;
+}
+
+/**
+ * Reads every partition up to its end, a Fetch per leader per round. A round
+ * that failed or moved nothing (a leader moved, retention trimmed the log)
+ * is followed by a short pause and a fresh look at leaders and log starts —
+ * what was read stays read — until `deadline` (epoch ms) has passed.
+ */
+export async function readPartitions(
+  partitions: PartitionToRead[],
+  io: PartitionReads,
+  deadline: number,
+  what: string,
+  pauseMs = 100,
+): Promise<void> {
+  let pending = partitions.filter((partition) => partition.next < partition.end);
+  while (pending.length > 0) {
+    const nextBefore = pending.map((partition) => partition.next);
+    const rounds = await Promise.allSettled(
+      [...Map.groupBy(pending, (partition) => partition.leader)].map(([leader, led]) =>
+        io.fetch(leader, led),
+      ),
+    );
+    const failure = rounds.find((round) => round.status === 'rejected');
+    const moved = pending.some((partition, index) => partition.next !== nextBefore[index]);
+    pending = pending.filter((partition) => partition.next < partition.end);
+    if (pending.length === 0) return;
+    if (failure === undefined && moved) continue;
+    if (Date.now() > deadline) {
+      throw new Error(`reading ${what} did not finish in time`, { cause: failure?.reason });
+    }
+    await sleep(pauseMs);
+    const now = await io.locate(pending);
+    for (const partition of pending) {
+      const fresh = now.get(`${partition.topic}/${partition.partition}`);
+      if (fresh === undefined) continue;
+      partition.leader = fresh.leader;
+      if (fresh.next > partition.next) partition.next = fresh.next;
+    }
+    pending = pending.filter((partition) => partition.next < partition.end);
   }
 }
 
