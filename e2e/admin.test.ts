@@ -71,15 +71,17 @@ async function admin(method: string, path: string, body?: unknown, headers?: Rec
 
 /**
  * An admin call whose 503 BROKER_UNAVAILABLE ("Kafka did not answer in time;
- * retry shortly") is retried, as the API tells a client to: the gateway reads
- * the dead letters through a consumer group of its own, and on a loaded CI
- * machine its join once took past the 10 s the gateway allows. Only for calls
- * that are safe to repeat (reads, and replays whose letters were replayed before).
+ * retry shortly") is retried shortly, as the API tells a client to: on a
+ * loaded CI machine a dead-letter read once took past the 10 s the gateway
+ * allows (it then joined a consumer group of its own; it no longer does).
+ * Only for calls that are safe to repeat (reads, and replays whose letters
+ * were replayed before).
  */
 async function adminRetryingBroker(method: string, path: string, body?: unknown) {
   for (let attempt = 1; ; attempt += 1) {
     const answer = await admin(method, path, body);
     if (answer.status !== 503 || answer.body?.code !== 'BROKER_UNAVAILABLE' || attempt === 3) return answer;
+    await new Promise((retry) => setTimeout(retry, 1_000));
   }
 }
 

@@ -6,7 +6,7 @@ import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { dlqReplaysTopic } from '@nuri/platform/kafka/dlq';
 import { type RunningSystem, type StartOptions, startSystem } from '../src/cli/commands/system.ts';
 import { type CliConfig, kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
-import { databaseNameOf, services } from '../src/cli/services.ts';
+import { type DatabaseKind, databaseNameOf, services } from '../src/cli/services.ts';
 import type { RestartPolicy } from '../src/cli/supervisor.ts';
 import { planTopology, portsOf, type Scale } from '../src/cli/topology.ts';
 
@@ -127,10 +127,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   return {
     ...system,
     env,
-    databases: services.flatMap((service) => {
-      const name = databaseNameOf(service, env);
-      return service.database === undefined || name === undefined ? [] : [name];
-    }),
+    databases: runDatabases(env).map((database) => database.name),
     shutdown() {
       stopped ??= (async () => {
         try {
@@ -218,11 +215,19 @@ async function isPortFree(port: number): Promise<boolean> {
   return true;
 }
 
-async function dropDatabases(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {
-  for (const service of services) {
+/** The databases a run's services use, by name and kind (from the run's environment). */
+function runDatabases(env: NodeJS.ProcessEnv): Array<{ name: string; kind: DatabaseKind }> {
+  return services.flatMap((service) => {
     const name = databaseNameOf(service, env);
-    if (!service.database || name === undefined) continue;
-    if (service.database.kind === 'postgres') await dropPgDatabase(config.NURI_PG_URL, name);
+    return service.database === undefined || name === undefined
+      ? []
+      : [{ name, kind: service.database.kind }];
+  });
+}
+
+async function dropDatabases(config: CliConfig, env: NodeJS.ProcessEnv): Promise<void> {
+  for (const { name, kind } of runDatabases(env)) {
+    if (kind === 'postgres') await dropPgDatabase(config.NURI_PG_URL, name);
     else await dropMysqlDatabase(config.NURI_MYSQL_URL, name);
   }
 }

@@ -1,6 +1,7 @@
 // Logins through the gateway: what argon2id costs on this machine, reported
 // as a rate and compared with the bare argon2id verification rate.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from '../api.ts';
 import type { RequestTemplate } from '../load-types.ts';
 import { count, describeStatuses, invariant, type Scenario } from '../scenario.ts';
@@ -22,9 +23,7 @@ async function drainAbandonedLogins(
   abandoned: number,
   loginsPerSecond: number,
 ): Promise<void> {
-  await new Promise((wait) =>
-    setTimeout(wait, Math.min(10_000, (1_000 * abandoned) / Math.max(loginsPerSecond, 1))),
-  );
+  await sleep(Math.min(10_000, (1_000 * abandoned) / Math.max(loginsPerSecond, 1)));
   for (let attempt = 1; attempt <= 20; attempt += 1) {
     const answer = await api.call('POST', '/api/v1/auth/login', {
       body: { loginId: customer.loginId, password: customer.password },
@@ -32,7 +31,7 @@ async function drainAbandonedLogins(
     if (answer.status === 200) return;
     if (answer.status !== 503)
       throw new Error(`a login after the run answered ${answer.status}: ${answer.text.slice(0, 300)}`);
-    await new Promise((retry) => setTimeout(retry, 250));
+    await sleep(250);
   }
   throw new Error('logins still refused 503 twenty times after a run: channel-user never drained');
 }

@@ -162,7 +162,8 @@ export async function readPartitions(
       throw new Error(`reading ${what} did not finish in time`, { cause: failure?.reason });
     }
     await sleep(pauseMs);
-    const now = await io.locate(pending);
+    // A look that fails (the broker still electing) counts as one more failed round.
+    const now = await io.locate(pending).catch(() => new Map<string, PartitionToRead>());
     for (const partition of pending) {
       const fresh = now.get(`${partition.topic}/${partition.partition}`);
       if (fresh === undefined) continue;
@@ -255,7 +256,6 @@ async function fetchOnce(
             const offset = batch.firstOffset + BigInt(record.offsetDelta);
             // A batch may start before the offset asked for, and run past the end taken.
             if (offset < partition.next || offset >= partition.end) continue;
-            if (messages.length >= messagesMax) continue;
             messages.push({
               topic: partition.topic,
               partition: partition.partition,
@@ -271,6 +271,11 @@ async function fetchOnce(
         if (batchEnd > partition.next) partition.next = batchEnd;
       }
     }
+  }
+  // Past the cap the rest is not read at all: a DLQ is something to empty, not to archive.
+  if (messages.length >= messagesMax) {
+    messages.length = messagesMax;
+    for (const partition of partitions) partition.next = partition.end;
   }
 }
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka';
 import { deleteTopics, ensureTopics } from '../../src/kafka/admin.ts';
 import { dlqHeaders } from '../../src/kafka/consumer.ts';
-import { listDeadLetters, replayDeadLetters } from '../../src/kafka/dlq.ts';
+import { deadLettersMax, listDeadLetters, replayDeadLetters } from '../../src/kafka/dlq.ts';
 import { brokers, uniqueName } from './kafka-helpers.ts';
 
 // Dead letters are read back by fetching each partition from its leader, with
@@ -131,6 +131,32 @@ describe('reading dead letters', { timeout: 60_000 }, () => {
       );
     } finally {
       await deleteTopics(brokers, [big]);
+    }
+  });
+
+  it('when a DLQ holds more than the read keeps, then exactly deadLettersMax letters come back, the first of each partition', async () => {
+    const crowded = uniqueName('it.dlqread.crowded');
+    await ensureTopics({ brokers, topics: [{ name: crowded, partitions: 2 }] });
+    try {
+      for (let chunk = 0; chunk < 11; chunk++) {
+        await producer.send({
+          messages: Array.from({ length: 1_000 }, (_, i) => ({
+            ...letter(i % 2, chunk * 1_000 + i, `{"n":${chunk * 1_000 + i}}`),
+            topic: crowded,
+          })),
+        });
+      }
+      const letters = await listDeadLetters(brokers, [crowded], replays);
+      assert.equal(letters.length, deadLettersMax);
+      assert.equal(new Set(letters.map((l) => l.ref)).size, deadLettersMax, 'each letter once');
+      for (const p of [0, 1]) {
+        assert.ok(
+          letters.some((l) => l.ref === `${crowded}/${p}/0`),
+          `partition ${p} read from its start`,
+        );
+      }
+    } finally {
+      await deleteTopics(brokers, [crowded]);
     }
   });
 

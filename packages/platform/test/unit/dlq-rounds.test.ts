@@ -77,6 +77,30 @@ describe('dead-letter read rounds', () => {
     assert.equal(partitions[0]!.next, 10n);
   });
 
+  it('when looking the partitions up again fails too (the broker still electing), then the read keeps trying and finishes once it answers', async () => {
+    const partitions = [partition(0, 1, 0n, 4n)];
+    let looks = 0;
+    await readPartitions(
+      partitions,
+      {
+        async fetch(leader, led) {
+          if (leader === 1) throw new Error('NOT_LEADER_OR_FOLLOWER');
+          led[0]!.next = led[0]!.end;
+        },
+        async locate(pending) {
+          looks += 1;
+          if (looks < 3) throw new Error('LEADER_NOT_AVAILABLE');
+          return new Map(pending.map((p) => [`${p.topic}/${p.partition}`, { ...p, leader: 2 }]));
+        },
+      },
+      Date.now() + 5_000,
+      't.dlq',
+      1,
+    );
+    assert.equal(looks, 3);
+    assert.equal(partitions[0]!.next, 4n);
+  });
+
   it('when fetches keep failing, then the read ends at its deadline with the last failure as its cause', async () => {
     let fetches = 0;
     const started = Date.now();
