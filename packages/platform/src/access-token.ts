@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import { KeyObject, verify as verifySignature, type webcrypto } from 'node:crypto';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors } from 'jose';
 import { AppError } from './errors.ts';
 import { isUuidv7 } from './ids.ts';
 
@@ -62,36 +63,137 @@ export function createRemoteAccessTokenVerifier(options: RemoteVerifierOptions):
   return createAccessTokenVerifier(keys, options.clockToleranceSeconds ?? 5);
 }
 
-/** Verifies against a key resolver (a local JWKS in channel-user and in tests). */
+/** The longest token looked at: ours are about 400 characters; anything far longer is refused unread. */
+export const accessTokenLengthMax = 4_096;
+
+/** What a token's header may hold: what channel-user writes, nothing else (no `crit`, `jku`, `x5u`, `b64`…). */
+const headerMembers = new Set(['alg', 'kid', 'typ']);
+const segmentPattern = /^[A-Za-z0-9_-]+$/;
+/** An Ed25519 signature is 64 bytes: 86 base64url characters without padding. */
+const ed25519SignatureLength = 64;
+
+/**
+ * Verifies against a key resolver (jose's JWKS sets: a fetched one at the
+ * gateway, point and coupon, channel-user's own keys there).
+ *
+ * The signature is checked with node:crypto's one-shot `verify` under a
+ * KeyObject rather than jose's `jwtVerify`, which goes through WebCrypto: a
+ * promise and a thread-pool job per token, about 55 µs more CPU per Ed25519
+ * check here (README, Performance), on every new token at the gateway and
+ * again at the service. What jose checked is checked here, stricter where a
+ * token of ours never differs: three base64url segments in canonical form,
+ * a header of `alg` = EdDSA, a `kid` and at most `typ` = JWT (anything else,
+ * `crit` included, is refused), an Ed25519 public key from the resolver, a
+ * 64-byte signature, then the claims — issuer, audience, `exp` and `nbf`
+ * within the clock tolerance, `iat` a number, `sub` a UUIDv7, `jti` a string.
+ */
 export function createAccessTokenVerifier(
   keys: JWTVerifyGetKey,
   clockToleranceSeconds = 5,
 ): AccessTokenVerifier {
+  const keyObjects = new WeakMap<object, KeyObject>();
+  const unauthenticated = () =>
+    new AppError('UNAUTHENTICATED', 401, 'The access token is missing, invalid or expired');
+
+  /** The resolver's key as a KeyObject (converted once per key: the sets hand back the same object). */
+  function keyObjectOf(key: unknown): KeyObject {
+    if (key instanceof KeyObject) return key;
+    if (typeof key !== 'object' || key === null || key instanceof Uint8Array) throw unauthenticated();
+    let converted = keyObjects.get(key);
+    if (converted === undefined) {
+      converted = KeyObject.from(key as webcrypto.CryptoKey);
+      keyObjects.set(key, converted);
+    }
+    return converted;
+  }
+
   return {
     async verify(token) {
+      if (token.length > accessTokenLengthMax) throw unauthenticated();
+      const segments = token.split('.');
+      if (segments.length !== 3) throw unauthenticated();
+      const [encodedHeader, encodedPayload, encodedSignature] = segments as [string, string, string];
+      const header = decodeSegment(encodedHeader);
+      if (
+        header === undefined ||
+        header.alg !== accessTokenAlgorithm ||
+        typeof header.kid !== 'string' ||
+        (header.typ !== undefined && header.typ !== 'JWT') ||
+        Object.keys(header).some((member) => !headerMembers.has(member))
+      ) {
+        throw unauthenticated();
+      }
+      const signature = decodeCanonical(encodedSignature);
+      if (signature === undefined || signature.length !== ed25519SignatureLength) throw unauthenticated();
+      let key: KeyObject;
       try {
-        const { payload } = await jwtVerify(token, keys, {
-          issuer: accessTokenIssuer,
-          audience: accessTokenAudience,
-          algorithms: [accessTokenAlgorithm],
-          clockTolerance: clockToleranceSeconds,
-          requiredClaims: ['sub', 'exp', 'jti', 'iat'],
-        });
-        const userUuid = payload.sub;
-        if (typeof userUuid !== 'string' || !isUuidv7(userUuid) || typeof payload.jti !== 'string') {
-          throw new AppError('UNAUTHENTICATED', 401, 'The access token is invalid');
-        }
-        return { userUuid, tokenId: payload.jti, expiresAt: new Date((payload.exp ?? 0) * 1_000) };
+        key = keyObjectOf(
+          await keys(
+            { alg: header.alg, kid: header.kid },
+            { payload: encodedPayload, signature: encodedSignature, protected: encodedHeader },
+          ),
+        );
       } catch (error) {
         if (error instanceof AppError) throw error;
         if (isKeySetUnavailable(error)) {
           // Keys could not be fetched: an outage of channel-user, not a bad token.
           throw new AppError('AUTH_UNAVAILABLE', 503, 'Tokens cannot be verified right now; retry shortly');
         }
-        throw new AppError('UNAUTHENTICATED', 401, 'The access token is missing, invalid or expired');
+        throw unauthenticated();
       }
+      if (key.type !== 'public' || key.asymmetricKeyType !== 'ed25519') throw unauthenticated();
+      const signed = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'latin1');
+      if (!verifySignature(null, signed, key, signature)) throw unauthenticated();
+      const claims = decodeSegment(encodedPayload);
+      if (claims === undefined) throw unauthenticated();
+      const nowSeconds = Date.now() / 1_000;
+      const { sub, jti, exp, nbf, iat, iss, aud } = claims;
+      if (
+        iss !== accessTokenIssuer ||
+        !(aud === accessTokenAudience || (Array.isArray(aud) && aud.includes(accessTokenAudience))) ||
+        !isNumericDate(exp) ||
+        exp <= nowSeconds - clockToleranceSeconds ||
+        !isNumericDate(iat) ||
+        (nbf !== undefined && (!isNumericDate(nbf) || nbf > nowSeconds + clockToleranceSeconds)) ||
+        typeof sub !== 'string' ||
+        !isUuidv7(sub) ||
+        typeof jti !== 'string' ||
+        jti.length === 0
+      ) {
+        throw unauthenticated();
+      }
+      return { userUuid: sub, tokenId: jti, expiresAt: new Date(exp * 1_000) };
     },
   };
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/**
+ * A segment's bytes, only if it is base64url in canonical form: Buffer's
+ * decoder skips characters it does not know and ignores a last character's
+ * spare bits, so two spellings of one token would both be accepted.
+ */
+function decodeCanonical(segment: string): Buffer | undefined {
+  if (!segmentPattern.test(segment)) return undefined;
+  const bytes = Buffer.from(segment, 'base64url');
+  return bytes.toString('base64url') === segment ? bytes : undefined;
+}
+
+/** A segment holding a JSON object (the header, the claims), or undefined. */
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
+  const bytes = decodeCanonical(segment);
+  if (bytes === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface CachingVerifierOptions {

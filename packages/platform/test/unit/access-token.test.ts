@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
 import {
   accessTokenAudience,
   accessTokenIssuer,
+  accessTokenLengthMax,
   bearerToken,
   createAccessTokenVerifier,
   createCachingAccessTokenVerifier,
@@ -81,6 +82,118 @@ describe('access token verification', () => {
       }),
     ).toString('base64url');
     await assertUnauthenticated(verifier.verify(`${header}.${payload}.`));
+  });
+
+  /** A token signed with our key whose header and claims are exactly what the test says. */
+  function craft(header: Record<string, unknown>, claims: Record<string, unknown>, key = signing.privateKey) {
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const signed = `${encode(header)}.${encode(claims)}`;
+    return `${signed}.${sign(null, Buffer.from(signed), key).toString('base64url')}`;
+  }
+  const nowSeconds = () => Math.floor(Date.now() / 1_000);
+  const goodClaims = () => ({
+    sub: uuidv7(),
+    iss: accessTokenIssuer,
+    aud: accessTokenAudience,
+    iat: nowSeconds(),
+    exp: nowSeconds() + 60,
+    jti: uuidv7(),
+  });
+
+  it('when a token is well-formed in every way jose writes it (typ JWT, audience in a list), then it verifies', async () => {
+    const claims = goodClaims();
+    const verified = await verifier.verify(craft({ alg: 'EdDSA', kid: 'k1', typ: 'JWT' }, claims));
+    assert.equal(verified.userUuid, claims.sub);
+    assert.equal(verified.tokenId, claims.jti);
+    assert.equal(verified.expiresAt.getTime(), claims.exp * 1_000);
+    const listed = await verifier.verify(
+      craft({ alg: 'EdDSA', kid: 'k1' }, { ...claims, aud: ['x', accessTokenAudience] }),
+    );
+    assert.equal(listed.userUuid, claims.sub);
+  });
+
+  it('when the header asks for anything but EdDSA under a kid (crit, jku, another typ, no kid, HS256), then 401', async () => {
+    for (const header of [
+      { alg: 'EdDSA', kid: 'k1', crit: ['exp'], exp: 1 },
+      { alg: 'EdDSA', kid: 'k1', jku: 'https://evil.example/jwks.json' },
+      { alg: 'EdDSA', kid: 'k1', typ: 'at+jwt' },
+      { alg: 'EdDSA' },
+      { alg: 'EdDSA', kid: 7 },
+      { alg: 'HS256', kid: 'k1' },
+      { alg: 'EdDSA', kid: 'k1', b64: false },
+    ]) {
+      await assertUnauthenticated(verifier.verify(craft(header, goodClaims())));
+    }
+  });
+
+  it('when a claim is missing, mistyped or out of its time, then 401; within the clock tolerance it verifies', async () => {
+    const header = { alg: 'EdDSA', kid: 'k1' };
+    const { exp: _exp, ...withoutExp } = goodClaims();
+    const { iat: _iat, ...withoutIat } = goodClaims();
+    const { jti: _jti, ...withoutJti } = goodClaims();
+    for (const claims of [
+      withoutExp,
+      withoutIat,
+      withoutJti,
+      { ...goodClaims(), exp: String(nowSeconds() + 60) },
+      { ...goodClaims(), iat: 'yesterday' },
+      { ...goodClaims(), jti: '' },
+      { ...goodClaims(), nbf: nowSeconds() + 60 },
+      { ...goodClaims(), aud: [accessTokenIssuer] },
+      { ...goodClaims(), exp: nowSeconds() - 1 },
+    ]) {
+      await assertUnauthenticated(verifier.verify(craft(header, claims)));
+    }
+    const tolerant = createAccessTokenVerifier(createLocalJWKSet({ keys: [publicJwk] }), 30);
+    const late = { ...goodClaims(), exp: nowSeconds() - 10, nbf: nowSeconds() + 10 };
+    assert.equal((await tolerant.verify(craft(header, late))).userUuid, late.sub);
+    await assertUnauthenticated(tolerant.verify(craft(header, { ...late, exp: nowSeconds() - 60 })));
+  });
+
+  it('when a segment is not canonical base64url, not a JSON object, or the signature not 64 bytes, then 401', async () => {
+    const good = craft({ alg: 'EdDSA', kid: 'k1' }, goodClaims());
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    // The last of 86 characters carries 2 bits; 'B' after 'A' sets a spare bit that Buffer would drop.
+    const last = signature.at(-1)!;
+    const respelled = `${signature.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) + 1)}`;
+    assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(signature, 'base64url'));
+    await assertUnauthenticated(verifier.verify(`${header}.${payload}.${respelled}`));
+    await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature}==`));
+    await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature.slice(0, 43)}`));
+    await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature}.extra`));
+    const array = Buffer.from('["EdDSA"]').toString('base64url');
+    await assertUnauthenticated(verifier.verify(`${array}.${payload}.${signature}`));
+    await assertUnauthenticated(
+      verifier.verify(`${header}.${Buffer.from('{"sub":').toString('base64url')}.${signature}`),
+    );
+  });
+
+  it('when a token is longer than any of ours could be, then 401 without asking for a key', async () => {
+    let asked = 0;
+    const counting = createAccessTokenVerifier(async (protectedHeader, input) => {
+      asked += 1;
+      return createLocalJWKSet({ keys: [publicJwk] })(protectedHeader, input);
+    }, 0);
+    const padded = craft(
+      { alg: 'EdDSA', kid: 'k1' },
+      { ...goodClaims(), pad: 'x'.repeat(accessTokenLengthMax) },
+    );
+    await assertUnauthenticated(counting.verify(padded));
+    assert.equal(asked, 0);
+    await counting.verify(craft({ alg: 'EdDSA', kid: 'k1' }, goodClaims()));
+    assert.equal(asked, 1);
+  });
+
+  it('when the key resolver hands back anything but an Ed25519 public key, then 401', async () => {
+    const claims = goodClaims();
+    const tokenValue = craft({ alg: 'EdDSA', kid: 'k1' }, claims);
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const key of [new Uint8Array(32), p256.publicKey, signing.privateKey]) {
+      const odd = createAccessTokenVerifier(async () => key as never, 0);
+      await assertUnauthenticated(odd.verify(tokenValue));
+    }
+    const direct = createAccessTokenVerifier(async () => signing.publicKey as never, 0);
+    assert.equal((await direct.verify(tokenValue)).userUuid, claims.sub);
   });
 
   it('when reading an Authorization header, then only a well-formed Bearer token is taken', () => {
