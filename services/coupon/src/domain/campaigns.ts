@@ -322,10 +322,9 @@ export function createCampaignService(deps: CampaignServiceDeps) {
     counters.issued();
     counters.stock(campaignId, win.remaining);
     // Neither is awaited: the 201 does not depend on them, and this
-    // connection's commands leave in the order they were issued (the
-    // auto-pipelined ones through one queue; the recent index's own pipeline
-    // is written at once, ahead of anything still queued), so this
-    // instance's next request already sees them. A repeat on another
+    // connection's commands leave in the order they were issued (one
+    // auto-pipeline queue), so this instance's next request already sees
+    // them. A repeat on another
     // instance that runs first waits for the mark (SENDING). If the mark
     // fails, repeats wait for the mirror to read the coupon back and mark
     // it; if the recent index fails, only the read-your-write shortcut is

@@ -238,7 +238,13 @@ export interface TestCouponOptions {
 
 /** The coupon app as server.ts wires it, on the given database, topics and producer. */
 export async function startCoupon(options: TestCouponOptions): Promise<TestCoupon> {
-  const redis = createRedis({ url: redisUrl, name: 'coupon-test', commandTimeoutMs: 5_000 });
+  // Auto-pipelined as server.ts's request connection is, so ordering across commands is tested as it runs.
+  const redis = createRedis({
+    url: redisUrl,
+    name: 'coupon-test',
+    commandTimeoutMs: 5_000,
+    autoPipelining: true,
+  });
   const metrics = createMetrics('coupon-test');
   const couponMetrics = createCouponMetrics(metrics.registry);
   const tokens = await createTokenIssuer();
