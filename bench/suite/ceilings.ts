@@ -5,16 +5,24 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
+import { createEventProducer } from '@nuri/platform/kafka/producer';
 import { createRedis } from '@nuri/platform/redis';
 import { createPasswordHasher } from '../../services/channel-user/src/auth/passwords.ts';
+import { newCouponCode } from '../../services/coupon/src/domain/coupon-code.ts';
+import {
+  createCouponHandOff,
+  handOffProducerInFlightMax,
+} from '../../services/coupon/src/events/hand-off.ts';
 import { campaignKeys } from '../../services/coupon/src/redis/campaign-store.ts';
 import { issueScript } from '../../services/coupon/src/redis/scripts.ts';
 import { cpuMsPerOperation } from './machine.ts';
+import { dueAtMs, requestsDue } from './open-loop.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
 import type { CeilingName, SuiteContext } from './scenario.ts';
-import { spreadOf } from './stats.ts';
+import { formatNumber, spreadOf } from './stats.ts';
 
 const run = promisify(execFile);
 const commandTimeoutMs = 120_000;
@@ -33,8 +41,8 @@ interface Measurement {
   loadGeneratorShare?: number;
   /** Routes of the system only: CPU ms of every system process per answered request (as a scenario's CPU per operation). */
   cpuMsPerRequest?: number;
-  /** Route ceilings only: the latency at a light, fixed rate, where no queue builds. */
-  lightLoad?: { p50Ms: number; p99Ms: number };
+  /** The latency at a fixed rate (route ceilings: a light one, where no queue builds; else its own). */
+  lightLoad?: { p50Ms: number; p99Ms: number; ratePerSecond?: number };
 }
 
 interface CeilingDefinition {
@@ -347,6 +355,79 @@ async function kafkaProducer(_context: SuiteContext, environment: CeilingEnviron
   }
 }
 
+/** coupon's defaults (services/coupon/src/config.ts): window, batch, wait for room. */
+const handOffWindowMax = 5_000;
+const handOffBatchSizeMax = 500;
+const handOffWaitMs = 500;
+const handOffWarmUpS = 1;
+
+/**
+ * The coupon service's own hand-off (events/hand-off.ts over the platform's
+ * idempotent acks=all producer), sending one coupon.issued per tick of an
+ * open loop at the steady scenarios' --rate, in the suite's process: the
+ * time from a win to the broker's ack with nothing else in the path (no
+ * HTTP, no token, no Redis). A 201 waits for exactly this, so coupon-steady's
+ * average cannot fall below it on this machine at this hour.
+ */
+async function couponHandOff(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
+  const topic = `bench.ceiling.${randomBytes(4).toString('hex')}`;
+  await ensureTopics({ brokers: environment.brokers, topics: [{ name: topic, partitions: 6 }] });
+  const producer = createEventProducer({
+    brokers: environment.brokers,
+    clientId: 'bench-ceiling-hand-off',
+    inFlightMax: handOffProducerInFlightMax,
+  });
+  const handOff = createCouponHandOff({
+    producer,
+    topic,
+    windowMax: handOffWindowMax,
+    batchSizeMax: handOffBatchSizeMax,
+    waitMs: handOffWaitMs,
+  });
+  const campaignId = uuidv7();
+  const send = () =>
+    handOff.handOff(
+      { couponId: uuidv7(), campaignId, userUuid: uuidv7(), code: newCouponCode(), issuedAt: new Date() },
+      uuidv7(),
+    );
+  try {
+    await openLoop(context.options.steadyRate, handOffWarmUpS, send);
+    const latencies = await openLoop(context.options.steadyRate, context.options.ceilingDurationS, send);
+    latencies.sort((a, b) => a - b);
+    const at = (share: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * share))]!;
+    return {
+      value: latencies.reduce((sum, latency) => sum + latency, 0) / latencies.length,
+      lightLoad: { p50Ms: at(0.5), p99Ms: at(0.99), ratePerSecond: context.options.steadyRate },
+    };
+  } finally {
+    await producer.close().catch(() => undefined);
+    await deleteTopics(environment.brokers, [topic]).catch(() => undefined);
+  }
+}
+
+/**
+ * Calls `send` `rate` times a second for `durationS` seconds, each at its
+ * scheduled time (late ones at once, so a stall shows as latency, not as
+ * fewer calls), and returns each call's ms from its scheduled time to its end.
+ */
+async function openLoop(rate: number, durationS: number, send: () => Promise<void>): Promise<number[]> {
+  const total = Math.max(1, Math.round(rate * durationS));
+  const startedAtMs = performance.now();
+  const latencies: number[] = [];
+  const calls: Promise<void>[] = [];
+  for (let index = 0; index < total; ) {
+    const due = requestsDue(performance.now() - startedAtMs, rate, total);
+    for (; index < due; index += 1) {
+      const dueAt = dueAtMs(startedAtMs, index, rate);
+      calls.push(send().then(() => void latencies.push(performance.now() - dueAt)));
+    }
+    if (index < total) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(calls);
+  return latencies;
+}
+
 /** As many verifications in flight as channel-user's thread pool takes (libuv's default 4), and some queued. */
 const argon2InFlight = 8;
 
@@ -430,6 +511,13 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     measure: kafkaProducer,
   },
   {
+    name: 'coupon-hand-off',
+    title: "Coupon's hand-off to Kafka",
+    unit: 'avg ms',
+    how: "the coupon service's own hand-off (services/coupon/src/events/hand-off.ts, its defaults; the platform's idempotent acks=all producer) sending one coupon.issued at a time at the steady --rate per second, open loop, in the suite's process, after 1 s unmeasured: the average from a win to the broker's ack (p50 / p99 beside it), what every 201 waits for",
+    measure: couponHandOff,
+  },
+  {
     name: 'argon2id-verify',
     title: 'argon2id verifications',
     unit: 'verifies/s',
@@ -463,7 +551,7 @@ export async function measureCeilings(
         const measurement = await definition.measure(context, environment);
         measurements.push(measurement);
         progress(
-          `ceiling ${definition.name} run ${index}/${runs}: ${Math.round(measurement.value).toLocaleString('en-US')} ${definition.unit}` +
+          `ceiling ${definition.name} run ${index}/${runs}: ${formatNumber(measurement.value, definition.unit.includes('ms') ? 2 : 0)} ${definition.unit}` +
             (measurement.cpuMsPerRequest === undefined
               ? ''
               : `, ${measurement.cpuMsPerRequest.toFixed(3)} ms CPU per request`),
@@ -494,7 +582,7 @@ export async function measureCeilings(
         ? {}
         : {
             lightLoad: {
-              ratePerSecond: lightLoadRatePerSecond,
+              ratePerSecond: light[0]!.ratePerSecond ?? lightLoadRatePerSecond,
               p50Ms: spreadOf(light.map((latency) => latency.p50Ms)),
               p99Ms: spreadOf(light.map((latency) => latency.p99Ms)),
             },

@@ -2,6 +2,7 @@
 // CDN) that a browser opens from disk. Pure: the report in, the page out.
 import {
   describeAddedLatency,
+  describeComparison,
   formatLightLoad,
   formatShare,
   formatSpread,
@@ -169,7 +170,9 @@ export function ratioChart(scenarios: readonly ScenarioReport[]): string {
     scenario.comparisons
       .filter((comparison) => comparison.ratio !== undefined)
       .map((comparison) => ({
-        label: `${scenario.name} ${comparison.figure === 'figure' ? '' : comparison.figure} ÷ ${comparison.ceiling}`,
+        label: scenario.higherIsBetter
+          ? `${scenario.name} ${comparison.figure === 'figure' ? '' : comparison.figure} ÷ ${comparison.ceiling}`
+          : `${comparison.ceiling} ÷ ${scenario.name} ${comparison.figure === 'figure' ? '' : comparison.figure}`,
         ratio: comparison.ratio!,
         detail: `${formatNumber(comparison.value)} of ${formatNumber(comparison.ceilingValue)} (${comparison.ceilingTitle})`,
       })),
@@ -279,7 +282,7 @@ function summaryRows(report: SuiteReport): string {
       const digits = scenario.unit.includes('ms') ? 2 : 0;
       const ratios = scenario.comparisons
         .filter((comparison) => comparison.ratio !== undefined)
-        .map((comparison) => `${formatShare(comparison.ratio)} of ${escapeHtml(comparison.ceiling)}`)
+        .map((comparison) => escapeHtml(describeComparison(scenario, comparison)))
         .join('<br>');
       const met = scenario.target.met === undefined ? '' : scenario.target.met ? ' ✓' : ' ✗';
       return `<tr class="${scenario.status === 'FAILED' ? 'failed' : ''}">
@@ -343,7 +346,7 @@ export function renderHtml(report: SuiteReport): string {
     .map(
       (ceiling) => `<tr>
   <td>${escapeHtml(ceiling.name)}</td>
-  <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
+  <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value, ceiling.unit.includes('ms') ? 2 : 0))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
   <td class="num">${formatShare(ceiling.loadGeneratorShare?.median)}</td>
   <td class="num">${ceiling.cpuMsPerRequest === undefined ? '—' : escapeHtml(formatSpread(ceiling.cpuMsPerRequest, 3))}</td>
   <td class="num">${escapeHtml(formatLightLoad(ceiling))}</td>
@@ -401,7 +404,7 @@ ${cpuChart(report.scenarios)}
 ${cpuPerOperationTable(report.scenarios)}
 <h2>Ceilings</h2>
 <table>
-<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>CPU ms per request</th><th>p50 / p99 ms at light load</th><th>how</th></tr>
+<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>CPU ms per request</th><th>p50 / p99 ms at a set rate</th><th>how</th></tr>
 ${ceilingRows}
 </table>
 ${addedLatency === undefined ? '' : `<p>${escapeHtml(describeAddedLatency(addedLatency))}</p>`}

@@ -136,7 +136,17 @@ function targetMark(met: boolean | undefined): string {
   return met ? ' ✓' : ' ✗';
 }
 
-/** A route ceiling's latency at its light fixed rate, or '—' for the others. */
+/** "52 % of jwks-gateway" for a rate; "coupon-hand-off 9 % of it" for a latency (its floor over it). */
+export function describeComparison(
+  scenario: Pick<ScenarioReport, 'higherIsBetter'>,
+  comparison: Pick<Comparison, 'ratio' | 'ceiling'>,
+): string {
+  return scenario.higherIsBetter
+    ? `${formatShare(comparison.ratio)} of ${comparison.ceiling}`
+    : `${comparison.ceiling} ${formatShare(comparison.ratio)} of it`;
+}
+
+/** A ceiling's latency at its fixed rate, or '—' for the others. */
 export function formatLightLoad(ceiling: CeilingReport): string {
   if (ceiling.lightLoad === undefined) return '—';
   const { ratePerSecond, p50Ms, p99Ms } = ceiling.lightLoad;
@@ -187,14 +197,14 @@ export function renderSummaryTable(report: SuiteReport): string {
     `${scenario.target.text}${targetMark(scenario.target.met)}`,
     scenario.comparisons
       .filter((comparison) => comparison.ratio !== undefined)
-      .map((comparison) => `${formatShare(comparison.ratio)} of ${comparison.ceiling}`)
+      .map((comparison) => describeComparison(scenario, comparison))
       .join(', ') || '—',
     formatShare(scenario.loadGeneratorShare.median),
   ]);
   const ceilingRows = report.ceilings.map((ceiling) => [
     ceiling.name,
     ceiling.error === undefined
-      ? `${formatSpread(ceiling.value)} ${ceiling.unit}`
+      ? `${formatSpread(ceiling.value, digitsFor(ceiling.unit))} ${ceiling.unit}`
       : `not measured: ${ceiling.error}`,
     formatShare(ceiling.loadGeneratorShare?.median),
     ceiling.cpuMsPerRequest === undefined ? '—' : formatSpread(ceiling.cpuMsPerRequest, 3),
@@ -238,7 +248,7 @@ export function renderSummaryTable(report: SuiteReport): string {
     lines.push(
       '',
       pad([
-        ['ceiling', 'median (min–max)', 'load gen CPU', 'CPU ms/req', 'p50 / p99 ms at light load'],
+        ['ceiling', 'median (min–max)', 'load gen CPU', 'CPU ms/req', 'p50 / p99 ms at a set rate'],
         ...ceilingRows,
       ]),
     );
@@ -284,7 +294,9 @@ export function summarizeScenario(
       ceiling: name,
       ceilingTitle: ceiling?.title ?? name,
       ceilingValue,
-      ratio: ratio(value, ceilingValue),
+      // Always a share of the ceiling (1 = as good as it): a rate over its
+      // ceiling, or a latency's floor over the latency.
+      ratio: scenario.higherIsBetter ? ratio(value, ceilingValue) : ratio(ceilingValue, value),
     };
   });
   const gatewayRequest = ceilings.find((ceiling) => ceiling.name === 'jwks-gateway')?.cpuMsPerRequest?.median;

@@ -25,6 +25,7 @@ export type CeilingName =
   | 'issue-route'
   | 'pgbench-n'
   | 'kafka-producer'
+  | 'coupon-hand-off'
   | 'argon2id-verify';
 
 export interface RunOutcome {

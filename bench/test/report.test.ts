@@ -4,6 +4,8 @@ import { type CpuBreakdown, cpuMsPerOperation } from '../suite/machine.ts';
 import { parseSuiteOptions } from '../suite/options.ts';
 import {
   type CeilingReport,
+  describeComparison,
+  formatLightLoad,
   gatewayAddedLatency,
   type RunRecord,
   renderSummaryTable,
@@ -128,6 +130,33 @@ describe('a scenario summarized over its runs', () => {
     assert.equal(gateway!.ceilingValue, 5_000);
     assert.equal(pgbench!.ratio, undefined);
     assert.equal(summary.target.met, false);
+  });
+
+  test('when a latency is compared with its floor, then the ratio is the floor over our median (1 = as fast as the floor)', () => {
+    const steady = {
+      ...withdrawDefinition,
+      name: 'coupon-steady' as const,
+      unit: 'avg ms',
+      higherIsBetter: false,
+      comparisons: [{ figure: 'figure', ceiling: 'coupon-hand-off' as const }],
+    };
+    const handOff: CeilingReport = {
+      name: 'coupon-hand-off',
+      title: "Coupon's hand-off to Kafka",
+      unit: 'avg ms',
+      how: 'open loop',
+      value: spreadOf([1.5, 2, 2.5]),
+      lightLoad: { ratePerSecond: 1_000, p50Ms: spreadOf([1.8]), p99Ms: spreadOf([6]) },
+    };
+    // runRecord's figure is the average latency here: 8 ms against a floor of 2 ms.
+    const summary = summarizeScenario(steady, [runRecord(1, 8)], [...ceilings, handOff], undefined);
+    assert.equal(summary.comparisons[0]!.ratio, 0.25);
+    assert.equal(describeComparison(summary, summary.comparisons[0]!), 'coupon-hand-off 25 % of it');
+    assert.equal(
+      describeComparison({ higherIsBetter: true }, { ratio: 0.5, ceiling: 'jwks-gateway' }),
+      '50 % of jwks-gateway',
+    );
+    assert.equal(formatLightLoad(handOff), '1.80 / 6.00 at 1,000/s');
   });
 
   test("when the gateway ceiling measured its CPU per request, then each run's CPU per operation is read in those requests", () => {

@@ -176,7 +176,7 @@ export const couponSteady: Scenario = {
     met: ({ figure, named }) =>
       figure.median <= 3 && (named.cpuMsPerOp?.median ?? Number.POSITIVE_INFINITY) <= 0.6,
   },
-  comparisons: [],
+  comparisons: [{ figure: 'figure', ceiling: 'coupon-hand-off' }],
   async prepare() {},
   async run(context, run) {
     return steadyRun(context, context.system.gatewayUrl, 'coupon-steady', run);

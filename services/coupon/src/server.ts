@@ -19,15 +19,11 @@ import { openDatabase } from './db/database.ts';
 import { migrations } from './db/migrations.ts';
 import { resendUnrecorded } from './domain/recovery.ts';
 import { createCouponEventsConsumer } from './events/coupon-events-consumer.ts';
-import { createCouponHandOff } from './events/hand-off.ts';
+import { createCouponHandOff, handOffProducerInFlightMax } from './events/hand-off.ts';
 import { createMirrorProgress } from './events/mirror-progress.ts';
 import { createPeriodicJob } from './jobs/recovery.ts';
 import { createCouponMetrics } from './metrics.ts';
 import { createCampaignStore } from './redis/campaign-store.ts';
-
-// Sends in flight at once; the idempotent producer serialises them per broker
-// connection anyway, and the hand-off batches everything that waits.
-const producerInFlightMax = 2;
 
 await runMain('coupon', async () => {
   const config = loadServiceConfig();
@@ -52,7 +48,7 @@ await runMain('coupon', async () => {
   const producer = createEventProducer({
     brokers,
     clientId: 'coupon',
-    inFlightMax: producerInFlightMax,
+    inFlightMax: handOffProducerInFlightMax,
     acquireTimeoutMs: config.NURI_COUPON_SEND_WAIT_MS,
     requestTimeoutMs: config.NURI_COUPON_SEND_TIMEOUT_MS,
     validate: (_topic, event) => validateEvent((event as { type: string }).type, event),

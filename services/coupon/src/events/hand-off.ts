@@ -100,6 +100,13 @@ interface Waiter {
  */
 export const defaultQueueWaitMaxMs = 5_000;
 
+/**
+ * Sends the hand-off's producer keeps in flight: the idempotent producer
+ * serialises them per broker connection anyway, and the hand-off batches
+ * everything that waits (the bench's coupon-hand-off ceiling uses it too).
+ */
+export const handOffProducerInFlightMax = 2;
+
 export function createCouponHandOff(options: HandOffOptions) {
   const { producer, topic, windowMax, batchSizeMax, waitMs } = options;
   const queueWaitMaxMs = options.queueWaitMaxMs ?? defaultQueueWaitMaxMs;
