@@ -66,6 +66,12 @@ export function createRemoteAccessTokenVerifier(options: RemoteVerifierOptions):
 /** The longest token looked at: ours are about 400 characters; anything far longer is refused unread. */
 export const accessTokenLengthMax = 4_096;
 
+/**
+ * No token of ours lives longer (channel-user's NURI_ACCESS_TOKEN_TTL_SECONDS
+ * is at most an hour): an `exp` further ahead is refused, not cached for ever.
+ */
+const accessTokenLifetimeMaxSeconds = 24 * 3_600;
+
 /** What a token's header may hold: what channel-user writes, nothing else (no `crit`, `jku`, `x5u`, `b64`…). */
 const headerMembers = new Set(['alg', 'kid', 'typ']);
 const segmentPattern = /^[A-Za-z0-9_-]+$/;
@@ -83,9 +89,10 @@ const ed25519SignatureLength = 64;
  * again at the service. What jose checked is checked here, stricter where a
  * token of ours never differs: three base64url segments in canonical form,
  * a header of `alg` = EdDSA, a `kid` and at most `typ` = JWT (anything else,
- * `crit` included, is refused), an Ed25519 public key from the resolver, a
- * 64-byte signature, then the claims — issuer, audience, `exp` and `nbf`
- * within the clock tolerance, `iat` a number, `sub` a UUIDv7, `jti` a string.
+ * `crit` included, is refused; channel-user's issuer writes exactly that),
+ * an Ed25519 public key from the resolver, a 64-byte signature, then the
+ * claims — issuer, audience, `exp` and `nbf` within the clock tolerance and
+ * `exp` at most a day ahead, `iat` a number, `sub` a UUIDv7, `jti` a string.
  */
 export function createAccessTokenVerifier(
   keys: JWTVerifyGetKey,
@@ -109,7 +116,7 @@ export function createAccessTokenVerifier(
 
   return {
     async verify(token) {
-      if (token.length > accessTokenLengthMax) throw unauthenticated();
+      if (typeof token !== 'string' || token.length > accessTokenLengthMax) throw unauthenticated();
       const segments = token.split('.');
       if (segments.length !== 3) throw unauthenticated();
       const [encodedHeader, encodedPayload, encodedSignature] = segments as [string, string, string];
@@ -153,6 +160,7 @@ export function createAccessTokenVerifier(
         !(aud === accessTokenAudience || (Array.isArray(aud) && aud.includes(accessTokenAudience))) ||
         !isNumericDate(exp) ||
         exp <= nowSeconds - clockToleranceSeconds ||
+        exp > nowSeconds + accessTokenLifetimeMaxSeconds ||
         !isNumericDate(iat) ||
         (nbf !== undefined && (!isNumericDate(nbf) || nbf > nowSeconds + clockToleranceSeconds)) ||
         typeof sub !== 'string' ||
@@ -182,12 +190,15 @@ function decodeCanonical(segment: string): Buffer | undefined {
   return bytes.toString('base64url') === segment ? bytes : undefined;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** A segment holding a JSON object (the header, the claims), or undefined. */
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
   const bytes = decodeCanonical(segment);
   if (bytes === undefined) return undefined;
   try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    // Fatal, as jose decoded: bytes that are not UTF-8 are refused, not replaced.
+    const value: unknown = JSON.parse(utf8.decode(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;

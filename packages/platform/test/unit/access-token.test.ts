@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createLocalJWKSet, exportJWK, SignJWT } from 'jose';
+import { createLocalJWKSet, exportJWK, errors as joseErrors, SignJWT } from 'jose';
 import {
   accessTokenAudience,
   accessTokenIssuer,
@@ -194,6 +194,92 @@ describe('access token verification', () => {
     }
     const direct = createAccessTokenVerifier(async () => signing.publicKey as never, 0);
     assert.equal((await direct.verify(tokenValue)).userUuid, claims.sub);
+  });
+
+  it('when the key set cannot be fetched, then 503 AUTH_UNAVAILABLE; any other failure of the resolver is 401', async () => {
+    const tokenValue = craft({ alg: 'EdDSA', kid: 'k1' }, goodClaims());
+    const failing = (error: unknown) => createAccessTokenVerifier(async () => Promise.reject(error), 0);
+    const outages = [
+      new TypeError('fetch failed'),
+      new joseErrors.JWKSTimeout(),
+      new joseErrors.JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response'),
+    ];
+    for (const outage of outages) {
+      await assert.rejects(
+        failing(outage).verify(tokenValue),
+        (error: unknown) =>
+          error instanceof AppError && error.status === 503 && error.code === 'AUTH_UNAVAILABLE',
+      );
+    }
+    const duplicated = createLocalJWKSet({ keys: [publicJwk, { ...publicJwk }] });
+    for (const verifierOf of [
+      failing(new joseErrors.JWKSNoMatchingKey()),
+      failing(new Error('anything else')),
+      createAccessTokenVerifier(duplicated, 0),
+    ]) {
+      await assertUnauthenticated(verifierOf.verify(tokenValue));
+    }
+  });
+
+  it('when the resolver hands back an object that is no key, or an Ed448 key, or the token is not a string, then 401', async () => {
+    const tokenValue = craft({ alg: 'EdDSA', kid: 'k1' }, goodClaims());
+    const ed448 = generateKeyPairSync('ed448');
+    for (const key of [{ kty: 'OKP' }, ed448.publicKey]) {
+      await assertUnauthenticated(createAccessTokenVerifier(async () => key as never, 0).verify(tokenValue));
+    }
+    await assertUnauthenticated(verifier.verify(undefined as never));
+    await assertUnauthenticated(verifier.verify(42 as never));
+  });
+
+  it('when exp or nbf sit exactly on the clock tolerance, then exp is refused and nbf accepted, as jose did', async () => {
+    const tolerant = createAccessTokenVerifier(createLocalJWKSet({ keys: [publicJwk] }), 30);
+    const header = { alg: 'EdDSA', kid: 'k1' };
+    // A second of slack either way, so the clock ticking during the test cannot flip the answer.
+    await assertUnauthenticated(tolerant.verify(craft(header, { ...goodClaims(), exp: nowSeconds() - 31 })));
+    const atEdge = { ...goodClaims(), nbf: nowSeconds() + 29 };
+    assert.equal((await tolerant.verify(craft(header, atEdge))).userUuid, atEdge.sub);
+    await assertUnauthenticated(tolerant.verify(craft(header, { ...goodClaims(), nbf: nowSeconds() + 32 })));
+  });
+
+  it('when a number is out of range or the wrong type (1e400, -1, null, a year ahead), or typ is spelt another way, then 401', async () => {
+    const header = { alg: 'EdDSA', kid: 'k1' };
+    for (const claims of [
+      { ...goodClaims(), exp: -1 },
+      { ...goodClaims(), nbf: null },
+      { ...goodClaims(), iat: -5 },
+      { ...goodClaims(), exp: nowSeconds() + 365 * 86_400 },
+    ]) {
+      await assertUnauthenticated(verifier.verify(craft(header, claims)));
+    }
+    // 1e400 is valid JSON that parses to Infinity: written as raw text, as a forger would.
+    const encode = (text: string) => Buffer.from(text).toString('base64url');
+    const raw = `${encode(JSON.stringify(header))}.${encode(JSON.stringify(goodClaims()).replace(/"exp":\d+/, '"exp":1e400'))}`;
+    const signedRaw = `${raw}.${sign(null, Buffer.from(raw), signing.privateKey).toString('base64url')}`;
+    await assertUnauthenticated(verifier.verify(signedRaw));
+    const proto = `{"alg":"EdDSA","kid":"k1","__proto__":{"x":1}}`;
+    const protoSigned = `${encode(proto)}.${encode(JSON.stringify(goodClaims()))}`;
+    await assertUnauthenticated(
+      verifier.verify(
+        `${protoSigned}.${sign(null, Buffer.from(protoSigned), signing.privateKey).toString('base64url')}`,
+      ),
+    );
+    await assertUnauthenticated(verifier.verify(craft({ ...header, typ: 'jwt' }, goodClaims())));
+  });
+
+  it('when the claims are not UTF-8, then 401 (jose decoded them strictly too)', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: 'k1' })).toString('base64url');
+    const claims = Buffer.concat([
+      Buffer.from(JSON.stringify(goodClaims()).slice(0, -1)),
+      Buffer.from(',"x":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]).toString('base64url');
+    const signed = `${header}.${claims}`;
+    await assertUnauthenticated(
+      verifier.verify(
+        `${signed}.${sign(null, Buffer.from(signed), signing.privateKey).toString('base64url')}`,
+      ),
+    );
   });
 
   it('when reading an Authorization header, then only a well-formed Bearer token is taken', () => {

@@ -33,6 +33,8 @@ export function createAccessTokenIssuer(keyring: SigningKeyring, ttlSeconds: num
     async issue(userUuid) {
       const nowSeconds = Math.floor(Date.now() / 1_000);
       const token = await new SignJWT({})
+        // Exactly what every verifier accepts (access-token.ts): another typ
+        // (RFC 9068's at+jwt, say) would be refused everywhere.
         .setProtectedHeader({ alg: accessTokenAlgorithm, kid: keyring.active.kid, typ: 'JWT' })
         .setSubject(userUuid)
         .setIssuer(accessTokenIssuer)
