@@ -5,11 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { configDefaults } from '@nuri/platform/config';
 import { uuidv7 } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createEventProducer } from '@nuri/platform/kafka/producer';
 import { createRedis } from '@nuri/platform/redis';
 import { createPasswordHasher } from '../../services/channel-user/src/auth/passwords.ts';
+import {
+  type Config as CouponConfig,
+  ConfigSchema as CouponConfigSchema,
+} from '../../services/coupon/src/config.ts';
 import { newCouponCode } from '../../services/coupon/src/domain/coupon-code.ts';
 import {
   createCouponHandOff,
@@ -22,7 +27,7 @@ import { dueAtMs, requestsDue } from './open-loop.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
 import type { CeilingName, SuiteContext } from './scenario.ts';
-import { formatNumber, spreadOf } from './stats.ts';
+import { digitsForUnit, formatNumber, spreadOf } from './stats.ts';
 
 const run = promisify(execFile);
 const commandTimeoutMs = 120_000;
@@ -355,11 +360,14 @@ async function kafkaProducer(_context: SuiteContext, environment: CeilingEnviron
   }
 }
 
-/** coupon's defaults (services/coupon/src/config.ts): window, batch, wait for room. */
-const handOffWindowMax = 5_000;
-const handOffBatchSizeMax = 500;
-const handOffWaitMs = 500;
 const handOffWarmUpS = 1;
+
+/** A variable of coupon's own config as the service gets it by default. */
+function couponDefault<Name extends keyof CouponConfig>(name: Name): CouponConfig[Name] {
+  const value = configDefaults(CouponConfigSchema)[name];
+  if (value === undefined) throw new Error(`coupon's ${name} has no default`);
+  return value as CouponConfig[Name];
+}
 
 /**
  * The coupon service's own hand-off (events/hand-off.ts over the platform's
@@ -372,17 +380,21 @@ const handOffWarmUpS = 1;
 async function couponHandOff(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
   const topic = `bench.ceiling.${randomBytes(4).toString('hex')}`;
   await ensureTopics({ brokers: environment.brokers, topics: [{ name: topic, partitions: 6 }] });
+  // Wired as services/coupon/src/server.ts wires it, with coupon's defaults.
   const producer = createEventProducer({
     brokers: environment.brokers,
     clientId: 'bench-ceiling-hand-off',
     inFlightMax: handOffProducerInFlightMax,
+    acquireTimeoutMs: couponDefault('NURI_COUPON_SEND_WAIT_MS'),
+    requestTimeoutMs: couponDefault('NURI_COUPON_SEND_TIMEOUT_MS'),
   });
   const handOff = createCouponHandOff({
     producer,
     topic,
-    windowMax: handOffWindowMax,
-    batchSizeMax: handOffBatchSizeMax,
-    waitMs: handOffWaitMs,
+    windowMax: couponDefault('NURI_COUPON_SEND_WINDOW_MAX'),
+    batchSizeMax: couponDefault('NURI_COUPON_SEND_BATCH_SIZE_MAX'),
+    waitMs: couponDefault('NURI_COUPON_SEND_WAIT_MS'),
+    queueWaitMaxMs: couponDefault('NURI_COUPON_SEND_QUEUE_WAIT_MAX_MS'),
   });
   const campaignId = uuidv7();
   const send = () =>
@@ -551,7 +563,7 @@ export async function measureCeilings(
         const measurement = await definition.measure(context, environment);
         measurements.push(measurement);
         progress(
-          `ceiling ${definition.name} run ${index}/${runs}: ${formatNumber(measurement.value, definition.unit.includes('ms') ? 2 : 0)} ${definition.unit}` +
+          `ceiling ${definition.name} run ${index}/${runs}: ${formatNumber(measurement.value, digitsForUnit(definition.unit))} ${definition.unit}` +
             (measurement.cpuMsPerRequest === undefined
               ? ''
               : `, ${measurement.cpuMsPerRequest.toFixed(3)} ms CPU per request`),

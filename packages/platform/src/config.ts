@@ -31,6 +31,17 @@ export function loadConfig<Schema extends TObject>(
   return candidate as Static<Schema>;
 }
 
+/**
+ * What `loadConfig` would give each variable that has a default when the
+ * environment sets none (variables without a default are absent): for tools
+ * that run a service's parts as the service would, without its secrets.
+ */
+export function configDefaults<Schema extends TObject>(schema: Schema): Partial<Static<Schema>> {
+  const candidate: Record<string, unknown> = {};
+  Value.Default(schema, candidate);
+  return candidate as Partial<Static<Schema>>;
+}
+
 // An empty variable (`FOO=`) counts as unset so that defaults still apply;
 // shells and compose files produce empty values far more often than anyone
 // means "the empty string".

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Type from 'typebox';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { ConfigError, configDefaults, loadConfig } from '../../src/config.ts';
 
 const schema = Type.Object({
   NURI_PG_URL: Type.String({ pattern: '^postgres://' }),
@@ -98,5 +98,16 @@ describe('loadConfig', () => {
   it('when an integer is out of range, then the error says which bound', () => {
     const error = configErrorOf(() => loadConfig(schema, { ...validEnv, PORT: '70000' }));
     assert.match(error.message, /PORT must be <= 65535/);
+  });
+});
+
+describe('configDefaults', () => {
+  it('when asked for a schema, then it gives each default and leaves out the variables without one', () => {
+    assert.deepEqual(configDefaults(schema), {
+      PORT: 8080,
+      NURI_TLS: false,
+      NURI_RATIO: 0.5,
+      NURI_LOG_LEVEL: 'info',
+    });
   });
 });
