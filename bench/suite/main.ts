@@ -31,7 +31,7 @@ import {
 } from './report.ts';
 import { renderHtml } from './report-html.ts';
 import { type CeilingName, type Infrastructure, type Scenario, SuiteContext } from './scenario.ts';
-import { formatNumber } from './stats.ts';
+import { digitsForUnit, formatNumber } from './stats.ts';
 import { type BenchSystem, instrumentationFor, startBenchSystem } from './system.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -88,7 +88,7 @@ async function runScenario(
       });
       const broken = outcome.invariants.filter((check) => !check.ok);
       progress(
-        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, scenario.unit.includes('ms') ? 2 : 0)} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, ${formatNumber(perOperation.total, 3)} ms CPU per operation, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
+        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, digitsForUnit(scenario.unit))} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, ${formatNumber(perOperation.total, 3)} ms CPU per operation, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
           (broken.length === 0
             ? 'invariants held'
             : `BROKEN: ${broken.map((check) => check.name).join('; ')}`),

@@ -10,7 +10,7 @@ import {
   type ScenarioReport,
   type SuiteReport,
 } from './report.ts';
-import { formatNumber } from './stats.ts';
+import { digitsForUnit, formatNumber } from './stats.ts';
 
 const palette = [
   '#2563eb',
@@ -279,7 +279,7 @@ function cpuPerOperationTable(scenarios: readonly ScenarioReport[]): string {
 function summaryRows(report: SuiteReport): string {
   return report.scenarios
     .map((scenario) => {
-      const digits = scenario.unit.includes('ms') ? 2 : 0;
+      const digits = digitsForUnit(scenario.unit);
       const ratios = scenario.comparisons
         .filter((comparison) => comparison.ratio !== undefined)
         .map((comparison) => escapeHtml(describeComparison(scenario, comparison)))
@@ -306,7 +306,7 @@ function scenarioSection(scenario: ScenarioReport): string {
     .map(
       (run) => `<tr>
   <td>${run.run}</td>
-  <td class="num">${formatNumber(run.figure, scenario.unit.includes('ms') ? 2 : 0)}</td>
+  <td class="num">${formatNumber(run.figure, digitsForUnit(scenario.unit))}</td>
   <td class="num">${formatNumber(run.latency.p50Ms, 1)} / ${formatNumber(run.latency.p90Ms, 1)} / ${formatNumber(run.latency.p99Ms, 1)} / ${formatNumber(run.latency.maxMs, 0)}</td>
   ${figureNames.map((name) => `<td class="num">${formatNumber(run.figures[name], 2)}</td>`).join('')}
   <td>${escapeHtml(
@@ -346,7 +346,7 @@ export function renderHtml(report: SuiteReport): string {
     .map(
       (ceiling) => `<tr>
   <td>${escapeHtml(ceiling.name)}</td>
-  <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value, ceiling.unit.includes('ms') ? 2 : 0))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
+  <td class="num">${ceiling.error === undefined ? `${escapeHtml(formatSpread(ceiling.value, digitsForUnit(ceiling.unit)))} ${escapeHtml(ceiling.unit)}` : `not measured: ${escapeHtml(ceiling.error)}`}</td>
   <td class="num">${formatShare(ceiling.loadGeneratorShare?.median)}</td>
   <td class="num">${ceiling.cpuMsPerRequest === undefined ? '—' : escapeHtml(formatSpread(ceiling.cpuMsPerRequest, 3))}</td>
   <td class="num">${escapeHtml(formatLightLoad(ceiling))}</td>

@@ -2,7 +2,7 @@
 import type { CpuBreakdown, MachineInfo } from './machine.ts';
 import type { ScenarioName, SuiteOptions } from './options.ts';
 import type { Scenario } from './scenario.ts';
-import { formatNumber, type LatencySummary, ratio, type Spread, spreadOf } from './stats.ts';
+import { digitsForUnit, formatNumber, type LatencySummary, ratio, type Spread, spreadOf } from './stats.ts';
 
 export interface Invariant {
   name: string;
@@ -186,11 +186,10 @@ export function describeAddedLatency(added: AddedLatency): string {
 
 /** The plain-text summary: one line per scenario and per ceiling. */
 export function renderSummaryTable(report: SuiteReport): string {
-  const digitsFor = (unit: string) => (unit.includes('ms') ? 2 : 0);
   const scenarioRows = report.scenarios.map((scenario) => [
     scenario.name,
     scenario.status,
-    `${formatSpread(scenario.figure, digitsFor(scenario.unit))} ${scenario.unit}`,
+    `${formatSpread(scenario.figure, digitsForUnit(scenario.unit))} ${scenario.unit}`,
     `${formatNumber(scenario.latency.p50Ms.median, 1)} / ${formatNumber(scenario.latency.p99Ms.median, 1)}`,
     scenario.figures.cpuMsPerOp === undefined ? '—' : formatSpread(scenario.figures.cpuMsPerOp, 3),
     scenario.cpuPerGatewayRequest === undefined ? '—' : formatNumber(scenario.cpuPerGatewayRequest.median, 2),
@@ -204,7 +203,7 @@ export function renderSummaryTable(report: SuiteReport): string {
   const ceilingRows = report.ceilings.map((ceiling) => [
     ceiling.name,
     ceiling.error === undefined
-      ? `${formatSpread(ceiling.value, digitsFor(ceiling.unit))} ${ceiling.unit}`
+      ? `${formatSpread(ceiling.value, digitsForUnit(ceiling.unit))} ${ceiling.unit}`
       : `not measured: ${ceiling.error}`,
     formatShare(ceiling.loadGeneratorShare?.median),
     ceiling.cpuMsPerRequest === undefined ? '—' : formatSpread(ceiling.cpuMsPerRequest, 3),

@@ -78,6 +78,11 @@ export function ratio(value: number | undefined, ceiling: number | undefined): n
   return value / ceiling;
 }
 
+/** Decimals a figure in this unit is printed with: milliseconds 2, counts and rates none. */
+export function digitsForUnit(unit: string): number {
+  return unit.includes('ms') ? 2 : 0;
+}
+
 /** Thousands separators, fixed digits: how every figure is printed. */
 export function formatNumber(value: number | undefined, digits = 0): string {
   if (value === undefined || !Number.isFinite(value)) return '—';
