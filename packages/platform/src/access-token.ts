@@ -87,11 +87,11 @@ const ed25519SignatureLength = 64;
  * promise and a thread-pool job per token, about 55 µs more CPU per Ed25519
  * check here (README, Performance), on every new token at the gateway and
  * again at the service. What jose checked is checked here, stricter where a
- * token of ours never differs: three base64url segments in canonical form,
- * a header of `alg` = EdDSA, a `kid` and at most `typ` = JWT (anything else,
- * `crit` included, is refused; channel-user's issuer writes exactly that),
- * an Ed25519 public key from the resolver, a 64-byte signature, then the
- * claims — issuer, audience, `exp` and `nbf` within the clock tolerance and
+ * token of ours never differs: three base64url segments, the signature's
+ * in canonical form, a header of `alg` = EdDSA, a `kid` and at most `typ` =
+ * JWT (anything else, `crit` included, is refused; channel-user's issuer
+ * writes exactly that), an Ed25519 public key from the resolver, a 64-byte
+ * signature, then the claims — issuer, audience, `exp` and `nbf` within the clock tolerance and
  * `exp` at most a day ahead, `iat` a number, `sub` a UUIDv7, `jti` a string.
  */
 export function createAccessTokenVerifier(
@@ -130,7 +130,7 @@ export function createAccessTokenVerifier(
       ) {
         throw unauthenticated();
       }
-      const signature = decodeCanonical(encodedSignature);
+      const signature = decodeSignature(encodedSignature);
       if (signature === undefined || signature.length !== ed25519SignatureLength) throw unauthenticated();
       let key: KeyObject;
       try {
@@ -179,22 +179,27 @@ function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
 
+/** A segment's bytes, only if it holds base64url characters alone (Buffer's decoder would skip others). */
+function decodeBase64url(segment: string): Buffer | undefined {
+  return segmentPattern.test(segment) ? Buffer.from(segment, 'base64url') : undefined;
+}
+
 /**
- * A segment's bytes, only if it is base64url in canonical form: Buffer's
- * decoder skips characters it does not know and ignores a last character's
- * spare bits, so two spellings of one token would both be accepted.
+ * The signature's bytes, only if spelt in canonical form: Buffer's decoder
+ * ignores a last character's spare bits, so two spellings of one token would
+ * both verify. (The header and claims need no such check: the signature
+ * covers their text as sent, so another spelling is another signed input.)
  */
-function decodeCanonical(segment: string): Buffer | undefined {
-  if (!segmentPattern.test(segment)) return undefined;
-  const bytes = Buffer.from(segment, 'base64url');
-  return bytes.toString('base64url') === segment ? bytes : undefined;
+function decodeSignature(segment: string): Buffer | undefined {
+  const bytes = decodeBase64url(segment);
+  return bytes !== undefined && bytes.toString('base64url') === segment ? bytes : undefined;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A segment holding a JSON object (the header, the claims), or undefined. */
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeCanonical(segment);
+  const bytes = decodeBase64url(segment);
   if (bytes === undefined) return undefined;
   try {
     // Fatal, as jose decoded: bytes that are not UTF-8 are refused, not replaced.

@@ -158,6 +158,11 @@ describe('access token verification', () => {
     const respelled = `${signature.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) + 1)}`;
     assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(signature, 'base64url'));
     await assertUnauthenticated(verifier.verify(`${header}.${payload}.${respelled}`));
+    // The header respelt the same way decodes to the same JSON, but the signature covers its text as sent.
+    const headerLast = header.at(-1)!;
+    const respeltHeader = `${header.slice(0, -1)}${String.fromCharCode(headerLast.charCodeAt(0) + 1)}`;
+    assert.deepEqual(Buffer.from(respeltHeader, 'base64url'), Buffer.from(header, 'base64url'));
+    await assertUnauthenticated(verifier.verify(`${respeltHeader}.${payload}.${signature}`));
     await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature}==`));
     await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature.slice(0, 43)}`));
     await assertUnauthenticated(verifier.verify(`${header}.${payload}.${signature}.extra`));

@@ -324,11 +324,10 @@ export function createCampaignService(deps: CampaignServiceDeps) {
     // Neither is awaited: the 201 does not depend on them, and this
     // connection's commands leave in the order they were issued (one
     // auto-pipeline queue), so this instance's next request already sees
-    // them. A repeat on another
-    // instance that runs first waits for the mark (SENDING). If the mark
-    // fails, repeats wait for the mirror to read the coupon back and mark
-    // it; if the recent index fails, only the read-your-write shortcut is
-    // missing until the mirror catches up.
+    // them. A repeat on another instance that runs first waits for the mark
+    // (SENDING). If the mark fails, repeats wait for the mirror to read the
+    // coupon back and mark it; if the recent index fails, only the
+    // read-your-write shortcut is missing until the mirror catches up.
     void live.markAcked(campaignId, userUuid, couponId).catch((error: unknown) => {
       deps.logger.warn({ err: error, campaignId, couponId }, 'acked coupon not marked; the mirror marks it');
     });
