@@ -712,4 +712,12 @@ export const migrations: Record<string, Migration> = {
   '0005_withdraw_batch_debit_per_item': withdrawBatchPerItemDebit,
   '0006_transfers': transfers,
   '0007_ledger_entry_sequence': ledgerEntrySequence,
+  // The hourly prune of past days' totals (pruneTransferDailyTotals) looks
+  // rows up by day; without this it read the whole table every hour, about a
+  // row per user for each of the last eight days they transferred.
+  '0008_transfer_daily_totals_day': {
+    up: async (db) => {
+      await sql`create index transfer_daily_totals_day on transfer_daily_totals (day)`.execute(db);
+    },
+  },
 };

@@ -284,6 +284,23 @@ describe('transfers', { timeout: 120_000 }, () => {
     );
   });
 
+  it('when past days are pruned, then their rows are found by the day index, not by reading the whole table', async () => {
+    const plan = await service.database.db.connection().execute(async (connection) => {
+      // The table is a few rows here, where a scan is cheapest; a bank's is a row per user and day.
+      await sql`set enable_seqscan = off`.execute(connection);
+      try {
+        const { rows } = await sql<{ 'QUERY PLAN': string }>`explain
+          select user_uuid, day from transfer_daily_totals
+          where day < (now() at time zone 'Asia/Seoul')::date - ${transferTotalsKeptDays}::integer
+          limit 10`.execute(connection);
+        return rows.map((row) => row['QUERY PLAN']).join('\n');
+      } finally {
+        await sql`reset enable_seqscan`.execute(connection);
+      }
+    });
+    assert.match(plan, /transfer_daily_totals_day/, plan);
+  });
+
   it('when 100 transfers race around a ring of 10 accounts (and A→B against B→A), then none deadlocks, none goes negative, and the money is conserved', async () => {
     const ring = await Promise.all(Array.from({ length: 10 }, () => customer(10_000n)));
     const requests = Array.from({ length: 100 }, (_, index) => {
