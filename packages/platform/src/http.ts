@@ -304,10 +304,14 @@ function parseJsonBody(
   }
   let nonInteger = false;
   let prototypeKey = false;
+  let illFormed = false;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text, (key, value: unknown, context?: { source?: string }) => {
       if (typeof value === 'number' && nonIntegerLiteral.test(context?.source ?? '')) nonInteger = true;
+      // A lone surrogate (`"\ud800"`) is valid JSON but no text: the databases store it as U+FFFD,
+      // so a retry with the same key would no longer match its stored request (422 after a success).
+      if ((typeof value === 'string' && !value.isWellFormed()) || !key.isWellFormed()) illFormed = true;
       // The same guard as Fastify's own parser: no key that could reach a prototype later.
       if (key === '__proto__' || key === 'constructor') prototypeKey = true;
       return value;
@@ -323,6 +327,10 @@ function parseJsonBody(
   }
   if (prototypeKey) {
     done(new AppError('VALIDATION_FAILED', 400, 'The body must not use the keys __proto__ or constructor'));
+    return;
+  }
+  if (illFormed) {
+    done(new AppError('VALIDATION_FAILED', 400, 'Strings must be valid Unicode text (no lone surrogates)'));
     return;
   }
   if (nonInteger) {

@@ -210,6 +210,29 @@ describe('createHttpApp: problem+json errors', () => {
     assert.deepEqual(fine.json(), { amount: 100 });
   });
 
+  it('when a string or a key holds a lone surrogate, then 400 VALIDATION_FAILED (stored as U+FFFD, a keyed retry would no longer match); a pair and Hangul pass', async () => {
+    const { app } = buildTestApp();
+    const send = (payload: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/transfers',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+    for (const payload of [
+      '{"amount": 5, "memo": "rent\\ud800"}',
+      '{"amount": 5, "memo": "\\udc00 first"}',
+      '{"amount": 5, "memo": ["ok", "\\ud83d"]}',
+      '{"amount": 5, "\\ud800": "x"}',
+    ]) {
+      const body = assertProblem(await send(payload), 400, 'VALIDATION_FAILED');
+      assert.match(String(body.detail), /surrogate/, payload);
+    }
+    const fine = await send('{"amount": 5, "memo": "점심값 \\ud83d\\ude00"}');
+    assert.equal(fine.statusCode, 200);
+    assert.deepEqual(fine.json(), { amount: 5 });
+  });
+
   it('when the body is over 64 KiB, then 413 PAYLOAD_TOO_LARGE', async () => {
     const { app } = buildTestApp();
     const payload = JSON.stringify({ amount: 1, memo: 'x'.repeat(70 * 1024) });
