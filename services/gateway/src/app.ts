@@ -69,10 +69,11 @@ export function buildApp(deps: AppDeps) {
   describeRoutes(app, { title: apiTitle, isHidden: isForwardingRoute });
   const { publicPort } = deps;
   app.addHook('onRequest', (request, reply, done) => {
+    // By the route the router matched, not the URL as sent: `/%6detrics` and `/metrics#x` reach /metrics too.
     if (publicPort !== undefined && request.socket.localPort === publicPort) {
-      const path = request.url.split('?')[0]!;
-      if (operationalPaths.has(path)) {
-        done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`));
+      const route = request.routeOptions.url;
+      if (route !== undefined && operationalPaths.has(route)) {
+        done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${route}`));
         return;
       }
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { runServer } from '@nuri/platform/http';
@@ -492,6 +492,25 @@ describe('operational routes', () => {
       for (const path of ['/metrics', '/health/ready', '/health/live']) {
         assert.equal((await fetch(`http://127.0.0.1:${publicPort}${path}`)).status, 404, `public ${path}`);
         assert.equal((await fetch(`http://127.0.0.1:${opsPort}${path}`)).status, 200, `ops ${path}`);
+      }
+      // Spelt so that the router still matches them (sent as written: fetch would drop the fragment).
+      const rawStatus = (path: string) =>
+        new Promise<number>((resolve, reject) => {
+          const request = httpRequest({ host: '127.0.0.1', port: publicPort, path }, (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          });
+          request.on('error', reject);
+          request.end();
+        });
+      for (const path of [
+        '/%6detrics',
+        '/metrics#x',
+        '/health/%72eady',
+        '/health/ready#x',
+        '/health/live?x=1',
+      ]) {
+        assert.equal(await rawStatus(path), 404, `public ${path}`);
       }
       assert.equal(
         (await fetch(`http://127.0.0.1:${publicPort}/health`)).status,
