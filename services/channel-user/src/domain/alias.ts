@@ -1,4 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
+import { hasControlCharacters } from '@nuri/platform/text';
 
 /** core-payment's limit, checked here too so a bad alias costs no core call (and answers 400 while it is down). */
 export const aliasLengthMax = 30;
@@ -12,6 +13,10 @@ export function checkAlias(alias: string | undefined): string | undefined {
       400,
       `body/alias must be 1–${aliasLengthMax} characters once trimmed`,
     );
+  }
+  // As for a memo: NUL cannot be stored at all, and the alias is shown on statements.
+  if (hasControlCharacters(alias)) {
+    throw new AppError('VALIDATION_FAILED', 400, 'body/alias must not contain control characters');
   }
   return alias;
 }

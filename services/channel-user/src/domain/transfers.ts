@@ -1,5 +1,6 @@
 import { isValidAccountNo } from '@nuri/contracts/account-number';
 import { AppError } from '@nuri/platform/errors';
+import { hasControlCharacters } from '@nuri/platform/text';
 import { type AccountLinkStore, type CoreLedger, requireOwnAccount } from './accounts.ts';
 
 /** docs/api.md: a memo of at most 20 characters, shown on both statements. */
@@ -65,8 +66,7 @@ export function normalizeMemo(memo: string | null | undefined): string | null {
   if (memo === undefined || memo === null) return null;
   const trimmed = memo.trim();
   if (trimmed === '') return null;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(trimmed)) {
+  if (hasControlCharacters(trimmed)) {
     throw new AppError('VALIDATION_FAILED', 400, 'body/memo must not contain control characters');
   }
   if (Array.from(trimmed).length > memoLengthMax) {

@@ -1,4 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
+import { hasControlCharacters } from '@nuri/platform/text';
 import { generateAccountNo } from './account-number.ts';
 import type { MovementType } from './ledger.ts';
 
@@ -115,6 +116,9 @@ export function normalizeAlias(alias: string | undefined): string | null {
   const length = Array.from(trimmed).length;
   if (length < 1 || length > aliasLengthMax) {
     throw new AppError('VALIDATION_FAILED', 400, `alias must be 1–${aliasLengthMax} characters once trimmed`);
+  }
+  if (hasControlCharacters(trimmed)) {
+    throw new AppError('VALIDATION_FAILED', 400, 'alias must not contain control characters');
   }
   return trimmed;
 }

@@ -1,5 +1,6 @@
 import { AppError } from '@nuri/platform/errors';
 import { uuidv7 } from '@nuri/platform/ids';
+import { hasControlCharacters } from '@nuri/platform/text';
 import { accountNotFound } from './accounts.ts';
 
 /** docs/api.md: a user's transfers out per Asia/Seoul calendar day, ₩5,000,000 by default. */
@@ -82,8 +83,7 @@ export function normalizeMemo(memo: string | null | undefined): string | null {
   if (memo === undefined || memo === null) return null;
   const trimmed = memo.trim();
   if (trimmed === '') return null;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(trimmed)) {
+  if (hasControlCharacters(trimmed)) {
     throw new AppError('VALIDATION_FAILED', 400, 'memo must not contain control characters');
   }
   if (Array.from(trimmed).length > memoLengthMax) {
