@@ -76,6 +76,17 @@ export interface UpstreamOptions {
   now?: () => number;
 }
 
+/**
+ * The answers that say an instance cannot serve now: 502, 503, 504 (its
+ * database or its own upstream is down, it is draining or overloaded). A 500
+ * is not one: the instance is up and failed this one request, so counting it
+ * would let one malformed request, repeated, eject healthy instances for
+ * every other caller — and retrying it elsewhere would fail the same way.
+ */
+export function unavailableStatus(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
 export interface UpstreamRequest {
   method: string;
   /** Path and query. */
@@ -90,7 +101,7 @@ export interface UpstreamRequest {
   retriesMax?: number;
   /** The whole call, every attempt included; default `requestDeadlineMs`, else one attempt's timeout per instance plus one. */
   deadlineMs?: number;
-  /** Answers with these statuses count as failures of the instance (and are retried like a timeout). */
+  /** Answers with these statuses count as failures of the instance (and are retried like a timeout); see unavailableStatus. */
   isFailureStatus?: (status: number) => boolean;
   /**
    * The attempt says nothing about the instance's health (an operator's slow

@@ -10,6 +10,7 @@ import {
   parseUrlList,
   type Upstream,
   UpstreamUnavailableError,
+  unavailableStatus,
 } from '../../src/upstream.ts';
 
 // Real sockets on loopback: each "instance" is an HTTP server in this process
@@ -170,6 +171,29 @@ test('when an instance answers that it is draining, then the request goes to ano
     [200, 200],
   );
   assert.equal(upstream.instances()[0]!.ready, false);
+});
+
+test('when an instance answers 500 to one kind of request, then it stays in rotation and the 500 is not retried; 503s take it out', async () => {
+  const [buggy, other] = await Promise.all([startInstance('buggy'), startInstance('other')]);
+  buggy.handle = (_request, response) => response.writeHead(500).end('{}');
+  other.handle = (_request, response) => response.writeHead(500).end('{}');
+  // Probes off: only the answers could take an instance out.
+  const upstream = upstreamOver([buggy, other], { ejectionMs: 60_000, probe: { intervalMs: 0 } });
+  const keyed = () =>
+    upstream.request({
+      method: 'POST',
+      path: '/x',
+      body: '{}',
+      retriesMax: 1,
+      isFailureStatus: unavailableStatus,
+    });
+  for (let index = 0; index < 8; index += 1) assert.equal((await keyed()).status, 500);
+  assert.equal(buggy.hits + other.hits, 8, 'each 500 answered once, not retried on the other instance');
+  assert.equal(upstream.readyCount(), 2, 'a request that fails is not an instance that fails');
+  buggy.handle = (_request, response) => response.writeHead(503).end('{}');
+  other.handle = answerOk('other');
+  for (let index = 0; index < 6; index += 1) assert.equal((await keyed()).status, 200);
+  assert.equal(upstream.readyCount(), 1, 'three 503s in a row eject');
 });
 
 test('when an instance hangs, then attempts time out, it is ejected after three, and later requests skip it without waiting', async () => {

@@ -6,6 +6,7 @@ import {
   UpstreamAnswerTooLargeError,
   type UpstreamInstanceState,
   UpstreamUnavailableError,
+  unavailableStatus,
 } from '@nuri/platform/upstream';
 
 export interface CoreClientOptions {
@@ -105,7 +106,7 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
           headers,
           body: request.body === undefined ? null : JSON.stringify(request.body),
           retriesMax: request.retriesMax ?? 0,
-          isFailureStatus: (status) => status >= 500,
+          isFailureStatus: unavailableStatus,
         });
       } catch (error) {
         logger.warn({ upstream: name, path: request.path, err: error }, 'core call failed');

@@ -1,4 +1,4 @@
-import { createUpstream } from '@nuri/platform/upstream';
+import { createUpstream, unavailableStatus } from '@nuri/platform/upstream';
 
 /** core-payment's internal API, as far as coupon needs it. */
 export interface CorePaymentClientOptions {
@@ -30,7 +30,7 @@ export function createCorePaymentClient(options: CorePaymentClientOptions) {
         path: `/internal/v1/coupon-campaigns/${encodeURIComponent(campaignId)}/recorded-count`,
         headers,
         retriesMax: 1,
-        isFailureStatus: (status) => status >= 500,
+        isFailureStatus: unavailableStatus,
       });
       if (answer.status !== 200) {
         throw new Error(`core-payment recorded-count answered ${answer.status}`);

@@ -1,5 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
-import { createUpstream } from '@nuri/platform/upstream';
+import { createUpstream, unavailableStatus } from '@nuri/platform/upstream';
 import type { AccountLinkAnswer, AccountLinks } from '../domain/payments.ts';
 
 export interface AccountLinkClientOptions {
@@ -69,7 +69,7 @@ export function createAccountLinkClient(options: AccountLinkClientOptions): Acco
         path: `/internal/v1/account-links/${encodeURIComponent(accountNo)}?${query.toString()}`,
         headers,
         retriesMax: 1,
-        isFailureStatus: (status) => status >= 500,
+        isFailureStatus: unavailableStatus,
       });
     } catch {
       throw unavailable();
