@@ -34,6 +34,13 @@ import { drainingHeader } from './upstream.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
+/**
+ * The longest path parameter the router passes on. An id's schema bounds it
+ * at this, no tighter: a longer or malformed id is answered 404 like a missing
+ * one (the router past this length, the use case below it), never 400.
+ */
+export const pathParamLengthMax = 100;
+
 export type HttpAppOptions = {
   /** The service's name. Not used for wiring: the logger and metrics passed in already carry it. */
   name: string;
@@ -62,7 +69,7 @@ export type HttpAppOptions = {
   keepAliveTimeoutMs?: number;
   /** An inactive socket is destroyed after this long. */
   connectionTimeoutMs?: number;
-  /** Path parameters longer than this make the route not match. */
+  /** Path parameters longer than this are answered 404 by the router (default pathParamLengthMax). */
   paramLengthMax?: number;
   /**
    * Proxies in front of this app whose X-Forwarded-For / -Proto are believed
@@ -144,7 +151,7 @@ export function createHttpApp(options: HttpAppOptions) {
     requestTimeoutMs = 30_000,
     keepAliveTimeoutMs = 72_000,
     connectionTimeoutMs = 60_000,
-    paramLengthMax = 100,
+    paramLengthMax = pathParamLengthMax,
     trustedProxyHops = 0,
   } = options;
   const app = Fastify({
@@ -162,6 +169,26 @@ export function createHttpApp(options: HttpAppOptions) {
     return503OnClosing: false,
     // The first N hops from this app outward are trusted (proxy-addr counts hops from 0).
     trustProxy: (_address: string, hop: number) => hop < trustedProxyHops,
+    // What the router refuses before any route or hook runs answers problem+json too,
+    // without echoing the path: a path that is not a URL is the client's error; a path
+    // segment too long for any id is answered like a missing one (docs/api.md).
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-content-type-options', 'nosniff');
+      if (error.code === 'FST_ERR_BAD_URL') {
+        sendProblem(request, reply, 400, 'VALIDATION_FAILED', 'The path is not a valid URL');
+      } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        sendProblem(
+          request,
+          reply,
+          404,
+          'NOT_FOUND',
+          `No such resource (a path segment over ${paramLengthMax} characters)`,
+        );
+      } else {
+        request.log.error({ err: error }, 'the router failed a request');
+        sendProblem(request, reply, 500, 'INTERNAL_ERROR', 'Unexpected error');
+      }
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(compileTypeBoxValidator);
@@ -311,7 +338,9 @@ function parseJsonBody(
       if (typeof value === 'number' && nonIntegerLiteral.test(context?.source ?? '')) nonInteger = true;
       // A lone surrogate (`"\ud800"`) is valid JSON but no text: the databases store it as U+FFFD,
       // so a retry with the same key would no longer match its stored request (422 after a success).
-      if ((typeof value === 'string' && !value.isWellFormed()) || !key.isWellFormed()) illFormed = true;
+      // NUL is text PostgreSQL cannot store at all (an insert fails: a 500, not the client's 400).
+      if (typeof value === 'string' && (!value.isWellFormed() || value.includes('\u0000'))) illFormed = true;
+      if (!key.isWellFormed() || key.includes('\u0000')) illFormed = true;
       // The same guard as Fastify's own parser: no key that could reach a prototype later.
       if (key === '__proto__' || key === 'constructor') prototypeKey = true;
       return value;
@@ -330,7 +359,13 @@ function parseJsonBody(
     return;
   }
   if (illFormed) {
-    done(new AppError('VALIDATION_FAILED', 400, 'Strings must be valid Unicode text (no lone surrogates)'));
+    done(
+      new AppError(
+        'VALIDATION_FAILED',
+        400,
+        'Strings must be valid Unicode text (no lone surrogates, no NUL)',
+      ),
+    );
     return;
   }
   if (nonInteger) {

@@ -210,7 +210,7 @@ describe('createHttpApp: problem+json errors', () => {
     assert.deepEqual(fine.json(), { amount: 100 });
   });
 
-  it('when a string or a key holds a lone surrogate, then 400 VALIDATION_FAILED (stored as U+FFFD, a keyed retry would no longer match); a pair and Hangul pass', async () => {
+  it('when a string or a key holds a lone surrogate or NUL, then 400 VALIDATION_FAILED (stored as U+FFFD or not at all); a pair and Hangul pass', async () => {
     const { app } = buildTestApp();
     const send = (payload: string) =>
       app.inject({
@@ -224,6 +224,7 @@ describe('createHttpApp: problem+json errors', () => {
       '{"amount": 5, "memo": "\\udc00 first"}',
       '{"amount": 5, "memo": ["ok", "\\ud83d"]}',
       '{"amount": 5, "\\ud800": "x"}',
+      '{"amount": 5, "memo": "a\\u0000b"}',
     ]) {
       const body = assertProblem(await send(payload), 400, 'VALIDATION_FAILED');
       assert.match(String(body.detail), /surrogate/, payload);
@@ -231,6 +232,27 @@ describe('createHttpApp: problem+json errors', () => {
     const fine = await send('{"amount": 5, "memo": "점심값 \\ud83d\\ude00"}');
     assert.equal(fine.statusCode, 200);
     assert.deepEqual(fine.json(), { amount: 5 });
+  });
+
+  it('when the router refuses a path (a bad escape, a segment too long for any id), then problem+json without the path: 400 VALIDATION_FAILED, 404 NOT_FOUND', async () => {
+    const { app } = buildTestApp({ paramLengthMax: 40 });
+    const badEscape = await app.inject({ method: 'GET', url: '/items/%zz' });
+    const bad = assertProblem(badEscape, 400, 'VALIDATION_FAILED');
+    assert.equal(badEscape.headers['x-content-type-options'], 'nosniff');
+    assert.ok(isUuidv7(String(bad.traceId)));
+    assert.doesNotMatch(JSON.stringify(bad), /%zz/);
+    const long = assertProblem(
+      await app.inject({ method: 'GET', url: `/items/${'9'.repeat(41)}` }),
+      404,
+      'NOT_FOUND',
+    );
+    assert.doesNotMatch(JSON.stringify(long), /9{41}/);
+    // At the limit the route still answers.
+    assertProblem(
+      await app.inject({ method: 'GET', url: `/items/${'9'.repeat(40)}` }),
+      409,
+      'ALREADY_ISSUED',
+    );
   });
 
   it('when the body is over 64 KiB, then 413 PAYLOAD_TOO_LARGE', async () => {

@@ -1,5 +1,5 @@
 import { NameInput, PhoneInput, RrnInput } from '@nuri/contracts/identity';
-import { ProblemSchema } from '@nuri/platform/http';
+import { ProblemSchema, pathParamLengthMax } from '@nuri/platform/http';
 import Type, { type TSchema } from 'typebox';
 import { loginIdPattern } from '../domain/auth.ts';
 
@@ -88,7 +88,9 @@ export const OpenAccountBody = Type.Union([
 ]);
 
 /** Any string up to a bound: the domain answers 404 for a malformed number, as for a foreign one. */
-export const AccountParams = Type.Object({ accountNo: Type.String({ minLength: 1, maxLength: 32 }) });
+export const AccountParams = Type.Object({
+  accountNo: Type.String({ minLength: 1, maxLength: pathParamLengthMax }),
+});
 
 export const TransactionsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
@@ -138,7 +140,9 @@ export const DepositSchema = Type.Object({
   settledAt: Type.Optional(Timestamp),
 });
 
-export const DepositParams = Type.Object({ depositId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const DepositParams = Type.Object({
+  depositId: Type.String({ minLength: 1, maxLength: pathParamLengthMax }),
+});
 
 export const WithdrawalSchema = Type.Object({
   withdrawalId: Type.String(),

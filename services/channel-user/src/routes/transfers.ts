@@ -1,5 +1,5 @@
 import { AppError } from '@nuri/platform/errors';
-import type { HttpApp } from '@nuri/platform/http';
+import { type HttpApp, pathParamLengthMax } from '@nuri/platform/http';
 import {
   type IdempotencyStore,
   idempotentReplayedHeader,
@@ -21,7 +21,7 @@ export function registerTransferRoutes(
     '/api/v1/transfer-recipients/:accountNo',
     {
       schema: {
-        params: Type.Object({ accountNo: Type.String({ minLength: 1, maxLength: 32 }) }),
+        params: Type.Object({ accountNo: Type.String({ minLength: 1, maxLength: pathParamLengthMax }) }),
         response: { 200: RecipientSchema, ...problems(401, 404, 429, 503) },
       },
     },
@@ -75,7 +75,7 @@ export function registerTransferRoutes(
     '/api/v1/transfers/:transferId',
     {
       schema: {
-        params: Type.Object({ transferId: Type.String({ minLength: 1, maxLength: 64 }) }),
+        params: Type.Object({ transferId: Type.String({ minLength: 1, maxLength: pathParamLengthMax }) }),
         response: { 200: TransferSchema, ...problems(401, 404, 503) },
       },
     },

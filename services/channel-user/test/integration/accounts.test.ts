@@ -176,9 +176,17 @@ describe('accounts', () => {
     assert.equal(response.statusCode, 201, response.body);
   });
 
-  test('when the alias is blank or too long, then 400 without a core call', async () => {
+  test('when the alias is blank, too long or holds control characters (NUL among them), then 400 without a core call', async () => {
     const before = service.corePayment.calls.length;
-    for (const alias of ['   ', 'x'.repeat(31), 5]) {
+    for (const alias of [
+      '   ',
+      'x'.repeat(31),
+      5,
+      'a\u0000b',
+      'tab\there',
+      'line\u2028break',
+      'bell\u0007',
+    ]) {
       const response = await call('POST', '/api/v1/accounts', { alias });
       assert.equal(response.statusCode, 400);
       assert.equal(response.json().code, 'VALIDATION_FAILED');
@@ -292,10 +300,15 @@ describe('accounts', () => {
       assert.equal(response.statusCode, 404);
       assert.equal(response.json().code, 'ACCOUNT_NOT_FOUND');
     }
-    for (const bad of ['999-999-999999', 'abc', "1'%20or%20'1'='1", '%00']) {
+    // Too long for any account number too (33 to 100 characters: the use case; past 100: the router).
+    for (const bad of ['999-999-999999', 'abc', "1'%20or%20'1'='1", '%00', '9'.repeat(33), '9'.repeat(100)]) {
       const response = await call('GET', `/api/v1/accounts/${bad}`);
       assert.equal(response.statusCode, 404, bad);
+      assert.equal(response.json().code, 'ACCOUNT_NOT_FOUND', bad);
     }
+    const overLong = await call('GET', `/api/v1/accounts/${'9'.repeat(101)}`);
+    assert.equal(overLong.statusCode, 404);
+    assert.equal(overLong.json().code, 'NOT_FOUND');
     const foreignWithdrawal = await call(
       'POST',
       `/api/v1/accounts/${accountNo}/withdrawals`,

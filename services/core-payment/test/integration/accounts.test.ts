@@ -69,6 +69,17 @@ describe('accounts', { timeout: 60_000 }, () => {
       payload: { userUuid, alias: 'x'.repeat(31) },
     });
     assert.equal(tooLong.statusCode, 400);
+    // NUL cannot be stored in PostgreSQL at all (was a 500); other control characters are refused alike.
+    for (const alias of ['a\u0000b', 'a\u001fb', 'a\u0085b']) {
+      const control = await service.app.inject({
+        method: 'POST',
+        url: '/internal/v1/accounts',
+        headers: auth,
+        payload: { userUuid, alias },
+      });
+      assert.equal(control.statusCode, 400, JSON.stringify(alias));
+      assert.equal(control.json().code, 'VALIDATION_FAILED');
+    }
   });
 
   it('when 8 opens for one user race, then exactly 5 succeed and 3 get 409 ACCOUNT_LIMIT_REACHED', async () => {

@@ -1,4 +1,4 @@
-import { ProblemSchema } from '@nuri/platform/http';
+import { ProblemSchema, pathParamLengthMax } from '@nuri/platform/http';
 import Type from 'typebox';
 import {
   type CampaignView,
@@ -13,7 +13,9 @@ export const Problem = ProblemSchema;
 const Timestamp = Type.String({ format: 'date-time' });
 // Any string up to the router's limit reaches the use case, which answers 404
 // for anything that is not a campaign (a malformed id included).
-export const CampaignParams = Type.Object({ campaignId: Type.String({ minLength: 1, maxLength: 100 }) });
+export const CampaignParams = Type.Object({
+  campaignId: Type.String({ minLength: 1, maxLength: pathParamLengthMax }),
+});
 
 export const CreateCampaignBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: nameLengthMax }),

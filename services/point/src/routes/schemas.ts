@@ -1,4 +1,4 @@
-import { ProblemSchema } from '@nuri/platform/http';
+import { ProblemSchema, pathParamLengthMax } from '@nuri/platform/http';
 import { amountToJson } from '@nuri/platform/money';
 import Type from 'typebox';
 import type { Payment } from '../domain/payments.ts';
@@ -68,7 +68,9 @@ export const PaymentSchema = Type.Object({
   settledAt: Type.Optional(Timestamp),
 });
 // Any string up to a UUID's length: a malformed id answers 404 like a missing one.
-export const PaymentParams = Type.Object({ paymentId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const PaymentParams = Type.Object({
+  paymentId: Type.String({ minLength: 1, maxLength: pathParamLengthMax }),
+});
 export const Uuid = Type.String({
   pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
 });
