@@ -25,6 +25,9 @@ export interface CampaignView extends CampaignDefinition {
 }
 
 export const quantityMax = 10_000_000;
+/** A campaign's start and end, in UTC: from 2000 to the last moment MariaDB's datetime(3) holds. */
+const campaignTimeMinMs = Date.UTC(2000, 0, 1);
+const campaignTimeMaxMs = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export const nameLengthMax = 100;
 /** GET /api/v1/admin/coupon-campaigns lists at most this many (each costs a Redis read). */
 export const campaignsListedMax = 100;
@@ -344,6 +347,19 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       startsAt: Date | null;
       endsAt: Date | null;
     }): Promise<CampaignView> {
+      for (const [field, at] of [
+        ['startsAt', input.startsAt],
+        ['endsAt', input.endsAt],
+      ] as const) {
+        // An offset can carry a valid timestamp past what MariaDB's datetime holds (year 9999).
+        if (at !== null && (at.getTime() < campaignTimeMinMs || at.getTime() > campaignTimeMaxMs)) {
+          throw new AppError(
+            'VALIDATION_FAILED',
+            400,
+            `body/${field} must fall in the years 2000–9999 (UTC)`,
+          );
+        }
+      }
       if (input.startsAt !== null && input.endsAt !== null && input.endsAt <= input.startsAt) {
         throw new AppError('VALIDATION_FAILED', 400, 'body/endsAt must be later than startsAt');
       }

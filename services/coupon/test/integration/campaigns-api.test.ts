@@ -82,6 +82,9 @@ describe('coupon campaigns API', { timeout: 60_000 }, () => {
         { name: 'n', quantity: 10, startsAt: 'tomorrow' },
         { name: 'n', quantity: 10, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' },
         { name: 'n', quantity: 10, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' },
+        // Year 10000 in UTC, past what MariaDB's datetime holds (was a 500); and year 0.
+        { name: 'n', quantity: 10, endsAt: '9999-12-31T23:59:59-10:00' },
+        { name: 'n', quantity: 10, startsAt: '0000-01-01T00:00:00Z' },
       ];
       const before = await testDatabase.database.db.selectFrom('campaigns').select('campaign_id').execute();
       for (const payload of invalidBodies) {
