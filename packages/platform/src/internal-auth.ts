@@ -160,6 +160,50 @@ export function requireInternalToken<
   });
 }
 
+/**
+ * For a service whose internal routes sit beside public ones, each guarded in
+ * its own scope: a path under `/internal/` that matches no route needs a known
+ * caller's token as well (`401` without one, the `404` only with one), as on
+ * a service guarded whole, so an anonymous caller cannot list which internal
+ * routes exist by telling 404 from 401.
+ */
+export function guardUnmatchedInternalPaths<
+  Server extends RawServerBase,
+  Logger extends FastifyBaseLogger,
+  TypeProvider extends FastifyTypeProvider,
+>(
+  app: FastifyInstance<
+    Server,
+    RawRequestDefaultExpression<Server>,
+    RawReplyDefaultExpression<Server>,
+    Logger,
+    TypeProvider
+  >,
+  callers: InternalCallers,
+): void {
+  // No route is granted: a known caller is FORBIDDEN (and gets the 404), anyone else UNAUTHENTICATED.
+  const verify = createInternalCallerVerifier(callers, {});
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.url !== undefined || !isInternalPath(request.url)) return;
+    const verdict = verify(request.headers.authorization, '');
+    if ('refused' in verdict && verdict.refused === 'UNAUTHENTICATED') {
+      reply.header('www-authenticate', 'Bearer realm="nuri-internal"');
+      throw internalRefusal('UNAUTHENTICATED');
+    }
+  });
+}
+
+function isInternalPath(url: string): boolean {
+  const raw = url.split('?')[0]!;
+  let path = raw;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    // Not decodable: judged as sent.
+  }
+  return path === '/internal' || path.startsWith('/internal/');
+}
+
 // The template of the route that matched, not the raw URL: however a path is
 // spelled (dot segments, encodings, query strings), only a request that the
 // router actually sends to an open route is let through. Unmatched requests

@@ -4,6 +4,7 @@ import type { Database } from '@nuri/platform/db';
 import { createHttpApp } from '@nuri/platform/http';
 import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import {
+  guardUnmatchedInternalPaths,
   type InternalCallers,
   type InternalRoutePolicy,
   requireInternalToken,
@@ -83,6 +84,7 @@ export function buildApp(deps: AppDeps) {
     registerPointRoutes(users, { wallets: createWalletStore(db), idempotency });
     registerPaymentRoutes(users, { payments: deps.payments, accountLinks: deps.accountLinks, idempotency });
   });
+  guardUnmatchedInternalPaths(app, deps.internalCallers);
   app.register(async (plain) => {
     const internal = plain.withTypeProvider<TypeBoxTypeProvider>();
     requireInternalToken(internal, { callers: deps.internalCallers, policy: internalRoutePolicy });

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { createHttpApp } from '../../src/http.ts';
 import {
   createInternalCallerVerifier,
+  guardUnmatchedInternalPaths,
   internalAuth,
   parseInternalCallers,
   requireInternalToken,
@@ -68,6 +69,43 @@ describe('internal auth', () => {
   it('when an unknown path is called without the token, then 401 (not 404), so routes do not leak', async () => {
     const response = await buildTestApp().inject({ url: '/internal/v1/secret-admin' });
     assert.equal(response.statusCode, 401);
+  });
+
+  it('when internal routes are guarded in their own scope beside public ones, then an unmatched /internal/ path still needs a token: 401 without, 404 with a known caller’s', async () => {
+    const app = createHttpApp({
+      name: 'test',
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      metrics: createMetrics('test'),
+    });
+    guardUnmatchedInternalPaths(app, callers);
+    app.get('/api/v1/public', async () => ({ ok: true }));
+    app.register(async (internal) => {
+      requireInternalToken(internal, { callers, policy });
+      internal.get('/internal/v1/things', async () => ({ ok: true }));
+    });
+    for (const url of [
+      '/internal/v1/no-such-route',
+      '/internal/v1/things/x/y',
+      '/%69nternal/v1/nope',
+      '/internal',
+    ]) {
+      const anonymous = await app.inject({ url });
+      assert.equal(anonymous.statusCode, 401, url);
+      assert.equal(anonymous.json().code, 'UNAUTHENTICATED', url);
+      const known = await app.inject({ url, headers: { authorization: `Bearer ${otherToken}` } });
+      assert.equal(known.statusCode, 404, url);
+    }
+    assert.equal((await app.inject({ url: '/internal/v1/things' })).statusCode, 401);
+    assert.equal(
+      (await app.inject({ url: '/api/v1/public' })).statusCode,
+      200,
+      'public routes need no internal token',
+    );
+    assert.equal(
+      (await app.inject({ url: '/api/v1/no-such-route' })).statusCode,
+      404,
+      'elsewhere a 404 stays a 404',
+    );
   });
 
   it('when health and metrics are called without a token, then they answer', async () => {

@@ -4,6 +4,7 @@ import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import {
   createInternalCallerVerifier,
+  guardUnmatchedInternalPaths,
   type InternalCallers,
   type InternalRoutePolicy,
   internalRefusal,
@@ -39,7 +40,8 @@ const authenticatedUsers = new WeakMap<FastifyRequest, string>();
  * Guards by route template, before body validation (an anonymous request
  * learns nothing about the body rules): `/api/*` needs a valid access token
  * (verified here again, whatever the gateway did), `/internal/*` the
- * token of a caller allowed that route. Unmatched requests fall through to the 404.
+ * token of a caller allowed that route. Unmatched requests fall through to the 404
+ * (under `/internal/`, only with a known caller's token).
  */
 export function guardRoutes(
   app: HttpApp,
@@ -47,6 +49,7 @@ export function guardRoutes(
   internalCallers: InternalCallers,
 ): void {
   const verifyInternal = createInternalCallerVerifier(internalCallers, internalRoutePolicy);
+  guardUnmatchedInternalPaths(app, internalCallers);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (route.startsWith('/internal/')) {

@@ -1,5 +1,6 @@
 import type { HttpApp } from '@nuri/platform/http';
 import {
+  guardUnmatchedInternalPaths,
   type InternalCallers,
   type InternalRoutePolicy,
   requireInternalToken,
@@ -25,6 +26,7 @@ export function registerOperationRoutes(
   app: HttpApp,
   deps: { internalCallers: InternalCallers; reconciliation: ReconciliationDeps },
 ): void {
+  guardUnmatchedInternalPaths(app, deps.internalCallers);
   app.register(async (internal) => {
     requireInternalToken(internal, { callers: deps.internalCallers, policy: internalRoutePolicy });
     internal.get(
