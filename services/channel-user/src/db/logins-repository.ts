@@ -54,6 +54,12 @@ export function createLoginStore(db: Kysely<ServiceDb>): LoginStore {
     },
 
     async reserveAttempt(loginId, client, policy): Promise<AttemptReservation> {
+      // A client locked out already is answered so without touching the shared
+      // count: otherwise a stranger who locked themselves out could keep taking
+      // the one attempt per spacing that the owner needs.
+      const locked = await sql`select 1 from login_failures
+        where login_id = ${loginId} and client = ${client} and locked_until > now()`.execute(db);
+      if (locked.rows.length > 0) return { kind: 'locked' };
       // Every client together first: past `acrossClientsMax` attempts in the
       // window, one attempt per spacing is let through and the others wait.
       const across = await sql<{ failures: number }>`

@@ -337,6 +337,26 @@ describe('login, tokens and lockout', () => {
     assert.equal(throttled.headers['retry-after'], '30');
   });
 
+  test('when strangers who locked themselves out keep trying, then they never take the one attempt per 30 s the owner needs', async () => {
+    const { loginId } = await newUser();
+    for (let client = 0; client < 4; client += 1) {
+      for (let attempt = 1; attempt <= 5; attempt += 1) {
+        assert.equal((await logIn(loginId, 'wrong-password-1', `192.0.2.${client}`)).statusCode, 401);
+      }
+    }
+    // Twenty failures across clients: one attempt per 30 s from now on; the last one was 31 s ago.
+    await service.database.db
+      .updateTable('login_failures')
+      .set({ last_attempt_at: new Date(Date.now() - 31_000) })
+      .where('login_id', '=', loginId)
+      .where('client', '=', '*')
+      .execute();
+    for (let client = 0; client < 4; client += 1) {
+      assert.equal((await logIn(loginId, 'wrong-password-1', `192.0.2.${client}`)).statusCode, 423);
+    }
+    assert.equal((await logIn(loginId, password, '198.51.100.7')).statusCode, 200, 'the slot was still free');
+  });
+
   test('when the owner logs in successfully more than 20 times in 15 minutes, then it is never throttled (only failures count across clients)', async () => {
     const { loginId } = await newUser();
     const statuses: number[] = [];
