@@ -81,7 +81,7 @@ export interface CeilingReport {
   value: Spread;
   /** Where the ceiling was loaded by our generator: its share of the machine. */
   loadGeneratorShare?: Spread;
-  /** Routes of the system: CPU ms of every system process per answered request. */
+  /** Routes of the system: CPU ms of every system process per answered request; coupon-hand-off: the broker's per send. */
   cpuMsPerRequest?: Spread;
   /** Route ceilings: latency at a light fixed rate, where no queue hides what a hop costs. */
   lightLoad?: { ratePerSecond: number; p50Ms: Spread; p99Ms: Spread };
