@@ -133,21 +133,25 @@ export const internalAuth: FastifyPluginAsync<InternalAuthOptions> = async (app,
 // What fastify-plugin does: run in the parent's context instead of a child's.
 Object.assign(internalAuth, { [Symbol.for('skip-override')]: true });
 
+/** Any Fastify instance or scope, whatever its server, logger and type provider. */
+type AnyFastify<
+  Server extends RawServerBase,
+  Logger extends FastifyBaseLogger,
+  TypeProvider extends FastifyTypeProvider,
+> = FastifyInstance<
+  Server,
+  RawRequestDefaultExpression<Server>,
+  RawReplyDefaultExpression<Server>,
+  Logger,
+  TypeProvider
+>;
+
 /** The same guard as `internalAuth`, added directly to `app`'s context. */
 export function requireInternalToken<
   Server extends RawServerBase,
   Logger extends FastifyBaseLogger,
   TypeProvider extends FastifyTypeProvider,
->(
-  app: FastifyInstance<
-    Server,
-    RawRequestDefaultExpression<Server>,
-    RawReplyDefaultExpression<Server>,
-    Logger,
-    TypeProvider
-  >,
-  options: InternalAuthOptions,
-): void {
+>(app: AnyFastify<Server, Logger, TypeProvider>, options: InternalAuthOptions): void {
   const verify = createInternalCallerVerifier(options.callers, options.policy);
   const isOpenRoute = options.isOpenRoute ?? isOperationalRoute;
   app.addHook('onRequest', async (request, reply) => {
@@ -171,16 +175,7 @@ export function guardUnmatchedInternalPaths<
   Server extends RawServerBase,
   Logger extends FastifyBaseLogger,
   TypeProvider extends FastifyTypeProvider,
->(
-  app: FastifyInstance<
-    Server,
-    RawRequestDefaultExpression<Server>,
-    RawReplyDefaultExpression<Server>,
-    Logger,
-    TypeProvider
-  >,
-  callers: InternalCallers,
-): void {
+>(app: AnyFastify<Server, Logger, TypeProvider>, callers: InternalCallers): void {
   // No route is granted: a known caller is FORBIDDEN (and gets the 404), anyone else UNAUTHENTICATED.
   const verify = createInternalCallerVerifier(callers, {});
   app.addHook('onRequest', async (request, reply) => {

@@ -51,6 +51,16 @@ function buildTestApp(options: TestOptions = {}) {
   return { app, lines, logs: () => lines.map((line) => JSON.parse(line)) };
 }
 
+/** POSTs a JSON text to the test app's /transfers route, as sent. */
+function postJson(app: ReturnType<typeof buildTestApp>['app'], payload: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/transfers',
+    headers: { 'content-type': 'application/json' },
+    payload,
+  });
+}
+
 function assertProblem(
   response: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
   status: number,
@@ -187,13 +197,7 @@ describe('createHttpApp: problem+json errors', () => {
 
   it('when a number is written as a float (1.0, 1e2, 0.5) or the body is empty, then 400 VALIDATION_FAILED; a plain integer passes', async () => {
     const { app } = buildTestApp();
-    const send = (payload: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/transfers',
-        headers: { 'content-type': 'application/json' },
-        payload,
-      });
+    const send = (payload: string) => postJson(app, payload);
     for (const payload of [
       '{"amount": 1.0}',
       '{"amount": 1e2}',
@@ -212,13 +216,7 @@ describe('createHttpApp: problem+json errors', () => {
 
   it('when a string or a key holds a lone surrogate or NUL, then 400 VALIDATION_FAILED (stored as U+FFFD or not at all); a pair and Hangul pass', async () => {
     const { app } = buildTestApp();
-    const send = (payload: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/transfers',
-        headers: { 'content-type': 'application/json' },
-        payload,
-      });
+    const send = (payload: string) => postJson(app, payload);
     for (const payload of [
       '{"amount": 5, "memo": "rent\\ud800"}',
       '{"amount": 5, "memo": "\\udc00 first"}',
