@@ -96,6 +96,15 @@ describe('coupon reconciliation', { timeout: 60_000 }, () => {
       assert.equal(response.statusCode, 401);
       assert.equal(response.json().code, 'UNAUTHENTICATED');
     }
+    // An internal path that matches no route needs the token too, so routes do not leak.
+    const unknown = await coupon.app.inject({ method: 'GET', url: '/internal/v1/nothing-here' });
+    assert.deepEqual([unknown.statusCode, unknown.json().code], [401, 'UNAUTHENTICATED']);
+    const known = await coupon.app.inject({
+      method: 'GET',
+      url: '/internal/v1/nothing-here',
+      headers: opsAuth,
+    });
+    assert.equal(known.statusCode, 404);
     // The internal scope guards /internal only: a user token still lists coupons without it.
     const listed = await coupon.app.inject({
       method: 'GET',

@@ -378,5 +378,14 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
       headers: user.headers,
     });
     assert.equal(withUserToken.statusCode, 401);
+    // An internal path that matches no route needs the token too, so routes do not leak.
+    const unknown = await point.app.inject({ method: 'GET', url: '/internal/v1/nothing-here' });
+    assert.deepEqual([unknown.statusCode, unknown.json().code], [401, 'UNAUTHENTICATED']);
+    const unknownWithToken = await point.app.inject({
+      method: 'GET',
+      url: '/internal/v1/nothing-here',
+      headers: { authorization: `Bearer ${opsToken}` },
+    });
+    assert.equal(unknownWithToken.statusCode, 404);
   });
 });
