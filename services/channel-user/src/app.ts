@@ -19,7 +19,11 @@ import { createRefreshTokenStore } from './db/refresh-tokens-repository.ts';
 import type { CoreLedger } from './domain/accounts.ts';
 import type { UserRegistry } from './domain/auth.ts';
 import { createOneAtATime } from './domain/one-at-a-time.ts';
-import { createHolderNames, defaultRecipientLookupsPerMinute } from './domain/transfers.ts';
+import {
+  createHolderNames,
+  createRecipientProbeGuard,
+  defaultRecipientLookupsPerMinute,
+} from './domain/transfers.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { guardRoutes } from './routes/authenticate.ts';
@@ -95,14 +99,17 @@ export function buildApp(deps: AppDeps) {
   registerWebSessionRoutes(app, authDeps);
   const names = createHolderNames(logins, deps.registry);
   registerAccountRoutes(app, { ledger: deps.ledger, links, names, newIdempotencyKey: uuidv7 }, idempotency);
+  const lookups = createLookupCounter(db);
+  const lookupsPerMinuteMax = deps.recipientLookupsPerMinute ?? defaultRecipientLookupsPerMinute;
   registerTransferRoutes(
     app,
     {
       ledger: deps.ledger,
       links,
       names,
-      lookups: createLookupCounter(db),
-      lookupsPerMinuteMax: deps.recipientLookupsPerMinute ?? defaultRecipientLookupsPerMinute,
+      lookups,
+      lookupsPerMinuteMax,
+      probes: createRecipientProbeGuard({ lookups, perMinuteMax: lookupsPerMinuteMax }),
       newIdempotencyKey: uuidv7,
     },
     idempotency,

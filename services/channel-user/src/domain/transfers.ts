@@ -51,7 +51,65 @@ export interface TransferDeps {
   names: HolderNames;
   lookups: LookupCounter;
   lookupsPerMinuteMax: number;
+  /** Meters transfers the core answers RECIPIENT_NOT_FOUND (createRecipientProbeGuard). */
+  probes: RecipientProbeGuard;
   newIdempotencyKey: () => string;
+}
+
+export interface RecipientProbeGuard {
+  /** Throws 429 RATE_LIMITED while this user may not send (their misses passed the look-up limit). */
+  refuseIfBlocked(userUuid: string): void;
+  /** Counts a transfer the core answered RECIPIENT_NOT_FOUND against the user's look-ups. */
+  countMiss(userUuid: string): Promise<void>;
+}
+
+/**
+ * A transfer the core answers `404 RECIPIENT_NOT_FOUND` tells its sender, as
+ * a look-up would, that no open account has that number (and `409
+ * INSUFFICIENT_BALANCE` from an empty account that one does): without a
+ * meter, transfers of 1 won from an empty account would enumerate accounts
+ * past the look-up limit. So each such miss counts against the same per-user
+ * limit as look-ups, and once a miss finds the user over it, their transfers
+ * are refused with 429 until the window ends — every transfer, found or not,
+ * since refusing only misses would tell the two apart again. Kept per
+ * instance (a user spread over N instances gets up to N − 1 misses more), at
+ * most `usersMax` users (past it, the expired and then the oldest go).
+ */
+export function createRecipientProbeGuard(options: {
+  lookups: LookupCounter;
+  perMinuteMax: number;
+  usersMax?: number;
+  now?: () => number;
+}): RecipientProbeGuard {
+  const { lookups, perMinuteMax } = options;
+  const usersMax = options.usersMax ?? 10_000;
+  const now = options.now ?? Date.now;
+  const blockedUntil = new Map<string, number>();
+  const forgetExpired = (at: number) => {
+    for (const [user, until] of blockedUntil) if (until <= at) blockedUntil.delete(user);
+  };
+  return {
+    refuseIfBlocked(userUuid) {
+      const until = blockedUntil.get(userUuid);
+      if (until === undefined) return;
+      const at = now();
+      if (until <= at) {
+        blockedUntil.delete(userUuid);
+        return;
+      }
+      throw new AppError('RATE_LIMITED', 429, 'Too many transfers to accounts that do not exist; slow down', {
+        retryAfterSeconds: Math.max(1, Math.ceil((until - at) / 1_000)),
+      });
+    },
+    async countMiss(userUuid) {
+      const decision = await lookups.hit(userUuid, perMinuteMax);
+      if (!decision.limited) return;
+      const at = now();
+      if (blockedUntil.size >= usersMax) forgetExpired(at);
+      if (blockedUntil.size >= usersMax) blockedUntil.delete(blockedUntil.keys().next().value!);
+      blockedUntil.set(userUuid, at + decision.retryAfterSeconds * 1_000);
+    },
+  };
 }
 
 export function recipientNotFound(): AppError {
@@ -121,19 +179,27 @@ export async function sendTransfer(
     throw new AppError('VALIDATION_FAILED', 400, 'body/toAccountNo must differ from body/fromAccountNo');
   }
   await requireOwnAccount(deps.links, request.fromAccountNo, request.userUuid);
+  // A number that cannot be one (format, Luhn) tells nothing about anyone's account: not metered.
   if (!isValidAccountNo(request.toAccountNo)) throw recipientNotFound();
-  return deps.ledger.transfer(
-    {
-      userUuid: request.userUuid,
-      fromAccountNo: request.fromAccountNo,
-      toAccountNo: request.toAccountNo,
-      amount: request.amount,
-      memo,
-      idempotencyKey: request.idempotencyKey ?? deps.newIdempotencyKey(),
-    },
-    requestId,
-    onReplay,
-  );
+  deps.probes.refuseIfBlocked(request.userUuid);
+  try {
+    return await deps.ledger.transfer(
+      {
+        userUuid: request.userUuid,
+        fromAccountNo: request.fromAccountNo,
+        toAccountNo: request.toAccountNo,
+        amount: request.amount,
+        memo,
+        idempotencyKey: request.idempotencyKey ?? deps.newIdempotencyKey(),
+      },
+      requestId,
+      onReplay,
+    );
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'RECIPIENT_NOT_FOUND')
+      await deps.probes.countMiss(request.userUuid);
+    throw error;
+  }
 }
 
 export async function getTransfer(

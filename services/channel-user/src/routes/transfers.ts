@@ -6,6 +6,7 @@ import {
   readIdempotencyKey,
 } from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
+import type { FastifyReply } from 'fastify';
 import Type from 'typebox';
 import { getTransfer, lookUpRecipient, sendTransfer, type TransferDeps } from '../domain/transfers.ts';
 import { userOf } from './authenticate.ts';
@@ -27,10 +28,7 @@ export function registerTransferRoutes(
     },
     async (request, reply) =>
       lookUpRecipient(deps, userOf(request), request.params.accountNo, request.id).catch((error: unknown) => {
-        if (error instanceof AppError && error.status === 429) {
-          reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 60));
-        }
-        throw error;
+        throw withRetryAfter(error, reply);
       }),
   );
 
@@ -39,7 +37,7 @@ export function registerTransferRoutes(
     {
       schema: {
         body: TransferBody,
-        response: { 200: TransferSchema, ...problems(400, 401, 404, 409, 413, 422, 503) },
+        response: { 200: TransferSchema, ...problems(400, 401, 404, 409, 413, 422, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -64,7 +62,9 @@ export function registerTransferRoutes(
           () => {
             if (repeat) reply.header(idempotentReplayedHeader, 'true');
           },
-        );
+        ).catch((error: unknown) => {
+          throw withRetryAfter(error, reply);
+        });
         request.log.info({ transferId: transfer.transferId, amount: transfer.amount }, 'transfer sent');
         return { statusCode: 200, body: transfer };
       });
@@ -81,4 +81,12 @@ export function registerTransferRoutes(
     },
     async (request) => getTransfer(deps, userOf(request), request.params.transferId, request.id),
   );
+}
+
+/** A 429 tells the client when to come back. */
+function withRetryAfter(error: unknown, reply: FastifyReply): unknown {
+  if (error instanceof AppError && error.status === 429) {
+    reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 60));
+  }
+  return error;
 }

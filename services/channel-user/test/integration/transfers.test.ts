@@ -251,6 +251,41 @@ describe('recipient look-up (받는 분 확인)', () => {
     assert.equal((await call(prober, 'GET', `/api/v1/transfer-recipients/${bob.accountNo}`)).statusCode, 200);
   });
 
+  test('when a user sends 1-won transfers to numbers nobody holds, then each miss counts as a look-up, and past the limit every transfer of theirs is 429, found or not', async () => {
+    const prober = await customer('정*호', 0);
+    const bob = await customer('이*희', 0);
+    const send = (to: string) =>
+      call(prober, 'POST', '/api/v1/transfers', {
+        fromAccountNo: prober.accountNo,
+        toAccountNo: to,
+        amount: 1,
+      });
+    // An empty account: a real recipient answers 409 INSUFFICIENT_BALANCE, an unknown one 404 — an existence oracle.
+    assert.equal((await send(bob.accountNo)).json().code, 'INSUFFICIENT_BALANCE');
+    const misses: number[] = [];
+    for (let index = 0; index < 31; index += 1) misses.push((await send(accountNo())).statusCode);
+    assert.deepEqual(
+      misses,
+      Array(31).fill(404),
+      'each miss is still answered, the 31st counted over the limit',
+    );
+    for (const to of [bob.accountNo, accountNo()]) {
+      const refused = await send(to);
+      assert.deepEqual([refused.statusCode, refused.json().code], [429, 'RATE_LIMITED'], to);
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
+    }
+    // The misses used up the look-ups too.
+    assert.equal((await call(prober, 'GET', `/api/v1/transfer-recipients/${bob.accountNo}`)).statusCode, 429);
+    const other = await customer('한*림', 0);
+    const otherSent = await call(other, 'POST', '/api/v1/transfers', {
+      fromAccountNo: other.accountNo,
+      toAccountNo: bob.accountNo,
+      amount: 1,
+    });
+    assert.equal(otherSent.json().code, 'INSUFFICIENT_BALANCE', 'another user is unaffected');
+  });
+
   test('when no access token is sent, then 401', async () => {
     const response = await service.app.inject({
       method: 'GET',
