@@ -128,8 +128,11 @@ export function thisInstance(restarts: number | undefined): InstanceInfo {
 
 export type HttpApp = ReturnType<typeof createHttpApp>;
 
-// Answered even while draining: probes and scrapes must see the shutdown.
-const operationalRoutes = new Set(['/health/live', '/health/ready', '/metrics']);
+/**
+ * Each instance's probes and scrape (a gateway serves them on its ops port
+ * only). Answered even while draining: probes and scrapes must see the shutdown.
+ */
+export const operationalRoutes: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/metrics']);
 
 // Set by runServer when shutdown begins, so /health/ready answers 503 while
 // in-flight requests drain. Kept outside the instance to avoid augmenting

@@ -178,13 +178,19 @@ export function guardUnmatchedInternalPaths<
 >(app: AnyFastify<Server, Logger, TypeProvider>, callers: InternalCallers): void {
   // No route is granted: a known caller is FORBIDDEN (and gets the 404), anyone else UNAUTHENTICATED.
   const verify = createInternalCallerVerifier(callers, {});
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.url !== undefined || !isInternalPath(request.url)) return;
+  // Runs on every request of the service: the callback form costs no promise for the matched ones.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.url !== undefined || !isInternalPath(request.url)) {
+      done();
+      return;
+    }
     const verdict = verify(request.headers.authorization, '');
     if ('refused' in verdict && verdict.refused === 'UNAUTHENTICATED') {
       reply.header('www-authenticate', 'Bearer realm="nuri-internal"');
-      throw internalRefusal('UNAUTHENTICATED');
+      done(internalRefusal('UNAUTHENTICATED'));
+      return;
     }
+    done();
   });
 }
 

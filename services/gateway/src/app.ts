@@ -1,6 +1,6 @@
 import type { AccessTokenVerifier } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
-import { createHttpApp } from '@nuri/platform/http';
+import { createHttpApp, operationalRoutes } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
 import type { Metrics } from '@nuri/platform/metrics';
 import { describeRoutes } from '@nuri/platform/openapi';
@@ -47,8 +47,6 @@ export interface AppDeps {
   webDir?: string;
 }
 
-const operationalPaths = new Set(['/metrics', '/health/live', '/health/ready']);
-
 /**
  * The gateway app; never listens (server.ts does): request ids, problem+json
  * errors, the aggregated GET /health, and the public API forwarded to the
@@ -72,7 +70,7 @@ export function buildApp(deps: AppDeps) {
     // By the route the router matched, not the URL as sent: `/%6detrics` and `/metrics#x` reach /metrics too.
     if (publicPort !== undefined && request.socket.localPort === publicPort) {
       const route = request.routeOptions.url;
-      if (route !== undefined && operationalPaths.has(route)) {
+      if (route !== undefined && operationalRoutes.has(route)) {
         done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${route}`));
         return;
       }
