@@ -23,7 +23,7 @@ import {
 import { campaignKeys } from '../../services/coupon/src/redis/campaign-store.ts';
 import { issueScript } from '../../services/coupon/src/redis/scripts.ts';
 import { cpuBreakdown, cpuMsPerOperation, cpuSnapshot } from './machine.ts';
-import { dueAtMs, requestsDue } from './open-loop.ts';
+import { runOpenLoop } from './open-loop.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
 import type { CeilingName, SuiteContext } from './scenario.ts';
@@ -362,9 +362,11 @@ async function kafkaProducer(_context: SuiteContext, environment: CeilingEnviron
 
 const handOffWarmUpS = 1;
 
+const couponDefaults = configDefaults(CouponConfigSchema);
+
 /** A variable of coupon's own config as the service gets it by default. */
 function couponDefault<Name extends keyof CouponConfig>(name: Name): CouponConfig[Name] {
-  const value = configDefaults(CouponConfigSchema)[name];
+  const value = couponDefaults[name];
   if (value === undefined) throw new Error(`coupon's ${name} has no default`);
   return value as CouponConfig[Name];
 }
@@ -429,24 +431,14 @@ async function couponHandOff(context: SuiteContext, environment: CeilingEnvironm
 }
 
 /**
- * Calls `send` `rate` times a second for `durationS` seconds, each at its
- * scheduled time (late ones at once, so a stall shows as latency, not as
- * fewer calls), and returns each call's ms from its scheduled time to its end.
+ * Calls `send` `rate` times a second for `durationS` seconds on the open
+ * loop's schedule, and returns each call's ms from its due time to its end.
  */
 async function openLoop(rate: number, durationS: number, send: () => Promise<void>): Promise<number[]> {
-  const total = Math.max(1, Math.round(rate * durationS));
-  const startedAtMs = performance.now();
   const latencies: number[] = [];
-  const calls: Promise<void>[] = [];
-  for (let index = 0; index < total; ) {
-    const due = requestsDue(performance.now() - startedAtMs, rate, total);
-    for (; index < due; index += 1) {
-      const dueAt = dueAtMs(startedAtMs, index, rate);
-      calls.push(send().then(() => void latencies.push(performance.now() - dueAt)));
-    }
-    if (index < total) await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await Promise.all(calls);
+  await runOpenLoop(rate, Math.max(1, Math.round(rate * durationS)), (_index, dueAt) =>
+    send().then(() => void latencies.push(performance.now() - dueAt)),
+  );
   return latencies;
 }
 

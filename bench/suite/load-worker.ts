@@ -8,7 +8,6 @@
 import { Agent, request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type {
   CollectedResponse,
@@ -18,7 +17,7 @@ import type {
   SentRequest,
   WorkerMessage,
 } from './load-types.ts';
-import { dueAtMs, requestsDue } from './open-loop.ts';
+import { runOpenLoop } from './open-loop.ts';
 import { requestOf } from './requests.ts';
 import { summarizeLatencies } from './stats.ts';
 
@@ -286,18 +285,9 @@ async function openLoop(spec: LoadSpec): Promise<LoadResult> {
   const client = httpClient(spec);
   const rate = spec.rate ?? 1_000;
   const total = Math.round(rate * (spec.durationS ?? 10));
-  const inFlight: Promise<void>[] = [];
-  const started = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = requestsDue(performance.now() - started, rate, total);
-    while (sent < due) {
-      inFlight.push(sendOverHttp(client, recorder, recorder.next(sent), dueAtMs(started, sent, rate)));
-      sent += 1;
-    }
-    await sleep(1);
-  }
-  await Promise.all(inFlight);
+  await runOpenLoop(rate, total, (index, dueAt) =>
+    sendOverHttp(client, recorder, recorder.next(index), dueAt),
+  );
   client.agent.destroy();
   return recorder.finish();
 }

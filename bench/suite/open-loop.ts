@@ -14,3 +14,23 @@ export function requestsDue(elapsedMs: number, ratePerSecond: number, total: num
 export function dueAtMs(startedAtMs: number, index: number, ratePerSecond: number): number {
   return startedAtMs + (index / ratePerSecond) * 1_000;
 }
+
+/**
+ * Starts `send(index, dueAt)` for each of `total` requests at `ratePerSecond`,
+ * each at its due time whatever the answers do (late ones at once, so a stall
+ * shows as latency, not as fewer requests), and resolves once all have ended.
+ */
+export async function runOpenLoop(
+  ratePerSecond: number,
+  total: number,
+  send: (index: number, dueAt: number) => Promise<void>,
+): Promise<void> {
+  const startedAtMs = performance.now();
+  const calls: Promise<void>[] = [];
+  for (let index = 0; index < total; ) {
+    const due = requestsDue(performance.now() - startedAtMs, ratePerSecond, total);
+    for (; index < due; index += 1) calls.push(send(index, dueAtMs(startedAtMs, index, ratePerSecond)));
+    if (index < total) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(calls);
+}
