@@ -129,8 +129,10 @@ async function useChannelOnly(
   ];
 }
 
-/** The routes that need the core: 503 CORE_UNAVAILABLE, fast. */
-/** Calls a route of each core service once; each withdrawal's Idempotency-Key goes into `withdrawalKeys`. */
+/**
+ * The routes that need the core (503 CORE_UNAVAILABLE, fast): calls a route of
+ * each core service once; each withdrawal's Idempotency-Key goes into `withdrawalKeys`.
+ */
 async function useCore(
   customer: Customer,
   withdrawalKeys: string[],
