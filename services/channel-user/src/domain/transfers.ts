@@ -196,6 +196,7 @@ export async function sendTransfer(
       onReplay,
     );
   } catch (error) {
+    // A miss that cannot be counted (our database is down) fails as that outage does, not as a free 404.
     if (error instanceof AppError && error.code === 'RECIPIENT_NOT_FOUND')
       await deps.probes.countMiss(request.userUuid);
     throw error;
