@@ -25,6 +25,14 @@ function takeRandom(length: number): number {
   return offset;
 }
 
+/** Fills `target` with random bytes from the pool (as random as randomFillSync, fewer calls). */
+export function fillRandom(target: Buffer): Buffer {
+  if (target.length > randomPool.length / 8) return randomFillSync(target);
+  const offset = takeRandom(target.length);
+  randomPool.copy(target, 0, offset, offset + target.length);
+  return target;
+}
+
 export function uuidv7(nowMs: number = Date.now()): string {
   if (nowMs > lastMs) {
     lastMs = nowMs;

@@ -1,4 +1,4 @@
-import type { AccessTokenVerifier } from '@nuri/platform/access-token';
+import { type AccessTokenVerifier, createCachingAccessTokenVerifier } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import { createHttpApp, operationalRoutes } from '@nuri/platform/http';
 import type { Logger } from '@nuri/platform/logger';
@@ -15,7 +15,6 @@ import { registerConsoleRoutes } from './routes/console.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerHealthRoute } from './routes/health.ts';
 import { registerProxyRoutes } from './routes/proxy.ts';
-import { createCachingVerifier } from './token-cache.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -29,7 +28,7 @@ export interface AppDeps {
   services: Readonly<Record<ServiceName, Upstream>>;
   /** Every gateway instance (for GET /health) when there are several. */
   gateways?: Upstream;
-  /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (token-cache.ts). */
+  /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (the platform's caching verifier). */
   verifier: AccessTokenVerifier;
   rateLimiter: RateLimiter;
   /** Per-IP limits per minute of the routes that cost a password hash, and of GET /health. */
@@ -90,7 +89,7 @@ export function buildApp(deps: AppDeps) {
   if (deps.webDir !== undefined) registerConsoleRoutes(app, { webDir: deps.webDir });
   registerProxyRoutes(app, {
     proxy: createProxy(deps.services),
-    verifier: createCachingVerifier(deps.verifier),
+    verifier: createCachingAccessTokenVerifier(deps.verifier),
     rateLimiter: deps.rateLimiter,
     routeLimiters: deps.routeLimiters,
   });

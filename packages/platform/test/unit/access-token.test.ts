@@ -346,6 +346,21 @@ describe('caching access token verifier', () => {
     assert.equal(inner.calls.length, 3);
   });
 
+  it('when a token is looked up without waiting, then only a verified, unexpired one is known', async () => {
+    const inner = counting();
+    let clock = Date.now();
+    const caching = createCachingAccessTokenVerifier(inner.verifier, { now: () => clock });
+    const [good, bad] = [await token({ expiresIn: '2s' }), 'not-a-token'];
+    assert.equal(caching.cachedClaims(good), undefined, 'never verified');
+    const claims = await caching.verify(good);
+    assert.deepEqual(caching.cachedClaims(good), claims);
+    await assertUnauthenticated(caching.verify(bad));
+    assert.equal(caching.cachedClaims(bad), undefined, 'a failure is not remembered');
+    clock += 60_000;
+    assert.equal(caching.cachedClaims(good), undefined, 'expired');
+    assert.equal(inner.calls.length, 2);
+  });
+
   it('when more tokens come than it may hold, then the oldest is forgotten', async () => {
     const inner = counting();
     const caching = createCachingAccessTokenVerifier(inner.verifier, { entriesMax: 2 });

@@ -34,6 +34,15 @@ describe('AppError', () => {
     assert.throws(() => new AppError('OK', 200), /4xx\/5xx/);
   });
 
+  it('when it is a 4xx, then no stack is captured; a 5xx keeps its stack, and the limit is restored', () => {
+    const limit = Error.stackTraceLimit;
+    const refusal = new AppError('SOLD_OUT', 410);
+    const outage = new AppError('SERVICE_UNAVAILABLE', 503);
+    assert.doesNotMatch(refusal.stack ?? '', /\n\s+at /);
+    assert.match(outage.stack ?? '', /\n\s+at /);
+    assert.equal(Error.stackTraceLimit, limit);
+  });
+
   it('when given a plain Error, then isAppError says no', () => {
     assert.equal(isAppError(new Error('x')), false);
   });

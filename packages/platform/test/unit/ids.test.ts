@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isUuidv7, uuidv7, uuidv7Floor, uuidv7Timestamp } from '../../src/ids.ts';
+import { fillRandom, isUuidv7, uuidv7, uuidv7Floor, uuidv7Timestamp } from '../../src/ids.ts';
 
 describe('uuidv7', () => {
   it('when generated, then it has the version 7 and RFC 9562 variant bits', () => {
@@ -40,5 +40,24 @@ describe('uuidv7', () => {
     assert.equal(uuidv7Timestamp(bound), ms);
     assert.ok(uuidv7(ms + 1) > bound);
     assert.ok(uuidv7Floor(ms - 1) < bound);
+  });
+});
+
+describe('fillRandom', () => {
+  it('when buffers are filled one after another, then each gets fresh bytes of the pool, across refills', () => {
+    const seen = new Set<string>();
+    // 2,000 × 12 bytes runs through the 4 KiB pool several times.
+    for (let index = 0; index < 2_000; index += 1) seen.add(fillRandom(Buffer.alloc(12)).toString('hex'));
+    assert.equal(seen.size, 2_000);
+  });
+
+  it('when the buffer is larger than a draw from the pool may be, then it is filled all the same', () => {
+    const large = fillRandom(Buffer.alloc(64 * 1024));
+    // 64 KiB of zeros after a fill has odds of 2^-524288.
+    assert.ok(large.some((byte) => byte !== 0));
+    assert.notEqual(
+      large.subarray(0, 32).toString('hex'),
+      large.subarray(32 * 1024, 32 * 1024 + 32).toString('hex'),
+    );
   });
 });

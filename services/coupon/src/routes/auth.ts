@@ -1,5 +1,5 @@
 import type { AccessTokenVerifier } from '@nuri/platform/access-token';
-import { bearerToken } from '@nuri/platform/access-token';
+import { bearerToken, createCachingAccessTokenVerifier } from '@nuri/platform/access-token';
 import { createAdminAuthenticator } from '@nuri/platform/admin-auth';
 import { AppError } from '@nuri/platform/errors';
 
@@ -11,18 +11,12 @@ import { AppError } from '@nuri/platform/errors';
  * tokens cannot be revoked before expiry anyway, so the cache changes nothing
  * about who gets in.
  */
-export function createUserAuthenticator(verifier: AccessTokenVerifier, cachedTokensMax = 50_000) {
-  const verified = new Map<string, { userUuid: string; expiresAtMs: number }>();
+export function createUserAuthenticator(verifier: AccessTokenVerifier) {
+  const tokens = createCachingAccessTokenVerifier(verifier);
   return async function authenticate(authorization: string | undefined): Promise<string> {
     const token = bearerToken(authorization);
     if (token === undefined) throw new AppError('UNAUTHENTICATED', 401, 'A valid access token is required');
-    const hit = verified.get(token);
-    if (hit !== undefined && hit.expiresAtMs > Date.now()) return hit.userUuid;
-    const claims = await verifier.verify(token);
-    // Oldest first: Map keeps insertion order.
-    if (verified.size >= cachedTokensMax) verified.delete(verified.keys().next().value!);
-    verified.set(token, { userUuid: claims.userUuid, expiresAtMs: claims.expiresAt.getTime() });
-    return claims.userUuid;
+    return (tokens.cachedClaims(token) ?? (await tokens.verify(token))).userUuid;
   };
 }
 

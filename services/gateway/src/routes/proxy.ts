@@ -1,15 +1,14 @@
-import { bearerToken } from '@nuri/platform/access-token';
+import { bearerToken, type CachingAccessTokenVerifier } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamProxy } from '../proxy.ts';
 import type { RateDecision, RateLimiter } from '../rate-limit.ts';
 import { isAmbiguousPath, needsAccessToken, publicRoutes, type UpstreamName } from '../routing.ts';
-import type { CachingVerifier } from '../token-cache.ts';
 
 export interface ProxyRouteDeps {
   proxy: UpstreamProxy;
-  verifier: CachingVerifier;
+  verifier: CachingAccessTokenVerifier;
   rateLimiter: RateLimiter;
   /**
    * Per-IP limits of the routes that cost a password hash, per minute (a
