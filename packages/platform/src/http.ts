@@ -393,16 +393,33 @@ function chooseRequestId(request: { headers: Record<string, string | string[] | 
 // Bodies are validated as sent: a string where a number belongs is a client
 // error, never coerced. Query strings, params and headers are all strings on
 // the wire and are converted strictly (see coerce.ts) before validation.
+// Runs for the params, query and headers of every request: what a schema
+// cannot need (a conversion when every property is a string, defaults when
+// it declares none) is decided once here, not looked for per request.
 const compileTypeBoxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const validator = Compile(schema);
+  const converts = httpPart !== 'body' && hasConvertibleProperties(schema);
+  const defaults = declaresDefault(schema);
   return (value: unknown) => {
-    const converted =
-      httpPart === 'body' || !isRecord(value) ? value : coerceStringProperties(schema as object, value);
-    const candidate = Value.Default(schema, converted);
+    const converted = converts && isRecord(value) ? coerceStringProperties(schema as object, value) : value;
+    const candidate = defaults ? Value.Default(schema, converted) : converted;
     if (validator.Check(candidate)) return { value: candidate };
     return { error: validator.Errors(candidate) as FastifySchemaValidationError[] };
   };
 };
+
+/** Whether coerceStringProperties could change a record of this schema (a top-level non-string primitive). */
+function hasConvertibleProperties(schema: TSchema): boolean {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  return Object.values(properties).some((property) => convertibleTypes.has(property.type));
+}
+const convertibleTypes = new Set<unknown>(['integer', 'number', 'boolean']);
+
+/** Whether the schema declares a default anywhere (a property named `default` counts too: harmless). */
+function declaresDefault(schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null) return false;
+  return Object.hasOwn(schema, 'default') || Object.values(schema).some(declaresDefault);
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -183,6 +183,25 @@ describe('createHttpApp: problem+json errors', () => {
     assert.match(String(body.detail), /^querystring\/limit /);
   });
 
+  it('when a query schema declares no default, then its integers are still converted and its strings left as sent', async () => {
+    const { app } = buildTestApp();
+    app.get(
+      '/pages',
+      {
+        schema: {
+          querystring: Type.Object({ n: Type.Optional(Type.Integer()), tag: Type.Optional(Type.String()) }),
+        },
+      },
+      async (request) => request.query,
+    );
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/pages?n=7&tag=7' })).json(), {
+      n: 7,
+      tag: '7',
+    });
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/pages' })).json(), {});
+    assertProblem(await app.inject({ method: 'GET', url: '/pages?n=seven' }), 400, 'VALIDATION_FAILED');
+  });
+
   it('when the JSON is malformed, then 400 VALIDATION_FAILED without parser internals', async () => {
     const { app } = buildTestApp();
     const response = await app.inject({
