@@ -23,6 +23,13 @@ export function coerceString(schema: SchemaLike, value: string): unknown {
   return value;
 }
 
+const convertibleTypes = new Set<unknown>(['integer', 'number', 'boolean']);
+
+/** Whether coerceStringProperties can change a record of this object schema (the types coerceString converts). */
+export function hasConvertibleProperties(schema: SchemaLike): boolean {
+  return Object.values(schema.properties ?? {}).some((property) => convertibleTypes.has(property.type));
+}
+
 /** Returns a copy of `record` whose string properties are converted per the object schema's properties. */
 export function coerceStringProperties(
   schema: SchemaLike,

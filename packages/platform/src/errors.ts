@@ -22,8 +22,11 @@ export class AppError extends Error {
     // mostly 409 and 410). A 5xx keeps its stack for the log.
     const stackTraceLimit = Error.stackTraceLimit;
     if (status < 500) Error.stackTraceLimit = 0;
-    super(detail ?? code);
-    Error.stackTraceLimit = stackTraceLimit;
+    try {
+      super(detail ?? code);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     setErrorName(this, 'AppError');
     this.code = code;
     this.status = status;

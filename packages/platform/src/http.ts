@@ -12,7 +12,7 @@ import { Gauge } from 'prom-client';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
-import { coerceStringProperties } from './coerce.ts';
+import { coerceStringProperties, hasConvertibleProperties } from './coerce.ts';
 import { AppError } from './errors.ts';
 import { uuidv7 } from './ids.ts';
 import type { Logger } from './logger.ts';
@@ -398,7 +398,7 @@ function chooseRequestId(request: { headers: Record<string, string | string[] | 
 // it declares none) is decided once here, not looked for per request.
 const compileTypeBoxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const validator = Compile(schema);
-  const converts = httpPart !== 'body' && hasConvertibleProperties(schema);
+  const converts = httpPart !== 'body' && hasConvertibleProperties(schema as object);
   const defaults = declaresDefault(schema);
   return (value: unknown) => {
     const converted = converts && isRecord(value) ? coerceStringProperties(schema as object, value) : value;
@@ -407,13 +407,6 @@ const compileTypeBoxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
     return { error: validator.Errors(candidate) as FastifySchemaValidationError[] };
   };
 };
-
-/** Whether coerceStringProperties could change a record of this schema (a top-level non-string primitive). */
-function hasConvertibleProperties(schema: TSchema): boolean {
-  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
-  return Object.values(properties).some((property) => convertibleTypes.has(property.type));
-}
-const convertibleTypes = new Set<unknown>(['integer', 'number', 'boolean']);
 
 /** Whether the schema declares a default anywhere (a property named `default` counts too: harmless). */
 function declaresDefault(schema: unknown): boolean {

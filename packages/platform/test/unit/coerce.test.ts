@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Type from 'typebox';
-import { coerceString, coerceStringProperties } from '../../src/coerce.ts';
+import { coerceString, coerceStringProperties, hasConvertibleProperties } from '../../src/coerce.ts';
 
 describe('coerceString', () => {
   it('when an integer is spelled plainly, then it becomes a number; any other spelling stays a string', () => {
@@ -36,5 +36,27 @@ describe('coerceStringProperties', () => {
     const input = { limit: '10', cursor: '20', other: '30' };
     assert.deepEqual(coerceStringProperties(schema, input), { limit: 10, cursor: '20', other: '30' });
     assert.deepEqual(input, { limit: '10', cursor: '20', other: '30' });
+  });
+});
+
+describe('hasConvertibleProperties', () => {
+  it('when an object schema has an integer, number or boolean property, then it may convert; only strings, then not', () => {
+    assert.equal(hasConvertibleProperties(Type.Object({ limit: Type.Optional(Type.Integer()) })), true);
+    assert.equal(hasConvertibleProperties(Type.Object({ ratio: Type.Number(), id: Type.String() })), true);
+    assert.equal(hasConvertibleProperties(Type.Object({ all: Type.Boolean() })), true);
+    assert.equal(
+      hasConvertibleProperties(Type.Object({ id: Type.String(), cursor: Type.Optional(Type.String()) })),
+      false,
+    );
+    assert.equal(hasConvertibleProperties(Type.String()), false);
+  });
+
+  it('when it says a schema cannot convert, then coerceStringProperties indeed leaves a record as it was', () => {
+    const schema = Type.Object({
+      id: Type.String(),
+      kind: Type.Union([Type.Literal('a'), Type.Literal('1')]),
+    });
+    assert.equal(hasConvertibleProperties(schema), false);
+    assert.deepEqual(coerceStringProperties(schema, { id: '12', kind: '1' }), { id: '12', kind: '1' });
   });
 });
