@@ -7,7 +7,7 @@ import { createEventProducer } from '@nuri/platform/kafka/producer';
 import { kafkaBrokerList, loadCliConfig } from '../src/cli/config.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
 import { services as serviceSpecs } from '../src/cli/services.ts';
-import { startTestSystem, type TestSystem } from './harness.ts';
+import { httpClient, startTestSystem, type TestSystem } from './harness.ts';
 
 // The operator console's API (docs/api.md "Operations") through a real gateway in
 // front of every real service (e2e/harness.ts: its own ports, databases and
@@ -28,36 +28,7 @@ const customerPhone = `010-${1000 + (randomBytes(2).readUInt16BE() % 9000)}-${10
 /** Every admin answer seen, to check none carries the customer's name, RRN or phone. */
 const adminAnswers: string[] = [];
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test-side JSON access
-  body: any;
-}
-
-async function http(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, body };
-}
+const http = httpClient(() => base);
 
 async function admin(method: string, path: string, body?: unknown, headers?: Record<string, string>) {
   const answer = await http(method, path, {

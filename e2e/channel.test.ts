@@ -9,7 +9,7 @@ import pg from 'pg';
 import { isHealthy } from '../src/cli/commands/system.ts';
 import { loadCliConfig } from '../src/cli/config.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
-import { startTestSystem, type TestSystem } from './harness.ts';
+import { type HttpAnswer, httpClient, startTestSystem, type TestSystem } from './harness.ts';
 
 // The channel-zone API (docs/api.md: Health, Auth, Accounts, Deposits,
 // Withdrawals) driven over HTTP through the gateway of the whole system,
@@ -62,40 +62,10 @@ after(async () => {
   await system?.shutdown();
 });
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test-side JSON access
-  body: any;
-}
-
-async function http(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  let payload: string | undefined;
-  if (options.raw !== undefined) payload = options.raw;
-  else if (options.body !== undefined) payload = JSON.stringify(options.body);
-  if (payload !== undefined) headers['content-type'] ??= 'application/json';
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(payload === undefined ? {} : { body: payload }),
-  });
-  const text = await response.text();
-  responseBodies.push(text);
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, body };
-}
+const http = httpClient(
+  () => base,
+  (text) => responseBodies.push(text),
+);
 
 const givenNames = ['민준', '서연', '도윤', '하은', '지호', '수아', '예준', '지우'];
 const familyNames = ['김', '이', '박', '최', '정', '강', '조', '윤'];
@@ -160,7 +130,7 @@ async function openAccount(customer: Customer): Promise<string> {
   return response.body.accountNo;
 }
 
-async function depositAndWait(customer: Customer, accountNo: string, amount: number): Promise<Answer> {
+async function depositAndWait(customer: Customer, accountNo: string, amount: number): Promise<HttpAnswer> {
   const accepted = await http('POST', `/api/v1/accounts/${accountNo}/deposits`, {
     token: customer.token,
     body: { amount },
@@ -169,7 +139,7 @@ async function depositAndWait(customer: Customer, accountNo: string, amount: num
   return waitForDeposit(customer, accepted.body.depositId, firstSettlementTimeoutMs);
 }
 
-async function waitForDeposit(customer: Customer, depositId: string, timeoutMs: number): Promise<Answer> {
+async function waitForDeposit(customer: Customer, depositId: string, timeoutMs: number): Promise<HttpAnswer> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const response = await http('GET', `/api/v1/deposits/${depositId}`, { token: customer.token });

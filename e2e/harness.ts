@@ -231,3 +231,54 @@ async function dropDatabases(config: CliConfig, env: NodeJS.ProcessEnv): Promise
     else await dropMysqlDatabase(config.NURI_MYSQL_URL, name);
   }
 }
+
+/** One answer of the system under test: status, headers, the body as text and, when it is JSON, parsed. */
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test-side JSON access
+  body: any;
+}
+
+export interface HttpCallOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Sent as is (content-type JSON unless `headers` name one): for malformed bodies. */
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A client of the system under test for the e2e suites: `baseUrl()` is read
+ * on every call (the system starts in a `before` hook), and `onText` sees
+ * every answer's body (a suite that scans all it was shown for personal data).
+ */
+export function httpClient(baseUrl: () => string, onText?: (text: string) => void) {
+  return async function http(
+    method: string,
+    path: string,
+    options: HttpCallOptions = {},
+  ): Promise<HttpAnswer> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    if (payload !== undefined) headers['content-type'] ??= 'application/json';
+    const response = await fetch(`${baseUrl()}${path}`, {
+      method,
+      headers,
+      ...(payload === undefined ? {} : { body: payload }),
+    });
+    const text = await response.text();
+    onText?.(text);
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, body };
+  };
+}

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { uuidv7 } from '@nuri/platform/ids';
 import { rootDir } from '../src/cli/paths.ts';
 import { environmentWithSecrets } from '../src/cli/secrets.ts';
-import { startTestSystem, type TestSystem } from './harness.ts';
+import { type HttpAnswer, httpClient, startTestSystem, type TestSystem } from './harness.ts';
 
 // Points, composite payments and coupons (docs/api.md) through the gateway of a
 // whole system (e2e/harness.ts: its own ports, databases and topics), then
@@ -23,36 +23,7 @@ let base: string;
 let adminToken: string;
 let internalToken: string;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test-side JSON access
-  body: any;
-}
-
-async function http(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, body };
-}
+const http = httpClient(() => base);
 
 /** Polls `read` until `done` holds or the deadline passes; returns the last answer either way. */
 async function pollUntil<T>(
@@ -118,7 +89,7 @@ async function accountBalance(customer: Customer, accountNo: string): Promise<nu
   return answer.body.balance;
 }
 
-async function settledPayment(customer: Customer, paymentId: string): Promise<Answer> {
+async function settledPayment(customer: Customer, paymentId: string): Promise<HttpAnswer> {
   return pollUntil(
     () => http('GET', `/api/v1/payments/${paymentId}`, { token: customer.token }),
     (answer) => answer.body?.status !== 'PENDING',
