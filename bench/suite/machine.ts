@@ -71,6 +71,10 @@ export interface CpuSnapshot {
  */
 export function groupOf(pid: number, parentPid: number, command: string, name: string): string | undefined {
   if (pid === process.pid) return 'suite';
+  // A shared server is one whoever started it: when nothing ran, the run's own
+  // `infra up` starts the broker (or a database) as a child of this process.
+  const server = sharedServerOf(command, name);
+  if (server !== undefined) return server;
   if (parentPid === process.pid) {
     const service = serviceCommand.exec(command)?.[1];
     if (service !== undefined) return service;
@@ -79,12 +83,15 @@ export function groupOf(pid: number, parentPid: number, command: string, name: s
     if (command.includes('outbox-relay-worker.ts')) return 'outbox relay';
     // The peer's every thread (Tomcat, Kafka, Hikari, GC, JIT) is in this one process's ticks.
     if (name === 'java' && command.includes(`/${peerJarName} `)) return peerProcessGroup;
-    return undefined;
   }
+  return undefined;
+}
+
+function sharedServerOf(command: string, name: string): string | undefined {
   if (name === 'postgres') return 'postgresql';
   if (name === 'mariadbd' || name === 'mysqld') return 'mariadb';
   if (name === 'redis-server') return 'redis';
-  if (name === 'java' && command.includes('kafka.Kafka')) return 'kafka';
+  if (name === 'java' && command.includes(' kafka.Kafka ')) return 'kafka';
   return undefined;
 }
 

@@ -57,3 +57,15 @@ test("when the suite runs the seed's coupon service, then its JVM is the peer-co
     'kafka',
   );
 });
+
+test('when the run itself started a shared server (nothing ran before it), then it is still its group, not left out', () => {
+  const broker =
+    'java -Xmx512m -Xms128m -cp /repo/.cache/kafka/libs/* kafka.Kafka /repo/.cache/kafka/server.properties ';
+  assert.equal(groupOf(17156, process.pid, broker, 'java'), 'kafka');
+  assert.equal(groupOf(17157, process.pid, 'postgres -D /var/lib/postgresql ', 'postgres'), 'postgresql');
+  assert.equal(groupOf(17158, process.pid, 'redis-server 127.0.0.1:6379 ', 'redis-server'), 'redis');
+  // The ceiling's own producer JVM is a child too, and not the broker.
+  const producer =
+    'java -Xmx256m -cp /repo/.cache/kafka/libs/* org.apache.kafka.tools.ProducerPerformance --topic t ';
+  assert.equal(groupOf(17159, process.pid, producer, 'java'), undefined);
+});
