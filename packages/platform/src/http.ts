@@ -561,6 +561,11 @@ function handleError(
   }
   const level = problem.status >= 500 ? 'warn' : 'info';
   request.log[level]({ code: problem.code, status: problem.status }, 'request failed');
+  // An error that knows when to come back (a limit's window, a full queue) says so in the header too (docs/api.md).
+  const retryAfterSeconds = problem.extra?.retryAfterSeconds;
+  if (typeof retryAfterSeconds === 'number' && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', String(retryAfterSeconds));
+  }
   sendProblem(request, reply, problem.status, problem.code, problem.detail, problem.extra);
 }
 

@@ -202,6 +202,21 @@ describe('createHttpApp: problem+json errors', () => {
     assertProblem(await app.inject({ method: 'GET', url: '/pages?n=seven' }), 400, 'VALIDATION_FAILED');
   });
 
+  it('when an error knows when to come back (retryAfterSeconds), then the answer carries Retry-After; other errors none', async () => {
+    const { app } = buildTestApp();
+    app.get('/slow-down', async () => {
+      throw new AppError('RATE_LIMITED', 429, 'slow down', { retryAfterSeconds: 42 });
+    });
+    const limited = assertProblem(
+      await app.inject({ method: 'GET', url: '/slow-down' }),
+      429,
+      'RATE_LIMITED',
+    );
+    assert.equal(limited.retryAfterSeconds, 42);
+    assert.equal((await app.inject({ method: 'GET', url: '/slow-down' })).headers['retry-after'], '42');
+    assert.equal((await app.inject({ method: 'GET', url: '/items/x' })).headers['retry-after'], undefined);
+  });
+
   it('when the JSON is malformed, then 400 VALIDATION_FAILED without parser internals', async () => {
     const { app } = buildTestApp();
     const response = await app.inject({

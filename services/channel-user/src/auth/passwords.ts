@@ -35,6 +35,7 @@ function busy(): AppError {
     'SERVICE_UNAVAILABLE',
     503,
     'Too many logins are being checked right now; retry shortly',
+    { retryAfterSeconds: 1 },
   );
 }
 

@@ -161,12 +161,13 @@ export function createDepositStore(
     );
     const row = key === undefined ? undefined : keyRow(key.binding, deposit.depositId, key.answer(deposit));
     return writes.submit({ deposit, event, keyRow: row }).catch((error: unknown) => {
-      // Nothing was accepted: the client may come back shortly (the route adds Retry-After).
+      // Nothing was accepted: the client may come back shortly.
       if (error instanceof GroupCommitFullError) {
         throw new AppError(
           'SERVICE_UNAVAILABLE',
           503,
           'Too many requests are waiting to be written; retry shortly',
+          { retryAfterSeconds: 1 },
         );
       }
       throw error;

@@ -1,7 +1,6 @@
 import { clientKey } from '@nuri/platform/client-address';
-import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { AccessTokenIssuer } from '../auth/access-tokens.ts';
 import { type AuthDeps, getProfile, logIn, logOut, refresh, signUp } from '../domain/auth.ts';
@@ -30,20 +29,13 @@ export function clientOf(request: FastifyRequest): string {
   return clientKey(first !== undefined && first !== '' ? first : request.ip);
 }
 
-/** logIn, with Retry-After on a 429 or 503 so a client knows when to try again. */
-export function logInTellingWhenToRetry(
+/** logIn for this request's client (a 429 or 503 carries its Retry-After through the error handler). */
+export function logInFrom(
   deps: AuthDeps,
   request: FastifyRequest,
-  reply: FastifyReply,
   body: { loginId: string; password: string },
 ) {
-  return logIn(deps, body.loginId, body.password, clientOf(request)).catch((error: unknown) => {
-    if (error instanceof AppError && (error.status === 429 || error.status === 503)) {
-      const seconds = error.extra.retryAfterSeconds;
-      reply.header('retry-after', String(typeof seconds === 'number' ? seconds : 1));
-    }
-    throw error;
-  });
+  return logIn(deps, body.loginId, body.password, clientOf(request));
 }
 
 export function registerAuthRoutes(app: HttpApp, deps: AuthDeps, issuer: AccessTokenIssuer): void {
@@ -63,7 +55,7 @@ export function registerAuthRoutes(app: HttpApp, deps: AuthDeps, issuer: AccessT
     async (request, reply) => {
       // No token response is ever cached (RFC 6749 §5.1).
       reply.header('cache-control', 'no-store');
-      return logInTellingWhenToRetry(deps, request, reply, request.body);
+      return logInFrom(deps, request, request.body);
     },
   );
 

@@ -1,4 +1,3 @@
-import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import { type IdempotencyStore, keyTaken } from '@nuri/platform/idempotency';
 import { amountToJson, parseAmount } from '@nuri/platform/money';
@@ -34,11 +33,7 @@ export function registerDepositRoutes(app: HttpApp, deps: DepositDeps, idempoten
           { depositId, userUuid, accountNo: request.params.accountNo, amount },
           request.id,
           binding === undefined ? undefined : { binding, answer: acceptedAnswer },
-        ).catch((error: unknown) => {
-          // A full write queue: nothing was accepted; the client may come back shortly.
-          if (error instanceof AppError && error.status === 503) reply.header('retry-after', '1');
-          throw error;
-        });
+        );
         return accepted === keyTaken ? keyTaken : acceptedAnswer(accepted);
       });
     },

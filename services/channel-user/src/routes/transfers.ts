@@ -1,4 +1,3 @@
-import { AppError } from '@nuri/platform/errors';
 import { type HttpApp, pathParamLengthMax } from '@nuri/platform/http';
 import {
   type IdempotencyStore,
@@ -6,7 +5,6 @@ import {
   readIdempotencyKey,
 } from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
-import type { FastifyReply } from 'fastify';
 import Type from 'typebox';
 import { getTransfer, lookUpRecipient, sendTransfer, type TransferDeps } from '../domain/transfers.ts';
 import { userOf } from './authenticate.ts';
@@ -26,10 +24,7 @@ export function registerTransferRoutes(
         response: { 200: RecipientSchema, ...problems(401, 404, 429, 503) },
       },
     },
-    async (request, reply) =>
-      lookUpRecipient(deps, userOf(request), request.params.accountNo, request.id).catch((error: unknown) => {
-        throw withRetryAfter(error, reply);
-      }),
+    async (request) => lookUpRecipient(deps, userOf(request), request.params.accountNo, request.id),
   );
 
   app.post(
@@ -62,9 +57,7 @@ export function registerTransferRoutes(
           () => {
             if (repeat) reply.header(idempotentReplayedHeader, 'true');
           },
-        ).catch((error: unknown) => {
-          throw withRetryAfter(error, reply);
-        });
+        );
         request.log.info({ transferId: transfer.transferId, amount: transfer.amount }, 'transfer sent');
         return { statusCode: 200, body: transfer };
       });
@@ -81,12 +74,4 @@ export function registerTransferRoutes(
     },
     async (request) => getTransfer(deps, userOf(request), request.params.transferId, request.id),
   );
-}
-
-/** A 429 tells the client when to come back. */
-function withRetryAfter(error: unknown, reply: FastifyReply): unknown {
-  if (error instanceof AppError && error.status === 429) {
-    reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 60));
-  }
-  return error;
 }

@@ -3,7 +3,7 @@ import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { type AuthDeps, logOut, refresh } from '../domain/auth.ts';
-import { logInTellingWhenToRetry } from './auth.ts';
+import { logInFrom } from './auth.ts';
 import { userOf } from './authenticate.ts';
 import { LoginBody, problems } from './schemas.ts';
 
@@ -61,7 +61,7 @@ export function registerWebSessionRoutes(app: HttpApp, deps: AuthDeps): void {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      const pair = await logInTellingWhenToRetry(deps, request, reply, request.body);
+      const pair = await logInFrom(deps, request, request.body);
       reply.header('set-cookie', sessionCookie(request, pair.refreshToken, deps.refreshTokenTtlSeconds));
       return { accessToken: pair.accessToken, tokenType: pair.tokenType, expiresIn: pair.expiresIn };
     },
