@@ -5,7 +5,7 @@ import { coreDeposits, coreWithdraw, coreWithdrawHot } from './scenarios/core-pa
 import { couponRush, couponRushDirect, couponSteady, couponSteadyDirect } from './scenarios/coupons.ts';
 import { login } from './scenarios/login.ts';
 import { me, meDirect } from './scenarios/me.ts';
-import { deposit, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
+import { deposit, depositAccept, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
 import { outboxRelayMariadb, outboxRelayPostgres } from './scenarios/outbox-relay.ts';
 import { paymentSaga, paymentSagaDirect } from './scenarios/payment-saga.ts';
 import { peerCouponNuri, peerCouponSeed } from './scenarios/peer-coupon.ts';
@@ -18,6 +18,7 @@ export const catalogue: readonly Scenario[] = [
   withdraw,
   withdrawHot,
   deposit,
+  depositAccept,
   transfer,
   paymentSaga,
   paymentSagaDirect,

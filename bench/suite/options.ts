@@ -18,6 +18,7 @@ export const scenarioCatalogue = [
   ['withdraw', 'withdrawals through the gateway over many accounts'],
   ['withdraw-hot', 'withdrawals through the gateway on one account'],
   ['deposit', 'deposits through the gateway, accepted and then settled'],
+  ['deposit-accept', 'the same deposits with the core stopped: what acceptance alone costs'],
   ['transfer', 'transfers between accounts through the gateway'],
   ['payment-saga', 'payments (points + cash) through the gateway, until each is terminal'],
   ['payment-saga-direct', 'the same payments straight at point'],

@@ -30,6 +30,8 @@ export interface BenchSystem {
   instrumentation: Readonly<Record<string, string>>;
   /** Signs access tokens as channel-user would, for users that exist only as a userUuid (the coupon crowd). */
   mintTokens(count: number): Promise<string[]>;
+  /** Sends a signal to every instance of a service, as an outside fault would (deposit-accept stops the core). */
+  signalService(service: string, signal: NodeJS.Signals): void;
   shutdown(): Promise<void>;
 }
 
@@ -132,6 +134,11 @@ export async function startBenchSystem(
     adminToken,
     opsToken,
     instrumentation,
+    signalService(service, signal) {
+      const instances = system.supervisor.list().filter((instance) => instance.service === service);
+      if (instances.length === 0) throw new Error(`the system runs no ${service}`);
+      for (const instance of instances) system.supervisor.signal(instance.name, signal);
+    },
     async mintTokens(count) {
       const nowSeconds = Math.floor(Date.now() / 1_000);
       const tokens: string[] = [];
