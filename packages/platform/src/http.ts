@@ -204,7 +204,11 @@ export function createHttpApp(options: HttpAppOptions) {
     if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
       // Refused before any handler ran: a balancing caller may send it to another instance.
       reply.header(drainingHeader, '1');
-      done(new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request'));
+      done(
+        new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request', {
+          retryAfterSeconds: 1,
+        }),
+      );
       return;
     }
     done();

@@ -392,7 +392,9 @@ export function createIdempotencyStore(
       return await claims.submit({ userUuid, key, hash, operationId, state });
     } catch (error) {
       if (error instanceof GroupCommitFullError) {
-        throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly');
+        throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly', {
+          retryAfterSeconds: 1,
+        });
       }
       throw error;
     }

@@ -65,7 +65,9 @@ export interface CoreClient {
 const responseBytesMax = 1_048_576;
 
 export function coreUnavailable(): AppError {
-  return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system cannot be reached; retry shortly');
+  return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system cannot be reached; retry shortly', {
+    retryAfterSeconds: 1,
+  });
 }
 
 /**
@@ -143,7 +145,9 @@ export function problemFrom(response: CoreResponse): AppError {
   const body = response.body as { code?: unknown; detail?: unknown } | undefined;
   const code = typeof body?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(body.code) ? body.code : undefined;
   if (code === undefined || response.status < 400 || response.status > 499) {
-    return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system gave an unexpected answer');
+    return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system gave an unexpected answer', {
+      retryAfterSeconds: 1,
+    });
   }
   const detail = typeof body?.detail === 'string' ? body.detail : undefined;
   return new AppError(code, response.status, detail);

@@ -413,7 +413,7 @@ describe('transfers', () => {
     assert.deepEqual([nobody.statusCode, nobody.json().code], [404, 'RECIPIENT_NOT_FOUND']);
   });
 
-  test('when the core cannot be reached, then 503 CORE_UNAVAILABLE', async () => {
+  test('when the core cannot be reached, then 503 CORE_UNAVAILABLE with Retry-After: 1', async () => {
     const alice = await customer('김*수', 500);
     const bob = await customer('이*희', 0);
     const real = service.corePayment.handler;
@@ -424,6 +424,7 @@ describe('transfers', () => {
       amount: 1,
     });
     assert.deepEqual([response.statusCode, response.json().code], [503, 'CORE_UNAVAILABLE']);
+    assert.equal(response.headers['retry-after'], '1');
     service.corePayment.handler = real;
     service.corePayment.ready = true;
   });

@@ -124,7 +124,9 @@ export async function transfer(
     case 'replay':
       return replay({ ...request, memo }, result.stored, onReplay);
     case 'busy':
-      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many transfers are waiting; retry shortly');
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many transfers are waiting; retry shortly', {
+        retryAfterSeconds: 1,
+      });
   }
 }
 

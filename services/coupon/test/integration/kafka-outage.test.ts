@@ -94,7 +94,10 @@ describe('Kafka unavailable mid-race', { timeout: 120_000 }, () => {
     assert.equal(won.length + unavailable.length, 100, 'only 201 or 503');
     assert.ok(won.length > 0, 'some requests were acked before the plug was pulled');
     assert.ok(unavailable.length > 0, 'some requests were stranded');
-    for (const response of unavailable) assert.equal(response.json().code, 'COUPON_UNAVAILABLE');
+    for (const response of unavailable) {
+      assert.equal(response.json().code, 'COUPON_UNAVAILABLE');
+      assert.equal(response.headers['retry-after'], '1');
+    }
     assert.equal((await coupon.store.readStock(campaignId))?.remaining, quantity - won.length);
     assert.equal(await coupon.redis.hlen(keys.holders), won.length);
     assert.equal(await coupon.redis.zcard(keys.pending), won.length);

@@ -270,6 +270,7 @@ export function createPaymentRepository(
           'SERVICE_UNAVAILABLE',
           503,
           'Too many payments are waiting to be written; retry shortly',
+          { retryAfterSeconds: 1 },
         );
       }
       throw error;
