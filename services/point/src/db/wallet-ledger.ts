@@ -51,6 +51,13 @@ async function appendHistory(
  * cap. `chargeId` becomes the CHARGE row's id: a charge applied before (a
  * retry whose first answer was lost) is found before the cap is looked at,
  * and answers the balance as it is; two at once still meet on the primary key.
+ *
+ * The cap counts the points that payments still in progress took, as if
+ * they were in the wallet: they come back if the payment's cash fails, and
+ * that refund must always fit. So balance + points held ≤ cap holds at every
+ * step — a deduction moves points from one to the other, a completion drops
+ * them, a refund moves them back, and a charge is checked here under the
+ * wallet's lock (which every deduction and refund also takes).
  */
 export async function creditCharge(
   trx: Transaction<ServiceDb>,
@@ -69,10 +76,12 @@ export async function creditCharge(
     .where('id', '=', chargeId)
     .executeTakeFirst();
   if (applied !== undefined) return balanceInTransaction(trx, userUuid);
+  const held = await sql<{ held: string | number }>`
+    select coalesce(sum(point_amount), 0) as held from payments
+    where user_uuid = ${userUuid} and status = 'PENDING'`.execute(trx);
+  const room = BALANCE_MAX - parseDbAmount(held.rows[0]?.held ?? 0);
   const updated = await sql`update point_wallets set balance = balance + ${amount.toString()}
-    where user_uuid = ${userUuid} and balance + ${amount.toString()} <= ${BALANCE_MAX.toString()}`.execute(
-    trx,
-  );
+    where user_uuid = ${userUuid} and balance + ${amount.toString()} <= ${room.toString()}`.execute(trx);
   if (Number(updated.numAffectedRows ?? 0n) !== 1) return undefined;
   const balanceAfter = await balanceInTransaction(trx, userUuid);
   await appendHistory(trx, { userUuid, type: 'CHARGE', amount, balanceAfter, paymentId: null, id: chargeId });

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createEvent, type EventOf, messageKey, validateEvent } from '@nuri/contracts/events';
 import { uuidv7 } from '@nuri/platform/ids';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
+import { createWalletStore } from '../../src/db/wallets-repository.ts';
 import {
   brokers,
   charge,
@@ -142,6 +143,32 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
         ['REFUND', '1000', '2000'],
       ],
     );
+  });
+
+  it('when a wallet is charged to its cap while a payment holds some of its points, then a charge that would leave no room for their refund is refused, and the refund still fits when the cash fails', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    const wallets = createWalletStore(point.database.db);
+    const cap = 10n ** 15n;
+    // 1,000 in the wallet and 1,000 held by the payment: the wallet may grow to the cap less those.
+    assert.equal(await wallets.charge(payment.user.userUuid, cap - 2_000n, uuidv7()), cap - 1_000n);
+    assert.equal(
+      await wallets.charge(payment.user.userUuid, 1n, uuidv7()),
+      undefined,
+      'one more point would leave no room for the held 1,000',
+    );
+    await send([settled(payment, 'FAILED')]);
+    await waitUntil('FAILED', async () => (await statusOf(payment.paymentId)) === 'FAILED', 20_000);
+    assert.equal(
+      await pointBalance(point, payment.user.userUuid),
+      cap,
+      'the refund fits, to the cap exactly',
+    );
+    assert.deepEqual(
+      (await historyOf(point, payment.user.userUuid)).map((entry) => entry.type),
+      ['CHARGE', 'USE', 'CHARGE', 'REFUND'],
+    );
+    // Once nothing is held, the room is the wallet's own: full, so still no charge.
+    assert.equal(await wallets.charge(payment.user.userUuid, 1n, uuidv7()), undefined);
   });
 
   it("when one user's payments fail together, then each gets one REFUND row and the rows' balances follow one another to the wallet's", async () => {
