@@ -144,9 +144,7 @@ export function createAccessTokenVerifier(
         if (error instanceof AppError) throw error;
         if (isKeySetUnavailable(error)) {
           // Keys could not be fetched: an outage of channel-user, not a bad token.
-          throw new AppError('AUTH_UNAVAILABLE', 503, 'Tokens cannot be verified right now; retry shortly', {
-            retryAfterSeconds: 1,
-          });
+          throw new AppError('AUTH_UNAVAILABLE', 503, 'Tokens cannot be verified right now; retry shortly');
         }
         throw unauthenticated();
       }

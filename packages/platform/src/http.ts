@@ -204,11 +204,7 @@ export function createHttpApp(options: HttpAppOptions) {
     if (drainingApps.has(app) && !operationalRoutes.has(request.routeOptions.url ?? '')) {
       // Refused before any handler ran: a balancing caller may send it to another instance.
       reply.header(drainingHeader, '1');
-      done(
-        new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request', {
-          retryAfterSeconds: 1,
-        }),
-      );
+      done(new AppError('SERVICE_UNAVAILABLE', 503, 'The service is shutting down; retry the request'));
       return;
     }
     done();
@@ -565,10 +561,12 @@ function handleError(
   }
   const level = problem.status >= 500 ? 'warn' : 'info';
   request.log[level]({ code: problem.code, status: problem.status }, 'request failed');
-  // An error that knows when to come back (a limit's window, a full queue) says so in the header too (docs/api.md).
+  // An error that knows when to come back (a limit's window) says so in the header too;
+  // every other 503 (a full queue, a dependency away, a draining instance) says a second (docs/api.md).
   const retryAfterSeconds = problem.extra?.retryAfterSeconds;
-  if (typeof retryAfterSeconds === 'number' && !reply.hasHeader('retry-after')) {
-    reply.header('retry-after', String(retryAfterSeconds));
+  if (!reply.hasHeader('retry-after')) {
+    if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds));
+    else if (problem.status === 503) reply.header('retry-after', '1');
   }
   sendProblem(request, reply, problem.status, problem.code, problem.detail, problem.extra);
 }

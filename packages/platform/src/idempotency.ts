@@ -392,9 +392,7 @@ export function createIdempotencyStore(
       return await claims.submit({ userUuid, key, hash, operationId, state });
     } catch (error) {
       if (error instanceof GroupCommitFullError) {
-        throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly', {
-          retryAfterSeconds: 1,
-        });
+        throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many requests are waiting; retry shortly');
       }
       throw error;
     }

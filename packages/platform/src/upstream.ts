@@ -137,11 +137,19 @@ export interface Upstream {
 }
 
 /** Every instance is out, or every attempt failed: the caller answers 503. */
+export type UpstreamFailureReason = 'unavailable' | 'timeout' | 'interrupted';
+
 export class UpstreamUnavailableError extends Error {
   readonly upstream: string;
-  /** `timeout`: the last attempt timed out (the caller may say 504); otherwise `unavailable`. */
-  readonly reason: 'unavailable' | 'timeout';
-  constructor(upstream: string, reason: 'unavailable' | 'timeout', message: string, cause?: unknown) {
+  /**
+   * Whether the last attempt's request may have been carried out: `timeout`,
+   * it went out and no answer came in time (the caller may say 504);
+   * `interrupted`, it went out and the connection failed before an answer;
+   * `unavailable`, no instance took it (none ready, the connection refused)
+   * or the instance answered that it could not serve it.
+   */
+  readonly reason: UpstreamFailureReason;
+  constructor(upstream: string, reason: UpstreamFailureReason, message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     setErrorName(this, 'UpstreamUnavailableError');
     this.upstream = upstream;
@@ -200,7 +208,8 @@ type Outcome =
   | { kind: 'answer'; answer: UpstreamAnswer }
   | { kind: 'tooLarge'; bytesMax: number }
   | { kind: 'notReached'; error: unknown }
-  | { kind: 'failed'; error: unknown; timedOut: boolean };
+  /** `answered`: the instance answered a failure status (it served the request, saying it could not). */
+  | { kind: 'failed'; error: unknown; timedOut: boolean; answered?: boolean };
 
 // Every upstream of this process that is not closed: the metrics (metrics.ts)
 // report each instance's circuit at every scrape.
@@ -316,7 +325,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         instance.seen = true;
         return outcome;
       }
-      outcome = { kind: 'failed', error: new Error(`${instance.url} answered ${status}`), timedOut: false };
+      outcome = {
+        kind: 'failed',
+        error: new Error(`${instance.url} answered ${status}`),
+        timedOut: false,
+        answered: true,
+      };
     }
     if (request.healthNeutral === true) return outcome;
     instance.failures += 1;
@@ -378,10 +392,15 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       return new UpstreamUnavailableError(name, 'unavailable', `no instance of ${name} is ready`);
     }
     const error = last.kind === 'failed' || last.kind === 'notReached' ? last.error : undefined;
-    const timedOut = last.kind === 'failed' && last.timedOut;
+    const reason: UpstreamFailureReason =
+      last.kind !== 'failed' || last.answered === true
+        ? 'unavailable'
+        : last.timedOut
+          ? 'timeout'
+          : 'interrupted';
     return new UpstreamUnavailableError(
       name,
-      timedOut ? 'timeout' : 'unavailable',
+      reason,
       `${name} could not be reached: ${describe(error)}`,
       error,
     );

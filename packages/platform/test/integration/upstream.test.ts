@@ -152,7 +152,9 @@ test('when an instance drops the connection after reading a request, then only a
   const unsafe = await Promise.allSettled([post(upstream, 0), post(upstream, 0)]);
   const refused = unsafe.filter((outcome) => outcome.status === 'rejected');
   assert.equal(refused.length, 1);
-  assert.ok((refused[0] as PromiseRejectedResult).reason instanceof UpstreamUnavailableError);
+  const failure = (refused[0] as PromiseRejectedResult).reason;
+  assert.ok(failure instanceof UpstreamUnavailableError);
+  assert.equal(failure.reason, 'interrupted', 'the request went out: its outcome is unknown');
   const safe = await Promise.all([post(upstream, 1), post(upstream, 1)]);
   assert.deepEqual(
     safe.map((answer) => answer.status),
@@ -194,6 +196,12 @@ test('when an instance answers 500 to one kind of request, then it stays in rota
   other.handle = answerOk('other');
   for (let index = 0; index < 6; index += 1) assert.equal((await keyed()).status, 200);
   assert.equal(upstream.readyCount(), 1, 'three 503s in a row eject');
+  other.handle = (_request, response) => response.writeHead(503).end('{}');
+  await assert.rejects(
+    upstream.request({ method: 'POST', path: '/x', body: '{}', isFailureStatus: unavailableStatus }),
+    (error: UpstreamUnavailableError) => error.reason === 'unavailable',
+    'an instance that answered it could not serve the request did not carry it out',
+  );
 });
 
 test('when an instance hangs, then attempts time out, it is ejected after three, and later requests skip it without waiting', async () => {

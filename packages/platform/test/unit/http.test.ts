@@ -202,11 +202,22 @@ describe('createHttpApp: problem+json errors', () => {
     assertProblem(await app.inject({ method: 'GET', url: '/pages?n=seven' }), 400, 'VALIDATION_FAILED');
   });
 
-  it('when an error knows when to come back (retryAfterSeconds), then the answer carries Retry-After; other errors none', async () => {
+  it('when an error knows when to come back (retryAfterSeconds), then the answer carries Retry-After; any other 503 says 1; other errors none', async () => {
     const { app } = buildTestApp();
     app.get('/slow-down', async () => {
       throw new AppError('RATE_LIMITED', 429, 'slow down', { retryAfterSeconds: 42 });
     });
+    app.get('/busy', async () => {
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'busy');
+    });
+    app.get('/broken', async () => {
+      throw new Error('a bug');
+    });
+    const busy = await app.inject({ method: 'GET', url: '/busy' });
+    assert.equal(busy.statusCode, 503);
+    assert.equal(busy.headers['retry-after'], '1');
+    assert.equal(busy.json().retryAfterSeconds, undefined, 'the body stays the problem');
+    assert.equal((await app.inject({ method: 'GET', url: '/broken' })).headers['retry-after'], undefined);
     const limited = assertProblem(
       await app.inject({ method: 'GET', url: '/slow-down' }),
       429,

@@ -35,7 +35,6 @@ function busy(): AppError {
     'SERVICE_UNAVAILABLE',
     503,
     'Too many logins are being checked right now; retry shortly',
-    { retryAfterSeconds: 1 },
   );
 }
 

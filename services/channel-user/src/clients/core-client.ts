@@ -4,6 +4,7 @@ import {
   createUpstream,
   type Upstream,
   UpstreamAnswerTooLargeError,
+  type UpstreamFailureReason,
   type UpstreamInstanceState,
   UpstreamUnavailableError,
   unavailableStatus,
@@ -64,10 +65,21 @@ export interface CoreClient {
 
 const responseBytesMax = 1_048_576;
 
-export function coreUnavailable(): AppError {
-  return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system cannot be reached; retry shortly', {
-    retryAfterSeconds: 1,
-  });
+/**
+ * When the request went out and no answer came (`timeout`: a hung or
+ * overloaded core; `interrupted`: the connection failed), what it asked for
+ * may still be done when the core wakes, and the detail says so: the same
+ * request retried with its Idempotency-Key answers the outcome. Otherwise
+ * nothing reached the core.
+ */
+export function coreUnavailable(reason: UpstreamFailureReason = 'unavailable'): AppError {
+  return new AppError(
+    'CORE_UNAVAILABLE',
+    503,
+    reason === 'unavailable'
+      ? 'The core banking system cannot be reached; retry shortly'
+      : 'The core banking system did not answer, so whether this was done is not known yet; retry with the same Idempotency-Key to learn the outcome',
+  );
 }
 
 /**
@@ -112,9 +124,8 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
         });
       } catch (error) {
         logger.warn({ upstream: name, path: request.path, err: error }, 'core call failed');
-        if (error instanceof UpstreamUnavailableError || error instanceof UpstreamAnswerTooLargeError) {
-          throw coreUnavailable();
-        }
+        if (error instanceof UpstreamUnavailableError) throw coreUnavailable(error.reason);
+        if (error instanceof UpstreamAnswerTooLargeError) throw coreUnavailable();
         throw error;
       }
       if (answer.status === 401) {
@@ -145,9 +156,7 @@ export function problemFrom(response: CoreResponse): AppError {
   const body = response.body as { code?: unknown; detail?: unknown } | undefined;
   const code = typeof body?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(body.code) ? body.code : undefined;
   if (code === undefined || response.status < 400 || response.status > 499) {
-    return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system gave an unexpected answer', {
-      retryAfterSeconds: 1,
-    });
+    return new AppError('CORE_UNAVAILABLE', 503, 'The core banking system gave an unexpected answer');
   }
   const detail = typeof body?.detail === 'string' ? body.detail : undefined;
   return new AppError(code, response.status, detail);

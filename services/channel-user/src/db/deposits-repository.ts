@@ -167,7 +167,6 @@ export function createDepositStore(
           'SERVICE_UNAVAILABLE',
           503,
           'Too many requests are waiting to be written; retry shortly',
-          { retryAfterSeconds: 1 },
         );
       }
       throw error;

@@ -17,7 +17,9 @@ export function createOneAtATime(waitingMax: number): OneAtATime {
     async run(key, work) {
       const queue = queues.get(key) ?? { tail: Promise.resolve(), length: 0 };
       if (queue.length > waitingMax) {
-        throw new AppError('RATE_LIMITED', 429, 'Too many attempts in progress; slow down');
+        throw new AppError('RATE_LIMITED', 429, 'Too many attempts in progress; slow down', {
+          retryAfterSeconds: 1,
+        });
       }
       queue.length += 1;
       queues.set(key, queue);

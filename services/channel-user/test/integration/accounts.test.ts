@@ -248,7 +248,7 @@ describe('accounts', () => {
     assert.equal(link.user_uuid, userUuid);
   });
 
-  test('when the client retries with its Idempotency-Key after a 503, then the core is asked with the same open key and one account exists', async () => {
+  test('when the core does not answer in time, then 503 CORE_UNAVAILABLE says the outcome is not known yet (with Retry-After), and the retry with the same Idempotency-Key asks the core with the same open key: one account exists', async () => {
     const real = service.corePayment.handler;
     let attempts = 0;
     service.corePayment.handler = async (request) => {
@@ -262,6 +262,8 @@ describe('accounts', () => {
     const lost = await call('POST', '/api/v1/accounts', {}, headers);
     assert.equal(lost.statusCode, 503);
     assert.equal(lost.json().code, 'CORE_UNAVAILABLE');
+    assert.match(lost.json().detail, /not known yet; retry with the same Idempotency-Key/);
+    assert.equal(lost.headers['retry-after'], '1');
     await coreBackIn(service.coreClients.payment);
     const retried = await call('POST', '/api/v1/accounts', {}, headers);
     assert.equal(retried.statusCode, 201, retried.body);

@@ -124,9 +124,7 @@ export async function transfer(
     case 'replay':
       return replay({ ...request, memo }, result.stored, onReplay);
     case 'busy':
-      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many transfers are waiting; retry shortly', {
-        retryAfterSeconds: 1,
-      });
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many transfers are waiting; retry shortly');
   }
 }
 

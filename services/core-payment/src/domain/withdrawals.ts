@@ -87,9 +87,7 @@ export async function withdraw(
     case 'replay':
       return replay(request, result.stored, onReplay);
     case 'busy':
-      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many withdrawals are waiting; retry shortly', {
-        retryAfterSeconds: 1,
-      });
+      throw new AppError('SERVICE_UNAVAILABLE', 503, 'Too many withdrawals are waiting; retry shortly');
   }
 }
 

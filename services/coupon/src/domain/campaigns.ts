@@ -129,9 +129,7 @@ function viewOf(
 
 export const campaignNotFound = () => new AppError('CAMPAIGN_NOT_FOUND', 404, 'No such coupon campaign');
 const couponUnavailable = () =>
-  new AppError('COUPON_UNAVAILABLE', 503, 'No coupon was issued; the request is safe to retry', {
-    retryAfterSeconds: 1,
-  });
+  new AppError('COUPON_UNAVAILABLE', 503, 'No coupon was issued; the request is safe to retry');
 // Not "nothing was issued": the coupon may be in Kafka. Retrying is still
 // safe, and is answered with this very coupon once it is confirmed.
 const couponUnconfirmed = () =>

@@ -108,7 +108,6 @@ export function createAdminConsole(options: AdminConsoleOptions) {
         // Why is in the log (service-reports.ts); the answer says only who.
         throw new AppError('UPSTREAM_UNAVAILABLE', 503, 'point could not be asked; retry shortly', {
           service: 'point',
-          retryAfterSeconds: 1,
         });
       }
     },
@@ -126,9 +125,7 @@ export function createAdminConsole(options: AdminConsoleOptions) {
         return { windowSeconds: 3600 as const, items: await options.refusals.read(gatewayLimiters) };
       } catch (error) {
         logger.warn({ err: error }, 'rate-limit refusals could not be read from Redis');
-        throw new AppError('REDIS_UNAVAILABLE', 503, 'The refusal counts could not be read; retry shortly', {
-          retryAfterSeconds: 1,
-        });
+        throw new AppError('REDIS_UNAVAILABLE', 503, 'The refusal counts could not be read; retry shortly');
       }
     },
   };

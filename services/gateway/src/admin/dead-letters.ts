@@ -163,9 +163,7 @@ async function withinTime<T>(work: Promise<T>, timeoutMs: number, logger: Logger
   } catch (error) {
     if (error instanceof AppError) throw error;
     logger.warn({ err: error }, 'the dead letters could not be read or replayed');
-    throw new AppError('BROKER_UNAVAILABLE', 503, 'Kafka did not answer in time; retry shortly', {
-      retryAfterSeconds: 1,
-    });
+    throw new AppError('BROKER_UNAVAILABLE', 503, 'Kafka did not answer in time; retry shortly');
   } finally {
     clearTimeout(timer);
     // A read or replay still running after the answer finishes on its own, bounded by its own limits.

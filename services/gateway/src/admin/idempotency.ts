@@ -67,7 +67,6 @@ async function keyStore<T>(command: () => Promise<T>): Promise<T> {
       'REDIS_UNAVAILABLE',
       503,
       'The Idempotency-Key cannot be checked right now; retry shortly (nothing was done)',
-      { retryAfterSeconds: 1 },
     );
   }
 }

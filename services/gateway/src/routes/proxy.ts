@@ -124,7 +124,6 @@ async function forward(
     });
   } catch (error) {
     request.log.warn({ upstream, err: error }, 'forwarding failed');
-    if (error instanceof AppError && error.status === 503) reply.header('retry-after', '1');
     throw error;
   }
   return reply.code(answer.status).headers(answer.headers).send(answer.body);

@@ -26,7 +26,6 @@ function unavailable(): AppError {
     'ACCOUNT_CHECK_UNAVAILABLE',
     503,
     'Account ownership cannot be checked right now; nothing was charged, retry shortly',
-    { retryAfterSeconds: 1 },
   );
 }
 

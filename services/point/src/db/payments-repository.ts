@@ -270,7 +270,6 @@ export function createPaymentRepository(
           'SERVICE_UNAVAILABLE',
           503,
           'Too many payments are waiting to be written; retry shortly',
-          { retryAfterSeconds: 1 },
         );
       }
       throw error;
