@@ -30,7 +30,10 @@ export interface BenchSystem {
   instrumentation: Readonly<Record<string, string>>;
   /** Signs access tokens as channel-user would, for users that exist only as a userUuid (the coupon crowd). */
   mintTokens(count: number): Promise<string[]>;
-  /** Sends a signal to every instance of a service, as an outside fault would (deposit-accept stops the core). */
+  /**
+   * Sends a signal to every instance of a service, as an outside fault would
+   * (deposit-accept stops the core); throws after trying them all if one had no process.
+   */
   signalService(service: string, signal: NodeJS.Signals): void;
   shutdown(): Promise<void>;
 }
@@ -137,7 +140,16 @@ export async function startBenchSystem(
     signalService(service, signal) {
       const instances = system.supervisor.list().filter((instance) => instance.service === service);
       if (instances.length === 0) throw new Error(`the system runs no ${service}`);
-      for (const instance of instances) system.supervisor.signal(instance.name, signal);
+      // Every instance is signalled even when one cannot be (restarting): a SIGCONT must reach all.
+      const failed: string[] = [];
+      for (const instance of instances) {
+        try {
+          system.supervisor.signal(instance.name, signal);
+        } catch (error) {
+          failed.push(`${instance.name}: ${(error as Error).message}`);
+        }
+      }
+      if (failed.length > 0) throw new Error(`${signal} did not reach ${failed.join('; ')}`);
     },
     async mintTokens(count) {
       const nowSeconds = Math.floor(Date.now() / 1_000);

@@ -5,9 +5,10 @@
 import { uuidv7Floor } from '@nuri/platform/ids';
 import { awaitTerminal, balances, type Customer } from '../api.ts';
 import { resolveInDoubt } from '../load.ts';
-import type { CollectedResponse, RequestTemplate } from '../load-types.ts';
+import type { CollectedResponse, LoadResult, RequestTemplate } from '../load-types.ts';
 import { type CpuBreakdown, cpuMsPerOperation } from '../machine.ts';
 import { progress } from '../progress.ts';
+import type { Invariant } from '../report.ts';
 import {
   awaitNonePending,
   count,
@@ -202,9 +203,6 @@ export const withdrawHot: Scenario = {
   },
 };
 
-/** What a deposit run does with the core: nothing, or stops it while the channel accepts. */
-type DepositRunMode = 'core running' | 'core stopped';
-
 /** The channel's outbox rows not yet relayed to Kafka (every channel-user instance shares the table). */
 async function channelOutboxPending(context: SuiteContext): Promise<number> {
   const backlog = await getInternal<{ pending: number }>(
@@ -227,121 +225,193 @@ function depositsPending(context: SuiteContext, range: string): () => Promise<nu
     ).byStatus.PENDING?.count ?? 0;
 }
 
-/**
- * One deposit run: the load of deposits through the gateway, then every
- * accepted deposit read back until COMPLETED and every account checked.
- * With the core running, CPU per deposit covers acceptance, the core's ledger
- * write and the settlement back in the channel. With the core stopped
- * (SIGSTOP on every core-payment instance for the load), it covers only the
- * acceptance: the window ends once the channel's outbox has relayed every
- * accepted deposit to Kafka; the core is then let go, and what catching up
- * costs (the core applying the backlog in batches and the channel settling
- * it) is reported beside it, as `settleCpuMsPerOp`.
- */
-async function measureDeposits(
+/** One deposit load through the gateway and what it was answered, in-doubt requests settled. */
+interface DepositLoad {
+  load: LoadResult;
+  cpuUntilNow: () => CpuBreakdown;
+  answers: CollectedResponse[];
+  statuses: Record<string, number>;
+  accepted: Array<{ token: string; id: string }>;
+  /** The ids this run's deposits can have: its load's time, a minute either side. */
+  range: string;
+}
+
+async function loadDeposits(
   context: SuiteContext,
-  run: number,
+  targets: ReadonlyArray<{ accountNo: string; token: string }>,
   label: string,
-  mode: DepositRunMode,
-): Promise<RunOutcome> {
+  keyLabel: string,
+): Promise<DepositLoad> {
+  const tokenOf = new Map(targets.map(({ accountNo, token }) => [accountNo, token]));
+  const { load, cpuUntilNow } = await context.load(
+    {
+      url: context.system.gatewayUrl,
+      mode: 'closed',
+      connections: context.connections(50),
+      durationS: context.durationS(10),
+      templates: moveTemplates(targets, 'deposits'),
+      idempotencyKeyPrefix: `${context.runKey}-${keyLabel}`,
+      collectBodies: true,
+      timeoutS: 10,
+    },
+    label,
+  );
+  const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
+  const answers = [...load.collected, ...settled];
+  const accepted = answers
+    .filter((answer) => answer.status === 202)
+    .map((answer) => ({ token: tokenOf.get(answer.tag!)!, id: JSON.parse(answer.body).depositId as string }));
+  // Bounds from uuidv7Floor: uuidv7() is monotonic in this process, so it cannot
+  // make an id of the past, and one of the future would date every later id there.
+  const range = `from=${uuidv7Floor(load.startedAtMs - 60_000)}&to=${uuidv7Floor(Date.now() + 60_000)}`;
+  return { load, cpuUntilNow, answers, statuses: statusesOf(answers), accepted, range };
+}
+
+/**
+ * After a deposit run: every accepted deposit read back until COMPLETED, and
+ * every account grew by exactly its accepted deposits (1 won each).
+ */
+async function depositInvariants(
+  context: SuiteContext,
+  run: DepositLoad,
+  targets: ReadonlyArray<{ accountNo: string }>,
+  before: Map<string, number>,
+  customers: readonly Customer[],
+): Promise<{ invariants: Invariant[]; lastSettledMs: number; lastSeenMs: number }> {
+  const endedAtMs = run.load.startedAtMs + run.load.durationS * 1_000;
+  const outcomes = await awaitTerminal(context.api, run.accepted, 'deposits', drainTimeoutMs);
+  const lastSettledMs = outcomes.reduce(
+    (latest, outcome) => Math.max(latest, outcome.settledAtMs),
+    endedAtMs,
+  );
+  const lastSeenMs = outcomes.reduce((latest, outcome) => Math.max(latest, outcome.seenAtMs), endedAtMs);
+  const notCompleted = outcomes.filter((outcome) => outcome.status !== 'COMPLETED');
+  const after = await balances(context.api, customers);
+  const credited = tally(run.answers, 202);
+  const mismatches = targets.filter(
+    ({ accountNo }) => after.get(accountNo)! - before.get(accountNo)! !== (credited.get(accountNo) ?? 0),
+  );
+  return {
+    lastSettledMs,
+    lastSeenMs,
+    invariants: [
+      invariant(
+        'every accepted deposit COMPLETED',
+        notCompleted.length === 0,
+        notCompleted.length === 0
+          ? `${outcomes.length} COMPLETED, the last settled ${lastSettledMs - endedAtMs} ms after the load`
+          : `${notCompleted.length} not: e.g. ${notCompleted[0]!.id} ${notCompleted[0]!.status} ${notCompleted[0]!.failureCode ?? ''}`,
+      ),
+      invariant(
+        'balance = start + Σ accepted deposits, every account',
+        mismatches.length === 0,
+        `${mismatches.length} of ${targets.length} accounts differ`,
+      ),
+    ],
+  };
+}
+
+/**
+ * Deposits with the core running: CPU per deposit covers acceptance, the
+ * core's ledger write and the settlement back in the channel (the window
+ * ends when none is PENDING).
+ */
+async function measureDeposits(context: SuiteContext, run: number): Promise<RunOutcome> {
   const customers = await context.bankCustomers();
   const targets = targetsOf(customers);
-  const tokenOf = new Map(targets.map(({ accountNo, token }) => [accountNo, token]));
   const before = await balances(context.api, customers);
-  const coreStopped = mode === 'core stopped';
-  if (coreStopped) context.system.signalService('core-payment', 'SIGSTOP');
-  let released = !coreStopped;
+  const deposits = await loadDeposits(context, targets, `deposit run ${run}`, `d${run}`);
+  progress(
+    `  deposit run ${run}: ${deposits.accepted.length} accepted; waiting until every one is COMPLETED`,
+  );
+  await awaitNonePending('deposits', depositsPending(context, deposits.range), drainTimeoutMs);
+  const cpu = deposits.cpuUntilNow();
+  const checked = await depositInvariants(context, deposits, targets, before, customers);
+  const { load } = deposits;
+  const endedAtMs = load.startedAtMs + load.durationS * 1_000;
+  return {
+    figure: count(load.statuses, 202) / load.durationS,
+    figures: {
+      drainMs: checked.lastSettledMs - endedAtMs,
+      completedSeenMs: checked.lastSeenMs - endedAtMs,
+      completedPerSecond: deposits.accepted.length / ((checked.lastSettledMs - load.startedAtMs) / 1_000),
+      inDoubt: load.inDoubt.length,
+    },
+    load,
+    cpu,
+    operations: deposits.accepted.length,
+    statuses: deposits.statuses,
+    invariants: [
+      ...checked.invariants,
+      invariant(
+        'no 4xx',
+        clientErrors(deposits.statuses) === 0,
+        `answers ${describeStatuses(deposits.statuses)}`,
+      ),
+    ],
+  };
+}
+
+/**
+ * Deposits with every core-payment instance stopped (SIGSTOP) for the load:
+ * CPU per deposit covers only the acceptance, the window ending once the
+ * channel's outbox has relayed every accepted deposit to Kafka. The core is
+ * then let go (SIGCONT); its catching up — rejoining its consumer groups,
+ * which it was dropped from, applying the backlog in batches, the channel
+ * settling it — is measured apart: `settleCpuMsPerOp` and `catchUpMs`.
+ */
+async function measureDepositAcceptance(context: SuiteContext, run: number): Promise<RunOutcome> {
+  const customers = await context.bankCustomers();
+  const targets = targetsOf(customers);
+  const before = await balances(context.api, customers);
+  let stopped = false;
+  let deposits: DepositLoad;
+  let cpu: CpuBreakdown;
   try {
-    const { load, cpuUntilNow } = await context.load(
-      {
-        url: context.system.gatewayUrl,
-        mode: 'closed',
-        connections: context.connections(50),
-        durationS: context.durationS(10),
-        templates: moveTemplates(targets, 'deposits'),
-        idempotencyKeyPrefix: `${context.runKey}-${coreStopped ? 'da' : 'd'}${run}`,
-        collectBodies: true,
-        timeoutS: 10,
-      },
-      `${label} run ${run}`,
+    stopped = true;
+    context.system.signalService('core-payment', 'SIGSTOP');
+    deposits = await loadDeposits(context, targets, `deposit-accept run ${run}`, `da${run}`);
+    progress(
+      `  deposit-accept run ${run}: ${deposits.accepted.length} accepted; waiting until the outbox has relayed them`,
     );
-    const endedAtMs = load.startedAtMs + load.durationS * 1_000;
-    const settled = await resolveInDoubt(context.system.gatewayUrl, load.inDoubt);
-    const answers = [...load.collected, ...settled];
-    const statuses = statusesOf(answers);
-    const accepted = answers
-      .filter((answer) => answer.status === 202)
-      .map((answer) => ({
-        token: tokenOf.get(answer.tag!)!,
-        id: JSON.parse(answer.body).depositId as string,
-      }));
-    // Bounds from uuidv7Floor: uuidv7() is monotonic in this process, so it cannot
-    // make an id of the past, and one of the future would date every later id there.
-    const range = `from=${uuidv7Floor(load.startedAtMs - 60_000)}&to=${uuidv7Floor(Date.now() + 60_000)}`;
-    let cpu: CpuBreakdown;
-    const figures: Record<string, number> = {};
-    if (coreStopped) {
-      progress(
-        `  ${label} run ${run}: ${accepted.length} accepted; waiting until the outbox has relayed them`,
-      );
-      await awaitNonePending('outbox rows', () => channelOutboxPending(context), drainTimeoutMs);
-      cpu = cpuUntilNow();
-      const settleCpu = context.cpuFromNow();
-      context.system.signalService('core-payment', 'SIGCONT');
-      released = true;
-      progress(`  ${label} run ${run}: the core let go; waiting until every deposit is COMPLETED`);
-      await awaitNonePending('deposits', depositsPending(context, range), drainTimeoutMs);
-      figures.settleCpuMsPerOp = cpuMsPerOperation(settleCpu(), context.cores, accepted.length).total;
-    } else {
-      progress(`  ${label} run ${run}: ${accepted.length} accepted; waiting until every one is COMPLETED`);
-      await awaitNonePending('deposits', depositsPending(context, range), drainTimeoutMs);
-      cpu = cpuUntilNow();
-    }
-    const outcomes = await awaitTerminal(context.api, accepted, 'deposits', drainTimeoutMs);
-    const lastSettledMs = outcomes.reduce(
-      (latest, outcome) => Math.max(latest, outcome.settledAtMs),
-      endedAtMs,
-    );
-    const lastSeenMs = outcomes.reduce((latest, outcome) => Math.max(latest, outcome.seenAtMs), endedAtMs);
-    const notCompleted = outcomes.filter((outcome) => outcome.status !== 'COMPLETED');
-    const after = await balances(context.api, customers);
-    const credited = tally(answers, 202);
-    const mismatches = targets.filter(
-      ({ accountNo }) => after.get(accountNo)! - before.get(accountNo)! !== (credited.get(accountNo) ?? 0),
-    );
-    return {
-      figure: count(load.statuses, 202) / load.durationS,
-      figures: {
-        ...figures,
-        drainMs: lastSettledMs - endedAtMs,
-        completedSeenMs: lastSeenMs - endedAtMs,
-        completedPerSecond: accepted.length / ((lastSettledMs - load.startedAtMs) / 1_000),
-        inDoubt: load.inDoubt.length,
-      },
-      load,
-      cpu,
-      operations: accepted.length,
-      statuses,
-      invariants: [
-        invariant(
-          'every accepted deposit COMPLETED',
-          notCompleted.length === 0,
-          notCompleted.length === 0
-            ? `${outcomes.length} COMPLETED, the last settled ${lastSettledMs - endedAtMs} ms after the load`
-            : `${notCompleted.length} not: e.g. ${notCompleted[0]!.id} ${notCompleted[0]!.status} ${notCompleted[0]!.failureCode ?? ''}`,
-        ),
-        invariant(
-          'balance = start + Σ accepted deposits, every account',
-          mismatches.length === 0,
-          `${mismatches.length} of ${targets.length} accounts differ`,
-        ),
-        invariant('no 4xx', clientErrors(statuses) === 0, `answers ${describeStatuses(statuses)}`),
-      ],
-    };
+    await awaitNonePending('outbox rows', () => channelOutboxPending(context), drainTimeoutMs);
+    cpu = deposits.cpuUntilNow();
   } finally {
     // Never leave the core stopped, whatever failed: the next scenario needs it.
-    if (!released) context.system.signalService('core-payment', 'SIGCONT');
+    // A failure to let it go is reported, not thrown over the error that brought us here.
+    if (stopped) {
+      try {
+        context.system.signalService('core-payment', 'SIGCONT');
+      } catch (error) {
+        progress(`  deposit-accept run ${run}: ${(error as Error).message}`);
+      }
+    }
   }
+  const settleCpu = context.cpuFromNow();
+  const releasedAtMs = Date.now();
+  progress(`  deposit-accept run ${run}: the core let go; waiting until every deposit is COMPLETED`);
+  await awaitNonePending('deposits', depositsPending(context, deposits.range), drainTimeoutMs);
+  const catchUpMs = Date.now() - releasedAtMs;
+  const settleCpuMsPerOp = cpuMsPerOperation(settleCpu(), context.cores, deposits.accepted.length).total;
+  const checked = await depositInvariants(context, deposits, targets, before, customers);
+  const { load, statuses } = deposits;
+  const accepted = count(statuses, 202);
+  return {
+    figure: count(load.statuses, 202) / load.durationS,
+    figures: { settleCpuMsPerOp, catchUpMs, inDoubt: load.inDoubt.length },
+    load,
+    cpu,
+    operations: deposits.accepted.length,
+    statuses,
+    invariants: [
+      ...checked.invariants,
+      invariant(
+        'every deposit accepted (202) while the core was stopped',
+        accepted === deposits.answers.length,
+        `answers ${describeStatuses(statuses)}`,
+      ),
+    ],
+  };
 }
 
 export const deposit: Scenario = {
@@ -364,14 +434,14 @@ export const deposit: Scenario = {
   async prepare(context) {
     await context.bankCustomers();
   },
-  run: (context, run) => measureDeposits(context, run, 'deposit', 'core running'),
+  run: measureDeposits,
 };
 
 export const depositAccept: Scenario = {
   name: 'deposit-accept',
   title: 'Deposits accepted while the core is stopped',
   description:
-    'The deposit load of `deposit` (the same requests, connections and duration) with every core-payment instance stopped (SIGSTOP) until the channel has relayed every accepted deposit to Kafka: CPU per deposit is what acceptance alone costs — the gateway, channel-user, its durable write in PostgreSQL and the relay to the broker — so that acceptance plus core-deposits (the core applying a deposit from Kafka) is a floor under `deposit` measured in one run. Then the core is let go (SIGCONT) and catches up; what that costs per deposit, the core applying the backlog in batches and the channel settling it, is `settleCpuMsPerOp`. Checks: every accepted deposit COMPLETED after the core is back; every account grew by exactly its accepted deposits; no 4xx (a stopped core does not stop the channel).',
+    'The deposit load of `deposit` (the same requests, connections and duration) with every core-payment instance stopped (SIGSTOP) until the channel has relayed every accepted deposit to Kafka: CPU per deposit is what acceptance alone costs — the gateway, channel-user, its durable write in PostgreSQL and the relay to the broker — so that acceptance plus core-deposits (the core applying a deposit from Kafka) is a floor under `deposit` measured in one run. Then the core is let go (SIGCONT) and catches up — it rejoins the consumer groups it was dropped from, applies the backlog in batches, and the channel settles it: what that costs per deposit is `settleCpuMsPerOp`, how long it took `catchUpMs`. Checks: every deposit accepted (202) while the core was stopped; every accepted deposit COMPLETED after it is back; every account grew by exactly its accepted deposits.',
   unit: 'accepted/s',
   higherIsBetter: true,
   defaultRuns: 3,
@@ -380,7 +450,7 @@ export const depositAccept: Scenario = {
   async prepare(context) {
     await context.bankCustomers();
   },
-  run: (context, run) => measureDeposits(context, run, 'deposit-accept', 'core stopped'),
+  run: measureDepositAcceptance,
 };
 
 /** Won per transfer: small, so the daily limit (₩5,000,000 per sender) is never what the load measures. */

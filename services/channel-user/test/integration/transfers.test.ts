@@ -418,15 +418,18 @@ describe('transfers', () => {
     const bob = await customer('이*희', 0);
     const real = service.corePayment.handler;
     service.corePayment.handler = () => ({ status: 500, body: { code: 'INTERNAL' } });
-    const response = await call(alice, 'POST', '/api/v1/transfers', {
-      fromAccountNo: alice.accountNo,
-      toAccountNo: bob.accountNo,
-      amount: 1,
-    });
-    assert.deepEqual([response.statusCode, response.json().code], [503, 'CORE_UNAVAILABLE']);
-    assert.equal(response.headers['retry-after'], '1');
-    service.corePayment.handler = real;
-    service.corePayment.ready = true;
+    try {
+      const response = await call(alice, 'POST', '/api/v1/transfers', {
+        fromAccountNo: alice.accountNo,
+        toAccountNo: bob.accountNo,
+        amount: 1,
+      });
+      assert.deepEqual([response.statusCode, response.json().code], [503, 'CORE_UNAVAILABLE']);
+      assert.equal(response.headers['retry-after'], '1');
+    } finally {
+      service.corePayment.handler = real;
+      service.corePayment.ready = true;
+    }
   });
 });
 

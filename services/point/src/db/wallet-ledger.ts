@@ -8,7 +8,7 @@ import type { ServiceDb } from './database.ts';
 // Every wallet change goes through here: the balance and its history row in
 // the caller's transaction, so Σ history = balance holds row by row. The one
 // exception is saga step 1, the deduction with its USE row, which the
-// start_payment procedure (migrations.ts) makes inside the acceptance's single
+// start_payments procedure (migrations.ts) makes inside the acceptance's single
 // round trip under the same rule.
 
 async function balanceInTransaction(trx: Transaction<ServiceDb>, userUuid: string): Promise<bigint> {
@@ -57,7 +57,13 @@ async function appendHistory(
  * that refund must always fit. So balance + points held ≤ cap holds at every
  * step — a deduction moves points from one to the other, a completion drops
  * them, a refund moves them back, and a charge is checked here under the
- * wallet's lock (which every deduction and refund also takes).
+ * wallet's lock (which every deduction and refund also takes), reading
+ * committed rows (the caller runs it at READ COMMITTED). The sum reads the
+ * user's payments by the (user_uuid, order_id) key: one user's history, at
+ * charge time only — an index on (user_uuid, status) would cost every
+ * payment's writes instead. Wallets charged before this rule could already
+ * hold more than it allows; a refund that would pass the cap is refused by
+ * the table's CHECK and its settlement retried, then dead-lettered.
  */
 export async function creditCharge(
   trx: Transaction<ServiceDb>,

@@ -20,7 +20,11 @@ export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
     async charge(userUuid, amount, chargeId) {
       try {
         return await retryOnLockConflict(() =>
-          inTransaction(db, (trx) => creditCharge(trx, userUuid, amount, chargeId)),
+          // READ COMMITTED: the cap's read of the payments holding points must see every
+          // deduction committed before this charge took the wallet lock (wallet-ledger.ts).
+          inTransaction(db, (trx) => creditCharge(trx, userUuid, amount, chargeId), {
+            isolationLevel: 'read committed',
+          }),
         );
       } catch (error) {
         // This charge was already applied (a retry after a lost answer): nothing more to do.

@@ -147,6 +147,7 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
 
   it('when a wallet is charged to its cap while a payment holds some of its points, then a charge that would leave no room for their refund is refused, and the refund still fits when the cash fails', async () => {
     const payment = await startPayment(1_000, 5_000);
+    // The store, not the route: a route charge adds at most 1,000,000 points, far below the cap.
     const wallets = createWalletStore(point.database.db);
     const cap = 10n ** 15n;
     // 1,000 in the wallet and 1,000 held by the payment: the wallet may grow to the cap less those.
@@ -167,8 +168,23 @@ describe('composite payments: settlement from Kafka and timeouts', { timeout: 12
       (await historyOf(point, payment.user.userUuid)).map((entry) => entry.type),
       ['CHARGE', 'USE', 'CHARGE', 'REFUND'],
     );
-    // Once nothing is held, the room is the wallet's own: full, so still no charge.
-    assert.equal(await wallets.charge(payment.user.userUuid, 1n, uuidv7()), undefined);
+    assert.equal(await wallets.charge(payment.user.userUuid, 1n, uuidv7()), undefined, 'the wallet is full');
+  });
+
+  it('when a payment that held points completes, then its hold is released: the wallet may be charged up to the cap', async () => {
+    const payment = await startPayment(1_000, 5_000);
+    // The store, not the route: a route charge adds at most 1,000,000 points, far below the cap.
+    const wallets = createWalletStore(point.database.db);
+    const cap = 10n ** 15n;
+    assert.equal(await wallets.charge(payment.user.userUuid, cap - 2_000n, uuidv7()), cap - 1_000n);
+    assert.equal(await wallets.charge(payment.user.userUuid, 1_000n, uuidv7()), undefined, 'held: no room');
+    await send([settled(payment, 'SUCCEEDED')]);
+    await waitUntil('COMPLETED', async () => (await statusOf(payment.paymentId)) === 'COMPLETED', 20_000);
+    assert.equal(
+      await wallets.charge(payment.user.userUuid, 1_000n, uuidv7()),
+      cap,
+      'released: the room is back',
+    );
   });
 
   it("when one user's payments fail together, then each gets one REFUND row and the rows' balances follow one another to the wallet's", async () => {
