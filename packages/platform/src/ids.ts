@@ -33,6 +33,12 @@ export function fillRandom(target: Buffer): Buffer {
   return target;
 }
 
+/**
+ * A new UUIDv7, later than every id this process made before: `nowMs` is the
+ * clock (tests pass their own), so an instant earlier than the last id's
+ * still gives an id after it, and one in the future dates every later id
+ * there. For the bound of a time range use uuidv7Floor.
+ */
 export function uuidv7(nowMs: number = Date.now()): string {
   if (nowMs > lastMs) {
     lastMs = nowMs;
