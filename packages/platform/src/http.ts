@@ -535,7 +535,6 @@ function handleError(
       { err: error, method: request.method, route: request.routeOptions.url },
       'a dependency is unavailable; answering 503',
     );
-    reply.header('retry-after', '1');
     sendProblem(
       request,
       reply,
@@ -561,13 +560,6 @@ function handleError(
   }
   const level = problem.status >= 500 ? 'warn' : 'info';
   request.log[level]({ code: problem.code, status: problem.status }, 'request failed');
-  // An error that knows when to come back (a limit's window) says so in the header too;
-  // every other 503 (a full queue, a dependency away, a draining instance) says a second (docs/api.md).
-  const retryAfterSeconds = problem.extra?.retryAfterSeconds;
-  if (!reply.hasHeader('retry-after')) {
-    if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds));
-    else if (problem.status === 503) reply.header('retry-after', '1');
-  }
   sendProblem(request, reply, problem.status, problem.code, problem.detail, problem.extra);
 }
 
@@ -641,6 +633,13 @@ function sendProblem(
   detail: string,
   extra: Readonly<Record<string, unknown>> = {},
 ): void {
+  // A problem that knows when to come back (a limit's window) says so in the header too;
+  // every other 503 (a full queue, a dependency away, a draining instance) says a second (docs/api.md).
+  if (!reply.hasHeader('retry-after')) {
+    const retryAfterSeconds = extra.retryAfterSeconds;
+    if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds));
+    else if (status === 503) reply.header('retry-after', '1');
+  }
   const body = {
     ...extra,
     type: problemType(code),

@@ -505,11 +505,11 @@ export function createIdempotencyStore(
   /** The first answer again, with Idempotent-Replayed; 409 while the first request still runs. */
   function replayStored(reply: FastifyReply, existing: Selectable<IdempotencyKeysTable>): unknown {
     if (existing.state !== 'DONE' || existing.status_code === null || existing.response_body === null) {
-      reply.header('retry-after', String(Math.max(1, Math.ceil(leaseMs / 1_000 / 10))));
       throw new AppError(
         'IDEMPOTENCY_KEY_IN_PROGRESS',
         409,
         'A request with this Idempotency-Key is still in progress',
+        { retryAfterSeconds: Math.max(1, Math.ceil(leaseMs / 1_000 / 10)) },
       );
     }
     reply.header(idempotentReplayedHeader, 'true');

@@ -44,11 +44,14 @@ export function registerAdminRoutes(app: HttpApp, deps: AdminRouteDeps): void {
     // The proxy routes keep bodies as bytes; these routes read JSON themselves.
     acceptJsonBodies(scope);
     // Before the body is read: who is asking matters before what they sent.
-    scope.addHook('onRequest', (request, reply, done) => {
+    scope.addHook('onRequest', (request, _reply, done) => {
       const decision = deps.rateLimiter.hit(request.ip, undefined);
       if (decision.limited) {
-        reply.header('retry-after', String(decision.retryAfterSeconds));
-        done(new AppError('RATE_LIMITED', 429, 'Too many requests; slow down'));
+        done(
+          new AppError('RATE_LIMITED', 429, 'Too many requests; slow down', {
+            retryAfterSeconds: decision.retryAfterSeconds,
+          }),
+        );
         return;
       }
       try {

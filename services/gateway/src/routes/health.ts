@@ -37,8 +37,9 @@ export function registerHealthRoute(app: HttpApp, deps: HealthDeps): void {
     async (request, reply) => {
       const decision = deps.limiter.hit(request.ip, undefined);
       if (decision.limited) {
-        reply.header('retry-after', String(decision.retryAfterSeconds));
-        throw new AppError('RATE_LIMITED', 429, 'Too many health checks; slow down');
+        throw new AppError('RATE_LIMITED', 429, 'Too many health checks; slow down', {
+          retryAfterSeconds: decision.retryAfterSeconds,
+        });
       }
       // Right after start the first round of probes is still out; wait for it rather than guess.
       await Promise.all(upstreams.map((upstream) => upstream.firstProbe()));

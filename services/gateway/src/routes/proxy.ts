@@ -47,7 +47,7 @@ export function registerProxyRoutes(app: HttpApp, deps: ProxyRouteDeps): void {
       app.route({
         method: [...methods],
         url,
-        onRequest: (request, reply, done) => admit(deps, request, reply, done),
+        onRequest: (request, _reply, done) => admit(deps, request, done),
         handler: (request, reply) => forward(deps, upstream, request, reply),
       });
     }
@@ -57,7 +57,7 @@ export function registerProxyRoutes(app: HttpApp, deps: ProxyRouteDeps): void {
 // Runs on every forwarded request, so it only waits when it must: a token
 // seen before is answered from the cache, and only a new one waits for its
 // signature check.
-function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyReply, done: Done): void {
+function admit(deps: ProxyRouteDeps, request: FastifyRequest, done: Done): void {
   const path = pathOf(request);
   if (isAmbiguousPath(path)) {
     done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`));
@@ -66,10 +66,8 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
   if (!needsAccessToken(path)) {
     const hashing = hashingRoutes.get(path);
     done(
-      limited(reply, deps.rateLimiter.hit(request.ip, undefined)) ??
-        (hashing === undefined
-          ? undefined
-          : limited(reply, deps.routeLimiters[hashing].hit(request.ip, undefined))),
+      limited(deps.rateLimiter.hit(request.ip, undefined)) ??
+        (hashing === undefined ? undefined : limited(deps.routeLimiters[hashing].hit(request.ip, undefined))),
     );
     return;
   }
@@ -78,12 +76,12 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
   if (known !== undefined) {
     const decision = deps.rateLimiter.hit(request.ip, known.userUuid);
     if (!decision.limited) verifiedUsers.set(request, known.userUuid);
-    done(limited(reply, decision));
+    done(limited(decision));
     return;
   }
   // The IP is counted before a signature is checked: a flood of new or bad
   // tokens from one client is refused without an Ed25519 verify each.
-  const byIp = limited(reply, deps.rateLimiter.hit(request.ip, undefined));
+  const byIp = limited(deps.rateLimiter.hit(request.ip, undefined));
   if (byIp !== undefined || token === undefined) {
     done(byIp ?? new AppError('UNAUTHENTICATED', 401, 'An access token is required'));
     return;
@@ -92,16 +90,18 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, reply: FastifyRepl
     (claims) => {
       const decision = deps.rateLimiter.hitUser(claims.userUuid);
       if (!decision.limited) verifiedUsers.set(request, claims.userUuid);
-      done(limited(reply, decision));
+      done(limited(decision));
     },
     (error: Error) => done(error),
   );
 }
 
-function limited(reply: FastifyReply, decision: RateDecision): AppError | undefined {
+/** The refusal of a limited request; its Retry-After comes from retryAfterSeconds (the error handler). */
+function limited(decision: RateDecision): AppError | undefined {
   if (!decision.limited) return undefined;
-  reply.header('retry-after', String(decision.retryAfterSeconds));
-  return new AppError('RATE_LIMITED', 429, 'Too many requests; slow down');
+  return new AppError('RATE_LIMITED', 429, 'Too many requests; slow down', {
+    retryAfterSeconds: decision.retryAfterSeconds,
+  });
 }
 
 async function forward(
