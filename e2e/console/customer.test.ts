@@ -49,6 +49,7 @@ async function assertAccessible(page: Page, name: string): Promise<void> {
 
 async function signUpThroughConsole(
   page: Page,
+  errors: readonly string[],
 ): Promise<{ loginId: string; password: string; name: string }> {
   const person = newPerson();
   await page.getByRole('link', { name: 'Sign up' }).click();
@@ -58,7 +59,20 @@ async function signUpThroughConsole(
   await page.getByLabel('Resident registration number').fill(person.rrn);
   await page.getByLabel('Phone').fill(person.phone);
   await page.getByRole('button', { name: 'Sign up' }).click();
-  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  // Signed in, refused, or held back by a field rule: whichever shows first,
+  // so a refusal fails here with what the page said, not a bare timeout.
+  const signedIn = page.getByRole('button', { name: 'Log out' });
+  const refused = page.getByRole('alert');
+  const heldBack = page.locator('[aria-invalid="true"]');
+  await signedIn.or(refused).or(heldBack).first().waitFor();
+  if (!(await signedIn.isVisible())) {
+    const said = (await refused.allTextContents()).join(' | ');
+    const fields = await heldBack.evaluateAll((inputs) => inputs.map((input) => input.getAttribute('name')));
+    throw new Error(
+      `sign-up did not sign in: alert ${JSON.stringify(said)}, fields held back ${JSON.stringify(fields)}, ` +
+        `console errors ${JSON.stringify(errors)}`,
+    );
+  }
   return { loginId: person.loginId, password: person.password, name: person.name };
 }
 
@@ -121,7 +135,7 @@ describe('the customer console', () => {
   });
 
   test('when a customer signs up, then they are signed in and shown by their masked name only', async () => {
-    person = await signUpThroughConsole(page);
+    person = await signUpThroughConsole(page, watched.errors);
     await page.getByText(maskedOf(person.name), { exact: true }).waitFor();
     assert.equal(await page.getByText(person.name, { exact: true }).count(), 0, 'the full name never shows');
   });

@@ -255,7 +255,8 @@ function SignUp(props: { words: Words }) {
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<Problem | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const set = (key: keyof typeof form) => (value: string) => setForm({ ...form, [key]: value });
+  const set = (key: keyof typeof form) => (value: string) =>
+    setForm((current) => ({ ...current, [key]: value }));
   const invalid = {
     loginId: !rules.loginId.test(form.loginId),
     password: !rules.password.test(form.password),

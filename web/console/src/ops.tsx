@@ -481,7 +481,7 @@ function CampaignsCard(props: { token: string }) {
           label="Campaign name"
           name="name"
           value={form.name}
-          onInput={(name) => setForm({ ...form, name })}
+          onInput={(name) => setForm((current) => ({ ...current, name }))}
           maxLength={100}
           required
         />
@@ -489,7 +489,7 @@ function CampaignsCard(props: { token: string }) {
           label="Quantity"
           name="quantity"
           value={form.quantity}
-          onInput={(quantity) => setForm({ ...form, quantity })}
+          onInput={(quantity) => setForm((current) => ({ ...current, quantity }))}
           inputMode="numeric"
           hint="1 – 10,000,000"
           required
@@ -499,14 +499,14 @@ function CampaignsCard(props: { token: string }) {
           name="startsAt"
           type="datetime-local"
           value={form.startsAt}
-          onInput={(startsAt) => setForm({ ...form, startsAt })}
+          onInput={(startsAt) => setForm((current) => ({ ...current, startsAt }))}
         />
         <Field
           label="Ends at"
           name="endsAt"
           type="datetime-local"
           value={form.endsAt}
-          onInput={(endsAt) => setForm({ ...form, endsAt })}
+          onInput={(endsAt) => setForm((current) => ({ ...current, endsAt }))}
         />
         <Failure error={createError} />
         {created && (
