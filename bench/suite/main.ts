@@ -58,47 +58,60 @@ async function runScenario(
 ): Promise<ScenarioReport> {
   const runs = context.options.runs ?? scenario.defaultRuns;
   const records: RunRecord[] = [];
+  let warmUp: RunRecord | undefined;
   let error: string | undefined;
   try {
     progress(`${scenario.name}: preparing`);
     await scenario.prepare(context);
+    if (context.options.warmUp) {
+      progress(`${scenario.name}: warm-up (run 0, checked, not counted)`);
+      warmUp = await measuredRun(context, scenario, 0, 'warm-up');
+    }
     for (let run = 1; run <= runs; run += 1) {
       progress(`${scenario.name}: run ${run}/${runs}`);
-      const outcome = await scenario.run(context, run);
-      const perOperation = cpuMsPerOperation(
-        outcome.cpu,
-        context.cores,
-        outcome.operations,
-        scenario.measuredGroups,
-      );
-      records.push({
-        run,
-        figure: outcome.figure,
-        figures: { ...outcome.figures, cpuMsPerOp: perOperation.total },
-        operations: outcome.operations,
-        cpuMsPerOpByGroup: perOperation.byGroup,
-        latency: outcome.load.latency,
-        statuses: outcome.statuses,
-        inDoubt: outcome.load.inDoubt.length,
-        samples: outcome.load.samples,
-        durationS: outcome.load.durationS,
-        loadGeneratorShare: outcome.load.cpu.machineShare,
-        cpu: outcome.cpu,
-        invariants: outcome.invariants,
-      });
-      const broken = outcome.invariants.filter((check) => !check.ok);
-      progress(
-        `${scenario.name}: run ${run}/${runs}: ${formatNumber(outcome.figure, digitsForUnit(scenario.unit))} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, ${formatNumber(perOperation.total, 3)} ms CPU per operation, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
-          (broken.length === 0
-            ? 'invariants held'
-            : `BROKEN: ${broken.map((check) => check.name).join('; ')}`),
-      );
+      records.push(await measuredRun(context, scenario, run, `run ${run}/${runs}`));
     }
   } catch (caught) {
     error = caught instanceof Error ? caught.message : String(caught);
     progress(`${scenario.name}: FAILED: ${error}`);
   }
-  return summarizeScenario(scenario, records, ceilings, error);
+  return summarizeScenario(scenario, records, ceilings, error, warmUp);
+}
+
+/** One run of `scenario`, its CPU per operation worked out, with a progress line naming it `label`. */
+async function measuredRun(
+  context: SuiteContext,
+  scenario: Scenario,
+  run: number,
+  label: string,
+): Promise<RunRecord> {
+  const outcome = await scenario.run(context, run);
+  const perOperation = cpuMsPerOperation(
+    outcome.cpu,
+    context.cores,
+    outcome.operations,
+    scenario.measuredGroups,
+  );
+  const broken = outcome.invariants.filter((check) => !check.ok);
+  progress(
+    `${scenario.name}: ${label}: ${formatNumber(outcome.figure, digitsForUnit(scenario.unit))} ${scenario.unit}, p99 ${formatNumber(outcome.load.latency.p99Ms, 1)} ms, ${formatNumber(perOperation.total, 3)} ms CPU per operation, load gen ${(outcome.load.cpu.machineShare * 100).toFixed(0)} % of the machine; ` +
+      (broken.length === 0 ? 'invariants held' : `BROKEN: ${broken.map((check) => check.name).join('; ')}`),
+  );
+  return {
+    run,
+    figure: outcome.figure,
+    figures: { ...outcome.figures, cpuMsPerOp: perOperation.total },
+    operations: outcome.operations,
+    cpuMsPerOpByGroup: perOperation.byGroup,
+    latency: outcome.load.latency,
+    statuses: outcome.statuses,
+    inDoubt: outcome.load.inDoubt.length,
+    samples: outcome.load.samples,
+    durationS: outcome.load.durationS,
+    loadGeneratorShare: outcome.load.cpu.machineShare,
+    cpu: outcome.cpu,
+    invariants: outcome.invariants,
+  };
 }
 
 /**

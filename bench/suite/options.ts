@@ -85,6 +85,8 @@ export interface SuiteOptions {
   connections: number | undefined;
   /** Repetitions of every scenario and ceiling; undefined keeps each one's default. */
   runs: number | undefined;
+  /** One run of every scenario before its measured runs, checked but left out of its figures. */
+  warmUp: boolean;
   /** Seconds of load per ceiling measurement. */
   ceilingDurationS: number;
   /** coupon-rush (and -direct): issue requests and coupons per run, distinct users holding tokens. */
@@ -141,6 +143,8 @@ options:
   --duration S          seconds of load per timed scenario (default: 10; coupon-steady 30)
   --connections N       connections per closed-loop scenario (default: 50; coupon-rush 500)
   --runs N              repetitions per scenario and ceiling (default: 3; coupon-steady 1)
+  --no-warm-up          no unmeasured run 0 before each scenario's runs (by default one runs, its
+                        invariants checked, left out of the figures: a cold JIT made run 1 the slowest)
   --ceiling-duration S  seconds per ceiling measurement (default: 5)
   --no-ceilings         skip the machine's ceilings (no ratios in the report)
   --requests N          coupon-rush(-direct) requests per run (default: 100000)
@@ -214,6 +218,7 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     durationS: positiveInteger('--duration', values.duration),
     connections: positiveInteger('--connections', values.connections),
     runs: positiveInteger('--runs', values.runs),
+    warmUp: !values['no-warm-up'],
     ceilingDurationS: positiveInteger('--ceiling-duration', values['ceiling-duration'], 5),
     rushRequests: positiveInteger('--requests', values.requests, 100_000),
     rushQuantity: positiveInteger('--quantity', values.quantity, 10_000),
@@ -260,6 +265,7 @@ function parseWith(argv: string[]) {
       duration: { type: 'string' },
       connections: { type: 'string' },
       runs: { type: 'string' },
+      'no-warm-up': { type: 'boolean', default: false },
       'ceiling-duration': { type: 'string' },
       'no-ceilings': { type: 'boolean', default: false },
       requests: { type: 'string' },

@@ -3,6 +3,7 @@
 import {
   describeAddedLatency,
   describeComparison,
+  everyRun,
   formatLightLoad,
   formatShare,
   formatSpread,
@@ -302,10 +303,10 @@ function summaryRows(report: SuiteReport): string {
 
 function scenarioSection(scenario: ScenarioReport): string {
   const figureNames = Object.keys(scenario.figures);
-  const runRows = scenario.runs
+  const runRows = everyRun(scenario)
     .map(
       (run) => `<tr>
-  <td>${run.run}</td>
+  <td>${run.run === 0 ? '0 (warm-up, not counted)' : run.run}</td>
   <td class="num">${formatNumber(run.figure, digitsForUnit(scenario.unit))}</td>
   <td class="num">${formatNumber(run.latency.p50Ms, 1)} / ${formatNumber(run.latency.p90Ms, 1)} / ${formatNumber(run.latency.p99Ms, 1)} / ${formatNumber(run.latency.maxMs, 0)}</td>
   ${figureNames.map((name) => `<td class="num">${formatNumber(run.figures[name], 2)}</td>`).join('')}
@@ -318,7 +319,7 @@ function scenarioSection(scenario: ScenarioReport): string {
 </tr>`,
     )
     .join('\n');
-  const invariants = scenario.runs
+  const invariants = everyRun(scenario)
     .flatMap((run) =>
       run.invariants.map(
         (check) =>

@@ -71,6 +71,12 @@ export interface ScenarioReport {
    */
   cpuPerGatewayRequest?: Spread;
   runs: RunRecord[];
+  /**
+   * The unmeasured first run (run 0; absent with --no-warm-up): it warms the
+   * JIT and the caches of the paths this scenario takes, and is left out of
+   * every figure above, but its invariants count like any run's.
+   */
+  warmUp?: RunRecord;
 }
 
 export interface CeilingReport {
@@ -212,7 +218,7 @@ export function renderSummaryTable(report: SuiteReport): string {
   const failures = [
     ...report.scenarios.flatMap((scenario) => [
       ...(scenario.error === undefined ? [] : [`${scenario.name}: ${scenario.error}`]),
-      ...scenario.runs.flatMap((run) =>
+      ...everyRun(scenario).flatMap((run) =>
         run.invariants
           .filter((invariant) => !invariant.ok)
           .map((invariant) => `${scenario.name} run ${run.run}: ${invariant.name}: ${invariant.detail}`),
@@ -263,6 +269,11 @@ export function renderSummaryTable(report: SuiteReport): string {
 }
 
 /** One scenario's runs folded into medians and spreads, its ratios to the ceilings, and its verdict. */
+/** A scenario's runs with its warm-up (run 0) first, for what every run is held to. */
+export function everyRun(scenario: Pick<ScenarioReport, 'runs' | 'warmUp'>): RunRecord[] {
+  return scenario.warmUp === undefined ? scenario.runs : [scenario.warmUp, ...scenario.runs];
+}
+
 export function summarizeScenario(
   scenario: Pick<
     Scenario,
@@ -271,6 +282,7 @@ export function summarizeScenario(
   records: RunRecord[],
   ceilings: readonly CeilingReport[],
   error: string | undefined,
+  warmUp?: RunRecord,
 ): ScenarioReport {
   const figure = spreadOf(records.map((record) => record.figure));
   const names = [...new Set(records.flatMap((record) => Object.keys(record.figures)))];
@@ -305,7 +317,9 @@ export function summarizeScenario(
     const value = cpu === undefined ? undefined : ratio(cpu, gatewayRequest);
     return value === undefined || !Number.isFinite(value) ? [] : [value];
   });
-  const broken = records.some((record) => record.invariants.some((check) => !check.ok));
+  const broken = everyRun({ runs: records, warmUp }).some((record) =>
+    record.invariants.some((check) => !check.ok),
+  );
   const met =
     scenario.target.met === undefined || records.length === 0
       ? undefined
@@ -326,5 +340,6 @@ export function summarizeScenario(
     comparisons,
     ...(relative.length === 0 ? {} : { cpuPerGatewayRequest: spreadOf(relative) }),
     runs: records,
+    ...(warmUp === undefined ? {} : { warmUp }),
   };
 }

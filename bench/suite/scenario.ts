@@ -70,6 +70,10 @@ export interface Scenario {
    */
   withoutSystem?: boolean;
   prepare(context: SuiteContext): Promise<void>;
+  /**
+   * Run `run` (1, 2, …), or the warm-up before them (0, unless --no-warm-up):
+   * the suite checks its invariants but leaves it out of the figures.
+   */
   run(context: SuiteContext, run: number): Promise<RunOutcome>;
 }
 

@@ -24,11 +24,16 @@ describe('suite options', () => {
     assert.equal(options.durationS, undefined);
     assert.equal(options.connections, undefined);
     assert.equal(options.runs, undefined);
+    assert.equal(options.warmUp, true);
     assert.equal(options.rushRequests, 100_000);
     assert.equal(options.rushQuantity, 10_000);
     assert.equal(options.steadyRate, 1_000);
     assert.equal(options.failingShare, 0.3);
     assert.equal(options.resultsDir, '/tmp/results');
+  });
+
+  test('when --no-warm-up is given, then no run 0 comes before the measured runs', () => {
+    assert.equal(parse(['withdraw', '--no-warm-up']).warmUp, false);
   });
 
   test('when --tracing is given, then the system runs with tracing on; by default it is off', () => {

@@ -188,6 +188,29 @@ describe('a scenario summarized over its runs', () => {
     assert.equal(summary.status, 'FAILED');
   });
 
+  test('when a warm-up ran, then it is left out of every figure but its invariants count and it is reported', () => {
+    const counted = [runRecord(1, 3_100), runRecord(2, 2_900), runRecord(3, 3_500)];
+    const summary = summarizeScenario(withdrawDefinition, counted, ceilings, undefined, runRecord(0, 100));
+    assert.equal(summary.status, 'PASSED');
+    assert.deepEqual(summary.figure.values, [3_100, 2_900, 3_500]);
+    assert.equal(summary.latency.p99Ms.min, 21);
+    assert.equal(summary.warmUp?.figure, 100);
+    assert.match(renderHtml(suiteReport([summary])), /<td>0 \(warm-up, not counted\)<\/td>/);
+
+    const broken = summarizeScenario(
+      withdrawDefinition,
+      counted,
+      ceilings,
+      undefined,
+      runRecord(0, 100, false),
+    );
+    assert.equal(broken.status, 'FAILED');
+    assert.match(
+      renderSummaryTable(suiteReport([broken])),
+      /withdraw run 0: balance = start − Σ successful: 3 accounts differ/,
+    );
+  });
+
   test('when the scenario threw, or ran no run, then it FAILED and says why', () => {
     const thrown = summarizeScenario(withdrawDefinition, [], ceilings, 'signup answered 503');
     assert.equal(thrown.status, 'FAILED');

@@ -232,7 +232,8 @@ async function paymentRun(
 }
 
 function payersFor(context: SuiteContext) {
-  const runs = context.options.runs ?? paymentSaga.defaultRuns;
+  // The warm-up (run 0) pays too.
+  const runs = (context.options.runs ?? paymentSaga.defaultRuns) + (context.options.warmUp ? 1 : 0);
   // The customers pay in every saga scenario of the run: enough cash and points for all of them.
   const sagas = context.options.scenarios.filter(
     (name) => name === paymentSaga.name || name === 'payment-saga-direct',

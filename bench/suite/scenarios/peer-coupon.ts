@@ -8,7 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadSpec, RequestTemplate } from '../load-types.ts';
 import type { PeerCoupon } from '../peer-coupon.ts';
 import { peerFixedNames, peerProcessGroup } from '../peer-seed.ts';
-import { progress } from '../progress.ts';
 import {
   count,
   describeStatuses,
@@ -25,12 +24,12 @@ const driver: LoadSpec['driver'] = 'node-http';
 const recordTimeoutMs = 120_000;
 const recordPollMs = 100;
 /**
- * Requests of the unmeasured rush each side gets before its runs: the JVM
- * compiles its hot paths only after many thousands of calls (V8 sooner). With
- * 20,000 the seed's first run still cost twice the CPU per request of its
- * later ones (2026-12-06), so each side gets a whole rush of the runs' size,
- * up to this many. Proportionally as many coupons, so that it sells out as
- * the runs do.
+ * Requests of the suite's warm-up run (run 0) on each side: the JVM compiles
+ * its hot paths only after many thousands of calls (V8 sooner). With 20,000
+ * the seed's first run still cost twice the CPU per request of its later ones
+ * (2026-12-06), so each side warms up with a whole rush of the runs' size, up
+ * to this many. Proportionally as many coupons, so that it sells out as the
+ * runs do.
  */
 const warmUpRequestsMax = 100_000;
 
@@ -41,7 +40,7 @@ function warmUpSizes(context: SuiteContext): { requests: number; quantity: numbe
 }
 
 const sharedDescription =
-  'The same closed loop for both: --requests requests (default 100,000) round-robin over a crowd of --crowd users (default 20,000) on --connections connections (default 500) for a campaign of --quantity coupons (default 10,000), over node:http with keep-alive, a new connection whenever the server closed one (connectionsOpened counts them); one unmeasured rush of the same size (at most 100,000 requests) first.';
+  'The same closed loop for both: --requests requests (default 100,000) round-robin over a crowd of --crowd users (default 20,000) on --connections connections (default 500) for a campaign of --quantity coupons (default 10,000), over node:http with keep-alive, a new connection whenever the server closed one (connectionsOpened counts them); the warm-up run (run 0, unless --no-warm-up) is a rush of the same size (at most 100,000 requests).';
 
 export const peerCouponNuri: Scenario = {
   name: 'peer-coupon-nuri',
@@ -56,14 +55,10 @@ export const peerCouponNuri: Scenario = {
   measuredGroups: ['coupon', 'redis', 'kafka', 'core-payment', 'postgresql', 'mariadb'],
   async prepare(context) {
     await context.crowdTokens();
-    const sizes = warmUpSizes(context);
-    progress(
-      `peer-coupon-nuri: warm-up, ${sizes.requests} requests for ${sizes.quantity} coupons (not measured)`,
-    );
-    await rushRun(context, context.system.couponUrl, 'peer-coupon-nuri warm-up', 0, driver, sizes);
   },
   async run(context, run) {
-    return rushRun(context, context.system.couponUrl, 'peer-coupon-nuri', run, driver);
+    const sizes = run === 0 ? warmUpSizes(context) : undefined;
+    return rushRun(context, context.system.couponUrl, 'peer-coupon-nuri', run, driver, sizes);
   },
 };
 
@@ -80,19 +75,15 @@ export const peerCouponSeed: Scenario = {
   measuredGroups: [peerProcessGroup, 'redis', 'kafka', 'mariadb'],
   withoutSystem: true,
   async prepare(context) {
-    const peer = await context.peerCoupon();
-    const sizes = warmUpSizes(context);
-    progress(
-      `peer-coupon-seed: warm-up, ${sizes.requests} requests for ${sizes.quantity} coupons (not measured)`,
-    );
-    await peerRun(context, peer, 'peer-coupon-seed warm-up', sizes);
+    await context.peerCoupon();
   },
   async run(context, run) {
     const peer = await context.peerCoupon();
-    return peerRun(context, peer, `peer-coupon-seed run ${run}`, {
-      requests: context.options.rushRequests,
-      quantity: context.options.rushQuantity,
-    });
+    const sizes =
+      run === 0
+        ? warmUpSizes(context)
+        : { requests: context.options.rushRequests, quantity: context.options.rushQuantity };
+    return peerRun(context, peer, `peer-coupon-seed run ${run}`, sizes);
   },
 };
 
