@@ -392,6 +392,35 @@ describe('the customer console', () => {
     await page.getByRole('alert').filter({ hasText: 'locked for 15 minutes' }).waitFor();
   });
 
+  test('when signing in right after sign-up fails, then the account is kept and Log in signs in without a second sign-up', async () => {
+    const newcomer = await open('/#/signup', { expectedErrors: /status of 401/ });
+    const person = newPerson();
+    let signups = 0;
+    newcomer.page.on('request', (request) => {
+      if (request.url().endsWith('/api/v1/auth/signup')) signups += 1;
+    });
+    let dropped = false;
+    await newcomer.page.route('**/api/v1/auth/web-session', async (route) => {
+      if (dropped) return route.continue();
+      dropped = true;
+      // The sign-up went through; the sign-in after it never reaches the bank.
+      await route.abort('connectionreset');
+    });
+    await newcomer.page.getByLabel('Login ID').fill(person.loginId);
+    await newcomer.page.getByLabel('Password').fill(person.password);
+    await newcomer.page.getByLabel('Name', { exact: true }).fill(person.name);
+    await newcomer.page.getByLabel('Resident registration number').fill(person.rrn);
+    await newcomer.page.getByRole('button', { name: 'Sign up' }).click();
+    await newcomer.page.getByRole('status').filter({ hasText: 'Your account was created' }).waitFor();
+    await newcomer.page.getByRole('alert').filter({ hasText: 'could not be reached' }).waitFor();
+    await assertAccessible(newcomer.page, 'signup-created-not-signed-in');
+    await newcomer.page.getByRole('button', { name: 'Log in' }).click();
+    await newcomer.page.getByRole('button', { name: 'Log out' }).waitFor();
+    await newcomer.page.unroute('**/api/v1/auth/web-session');
+    assert.equal(signups, 1, 'signed up once');
+    await newcomer.page.getByText(maskedOf(person.name), { exact: true }).waitFor();
+  });
+
   test('when the page is asked in Korean, then it speaks Korean and keeps ₩ amounts', async () => {
     const korean = await open('/?lang=ko', { expectedErrors: /status of 401/ });
     await korean.page.getByLabel('아이디').waitFor();

@@ -255,6 +255,10 @@ function SignUp(props: { words: Words }) {
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<Problem | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  // The login id this form created: when signing in right after failed, the
+  // account exists, and pressing again only signs in (a second sign-up would
+  // be refused LOGIN_ID_TAKEN).
+  const [created, setCreated] = useState<string | undefined>(undefined);
   const set = (key: keyof typeof form) => (value: string) =>
     setForm((current) => ({ ...current, [key]: value }));
   const invalid = {
@@ -278,7 +282,10 @@ function SignUp(props: { words: Words }) {
         rrn: form.rrn,
       };
       if (form.phone !== '') body.phone = form.phone;
-      await call('POST', '/api/v1/auth/signup', body, { anonymous: true });
+      if (created !== form.loginId) {
+        await call('POST', '/api/v1/auth/signup', body, { anonymous: true });
+        setCreated(form.loginId);
+      }
       await logIn(form.loginId, form.password);
       go('/');
     } catch (caught) {
@@ -343,9 +350,10 @@ function SignUp(props: { words: Words }) {
           error={shown('phone', words.phoneRule)}
           autoComplete="tel"
         />
+        {created === form.loginId && error !== undefined && <p role="status">{words.createdNotSignedIn}</p>}
         <ProblemMessage problem={error} words={words} />
         <button type="submit" disabled={busy}>
-          {words.signUp}
+          {created === form.loginId ? words.logIn : words.signUp}
         </button>
       </form>
       <p>
