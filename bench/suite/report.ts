@@ -268,12 +268,16 @@ export function renderSummaryTable(report: SuiteReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One scenario's runs folded into medians and spreads, its ratios to the ceilings, and its verdict. */
 /** A scenario's runs with its warm-up (run 0) first, for what every run is held to. */
 export function everyRun(scenario: Pick<ScenarioReport, 'runs' | 'warmUp'>): RunRecord[] {
   return scenario.warmUp === undefined ? scenario.runs : [scenario.warmUp, ...scenario.runs];
 }
 
+/**
+ * One scenario's measured runs folded into medians and spreads, its ratios to
+ * the ceilings, and its verdict (a broken invariant in any run, the warm-up
+ * included, fails it).
+ */
 export function summarizeScenario(
   scenario: Pick<
     Scenario,

@@ -411,8 +411,13 @@ describe('the customer console', () => {
     await newcomer.page.getByLabel('Name', { exact: true }).fill(person.name);
     await newcomer.page.getByLabel('Resident registration number').fill(person.rrn);
     await newcomer.page.getByRole('button', { name: 'Sign up' }).click();
-    await newcomer.page.getByRole('status').filter({ hasText: 'Your account was created' }).waitFor();
+    await newcomer.page
+      .getByRole('status')
+      .filter({ hasText: `Your account ${person.loginId} was created` })
+      .waitFor();
     await newcomer.page.getByRole('alert').filter({ hasText: 'could not be reached' }).waitFor();
+    // Locked to what created the account: an edit could only make a second sign-up, which is refused.
+    assert.equal(await newcomer.page.getByLabel('Login ID').getAttribute('readonly'), '');
     await assertAccessible(newcomer.page, 'signup-created-not-signed-in');
     await newcomer.page.getByRole('button', { name: 'Log in' }).click();
     await newcomer.page.getByRole('button', { name: 'Log out' }).waitFor();

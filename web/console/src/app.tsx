@@ -256,9 +256,10 @@ function SignUp(props: { words: Words }) {
   const [error, setError] = useState<Problem | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   // The login id this form created: when signing in right after failed, the
-  // account exists, and pressing again only signs in (a second sign-up would
-  // be refused LOGIN_ID_TAKEN).
+  // account exists, the form is locked to what created it, and pressing again
+  // only signs in (a second sign-up would be refused LOGIN_ID_TAKEN).
   const [created, setCreated] = useState<string | undefined>(undefined);
+  const locked = created !== undefined;
   const set = (key: keyof typeof form) => (value: string) =>
     setForm((current) => ({ ...current, [key]: value }));
   const invalid = {
@@ -282,7 +283,7 @@ function SignUp(props: { words: Words }) {
         rrn: form.rrn,
       };
       if (form.phone !== '') body.phone = form.phone;
-      if (created !== form.loginId) {
+      if (!locked) {
         await call('POST', '/api/v1/auth/signup', body, { anonymous: true });
         setCreated(form.loginId);
       }
@@ -307,6 +308,7 @@ function SignUp(props: { words: Words }) {
           error={shown('loginId', words.loginIdRule)}
           autoComplete="username"
           required
+          readOnly={locked}
         />
         <Field
           label={words.password}
@@ -318,6 +320,7 @@ function SignUp(props: { words: Words }) {
           error={shown('password', words.passwordRule)}
           autoComplete="new-password"
           required
+          readOnly={locked}
         />
         <Field
           label={words.name}
@@ -328,6 +331,7 @@ function SignUp(props: { words: Words }) {
           error={shown('name', words.nameRule)}
           autoComplete="name"
           required
+          readOnly={locked}
         />
         <Field
           label={words.rrn}
@@ -339,6 +343,7 @@ function SignUp(props: { words: Words }) {
           error={shown('rrn', words.rrnRule)}
           autoComplete="off"
           required
+          readOnly={locked}
         />
         <Field
           label={words.phone}
@@ -349,11 +354,13 @@ function SignUp(props: { words: Words }) {
           hint={words.phoneRule}
           error={shown('phone', words.phoneRule)}
           autoComplete="tel"
+          readOnly={locked}
         />
-        {created === form.loginId && error !== undefined && <p role="status">{words.createdNotSignedIn}</p>}
+        {/* Always there, so that a screen reader announces the words when they come. */}
+        <p role="status">{created === undefined ? '' : words.createdNotSignedIn(created)}</p>
         <ProblemMessage problem={error} words={words} />
         <button type="submit" disabled={busy}>
-          {created === form.loginId ? words.logIn : words.signUp}
+          {locked ? words.logIn : words.signUp}
         </button>
       </form>
       <p>
@@ -814,9 +821,11 @@ function Points(props: { words: Words; lang: Lang }) {
             <select
               id="pay-account"
               value={pay.accountNo}
-              onChange={(event) =>
-                setPay({ ...pay, accountNo: (event.currentTarget as HTMLSelectElement).value })
-              }
+              onChange={(event) => {
+                // Read now: the event's currentTarget is gone by the time the update runs.
+                const accountNo = (event.currentTarget as HTMLSelectElement).value;
+                setPay((current) => ({ ...current, accountNo }));
+              }}
             >
               {(accounts.data?.items ?? []).map((account) => (
                 <option key={account.accountNo} value={account.accountNo}>
@@ -829,21 +838,21 @@ function Points(props: { words: Words; lang: Lang }) {
             label={words.cashAmount}
             name="cashAmount"
             value={pay.cash}
-            onInput={(cash) => setPay({ ...pay, cash })}
+            onInput={(cash) => setPay((current) => ({ ...current, cash }))}
             inputMode="numeric"
           />
           <Field
             label={words.pointAmount}
             name="pointAmount"
             value={pay.points}
-            onInput={(points) => setPay({ ...pay, points })}
+            onInput={(points) => setPay((current) => ({ ...current, points }))}
             inputMode="numeric"
           />
           <Field
             label={words.merchant}
             name="merchant"
             value={pay.merchant}
-            onInput={(merchant) => setPay({ ...pay, merchant })}
+            onInput={(merchant) => setPay((current) => ({ ...current, merchant }))}
             maxLength={50}
           />
           {payError && (

@@ -25,7 +25,8 @@ const en = {
   language: 'Language',
   haveNoLogin: 'New to Nuri Bank?',
   haveLogin: 'Already a customer?',
-  createdNotSignedIn: 'Your account was created, but signing in did not work. Press Log in to try again.',
+  createdNotSignedIn: (loginId: string) =>
+    `Your account ${loginId} was created, but signing in did not work. Press Log in to try again.`,
   loginIdRule: '4–20 lowercase letters, digits or _',
   passwordRule: '10–128 characters with at least one letter and one digit',
   nameRule: 'Your real name: Hangul or Latin letters and spaces, up to 50',
@@ -161,7 +162,8 @@ const ko: Words = {
   language: '언어',
   haveNoLogin: '처음이신가요?',
   haveLogin: '이미 고객이신가요?',
-  createdNotSignedIn: '계정은 만들어졌지만 로그인하지 못했습니다. 로그인을 눌러 다시 시도하세요.',
+  createdNotSignedIn: (loginId: string) =>
+    `계정 ${loginId}은(는) 만들어졌지만 로그인하지 못했습니다. 로그인을 눌러 다시 시도하세요.`,
   loginIdRule: '영문 소문자, 숫자, _ 4–20자',
   passwordRule: '영문과 숫자를 포함해 10–128자',
   nameRule: '실명: 한글 또는 영문과 공백, 50자 이내',

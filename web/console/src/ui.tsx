@@ -16,6 +16,7 @@ export function Field(props: {
   autoComplete?: string;
   inputMode?: 'numeric' | 'text';
   maxLength?: number;
+  readOnly?: boolean;
 }) {
   const id = useId();
   const hintId = `${id}-hint`;
@@ -34,6 +35,7 @@ export function Field(props: {
         autoComplete={props.autoComplete}
         inputMode={props.inputMode}
         maxLength={props.maxLength}
+        readOnly={props.readOnly}
         aria-invalid={props.error ? 'true' : undefined}
         aria-describedby={describedBy || undefined}
         onInput={(event) => props.onInput((event.currentTarget as HTMLInputElement).value)}

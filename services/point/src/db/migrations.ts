@@ -517,21 +517,6 @@ const startPaymentsInMemory: Migration = {
   },
 };
 
-// Every payment's row is written twice on the hot path (accepted PENDING, then
-// settled), and each write updates every index that covers a changed column.
-// (status, created_at) served only "PENDING and older than": PENDING rows are
-// the payments in flight (a few hundred at most), which the (status,
-// next_attempt_at) index finds as well, so it cost each payment two index
-// writes for nothing.
-const dropStatusCreatedIndex: Migration = {
-  up: async (db) => {
-    await sql`alter table payments drop index payments_status_created`.execute(db);
-  },
-  down: async (db) => {
-    await sql`alter table payments add index payments_status_created (status, created_at)`.execute(db);
-  },
-};
-
 /**
  * point's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
@@ -545,5 +530,4 @@ export const migrations: Record<string, Migration> = {
   '0003_start_payment_existing_first': startPaymentExistingFirst,
   '0004_start_payments_batch': startPaymentsBatch,
   '0005_start_payments_in_memory': startPaymentsInMemory,
-  '0006_payments_without_status_created_index': dropStatusCreatedIndex,
 };
