@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page, Request } from 'playwright-core';
 import { environmentWithSecrets } from '../../src/cli/secrets.ts';
 import { startTestSystem, type TestSystem } from '../harness.ts';
-import { BankClient, newCustomer, newPerson } from '../workload.ts';
+import { BankClient, newCustomer, newPerson, type Person } from '../workload.ts';
 import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from './browser.ts';
 
 // The customer console at / in a real Chromium, through the gateway of a real
@@ -47,18 +47,23 @@ async function assertAccessible(page: Page, name: string): Promise<void> {
   assert.deepEqual(await accessibilityViolations(page), [], `axe on ${name}`);
 }
 
+/** Fills the sign-up form (the phone only when `withPhone`) and presses Sign up. */
+async function submitSignUp(page: Page, person: Person, withPhone: boolean): Promise<void> {
+  await page.getByLabel('Login ID').fill(person.loginId);
+  await page.getByLabel('Password').fill(person.password);
+  await page.getByLabel('Name', { exact: true }).fill(person.name);
+  await page.getByLabel('Resident registration number').fill(person.rrn);
+  if (withPhone) await page.getByLabel('Phone').fill(person.phone);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+}
+
 async function signUpThroughConsole(
   page: Page,
   errors: readonly string[],
 ): Promise<{ loginId: string; password: string; name: string }> {
   const person = newPerson();
   await page.getByRole('link', { name: 'Sign up' }).click();
-  await page.getByLabel('Login ID').fill(person.loginId);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByLabel('Name', { exact: true }).fill(person.name);
-  await page.getByLabel('Resident registration number').fill(person.rrn);
-  await page.getByLabel('Phone').fill(person.phone);
-  await page.getByRole('button', { name: 'Sign up' }).click();
+  await submitSignUp(page, person, true);
   // Signed in, refused, or held back by a field rule: whichever shows first,
   // so a refusal fails here with what the page said, not a bare timeout.
   const signedIn = page.getByRole('button', { name: 'Log out' });
@@ -406,11 +411,7 @@ describe('the customer console', () => {
       // The sign-up went through; the sign-in after it never reaches the bank.
       await route.abort('connectionreset');
     });
-    await newcomer.page.getByLabel('Login ID').fill(person.loginId);
-    await newcomer.page.getByLabel('Password').fill(person.password);
-    await newcomer.page.getByLabel('Name', { exact: true }).fill(person.name);
-    await newcomer.page.getByLabel('Resident registration number').fill(person.rrn);
-    await newcomer.page.getByRole('button', { name: 'Sign up' }).click();
+    await submitSignUp(newcomer.page, person, false);
     await newcomer.page
       .getByRole('status')
       .filter({ hasText: `Your account ${person.loginId} was created` })

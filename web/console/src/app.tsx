@@ -276,14 +276,14 @@ function SignUp(props: { words: Words }) {
     setBusy(true);
     setError(undefined);
     try {
-      const body: Record<string, string> = {
-        loginId: form.loginId,
-        password: form.password,
-        name: form.name.trim(),
-        rrn: form.rrn,
-      };
-      if (form.phone !== '') body.phone = form.phone;
       if (!locked) {
+        const body: Record<string, string> = {
+          loginId: form.loginId,
+          password: form.password,
+          name: form.name.trim(),
+          rrn: form.rrn,
+        };
+        if (form.phone !== '') body.phone = form.phone;
         await call('POST', '/api/v1/auth/signup', body, { anonymous: true });
         setCreated(form.loginId);
       }
