@@ -22,7 +22,7 @@ import {
 } from '../../services/coupon/src/events/hand-off.ts';
 import { campaignKeys } from '../../services/coupon/src/redis/campaign-store.ts';
 import { issueScript } from '../../services/coupon/src/redis/scripts.ts';
-import { cpuBreakdown, cpuMsPerOperation, cpuSnapshot } from './machine.ts';
+import { bareProxyGroup, cpuBreakdown, cpuMsPerOperation, cpuSnapshot } from './machine.ts';
 import { runOpenLoop } from './open-loop.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
@@ -129,27 +129,80 @@ async function routeCeiling(context: SuiteContext, url: string, label: string): 
   return { ...saturated, lightLoad: await lightLoadLatency(context, url, jwksPath, `${label} light`) };
 }
 
-async function bareFastify(context: SuiteContext): Promise<Measurement> {
-  const server = fork(fileURLToPath(new URL('./bare-server.ts', import.meta.url)), [], {
+/** Forks one of the suite's bare servers and waits for the port it listens on. */
+async function forkServer(
+  file: string,
+  args: readonly string[],
+  label: string,
+): Promise<{ port: number; stop: () => void }> {
+  const server = fork(fileURLToPath(new URL(file, import.meta.url)), [...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const stop = () => void server.kill('SIGTERM');
   try {
     const port = await new Promise<number>((resolve, reject) => {
       server.once('message', (message) => resolve((message as { port: number }).port));
-      server.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+      server.once('exit', (code) => reject(new Error(`${label} exited with ${code}`)));
     });
+    return { port, stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
+
+async function bareFastify(context: SuiteContext): Promise<Measurement> {
+  const server = await forkServer('./bare-server.ts', [], 'bare server');
+  try {
+    const url = `http://127.0.0.1:${server.port}`;
     // A new server each run: it warms up before it is measured.
-    await routeRate(context, `http://127.0.0.1:${port}`, '/', 'warm-up', warmUpS);
-    const { value, loadGeneratorShare } = await routeRate(
-      context,
-      `http://127.0.0.1:${port}`,
-      '/',
-      'bare-fastify',
-    );
+    await routeRate(context, url, '/', 'warm-up', warmUpS);
+    const { value, loadGeneratorShare } = await routeRate(context, url, '/', 'bare-fastify');
     // Its server is none of the system's processes: the system's CPU per request would say nothing.
     return { value, ...(loadGeneratorShare === undefined ? {} : { loadGeneratorShare }) };
   } finally {
-    server.kill('SIGTERM');
+    server.stop();
+  }
+}
+
+/**
+ * The least a hop costs here: bare-server.ts's route through bare-proxy.ts
+ * (node:http in, an undici Pool out, nothing else), each its own process.
+ * Its CPU per request is the proxy process's alone (machine.ts's "bare
+ * proxy" group), to set beside what the gateway's hop costs (jwks-gateway
+ * less jwks-direct, per request).
+ */
+async function bareProxy(context: SuiteContext): Promise<Measurement> {
+  const upstream = await forkServer('./bare-server.ts', [], 'bare server');
+  try {
+    const proxy = await forkServer('./bare-proxy.ts', [`http://127.0.0.1:${upstream.port}`], 'bare proxy');
+    try {
+      const url = `http://127.0.0.1:${proxy.port}`;
+      await routeRate(context, url, '/', 'warm-up', warmUpS);
+      const { load, cpu } = await context.load(
+        {
+          url,
+          mode: 'closed',
+          connections: ceilingConnections,
+          durationS: context.options.ceilingDurationS,
+          templates: [{ method: 'GET', path: '/' }],
+          timeoutS: 10,
+        },
+        'bare-proxy',
+      );
+      const answered = load.statuses['200'] ?? 0;
+      return {
+        value: answered / load.durationS,
+        loadGeneratorShare: load.cpu.machineShare,
+        ...(answered === 0
+          ? {}
+          : { cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered, [bareProxyGroup]).total }),
+      };
+    } finally {
+      proxy.stop();
+    }
+  } finally {
+    upstream.stop();
   }
 }
 
@@ -159,16 +212,10 @@ async function bareFastify(context: SuiteContext): Promise<Measurement> {
  * that, as in the rush, the first requests issue and the rest are refused.
  */
 async function issueRoute(context: SuiteContext, environment: CeilingEnvironment): Promise<Measurement> {
-  const server = fork(
-    fileURLToPath(new URL('./issue-route-server.ts', import.meta.url)),
-    [environment.redisUrl],
-    {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
+  const server = await forkServer('./issue-route-server.ts', [environment.redisUrl], 'issue-route server');
   const redis = createRedis({ url: environment.redisUrl, name: 'bench-ceiling', commandTimeoutMs: 30_000 });
   const campaigns: string[] = [];
-  let port = 0;
+  const { port } = server;
   const campaign = async (quantity: number) => {
     const campaignId = `bench-ceiling-${randomBytes(6).toString('hex')}`;
     campaigns.push(campaignId);
@@ -204,10 +251,6 @@ async function issueRoute(context: SuiteContext, environment: CeilingEnvironment
     return { value: answered / load.durationS, loadGeneratorShare: load.cpu.machineShare };
   };
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.once('message', (message) => resolve((message as { port: number }).port));
-      server.once('exit', (code) => reject(new Error(`issue-route server exited with ${code}`)));
-    });
     // A new server each run: it warms up (on a campaign that never sells out) before it is measured.
     await rate(await campaign(100_000_000), 'warm-up', warmUpS);
     return await rate(
@@ -216,7 +259,7 @@ async function issueRoute(context: SuiteContext, environment: CeilingEnvironment
       context.options.ceilingDurationS,
     );
   } finally {
-    server.kill('SIGTERM');
+    server.stop();
     for (const campaignId of campaigns) {
       const keys = campaignKeys(campaignId);
       await redis.del(keys.meta, keys.holders, keys.pending, keys.unconfirmed);
@@ -475,6 +518,13 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
     measure: bareFastify,
   },
   {
+    name: 'bare-proxy',
+    title: 'Bare proxy hop',
+    unit: 'req/s',
+    how: "GET / on the bare Fastify server through a bare proxy (node:http in, an undici Pool out, nothing else: no router, hooks, logs, metrics, token or rate limit), each its own process; 50 connections. CPU ms/req: the proxy process alone, the least a hop costs; beside it the gateway's hop (jwks-gateway less jwks-direct)",
+    measure: bareProxy,
+  },
+  {
     name: 'jwks-direct',
     title: 'Bare service route, direct',
     unit: 'req/s',
@@ -540,12 +590,13 @@ export const ceilingDefinitions: readonly CeilingDefinition[] = [
   },
 ];
 
-/** The bare-route pair and the gateway's figure belong together: one without the others says little. */
+/** The bare routes and the gateway's figure belong together: one without the others says little. */
 export function ceilingsToMeasure(needed: ReadonlySet<CeilingName>): CeilingDefinition[] {
   const wanted = new Set(needed);
   if (wanted.has('jwks-gateway')) {
     wanted.add('jwks-direct');
     wanted.add('bare-fastify');
+    wanted.add('bare-proxy');
   }
   return ceilingDefinitions.filter((definition) => wanted.has(definition.name));
 }

@@ -53,6 +53,9 @@ function round2(value: number): number {
 const ticksPerSecond = 100;
 const serviceCommand = /services\/([a-z-]+)\/src\/server\.ts/;
 
+/** The bare-proxy ceiling's proxy process (ceilings.ts): its CPU is that ceiling's CPU per request. */
+export const bareProxyGroup = 'bare proxy';
+
 export interface CpuSnapshot {
   atMs: number;
   /** Busy ticks of the whole machine (all cores), from /proc/stat. */
@@ -81,6 +84,8 @@ export function groupOf(pid: number, parentPid: number, command: string, name: s
     if (command.includes('load-worker.ts')) return 'load generator';
     // The outbox relay and inbox consumer outbox-relay-* measure: the system under test there.
     if (command.includes('outbox-relay-worker.ts')) return 'outbox relay';
+    // The bare-proxy ceiling's hop (its upstream, bare-server.ts, is in no group).
+    if (command.includes('bare-proxy.ts')) return bareProxyGroup;
     // The peer's every thread (Tomcat, Kafka, Hikari, GC, JIT) is in this one process's ticks.
     if (name === 'java' && command.includes(`/${peerJarName} `)) return peerProcessGroup;
   }

@@ -3,11 +3,13 @@
 import {
   describeAddedLatency,
   describeComparison,
+  describeGatewayHop,
   everyRun,
   formatLightLoad,
   formatShare,
   formatSpread,
   gatewayAddedLatency,
+  gatewayHopCpu,
   type ScenarioReport,
   type SuiteReport,
 } from './report.ts';
@@ -343,6 +345,7 @@ ${throughputChart(scenario)}
 export function renderHtml(report: SuiteReport): string {
   const machine = report.machine;
   const addedLatency = gatewayAddedLatency(report.ceilings);
+  const hop = gatewayHopCpu(report.ceilings);
   const ceilingRows = report.ceilings
     .map(
       (ceiling) => `<tr>
@@ -409,6 +412,7 @@ ${cpuPerOperationTable(report.scenarios)}
 ${ceilingRows}
 </table>
 ${addedLatency === undefined ? '' : `<p>${escapeHtml(describeAddedLatency(addedLatency))}</p>`}
+${hop === undefined ? '' : `<p>${escapeHtml(describeGatewayHop(hop))}</p>`}
 <h2>Reconciliation after the load</h2>
 <ul class="invariants">${reconciliation || '<li>not run</li>'}</ul>
 ${report.profiles.length === 0 ? '' : `<h2>CPU profiles</h2>\n<p>Open in Chrome DevTools (Performance → Load profile) or speedscope.</p>\n<ul>${report.profiles.map((file) => `<li><a href="${escapeHtml(file)}">${escapeHtml(file)}</a></li>`).join('')}</ul>`}

@@ -1,7 +1,7 @@
 // report.json's shape, and the plain-text summary printed at the end.
 import type { CpuBreakdown, MachineInfo } from './machine.ts';
 import type { ScenarioName, SuiteOptions } from './options.ts';
-import type { Scenario } from './scenario.ts';
+import type { CeilingName, Scenario } from './scenario.ts';
 import { digitsForUnit, formatNumber, type LatencySummary, ratio, type Spread, spreadOf } from './stats.ts';
 
 export interface Invariant {
@@ -190,6 +190,37 @@ export function describeAddedLatency(added: AddedLatency): string {
   );
 }
 
+export interface HopCpu {
+  /** The gateway's CPU per request: jwks-gateway's less jwks-direct's, median against median. */
+  gatewayMs: number;
+  /** A bare proxy's (the bare-proxy ceiling: the proxy process alone). */
+  bareMs: number;
+}
+
+/**
+ * What one hop through the gateway costs in CPU against the least a hop
+ * costs here; undefined unless all three ceilings measured it.
+ */
+export function gatewayHopCpu(ceilings: readonly CeilingReport[]): HopCpu | undefined {
+  const cpuOf = (name: CeilingName) => {
+    const ceiling = ceilings.find((candidate) => candidate.name === name);
+    return ceiling?.error === undefined ? ceiling?.cpuMsPerRequest?.median : undefined;
+  };
+  const direct = cpuOf('jwks-direct');
+  const viaGateway = cpuOf('jwks-gateway');
+  const bare = cpuOf('bare-proxy');
+  if (direct === undefined || viaGateway === undefined || bare === undefined || bare <= 0) return undefined;
+  return { gatewayMs: viaGateway - direct, bareMs: bare };
+}
+
+export function describeGatewayHop(hop: HopCpu): string {
+  return (
+    `a hop costs ${formatNumber(hop.gatewayMs, 3)} ms of CPU per request through the gateway ` +
+    `(jwks-gateway less jwks-direct), ${formatNumber(hop.bareMs, 3)} through a bare proxy ` +
+    `(bare-proxy): ${formatNumber(hop.gatewayMs / hop.bareMs, 2)} ×`
+  );
+}
+
 /** The plain-text summary: one line per scenario and per ceiling. */
 export function renderSummaryTable(report: SuiteReport): string {
   const scenarioRows = report.scenarios.map((scenario) => [
@@ -260,6 +291,8 @@ export function renderSummaryTable(report: SuiteReport): string {
   }
   const added = gatewayAddedLatency(report.ceilings);
   if (added !== undefined) lines.push('', describeAddedLatency(added));
+  const hop = gatewayHopCpu(report.ceilings);
+  if (hop !== undefined) lines.push(describeGatewayHop(hop));
   if (report.reconciliation.length > 0) {
     const reconciled = report.reconciliation.every((check) => check.ok);
     lines.push('', `reconciliation after the load: ${reconciled ? 'OK' : 'MISMATCH'}`);

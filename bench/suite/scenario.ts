@@ -19,6 +19,7 @@ import type { BenchSystem } from './system.ts';
 /** The machine's ceilings a scenario can be compared with (ceilings.ts measures them). */
 export type CeilingName =
   | 'bare-fastify'
+  | 'bare-proxy'
   | 'jwks-direct'
   | 'jwks-gateway'
   | 'redis-evalsha'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type CpuSnapshot, cpuBreakdown, groupOf } from '../suite/machine.ts';
+import { bareProxyGroup, type CpuSnapshot, cpuBreakdown, groupOf } from '../suite/machine.ts';
 
 function snapshot(atMs: number, busy: number, processes: Array<[number, string, number]>): CpuSnapshot {
   return {
@@ -68,4 +68,15 @@ test('when the run itself started a shared server (nothing ran before it), then 
   const producer =
     'java -Xmx256m -cp /repo/.cache/kafka/libs/* org.apache.kafka.tools.ProducerPerformance --topic t ';
   assert.equal(groupOf(17159, process.pid, producer, 'java'), undefined);
+});
+
+test('when the bare-proxy ceiling runs, then its proxy is the bare proxy group and its upstream is in none', () => {
+  const proxy = '/usr/bin/node /repo/bench/suite/bare-proxy.ts http://127.0.0.1:40001 ';
+  assert.equal(groupOf(5001, process.pid, proxy, 'node'), bareProxyGroup);
+  assert.equal(
+    groupOf(5002, process.pid, '/usr/bin/node /repo/bench/suite/bare-server.ts ', 'node'),
+    undefined,
+  );
+  // Not the suite's child: not ours to count.
+  assert.equal(groupOf(5003, 1, proxy, 'node'), undefined);
 });

@@ -7,6 +7,7 @@ import {
   describeComparison,
   formatLightLoad,
   gatewayAddedLatency,
+  gatewayHopCpu,
   type RunRecord,
   renderSummaryTable,
   type SuiteReport,
@@ -362,5 +363,51 @@ describe("the gateway's added latency", () => {
       undefined,
     );
     assert.doesNotMatch(renderSummaryTable({ ...suiteReport([]), ceilings: [direct] }), /gateway adds/);
+  });
+});
+
+describe('the gateway hop beside a bare proxy hop', () => {
+  const ceiling = (name: string, cpu: number[] | undefined, error?: string): CeilingReport => ({
+    name,
+    title: name,
+    unit: 'req/s',
+    how: 'GET',
+    value: spreadOf([10_000]),
+    ...(cpu === undefined ? {} : { cpuMsPerRequest: spreadOf(cpu) }),
+    ...(error === undefined ? {} : { error }),
+  });
+
+  test('when the three ceilings measured their CPU, then the gateway hop is through-gateway less direct, set beside the bare one', () => {
+    const ceilings = [
+      ceiling('bare-proxy', [0.08, 0.07, 0.09]),
+      ceiling('jwks-direct', [0.05, 0.06, 0.04]),
+      ceiling('jwks-gateway', [0.2, 0.19, 0.21]),
+    ];
+    const hop = gatewayHopCpu(ceilings);
+    assert.ok(hop !== undefined);
+    assert.ok(Math.abs(hop.gatewayMs - 0.15) < 1e-9);
+    assert.ok(Math.abs(hop.bareMs - 0.08) < 1e-9);
+    const table = renderSummaryTable({ ...suiteReport([]), ceilings });
+    assert.match(
+      table,
+      /a hop costs 0\.150 ms of CPU per request through the gateway \(jwks-gateway less jwks-direct\), 0\.080 through a bare proxy \(bare-proxy\): 1\.88 ×/,
+    );
+    assert.match(renderHtml({ ...suiteReport([]), ceilings }), /a hop costs 0\.150 ms of CPU per request/);
+  });
+
+  test('when one of them is missing, failed or has no CPU figure, then nothing is claimed', () => {
+    const direct = ceiling('jwks-direct', [0.05]);
+    const gateway = ceiling('jwks-gateway', [0.2]);
+    assert.equal(gatewayHopCpu([direct, gateway]), undefined);
+    assert.equal(gatewayHopCpu([direct, gateway, ceiling('bare-proxy', undefined)]), undefined);
+    assert.equal(
+      gatewayHopCpu([direct, gateway, ceiling('bare-proxy', [0.08], 'bare proxy exited with 1')]),
+      undefined,
+    );
+    assert.equal(gatewayHopCpu([ceiling('bare-proxy', [0.08]), gateway]), undefined);
+    assert.doesNotMatch(
+      renderSummaryTable({ ...suiteReport([]), ceilings: [direct, gateway] }),
+      /a hop costs/,
+    );
   });
 });
