@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyRequest,
   type FastifySchemaCompiler,
   type FastifySchemaValidationError,
+  LogController,
 } from 'fastify';
 import { Gauge } from 'prom-client';
 import Type, { type Static, type TSchema } from 'typebox';
@@ -141,6 +142,36 @@ const drainingApps = new WeakSet<object>();
 // Set by runServer from the service's config (NURI_INSTANCE_RESTARTS), shown by /health/ready.
 const restartsOfApps = new WeakMap<object, number>();
 
+/**
+ * One access line per request, written when it is answered: the request
+ * (method, URL, host, peer) and its answer (status, time) together, as
+ * `request completed` (or `request errored`). Fastify's default writes a
+ * second line, `incoming request`, as each arrives; at the default level
+ * (info) that line cost as much as the one kept, and the two together about
+ * as much CPU again as the request itself (docs/performance-log.md, the
+ * access log). A request still open has no line until it is answered or
+ * timed out (requestTimeoutMs); its span (tracing) shows it meanwhile.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (this.isLogDisabled(request)) return;
+    if (error) {
+      reply.log.error(
+        { req: request, res: reply, err: error, responseTime: reply.elapsedTime },
+        'request errored',
+      );
+    } else {
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    }
+  }
+}
+
 /** A Fastify instance with request ids, problem+json errors, health and metrics routes. It never listens. */
 export function createHttpApp(options: HttpAppOptions) {
   const {
@@ -159,6 +190,7 @@ export function createHttpApp(options: HttpAppOptions) {
   } = options;
   const app = Fastify({
     loggerInstance: logger,
+    logController: new AccessLog(),
     bodyLimit: bodyLimitBytes,
     requestTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,

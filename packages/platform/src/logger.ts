@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Level, type LogFn, type Logger } from 'pino';
-import { redact, redactString } from './masking.ts';
+import { isCleanJsonText, redact, redactString } from './masking.ts';
 import { activeTraceIds, offerSpanLogger, tracingEnabled } from './tracing.ts';
 
 export type { Logger } from 'pino';
@@ -48,8 +48,9 @@ function redactFormatArguments(this: Logger, args: Parameters<LogFn>, method: Lo
   method.apply(this, redactedArgs as Parameters<LogFn>);
 }
 
-/** Redacts one serialized log line (JSON plus newline). */
+/** Redacts one serialized log line (JSON plus newline); a line with nothing to redact is written as it is. */
 export function redactLine(line: string): string {
+  if (isCleanJsonText(line)) return line;
   try {
     return `${JSON.stringify(redact(JSON.parse(line)))}\n`;
   } catch {

@@ -123,6 +123,22 @@ describe('createHttpApp: request ids', () => {
     }
   });
 
+  it('when a request is answered, then one access line holds the request and its answer', async () => {
+    const { app, logs } = buildTestApp();
+    await app.inject({ method: 'GET', url: '/items?limit=3', headers: { 'x-request-id': 'access-1' } });
+    const mine = logs().filter((line) => line.reqId === 'access-1');
+    assert.equal(mine.length, 1, JSON.stringify(mine));
+    const [line] = mine;
+    assert.equal(line.msg, 'request completed');
+    assert.equal(line.level, 30);
+    assert.deepEqual(
+      { method: line.req.method, url: line.req.url, status: line.res.statusCode },
+      { method: 'GET', url: '/items?limit=3', status: 200 },
+    );
+    assert.equal(typeof line.responseTime, 'number');
+    assert.ok(!logs().some((entry) => entry.msg === 'incoming request'));
+  });
+
   it('when a request is logged, then the log line carries the request id as reqId', async () => {
     const { app, logs } = buildTestApp();
     await app.inject({ method: 'GET', url: '/items/1', headers: { 'x-request-id': 'trace-1' } });

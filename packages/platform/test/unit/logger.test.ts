@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, redactLine } from '../../src/logger.ts';
+import { isCleanJsonText, redact } from '../../src/masking.ts';
 
 const fullName = '홍길동';
 const rrn = '900101-1234567';
@@ -105,5 +106,76 @@ describe('createLogger', () => {
 describe('redactLine', () => {
   it('when the line is not JSON, then patterns are still masked', () => {
     assert.equal(redactLine(`plain ${rrn}\n`), 'plain 900101-1******\n');
+  });
+});
+
+describe('redactLine on lines with nothing to redact', () => {
+  /** What the full path makes of a line: parsed, walked, serialized again. */
+  const redactedFully = (line: string) => JSON.parse(`${JSON.stringify(redact(JSON.parse(line)))}`);
+
+  it('when a line holds no key a rule applies to and no shape, then it is written exactly as it came', () => {
+    const access =
+      '{"level":30,"time":1796645216963,"service":"gateway","pid":12532,"reqId":"01a25066-62c3-737b-bf65-aba7fef7ba23","req":{"method":"POST","url":"/api/v1/accounts/123-456-789012/withdrawals","host":"127.0.0.1:8080","remoteAddress":"127.0.0.1","remotePort":33448},"msg":"incoming request"}\n';
+    assert.ok(isCleanJsonText(access));
+    assert.equal(redactLine(access), access);
+    assert.deepEqual(redactedFully(access), JSON.parse(access));
+  });
+
+  it('when a line holds a key a rule applies to or a shape anywhere, then it goes the full way and comes out masked', () => {
+    const lines: Array<[string, string]> = [
+      [`{"msg":"x","name":"${fullName}"}`, fullName],
+      [`{"msg":"x","user":{"phoneNumber":"${phone}"}}`, phoneTail],
+      [`{"msg":"x","refresh_token":"${refreshToken}"}`, refreshToken],
+      [`{"msg":"x","Authorization":"opaque-${refreshToken}"}`, refreshToken],
+      [`{"msg":"x","dbPassword":"${password}"}`, password],
+      [`{"msg":"rrn ${rrn}"}`, rrnDigits],
+      [`{"msg":"call ${phone}"}`, phoneTail],
+      [`{"msg":"sent ${accessToken}"}`, accessToken],
+      [`{"msg":"x","note":"Bearer ${refreshToken}"}`, refreshToken],
+      [`{"msg":"x","url":"/cb?token=${refreshToken}"}`, refreshToken],
+    ];
+    for (const [line, secret] of lines) {
+      assert.ok(!isCleanJsonText(line), line);
+      const out = redactLine(`${line}\n`);
+      assert.ok(!out.replace(/"(time|pid)":\d+/g, '').includes(secret), `leaked ${secret}: ${out}`);
+    }
+  });
+
+  it('when an escape could hide a shape from the text as written, then the line goes the full way', () => {
+    // As written, "\t" and "\n" are a backslash and a letter: neither is the space
+    // or the word boundary the shapes need, but their parsed strings have both.
+    const tabbed = `{"msg":"x","note":"Bearer\\t${refreshToken}"}`;
+    const newline = `{"msg":"x","note":"line\\n${accessToken}"}`;
+    for (const line of [tabbed, newline]) {
+      assert.ok(!isCleanJsonText(line), line);
+      const out = redactLine(`${line}\n`);
+      assert.ok(!out.includes(refreshToken) && !out.includes(accessToken), out);
+    }
+  });
+
+  it('when the logger writes lines of every kind, then the clean ones come out as the full path would make them and the rest take it', () => {
+    const { lines, destination } = captureLines();
+    const logger = createLogger({ name: 'gateway', destination });
+    const request = logger.child({ reqId: '01a25066-62c3-737b-bf65-aba7fef7ba23' });
+    request.info({ req: { method: 'GET', url: '/api/v1/me', remotePort: 1 } }, 'incoming request');
+    request.info({ res: { statusCode: 200 }, responseTime: 1.5 }, 'request completed');
+    request.warn({ account: '123-456-789012', amount: '1000' }, '한글 메시지');
+    request.warn('a "quoted" word');
+    request.info({ phone, nested: { deeper: [1, 'two', { rrn }] } }, 'pii');
+    assert.equal(lines.length, 5);
+    // The first three had nothing to redact: written as they came, which is what the full path makes of them.
+    for (const line of lines.slice(0, 3)) {
+      assert.ok(isCleanJsonText(line), line);
+      assert.deepEqual(JSON.parse(line), redactedFully(line), line);
+    }
+    assert.equal(JSON.parse(lines[2] ?? '').msg, '한글 메시지');
+    // An escaped quote is a backslash as written: that line went the full way, unchanged by it.
+    assert.ok(!isCleanJsonText(lines[3] ?? ''));
+    assert.equal(JSON.parse(lines[3] ?? '').msg, 'a "quoted" word');
+    // So did the one with personal data, and came out masked.
+    const pii = JSON.parse(lines[4] ?? '');
+    assert.equal(pii.phone, '010-1234-****');
+    assert.equal(pii.nested.deeper[2].rrn, '900101-1******');
+    assertNoSecrets(lines.join(''));
   });
 });
