@@ -185,6 +185,8 @@ async function runSuite(options: SuiteOptions, command: string): Promise<number>
     redisUrl: cliConfig.NURI_REDIS_URL,
     brokers: kafkaBrokerList(cliConfig),
   };
+  // Every service the run starts (the system's, core-*'s own core-payment) reads it.
+  process.env.NURI_E2E_LOG_LEVEL = options.logLevel;
   const startedAt = new Date();
   const machine = describeMachine(repoRoot);
   const loadAverageBefore = loadAverage();
@@ -319,7 +321,7 @@ export async function runBench(
   }
   let options: SuiteOptions;
   try {
-    options = parseSuiteOptions([...argv], join(repoRoot, 'bench', 'results'));
+    options = parseSuiteOptions([...argv], join(repoRoot, 'bench', 'results'), process.env);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`${error.message}\n\n${usage}\n`);

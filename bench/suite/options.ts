@@ -1,7 +1,10 @@
 // The suite's command line: which scenarios, and how big. Pure, so it is
 // unit-tested (bench/test/options.test.ts); main.ts turns it into a run.
 import { parseArgs } from 'node:util';
+import { logLevels } from '@nuri/platform/service';
 import { parseScale, type Scale } from '../../src/cli/topology.ts';
+
+export type LogLevel = (typeof logLevels)[number];
 
 /**
  * Every scenario, in the order a full run takes them, with the line `--help`
@@ -119,6 +122,13 @@ export interface SuiteOptions {
    */
   tracing: boolean;
   /**
+   * The services' NURI_LOG_LEVEL: warn by default (no line per request, as
+   * every figure since the issue's was measured), info as deployed (one
+   * access line per request in each service); NURI_E2E_LOG_LEVEL when no
+   * --log-level is given.
+   */
+  logLevel: LogLevel;
+  /**
    * A checkout of the seed (FISA-Team-CE/tech-semina-msa): its root or its
    * cloud-services/msa-coupon-service folder, for peer-coupon-seed.
    */
@@ -162,6 +172,8 @@ options:
                         in the report's folder (open in Chrome DevTools or speedscope)
   --scale name=n,…      run n instances of a service, as npm start -- --scale does (gateways share
                         the public port, so the load spreads over them)
+  --log-level L         the services' NURI_LOG_LEVEL (default: warn, or NURI_E2E_LOG_LEVEL; npm start,
+                        Compose and Kubernetes run info: one access line per request in each service)
   --tracing             run the services with tracing on (spans exported over OTLP to a sink in the
                         suite): compare withdraw's CPU per withdrawal with a run without it
   --peer-src DIR        peer-coupon(-seed): a checkout of github.com/FISA-Team-CE/tech-semina-msa (its
@@ -195,7 +207,18 @@ function share(flag: string, text: string | undefined, fallback: number): number
   return value;
 }
 
-export function parseSuiteOptions(argv: string[], defaultResultsDir: string): SuiteOptions {
+function logLevelOf(flag: string, text: string): LogLevel {
+  if (!(logLevels as readonly string[]).includes(text)) {
+    throw new UsageError(`${flag} wants one of ${logLevels.join(', ')}, not '${text}'`);
+  }
+  return text as LogLevel;
+}
+
+export function parseSuiteOptions(
+  argv: string[],
+  defaultResultsDir: string,
+  environment: NodeJS.ProcessEnv = {},
+): SuiteOptions {
   let parsed: ReturnType<typeof parseWith>;
   try {
     parsed = parseWith(argv);
@@ -234,6 +257,10 @@ export function parseSuiteOptions(argv: string[], defaultResultsDir: string): Su
     profile: values.profile,
     scale: parseScaleOption(values.scale),
     tracing: values.tracing,
+    logLevel:
+      values['log-level'] !== undefined
+        ? logLevelOf('--log-level', values['log-level'])
+        : logLevelOf('NURI_E2E_LOG_LEVEL', environment.NURI_E2E_LOG_LEVEL ?? 'warn'),
     peerSrc: values['peer-src'],
   };
   const needPeer = options.scenarios.filter((name) => scenariosNeedingPeerSource.includes(name));
@@ -282,6 +309,7 @@ function parseWith(argv: string[]) {
       profile: { type: 'boolean', default: false },
       scale: { type: 'string' },
       tracing: { type: 'boolean', default: false },
+      'log-level': { type: 'string' },
       'peer-src': { type: 'string' },
     },
   });

@@ -389,7 +389,7 @@ section { border-top: 1px solid #e5e7eb; margin-top: 16px; }
 <h1>Nuri Bank bench <span class="${report.ok ? 'ok' : 'bad'}">${report.ok ? 'PASSED' : 'FAILED'}</span></h1>
 <p>${escapeHtml(report.startedAt)} → ${escapeHtml(report.finishedAt)} · <code>${escapeHtml(report.command)}</code></p>
 <p>${escapeHtml(machine.cpuModel)}, ${machine.cores} cores, ${machine.memoryGb} GB, Linux ${escapeHtml(machine.kernel)}, Node ${escapeHtml(machine.node)} ·
-commit <code>${escapeHtml(machine.commit)}</code>${machine.dirty ? ' with uncommitted changes' : ''} · load average before ${report.loadAverageBefore.join(' ')}, after ${report.loadAverageAfter.join(' ')}</p>
+commit <code>${escapeHtml(machine.commit)}</code>${machine.dirty ? ' with uncommitted changes' : ''} · load average before ${report.loadAverageBefore.join(' ')}, after ${report.loadAverageAfter.join(' ')} · services logging at ${escapeHtml(report.options.logLevel)}</p>
 <p>Load generator: ${escapeHtml(report.loadGenerator.tool)}. ${escapeHtml(report.loadGenerator.why)}</p>
 <h2>Summary</h2>
 <table>

@@ -263,7 +263,8 @@ export function renderSummaryTable(report: SuiteReport): string {
   const lines = [
     `Nuri Bank bench, ${report.startedAt} — ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, ` +
       `commit ${machine.commit.slice(0, 12)}${machine.dirty ? ' (+ uncommitted changes)' : ''}`,
-    `load average before ${report.loadAverageBefore.join(' ')}, after ${report.loadAverageAfter.join(' ')}`,
+    `load average before ${report.loadAverageBefore.join(' ')}, after ${report.loadAverageAfter.join(' ')}; ` +
+      `services logging at ${report.options.logLevel}${report.options.logLevel === 'warn' ? ' (no access log)' : ''}`,
     '',
     pad([
       [

@@ -36,6 +36,18 @@ describe('suite options', () => {
     assert.equal(parse(['withdraw', '--no-warm-up']).warmUp, false);
   });
 
+  test('when --log-level is given, then the services log at it; else at NURI_E2E_LOG_LEVEL, else at warn; a bad one is a usage error', () => {
+    assert.equal(parse([]).logLevel, 'warn');
+    assert.equal(parse(['withdraw', '--log-level', 'info']).logLevel, 'info');
+    assert.equal(parseSuiteOptions([], '/tmp', { NURI_E2E_LOG_LEVEL: 'info' }).logLevel, 'info');
+    assert.equal(
+      parseSuiteOptions(['--log-level', 'error'], '/tmp', { NURI_E2E_LOG_LEVEL: 'info' }).logLevel,
+      'error',
+    );
+    assert.throws(() => parse(['--log-level', 'verbose']), UsageError);
+    assert.throws(() => parseSuiteOptions([], '/tmp', { NURI_E2E_LOG_LEVEL: 'loud' }), UsageError);
+  });
+
   test('when --tracing is given, then the system runs with tracing on; by default it is off', () => {
     assert.equal(parse([]).tracing, false);
     assert.equal(parse(['withdraw', '--tracing']).tracing, true);

@@ -411,3 +411,12 @@ describe('the gateway hop beside a bare proxy hop', () => {
     );
   });
 });
+
+describe('the level the services logged at', () => {
+  test('when a run is summed up, then its header says the level, and that warn means no access log', () => {
+    assert.match(renderSummaryTable(suiteReport([])), /; services logging at warn \(no access log\)\n/);
+    const atInfo = { ...suiteReport([]), options: parseSuiteOptions(['--log-level', 'info'], '/tmp') };
+    assert.match(renderSummaryTable(atInfo), /; services logging at info\n/);
+    assert.match(renderHtml(atInfo), /services logging at info<\/p>/);
+  });
+});
