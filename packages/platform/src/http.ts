@@ -142,6 +142,9 @@ const drainingApps = new WeakSet<object>();
 // Set by runServer from the service's config (NURI_INSTANCE_RESTARTS), shown by /health/ready.
 const restartsOfApps = new WeakMap<object, number>();
 
+/** The problem code each problem answer carried (sendProblem), for its access line. */
+const problemCodes = new WeakMap<FastifyReply, string>();
+
 /**
  * One access line per request, written when it is answered: the request
  * (method, URL, host, peer) and its answer (status, time) together, as
@@ -150,7 +153,8 @@ const restartsOfApps = new WeakMap<object, number>();
  * (info) that line cost as much as the one kept, and the two together about
  * as much CPU again as the request itself (docs/performance-log.md, the
  * access log). A request still open has no line until it is answered or
- * timed out (requestTimeoutMs); its span (tracing) shows it meanwhile.
+ * timed out (requestTimeoutMs); its span (tracing) shows it meanwhile. An
+ * answer that is a problem carries its `code` on the same line.
  */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -167,7 +171,13 @@ class AccessLog extends LogController {
         'request errored',
       );
     } else {
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      const code = problemCodes.get(reply);
+      reply.log.info(
+        code === undefined
+          ? { req: request, res: reply, responseTime: reply.elapsedTime }
+          : { req: request, res: reply, code, responseTime: reply.elapsedTime },
+        'request completed',
+      );
     }
   }
 }
@@ -590,8 +600,9 @@ function handleError(
     );
     return;
   }
-  const level = problem.status >= 500 ? 'warn' : 'info';
-  request.log[level]({ code: problem.code, status: problem.status }, 'request failed');
+  // A 4xx is the client's: its code is on the access line. A 5xx is ours to look at, at warn too.
+  if (problem.status >= 500)
+    request.log.warn({ code: problem.code, status: problem.status }, 'request failed');
   sendProblem(request, reply, problem.status, problem.code, problem.detail, problem.extra);
 }
 
@@ -681,6 +692,7 @@ function sendProblem(
     detail,
     traceId: request.id,
   };
+  problemCodes.set(reply, code);
   reply.code(status).header(requestIdHeader, request.id).type(problemContentType).send(body);
 }
 

@@ -139,6 +139,25 @@ describe('createHttpApp: request ids', () => {
     assert.ok(!logs().some((entry) => entry.msg === 'incoming request'));
   });
 
+  it('when a request is answered with a problem, then its code is on the access line; a 5xx also gets a warning of its own', async () => {
+    const { app, logs } = buildTestApp();
+    await app.inject({ method: 'GET', url: '/items/7', headers: { 'x-request-id': 'taken-1' } });
+    await app.inject({ method: 'GET', url: '/core-down', headers: { 'x-request-id': 'down-1' } });
+    const taken = logs().filter((line) => line.reqId === 'taken-1');
+    assert.deepEqual(
+      taken.map((line) => [line.msg, line.res?.statusCode, line.code]),
+      [['request completed', 409, 'ALREADY_ISSUED']],
+    );
+    const down = logs().filter((line) => line.reqId === 'down-1');
+    assert.deepEqual(
+      down.map((line) => [line.msg, line.level, line.code]),
+      [
+        ['request failed', 40, 'CORE_UNAVAILABLE'],
+        ['request completed', 30, 'CORE_UNAVAILABLE'],
+      ],
+    );
+  });
+
   it('when a request is logged, then the log line carries the request id as reqId', async () => {
     const { app, logs } = buildTestApp();
     await app.inject({ method: 'GET', url: '/items/1', headers: { 'x-request-id': 'trace-1' } });
