@@ -65,9 +65,12 @@ test('when asked by request id, then the request’s lines in every service and 
         service: 'channel-user',
         reqId: requestId,
         traceId,
-        msg: 'incoming request',
+        msg: 'request completed',
         time: 1,
+        // One access line per request: the request and its answer together (http.ts).
         req: { method: 'POST', url: '/api/v1/accounts/110-234-567890/deposits' },
+        res: { statusCode: 202 },
+        responseTime: 4.2,
       }),
     ],
     // The consumer's line has no request id, only the trace's.
@@ -78,12 +81,14 @@ test('when asked by request id, then the request’s lines in every service and 
     assert.deepEqual(journey.traceIds, [traceId]);
     assert.deepEqual(
       journey.lines.map((found) => `${found.service} ${found.msg}`),
-      ['channel-user incoming request', 'gateway request completed', 'core-payment event handled'],
+      ['channel-user request completed', 'gateway request completed', 'core-payment event handled'],
     );
     const text = formatJourney(requestId, journey);
     assert.match(text, /3 lines from channel-user, gateway, core-payment; trace 4bf92f35/);
-    assert.match(text, /POST \/api\/v1\/accounts\/110-234-567890\/deposits/);
-    assert.match(text, /→ 202/);
+    assert.match(
+      text,
+      /channel-user.*request completed {2}POST \/api\/v1\/accounts\/110-234-567890\/deposits {2}→ 202/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

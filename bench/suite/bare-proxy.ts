@@ -102,3 +102,5 @@ process.once('SIGTERM', () => {
   server.close();
   void pool.close().then(() => process.exit(0));
 });
+// The suite gone (its IPC channel closed) means nobody will stop this proxy.
+process.once('disconnect', () => process.exit(0));

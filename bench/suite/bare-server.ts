@@ -11,3 +11,5 @@ process.send?.({ port: typeof address === 'object' && address !== null ? address
 process.once('SIGTERM', () => {
   void app.close().then(() => process.exit(0));
 });
+// The suite gone (its IPC channel closed) means nobody will stop this server.
+process.once('disconnect', () => process.exit(0));

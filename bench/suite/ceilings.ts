@@ -46,6 +46,8 @@ interface Measurement {
   loadGeneratorShare?: number;
   /** Routes of the system only: CPU ms of every system process per answered request (as a scenario's CPU per operation). */
   cpuMsPerRequest?: number;
+  /** jwks-gateway: the gateway process's own CPU ms per answered request (its hop, as bare-proxy's is the proxy's). */
+  gatewayCpuMsPerRequest?: number;
   /** The latency at a fixed rate (route ceilings: a light one, where no queue builds; else its own). */
   lightLoad?: { p50Ms: number; p99Ms: number; ratePerSecond?: number };
 }
@@ -95,7 +97,15 @@ async function routeRate(
     value: answered / load.durationS,
     loadGeneratorShare: load.cpu.machineShare,
     // No answer, no cost per answer (rather than an infinity that JSON writes as null).
-    ...(answered === 0 ? {} : { cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered).total }),
+    ...(answered === 0 ? {} : perRequest(cpuMsPerOperation(cpu, context.cores, answered))),
+  };
+}
+
+function perRequest(cpu: { total: number; byGroup: Record<string, number> }): Partial<Measurement> {
+  const gateway = cpu.byGroup.gateway;
+  return {
+    cpuMsPerRequest: cpu.total,
+    ...(gateway === undefined ? {} : { gatewayCpuMsPerRequest: gateway }),
   };
 }
 
@@ -638,11 +648,17 @@ export async function measureCeilings(
     const cpuPerRequest = measurements.flatMap((measurement) =>
       measurement.cpuMsPerRequest === undefined ? [] : [measurement.cpuMsPerRequest],
     );
+    const gatewayPerRequest = measurements.flatMap((measurement) =>
+      measurement.gatewayCpuMsPerRequest === undefined ? [] : [measurement.gatewayCpuMsPerRequest],
+    );
     reports.push({
       ...describe(definition),
       value: spreadOf(measurements.map((measurement) => measurement.value)),
       ...(shares.length === 0 ? {} : { loadGeneratorShare: spreadOf(shares) }),
       ...(cpuPerRequest.length === 0 ? {} : { cpuMsPerRequest: spreadOf(cpuPerRequest) }),
+      ...(definition.name !== 'jwks-gateway' || gatewayPerRequest.length === 0
+        ? {}
+        : { gatewayCpuMsPerRequest: spreadOf(gatewayPerRequest) }),
       ...(light.length === 0
         ? {}
         : {

@@ -367,56 +367,64 @@ describe("the gateway's added latency", () => {
 });
 
 describe('the gateway hop beside a bare proxy hop', () => {
-  const ceiling = (name: string, cpu: number[] | undefined, error?: string): CeilingReport => ({
+  const ceiling = (
+    name: string,
+    cpu: { all?: number[]; gateway?: number[] },
+    error?: string,
+  ): CeilingReport => ({
     name,
     title: name,
     unit: 'req/s',
     how: 'GET',
     value: spreadOf([10_000]),
-    ...(cpu === undefined ? {} : { cpuMsPerRequest: spreadOf(cpu) }),
+    ...(cpu.all === undefined ? {} : { cpuMsPerRequest: spreadOf(cpu.all) }),
+    ...(cpu.gateway === undefined ? {} : { gatewayCpuMsPerRequest: spreadOf(cpu.gateway) }),
     ...(error === undefined ? {} : { error }),
   });
 
-  test('when the three ceilings measured their CPU, then the gateway hop is through-gateway less direct, set beside the bare one', () => {
+  test("when both were measured, then the gateway's own CPU per request is set beside the bare proxy's, median for median", () => {
     const ceilings = [
-      ceiling('bare-proxy', [0.08, 0.07, 0.09]),
-      ceiling('jwks-direct', [0.05, 0.06, 0.04]),
-      ceiling('jwks-gateway', [0.2, 0.19, 0.21]),
+      ceiling('bare-proxy', { all: [0.08, 0.07, 0.09] }),
+      ceiling('jwks-direct', { all: [0.05, 0.06, 0.04] }),
+      ceiling('jwks-gateway', { all: [0.2, 0.19, 0.21], gateway: [0.13, 0.12, 0.14] }),
     ];
     const hop = gatewayHopCpu(ceilings);
     assert.ok(hop !== undefined);
-    assert.ok(Math.abs(hop.gatewayMs - 0.15) < 1e-9);
+    assert.ok(Math.abs(hop.gatewayMs - 0.13) < 1e-9);
     assert.ok(Math.abs(hop.bareMs - 0.08) < 1e-9);
     const table = renderSummaryTable({ ...suiteReport([]), ceilings });
     assert.match(
       table,
-      /a hop costs 0\.150 ms of CPU per request through the gateway \(jwks-gateway less jwks-direct\), 0\.080 through a bare proxy \(bare-proxy\): 1\.88 ×/,
+      /a hop costs 0\.130 ms of CPU per request in the gateway \(its process, jwks-gateway\), 0\.080 in a bare proxy \(bare-proxy\): 1\.63 ×/,
     );
-    assert.match(renderHtml({ ...suiteReport([]), ceilings }), /a hop costs 0\.150 ms of CPU per request/);
+    assert.match(renderHtml({ ...suiteReport([]), ceilings }), /a hop costs 0\.130 ms of CPU per request/);
   });
 
-  test('when one of them is missing, failed or has no CPU figure, then nothing is claimed', () => {
-    const direct = ceiling('jwks-direct', [0.05]);
-    const gateway = ceiling('jwks-gateway', [0.2]);
-    assert.equal(gatewayHopCpu([direct, gateway]), undefined);
-    assert.equal(gatewayHopCpu([direct, gateway, ceiling('bare-proxy', undefined)]), undefined);
+  test('when either is missing, failed, or has no CPU figure of its own, then nothing is claimed', () => {
+    const gateway = ceiling('jwks-gateway', { all: [0.2], gateway: [0.13] });
+    const bare = ceiling('bare-proxy', { all: [0.08] });
+    assert.equal(gatewayHopCpu([gateway]), undefined);
+    assert.equal(gatewayHopCpu([bare]), undefined);
+    assert.equal(gatewayHopCpu([gateway, ceiling('bare-proxy', {})]), undefined);
     assert.equal(
-      gatewayHopCpu([direct, gateway, ceiling('bare-proxy', [0.08], 'bare proxy exited with 1')]),
+      gatewayHopCpu([gateway, ceiling('bare-proxy', { all: [0.08] }, 'bare proxy exited with 1')]),
       undefined,
     );
-    assert.equal(gatewayHopCpu([ceiling('bare-proxy', [0.08]), gateway]), undefined);
-    assert.doesNotMatch(
-      renderSummaryTable({ ...suiteReport([]), ceilings: [direct, gateway] }),
-      /a hop costs/,
-    );
+    assert.equal(gatewayHopCpu([ceiling('jwks-gateway', { all: [0.2] }), bare]), undefined);
+    assert.equal(gatewayHopCpu([ceiling('jwks-gateway', { all: [0.2], gateway: [0] }), bare]), undefined);
+    assert.doesNotMatch(renderSummaryTable({ ...suiteReport([]), ceilings: [gateway] }), /a hop costs/);
   });
 });
 
 describe('the level the services logged at', () => {
-  test('when a run is summed up, then its header says the level, and that warn means no access log', () => {
+  test('when a run is summed up, then its header says the level, and whether it means no access log', () => {
     assert.match(renderSummaryTable(suiteReport([])), /; services logging at warn \(no access log\)\n/);
     const atInfo = { ...suiteReport([]), options: parseSuiteOptions(['--log-level', 'info'], '/tmp') };
     assert.match(renderSummaryTable(atInfo), /; services logging at info\n/);
     assert.match(renderHtml(atInfo), /services logging at info<\/p>/);
+    const silent = { ...suiteReport([]), options: parseSuiteOptions(['--log-level', 'silent'], '/tmp') };
+    assert.match(renderSummaryTable(silent), /; services logging at silent \(no access log\)\n/);
+    const debug = { ...suiteReport([]), options: parseSuiteOptions(['--log-level', 'debug'], '/tmp') };
+    assert.match(renderSummaryTable(debug), /; services logging at debug\n/);
   });
 });

@@ -152,9 +152,10 @@ const problemCodes = new WeakMap<FastifyReply, string>();
  * second line, `incoming request`, as each arrives; at the default level
  * (info) that line cost as much as the one kept, and the two together about
  * as much CPU again as the request itself (docs/performance-log.md, the
- * access log). A request still open has no line until it is answered or
- * timed out (requestTimeoutMs); its span (tracing) shows it meanwhile. An
- * answer that is a problem carries its `code` on the same line.
+ * access log). A request its client gives up on before the answer (or
+ * whose body never comes: boundBodyTime) gets a `request aborted` line
+ * instead (the onRequestAbort hook below). An answer that is a problem
+ * carries its `code` on the same line.
  */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -256,6 +257,12 @@ export function createHttpApp(options: HttpAppOptions) {
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (drainingApps.has(app)) reply.header('connection', 'close');
     done(null, payload);
+  });
+  // A request its client gave up on (or whose body never came: boundBodyTime)
+  // is never answered: it gets its access line here instead.
+  app.addHook('onRequestAbort', (request, done) => {
+    request.log.info({ req: request }, 'request aborted');
+    done();
   });
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? '(unmatched)';

@@ -81,8 +81,13 @@ function ruleForKey(key: string): KeyRule | undefined {
 const shapesInText = [bearerInText, jwtInText, secretQueryParam, rrnInText, mobileInText].map(
   (shape) => new RegExp(shape.source, shape.flags.replace('g', '')),
 );
-/** A key of a JSON text without escapes: a string followed by a colon is never a value there. */
-const keyInJson = /"([^"]*)":/g;
+/**
+ * Every string of a JSON text without escapes, in order, and whether a colon
+ * follows it (a key). Each match takes both quotes of one string, so the
+ * next starts at the next string: a value's closing quote can never be
+ * taken for the opening quote of a key that follows it.
+ */
+const stringInJson = /"([^"]*)"\s*(:)?/g;
 
 /**
  * True when `json` — serialized JSON, as a log line is — certainly holds
@@ -97,9 +102,9 @@ const keyInJson = /"([^"]*)":/g;
 export function isCleanJsonText(json: string): boolean {
   if (json.includes('\\')) return false;
   for (const shape of shapesInText) if (shape.test(json)) return false;
-  keyInJson.lastIndex = 0;
-  for (let match = keyInJson.exec(json); match !== null; match = keyInJson.exec(json)) {
-    if (keyHasRule(match[1]!)) return false;
+  stringInJson.lastIndex = 0;
+  for (let match = stringInJson.exec(json); match !== null; match = stringInJson.exec(json)) {
+    if (match[2] !== undefined && keyHasRule(match[1]!)) return false;
   }
   return true;
 }
@@ -107,13 +112,14 @@ export function isCleanJsonText(json: string): boolean {
 /** Whether a rule applies to each key seen so far: log lines repeat a few dozen keys. */
 const keysSeen = new Map<string, boolean>();
 const keysSeenMax = 4_096;
+const keySeenLengthMax = 64;
 
 function keyHasRule(key: string): boolean {
   let hasRule = keysSeen.get(key);
   if (hasRule === undefined) {
     hasRule = ruleForKey(key) !== undefined;
     // Bounded: a line of made-up keys (a map logged whole) must not grow it for ever.
-    if (keysSeen.size < keysSeenMax) keysSeen.set(key, hasRule);
+    if (keysSeen.size < keysSeenMax && key.length <= keySeenLengthMax) keysSeen.set(key, hasRule);
   }
   return hasRule;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import Type from 'typebox';
 import { AppError } from '../../src/errors.ts';
@@ -156,6 +157,39 @@ describe('createHttpApp: request ids', () => {
         ['request completed', 30, 'CORE_UNAVAILABLE'],
       ],
     );
+  });
+
+  it('when a client goes away before its request is answered, then the request still gets its line', async () => {
+    const { app, logs } = buildTestApp();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = app.server.address() as { port: number };
+      // Half a body, then gone: the route never runs and no answer is sent.
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(
+            'POST /transfers HTTP/1.1\r\nhost: x\r\nx-request-id: gone-1\r\n' +
+              'content-type: application/json\r\ncontent-length: 100\r\n\r\n{"amount":',
+          );
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 100);
+        });
+        socket.on('error', reject);
+      });
+      const deadline = Date.now() + 2_000;
+      while (!logs().some((line) => line.reqId === 'gone-1') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const mine = logs().filter((line) => line.reqId === 'gone-1');
+      assert.deepEqual(
+        mine.map((line) => [line.msg, line.req?.method, line.req?.url]),
+        [['request aborted', 'POST', '/transfers']],
+      );
+    } finally {
+      await app.close();
+    }
   });
 
   it('when a request is logged, then the log line carries the request id as reqId', async () => {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { maskName, maskPhone, maskRrn, REDACT_DEPTH_MAX, redact, redactString } from '../../src/masking.ts';
+import {
+  isCleanJsonText,
+  maskName,
+  maskPhone,
+  maskRrn,
+  REDACT_DEPTH_MAX,
+  redact,
+  redactString,
+} from '../../src/masking.ts';
 
 describe('maskName', () => {
   it('when a name has three or more characters, then only the first and last stay', () => {
@@ -204,5 +212,102 @@ describe('redact', () => {
 
   it('when values are numbers, booleans or null, then they pass unchanged', () => {
     assert.deepEqual(redact({ amount: 1000, ok: true, none: null }), { amount: 1000, ok: true, none: null });
+  });
+});
+
+describe('isCleanJsonText', () => {
+  // A small deterministic generator (mulberry32): the same lines every run.
+  function random(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    };
+  }
+  const keys = [
+    'msg',
+    'a',
+    'url',
+    'name',
+    'fullName',
+    'user_name',
+    'Phone',
+    'rrn',
+    'token',
+    'apiToken',
+    ':password',
+    ':x',
+    ':access-token',
+    'x:y',
+    '',
+    'secretive',
+    'memo',
+    'reqId',
+    'code',
+    '::',
+    'passwordHint',
+    'cookie',
+    '한글',
+  ];
+  const texts = [
+    'b',
+    '',
+    ':',
+    ' : ',
+    'GET',
+    '/api/v1/me',
+    '/cb?token=abc',
+    '/cb?page=2',
+    '900101-1234567',
+    '9001011234567',
+    '010-1234-5678',
+    '01012345678',
+    'Bearer abc.def',
+    'eyJhbGc.eyJzdWIi.c2ln',
+    '홍길동',
+    '123-456-789012',
+    'a:b',
+    '1796645216963',
+    'x y z',
+  ];
+  function value(next: () => number, depth: number): unknown {
+    const pick = next();
+    if (depth < 4 && pick < 0.2) return object(next, depth + 1);
+    if (depth < 4 && pick < 0.3)
+      return Array.from({ length: Math.floor(next() * 4) }, () => value(next, depth + 1));
+    if (pick < 0.4) return Math.floor(next() * 1e13);
+    if (pick < 0.45) return next() < 0.5;
+    if (pick < 0.5) return null;
+    return texts[Math.floor(next() * texts.length)];
+  }
+  function object(next: () => number, depth: number): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    const size = Math.floor(next() * 5);
+    for (let index = 0; index < size; index += 1)
+      result[keys[Math.floor(next() * keys.length)]!] = value(next, depth);
+    return result;
+  }
+
+  it('when a line is said to be clean, then redacting it in full changes nothing (20,000 generated lines)', () => {
+    const next = random(20261207);
+    let clean = 0;
+    for (let index = 0; index < 20_000; index += 1) {
+      const line = JSON.stringify(object(next, 0));
+      if (!isCleanJsonText(line)) continue;
+      clean += 1;
+      assert.deepEqual(redact(JSON.parse(line)), JSON.parse(line), line);
+    }
+    // Both verdicts must occur, or the property was not tested.
+    assert.ok(clean > 1_000 && clean < 19_000, `${clean} of 20,000 clean`);
+  });
+
+  it('when a key a rule applies to follows a string value, then it is seen (a colon-led key included)', () => {
+    assert.equal(isCleanJsonText('{"a":"b",":password":"hunter2"}'), false);
+    assert.equal(isCleanJsonText('{"headers":{":method":"GET",":access-token":"abcdef"}}'), false);
+    assert.equal(isCleanJsonText('["v",{":secret":"zz"}]'), false);
+    assert.equal(isCleanJsonText('{"password" : "hunter2"}'), false);
+    assert.equal(isCleanJsonText('{"a":"b",":x":"c"}'), true);
   });
 });
