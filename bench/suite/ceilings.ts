@@ -3,6 +3,7 @@
 import { execFile, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { configDefaults } from '@nuri/platform/config';
@@ -27,7 +28,7 @@ import { runOpenLoop } from './open-loop.ts';
 import { progress } from './progress.ts';
 import type { CeilingReport } from './report.ts';
 import type { CeilingName, SuiteContext } from './scenario.ts';
-import { digitsForUnit, formatNumber, spreadOf } from './stats.ts';
+import { digitsForUnit, formatNumber, type Spread, spreadOf } from './stats.ts';
 
 const run = promisify(execFile);
 const commandTimeoutMs = 120_000;
@@ -49,7 +50,17 @@ interface Measurement {
   /** jwks-gateway: the gateway process's own CPU ms per answered request (its hop, as bare-proxy's is the proxy's). */
   gatewayCpuMsPerRequest?: number;
   /** The latency at a fixed rate (route ceilings: a light one, where no queue builds; else its own). */
-  lightLoad?: { p50Ms: number; p99Ms: number; ratePerSecond?: number };
+  lightLoad?: LightLoad;
+}
+
+interface LightLoad {
+  p50Ms: number;
+  p99Ms: number;
+  ratePerSecond?: number;
+  /** Route ceilings: CPU ms of every system process per request answered at that rate. */
+  cpuMsPerRequest?: number;
+  /** Route ceilings: CPU ms a second the system spent with no load at all, just before. */
+  idleCpuMsPerSecond?: number;
 }
 
 interface CeilingDefinition {
@@ -73,6 +84,8 @@ const warmUpS = 2;
  */
 export const lightLoadRatePerSecond = 500;
 const lightLoadDurationS = 4;
+/** How long the idle system is watched before the light load (its background: timers, consumers' polls, probes). */
+const idleWindowMs = 2_000;
 
 /** What routeRate reads from the CPU beside the system's total per request. */
 interface CpuShares {
@@ -114,13 +127,22 @@ async function routeRate(
   };
 }
 
-async function lightLoadLatency(
+/**
+ * The route at the light rate: its latency, and what a request costs in CPU
+ * when requests come one at a time (each wakes every process it crosses, and
+ * the idle system's own background is shared by few requests), beside the
+ * idle system's CPU a second, watched just before.
+ */
+async function lightLoad(
   context: SuiteContext,
   url: string,
   path: string,
   label: string,
-): Promise<{ p50Ms: number; p99Ms: number }> {
-  const { load } = await context.load(
+): Promise<LightLoad> {
+  const idleFrom = cpuSnapshot();
+  await sleep(idleWindowMs);
+  const idle = cpuBreakdown(idleFrom, cpuSnapshot(), context.cores);
+  const { load, cpu } = await context.load(
     {
       url,
       mode: 'open',
@@ -132,7 +154,14 @@ async function lightLoadLatency(
     },
     label,
   );
-  return { p50Ms: load.latency.p50Ms, p99Ms: load.latency.p99Ms };
+  const answered = load.statuses['200'] ?? 0;
+  return {
+    p50Ms: load.latency.p50Ms,
+    p99Ms: load.latency.p99Ms,
+    ...(answered === 0 ? {} : { cpuMsPerRequest: cpuMsPerOperation(cpu, context.cores, answered).total }),
+    // Per second of the window: ms of CPU over seconds as the "operations".
+    idleCpuMsPerSecond: cpuMsPerOperation(idle, context.cores, idle.windowS).total,
+  };
 }
 
 /** The route both route ceilings load: channel-user's full plumbing, no auth, no database. */
@@ -146,7 +175,7 @@ async function routeCeiling(
   shares: CpuShares = {},
 ): Promise<Measurement> {
   const saturated = await routeRate(context, url, jwksPath, label, context.options.ceilingDurationS, shares);
-  return { ...saturated, lightLoad: await lightLoadLatency(context, url, jwksPath, `${label} light`) };
+  return { ...saturated, lightLoad: await lightLoad(context, url, jwksPath, `${label} light`) };
 }
 
 /** Forks one of the suite's bare servers and waits for the port it listens on. */
@@ -659,11 +688,28 @@ export async function measureCeilings(
               ratePerSecond: light[0]!.ratePerSecond ?? lightLoadRatePerSecond,
               p50Ms: spreadOf(light.map((latency) => latency.p50Ms)),
               p99Ms: spreadOf(light.map((latency) => latency.p99Ms)),
+              ...spreadOfPresent(
+                'cpuMsPerRequest',
+                light.map((latency) => latency.cpuMsPerRequest),
+              ),
+              ...spreadOfPresent(
+                'idleCpuMsPerSecond',
+                light.map((latency) => latency.idleCpuMsPerSecond),
+              ),
             },
           }),
     });
   }
   return reports;
+}
+
+/** `{ [name]: spread }` of the values measured, or nothing when none was. */
+function spreadOfPresent<Name extends string>(
+  name: Name,
+  values: ReadonlyArray<number | undefined>,
+): Partial<Record<Name, Spread>> {
+  const present = values.filter((value): value is number => value !== undefined);
+  return present.length === 0 ? {} : ({ [name]: spreadOf(present) } as Record<Name, Spread>);
 }
 
 /**

@@ -4,12 +4,14 @@ import {
   describeAddedLatency,
   describeComparison,
   describeGatewayHop,
+  describeLightLoadCpu,
   everyRun,
   formatLightLoad,
   formatShare,
   formatSpread,
   gatewayAddedLatency,
   gatewayHopCpu,
+  lightLoadCpu,
   type ScenarioReport,
   type SuiteReport,
 } from './report.ts';
@@ -346,6 +348,7 @@ export function renderHtml(report: SuiteReport): string {
   const machine = report.machine;
   const addedLatency = gatewayAddedLatency(report.ceilings);
   const hop = gatewayHopCpu(report.ceilings);
+  const light = lightLoadCpu(report.ceilings);
   const ceilingRows = report.ceilings
     .map(
       (ceiling) => `<tr>
@@ -408,11 +411,12 @@ ${cpuChart(report.scenarios)}
 ${cpuPerOperationTable(report.scenarios)}
 <h2>Ceilings</h2>
 <table>
-<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>CPU ms per request</th><th>p50 / p99 ms at a set rate</th><th>how</th></tr>
+<tr><th>ceiling</th><th>median (min–max)</th><th>load gen CPU</th><th>CPU ms per request</th><th>p50 / p99 ms (CPU per request) at a set rate</th><th>how</th></tr>
 ${ceilingRows}
 </table>
 ${addedLatency === undefined ? '' : `<p>${escapeHtml(describeAddedLatency(addedLatency))}</p>`}
 ${hop === undefined ? '' : `<p>${escapeHtml(describeGatewayHop(hop))}</p>`}
+${light === undefined ? '' : `<p>${escapeHtml(describeLightLoadCpu(light))}</p>`}
 <h2>Reconciliation after the load</h2>
 <ul class="invariants">${reconciliation || '<li>not run</li>'}</ul>
 ${report.profiles.length === 0 ? '' : `<h2>CPU profiles</h2>\n<p>Open in Chrome DevTools (Performance → Load profile) or speedscope.</p>\n<ul>${report.profiles.map((file) => `<li><a href="${escapeHtml(file)}">${escapeHtml(file)}</a></li>`).join('')}</ul>`}

@@ -91,8 +91,18 @@ export interface CeilingReport {
   cpuMsPerRequest?: Spread;
   /** jwks-gateway: the gateway process's own CPU ms per answered request, its hop. */
   gatewayCpuMsPerRequest?: Spread;
-  /** Route ceilings: latency at a light fixed rate, where no queue hides what a hop costs. */
-  lightLoad?: { ratePerSecond: number; p50Ms: Spread; p99Ms: Spread };
+  /**
+   * Route ceilings: latency at a light fixed rate, where no queue hides what a
+   * hop costs; with the system's CPU per request at that rate, and the idle
+   * system's CPU ms a second watched just before.
+   */
+  lightLoad?: {
+    ratePerSecond: number;
+    p50Ms: Spread;
+    p99Ms: Spread;
+    cpuMsPerRequest?: Spread;
+    idleCpuMsPerSecond?: Spread;
+  };
   error?: string;
 }
 
@@ -154,11 +164,55 @@ export function describeComparison(
     : `${comparison.ceiling} ${formatShare(comparison.ratio)} of it`;
 }
 
-/** A ceiling's latency at its fixed rate, or '—' for the others. */
+/** A ceiling's latency at its fixed rate (and a route's CPU per request there), or '—' for the others. */
 export function formatLightLoad(ceiling: CeilingReport): string {
   if (ceiling.lightLoad === undefined) return '—';
-  const { ratePerSecond, p50Ms, p99Ms } = ceiling.lightLoad;
-  return `${formatNumber(p50Ms.median, 2)} / ${formatNumber(p99Ms.median, 2)} at ${formatNumber(ratePerSecond)}/s`;
+  const { ratePerSecond, p50Ms, p99Ms, cpuMsPerRequest } = ceiling.lightLoad;
+  const latency = `${formatNumber(p50Ms.median, 2)} / ${formatNumber(p99Ms.median, 2)} at ${formatNumber(ratePerSecond)}/s`;
+  return cpuMsPerRequest === undefined
+    ? latency
+    : `${latency}, ${formatNumber(cpuMsPerRequest.median, 3)} ms CPU/req`;
+}
+
+export interface LightLoadCpu {
+  ratePerSecond: number;
+  /** jwks-gateway's CPU per request (every system process) at the light rate, median. */
+  lightMs: number;
+  /** The same at saturation (the ceiling's closed loop), median. */
+  saturatedMs: number;
+  /** The idle system's CPU ms a second, median; undefined when not watched. */
+  idleMsPerSecond: number | undefined;
+}
+
+/**
+ * What the cheapest request through the gateway costs when requests come one
+ * at a time against when they crowd in: undefined unless jwks-gateway measured both.
+ */
+export function lightLoadCpu(ceilings: readonly CeilingReport[]): LightLoadCpu | undefined {
+  const gateway = ceilings.find((ceiling) => ceiling.name === 'jwks-gateway');
+  if (gateway === undefined || gateway.error !== undefined) return undefined;
+  const light = gateway.lightLoad?.cpuMsPerRequest?.median;
+  const saturated = gateway.cpuMsPerRequest?.median;
+  if (light === undefined || saturated === undefined || light <= 0 || saturated <= 0) return undefined;
+  return {
+    ratePerSecond: gateway.lightLoad!.ratePerSecond,
+    lightMs: light,
+    saturatedMs: saturated,
+    idleMsPerSecond: gateway.lightLoad!.idleCpuMsPerSecond?.median,
+  };
+}
+
+export function describeLightLoadCpu(cpu: LightLoadCpu): string {
+  const idle =
+    cpu.idleMsPerSecond === undefined
+      ? ''
+      : `; the idle system alone spends ${formatNumber(cpu.idleMsPerSecond, 0)} ms of CPU a second, ` +
+        `${formatNumber(cpu.idleMsPerSecond / cpu.ratePerSecond, 3)} per request at that rate`;
+  return (
+    `at ${formatNumber(cpu.ratePerSecond)} req/s offered a jwks-gateway request costs ` +
+    `${formatNumber(cpu.lightMs, 3)} ms of CPU across the system, ${formatNumber(cpu.saturatedMs, 3)} at saturation: ` +
+    `${formatNumber(cpu.lightMs / cpu.saturatedMs, 1)} ×${idle}`
+  );
 }
 
 export interface AddedLatency {
@@ -292,7 +346,7 @@ export function renderSummaryTable(report: SuiteReport): string {
     lines.push(
       '',
       pad([
-        ['ceiling', 'median (min–max)', 'load gen CPU', 'CPU ms/req', 'p50 / p99 ms at a set rate'],
+        ['ceiling', 'median (min–max)', 'load gen CPU', 'CPU ms/req', 'p50 / p99 ms (CPU) at a set rate'],
         ...ceilingRows,
       ]),
     );
@@ -301,6 +355,8 @@ export function renderSummaryTable(report: SuiteReport): string {
   if (added !== undefined) lines.push('', describeAddedLatency(added));
   const hop = gatewayHopCpu(report.ceilings);
   if (hop !== undefined) lines.push(describeGatewayHop(hop));
+  const light = lightLoadCpu(report.ceilings);
+  if (light !== undefined) lines.push(describeLightLoadCpu(light));
   if (report.reconciliation.length > 0) {
     const reconciled = report.reconciliation.every((check) => check.ok);
     lines.push('', `reconciliation after the load: ${reconciled ? 'OK' : 'MISMATCH'}`);

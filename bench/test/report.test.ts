@@ -8,6 +8,7 @@ import {
   formatLightLoad,
   gatewayAddedLatency,
   gatewayHopCpu,
+  lightLoadCpu,
   type RunRecord,
   renderSummaryTable,
   type SuiteReport,
@@ -413,6 +414,63 @@ describe('the gateway hop beside a bare proxy hop', () => {
     assert.equal(gatewayHopCpu([ceiling('jwks-gateway', { all: [0.2] }), bare]), undefined);
     assert.equal(gatewayHopCpu([ceiling('jwks-gateway', { all: [0.2], gateway: [0] }), bare]), undefined);
     assert.doesNotMatch(renderSummaryTable({ ...suiteReport([]), ceilings: [gateway] }), /a hop costs/);
+  });
+});
+
+describe('what a request costs when requests come one at a time', () => {
+  const gateway = (light?: { cpu?: number[]; idle?: number[] }, saturated: number[] = [0.07, 0.06, 0.08]) =>
+    ({
+      name: 'jwks-gateway',
+      title: 'jwks through the gateway',
+      unit: 'req/s',
+      how: 'GET',
+      value: spreadOf([17_000]),
+      cpuMsPerRequest: spreadOf(saturated),
+      ...(light === undefined
+        ? {}
+        : {
+            lightLoad: {
+              ratePerSecond: 500,
+              p50Ms: spreadOf([0.9]),
+              p99Ms: spreadOf([3.5]),
+              ...(light.cpu === undefined ? {} : { cpuMsPerRequest: spreadOf(light.cpu) }),
+              ...(light.idle === undefined ? {} : { idleCpuMsPerSecond: spreadOf(light.idle) }),
+            },
+          }),
+    }) satisfies CeilingReport;
+
+  test('when jwks-gateway measured its CPU at the light rate, then it is set beside saturation, with the idle system per request', () => {
+    const ceilings = [gateway({ cpu: [0.35, 0.4, 0.3], idle: [60, 50, 70] })];
+    assert.deepEqual(lightLoadCpu(ceilings), {
+      ratePerSecond: 500,
+      lightMs: 0.35,
+      saturatedMs: 0.07,
+      idleMsPerSecond: 60,
+    });
+    const line =
+      'at 500 req/s offered a jwks-gateway request costs 0.350 ms of CPU across the system, 0.070 at saturation: 5.0 ×; ' +
+      'the idle system alone spends 60 ms of CPU a second, 0.120 per request at that rate';
+    assert.ok(renderSummaryTable({ ...suiteReport([]), ceilings }).includes(line));
+    assert.ok(renderHtml({ ...suiteReport([]), ceilings }).includes(escapeHtml(line)));
+    assert.equal(formatLightLoad(ceilings[0]!), '0.90 / 3.50 at 500/s, 0.350 ms CPU/req');
+  });
+
+  test('when the idle system was not watched, then the line says only the ratio', () => {
+    const cpu = lightLoadCpu([gateway({ cpu: [0.3] })]);
+    assert.equal(cpu?.idleMsPerSecond, undefined);
+    assert.doesNotMatch(
+      renderSummaryTable({ ...suiteReport([]), ceilings: [gateway({ cpu: [0.3] })] }),
+      /idle/,
+    );
+  });
+
+  test('when either figure is missing or the ceiling failed, then nothing is claimed', () => {
+    assert.equal(lightLoadCpu([]), undefined);
+    assert.equal(lightLoadCpu([gateway()]), undefined);
+    assert.equal(lightLoadCpu([gateway({ idle: [60] })]), undefined);
+    assert.equal(lightLoadCpu([gateway({ cpu: [0.3] }, [0])]), undefined);
+    assert.equal(lightLoadCpu([{ ...gateway({ cpu: [0.3] }), error: 'gateway exited' }]), undefined);
+    assert.doesNotMatch(renderSummaryTable({ ...suiteReport([]), ceilings: [gateway()] }), /at saturation/);
   });
 });
 
