@@ -2,7 +2,14 @@
 // (bench/test/catalogue.test.ts holds the two together).
 import type { Scenario } from './scenario.ts';
 import { coreDeposits, coreWithdraw, coreWithdrawHot } from './scenarios/core-payment.ts';
-import { couponRush, couponRushDirect, couponSteady, couponSteadyDirect } from './scenarios/coupons.ts';
+import {
+  couponIssue,
+  couponIssueDirect,
+  couponRush,
+  couponRushDirect,
+  couponSteady,
+  couponSteadyDirect,
+} from './scenarios/coupons.ts';
 import { login } from './scenarios/login.ts';
 import { me, meDirect } from './scenarios/me.ts';
 import { deposit, depositAccept, transfer, withdraw, withdrawHot } from './scenarios/money.ts';
@@ -15,6 +22,8 @@ export const catalogue: readonly Scenario[] = [
   couponRushDirect,
   couponSteady,
   couponSteadyDirect,
+  couponIssue,
+  couponIssueDirect,
   withdraw,
   withdrawHot,
   deposit,

@@ -18,6 +18,8 @@ export const scenarioCatalogue = [
   ['coupon-rush-direct', 'the same rush straight at the coupon service'],
   ['coupon-steady', 'coupon issues at a steady rate (open loop) through the gateway'],
   ['coupon-steady-direct', 'the same steady rate straight at the coupon service'],
+  ['coupon-issue', 'coupon issues through the gateway, every one a win, as fast as taken (closed loop)'],
+  ['coupon-issue-direct', 'the same issues straight at the coupon service'],
   ['withdraw', 'withdrawals through the gateway over many accounts'],
   ['withdraw-hot', 'withdrawals through the gateway on one account'],
   ['deposit', 'deposits through the gateway, accepted and then settled'],
