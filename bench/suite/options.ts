@@ -161,7 +161,7 @@ options:
   --no-ceilings         skip the machine's ceilings (no ratios in the report)
   --requests N          coupon-rush(-direct) requests per run (default: 100000)
   --quantity N          coupon-rush(-direct) coupons per run (default: 10000)
-  --crowd N             coupon users holding tokens (default: 20000)
+  --crowd N             coupon users holding tokens (default: 20000); coupon-issue(-direct) issues to each once a run
   --rate N              coupon-steady(-direct) requests per second (default: 1000)
   --payments N          payment-saga(-direct) payments per run (default: 10000)
   --failing F           payment-saga(-direct) share failing for lack of cash (default: 0.3)
