@@ -49,6 +49,10 @@ async function assertAccessible(page: Page, name: string): Promise<void> {
 
 /** Fills the sign-up form (the phone only when `withPhone`) and presses Sign up. */
 async function submitSignUp(page: Page, person: Person, withPhone: boolean): Promise<void> {
+  // The log-in form has a Login ID and a Password too: wait for a field only
+  // the sign-up form has, or a click on "Sign up" not yet rendered fills the
+  // log-in form, and the sign-up form then holds back its empty Login ID.
+  await page.getByLabel('Resident registration number').waitFor();
   await page.getByLabel('Login ID').fill(person.loginId);
   await page.getByLabel('Password').fill(person.password);
   await page.getByLabel('Name', { exact: true }).fill(person.name);
