@@ -97,6 +97,7 @@ export interface SuiteOptions {
   /** coupon-rush (and -direct): issue requests and coupons per run, distinct users holding tokens. */
   rushRequests: number;
   rushQuantity: number;
+  /** The rush's users; also coupon-issue's new users per run, each issuing once. */
   crowd: number;
   /** coupon-steady (and -direct): requests per second, offered open loop. */
   steadyRate: number;
@@ -161,7 +162,7 @@ options:
   --no-ceilings         skip the machine's ceilings (no ratios in the report)
   --requests N          coupon-rush(-direct) requests per run (default: 100000)
   --quantity N          coupon-rush(-direct) coupons per run (default: 10000)
-  --crowd N             coupon users holding tokens (default: 20000); coupon-issue(-direct) issues to each once a run
+  --crowd N             coupon-rush users holding tokens (default: 20000); coupon-issue(-direct): new users a run, each issuing once
   --rate N              coupon-steady(-direct) requests per second (default: 1000)
   --payments N          payment-saga(-direct) payments per run (default: 10000)
   --failing F           payment-saga(-direct) share failing for lack of cash (default: 0.3)
