@@ -279,6 +279,8 @@ describe('the customer console', () => {
 
   test('when they charge points and pay, then the saga is drawn and a failed cash step shows the refund', async () => {
     await page.getByRole('link', { name: 'Points' }).click();
+    // The account page has an Amount too: fill it only once the points page shows.
+    await page.getByRole('button', { name: 'Charge' }).waitFor();
     await page.getByLabel('Amount').fill('3000');
     await page.getByRole('button', { name: 'Charge' }).click();
     await page.getByTestId('point-balance').getByText('₩3,000').waitFor();
