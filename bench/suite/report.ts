@@ -184,13 +184,19 @@ export interface LightLoadCpu {
   idleMsPerSecond: number | undefined;
 }
 
+/** A ceiling of the run by name, unless it was not measured (its error said why). */
+function measuredCeiling(ceilings: readonly CeilingReport[], name: CeilingName): CeilingReport | undefined {
+  const ceiling = ceilings.find((candidate) => candidate.name === name);
+  return ceiling?.error === undefined ? ceiling : undefined;
+}
+
 /**
  * What the cheapest request through the gateway costs when requests come one
  * at a time against when they crowd in: undefined unless jwks-gateway measured both.
  */
 export function lightLoadCpu(ceilings: readonly CeilingReport[]): LightLoadCpu | undefined {
-  const gateway = ceilings.find((ceiling) => ceiling.name === 'jwks-gateway');
-  if (gateway === undefined || gateway.error !== undefined) return undefined;
+  const gateway = measuredCeiling(ceilings, 'jwks-gateway');
+  if (gateway === undefined) return undefined;
   const light = gateway.lightLoad?.cpuMsPerRequest?.median;
   const saturated = gateway.cpuMsPerRequest?.median;
   if (light === undefined || saturated === undefined || light <= 0 || saturated <= 0) return undefined;
@@ -259,12 +265,8 @@ export interface HopCpu {
  * (bare-proxy's proxy process); undefined unless both were measured.
  */
 export function gatewayHopCpu(ceilings: readonly CeilingReport[]): HopCpu | undefined {
-  const measured = (name: CeilingName) => {
-    const ceiling = ceilings.find((candidate) => candidate.name === name);
-    return ceiling?.error === undefined ? ceiling : undefined;
-  };
-  const gateway = measured('jwks-gateway')?.gatewayCpuMsPerRequest?.median;
-  const bare = measured('bare-proxy')?.cpuMsPerRequest?.median;
+  const gateway = measuredCeiling(ceilings, 'jwks-gateway')?.gatewayCpuMsPerRequest?.median;
+  const bare = measuredCeiling(ceilings, 'bare-proxy')?.cpuMsPerRequest?.median;
   if (gateway === undefined || bare === undefined || gateway <= 0 || bare <= 0) return undefined;
   return { gatewayMs: gateway, bareMs: bare };
 }
