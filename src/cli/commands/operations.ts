@@ -6,6 +6,7 @@ import { allTopics, dlqTopic } from '@nuri/contracts/events';
 import {
   type DeadLetter,
   dlqReplaysTopic,
+  lettersByRef,
   listDeadLetters,
   replayDeadLetters,
 } from '@nuri/platform/kafka/dlq';
@@ -38,7 +39,8 @@ function printLetters(letters: readonly DeadLetter[]): void {
     process.stdout.write(
       `${letter.ref}  ${letter.eventType ?? '(not an event)'} ${letter.eventId ?? ''}\n` +
         `    failed ${letter.failedAt || '?'} in ${letter.group || '?'} (${letter.kind || '?'}): ${letter.error.slice(0, 200)}\n` +
-        `    ${letter.replayedAt === undefined ? 'not replayed' : `replayed ${letter.replayedAt}`}\n`,
+        `    ${letter.replayedAt === undefined ? 'not replayed' : `replayed ${letter.replayedAt}`}\n` +
+        (letter.copies.length === 0 ? '' : `    written again as ${letter.copies.join(', ')}\n`),
     );
   }
 }
@@ -63,8 +65,9 @@ export async function dlq(config: CliConfig, args: string[]): Promise<number> {
     dlqTopicsOf(config, all ? words : []),
     replaysTopicOf(config),
   );
-  const chosen = all ? letters : letters.filter((letter) => words.includes(letter.ref));
-  const missing = all ? [] : words.filter((ref) => !letters.some((letter) => letter.ref === ref));
+  const byRef = lettersByRef(letters);
+  const chosen = all ? letters : [...new Set(words.flatMap((ref) => byRef.get(ref) ?? []))];
+  const missing = all ? [] : words.filter((ref) => !byRef.has(ref));
   if (missing.length > 0)
     throw new CliError(`no dead letter ${missing.join(', ')} (nuri dlq list shows them)`);
   const { replayed, skipped } = await replayDeadLetters(brokers, chosen, replaysTopicOf(config), {

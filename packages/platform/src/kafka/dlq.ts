@@ -20,6 +20,8 @@ export interface DeadLetter {
   offset: bigint;
   /** Where it came from and will be replayed to. */
   topic: string;
+  /** The failed message's `topic/partition/offset` per the consumer's headers, when it wrote them. */
+  source: string | undefined;
   key: string;
   value: string;
   error: string;
@@ -31,6 +33,11 @@ export interface DeadLetter {
   eventType: string | undefined;
   /** When it was replayed already (the latest audit record), else undefined. */
   replayedAt: string | undefined;
+  /**
+   * The refs of later copies of this same letter (see collapseCopies), not
+   * listed on their own; a replay that names one replays this letter.
+   */
+  copies: string[];
 }
 
 export interface ReplayRecord {
@@ -291,7 +298,7 @@ export async function listDeadLetters(
     readToEnd(brokers, dlqTopics, readTimeoutMs),
     readReplays(brokers, replaysTopic, readTimeoutMs),
   ]);
-  return letters.map((message) => {
+  const read = letters.map((message): DeadLetter => {
     const header = (name: string) => message.headers.get(name) ?? '';
     const ref = `${message.topic}/${message.partition}/${message.offset}`;
     let eventId: string | undefined;
@@ -303,12 +310,19 @@ export async function listDeadLetters(
     } catch {
       // Not JSON: it was dead-lettered for that very reason.
     }
+    const topic = header(dlqHeaders.topic) || message.topic.replace(/\.dlq$/, '');
+    const sourcePartition = header(dlqHeaders.partition);
+    const sourceOffset = header(dlqHeaders.offset);
     return {
       ref,
       dlqTopic: message.topic,
       partition: message.partition,
       offset: message.offset,
-      topic: header(dlqHeaders.topic) || message.topic.replace(/\.dlq$/, ''),
+      topic,
+      source:
+        sourcePartition === '' || sourceOffset === ''
+          ? undefined
+          : `${topic}/${sourcePartition}/${sourceOffset}`,
       key: message.key ?? '',
       value: message.value ?? '',
       error: header(dlqHeaders.error),
@@ -318,8 +332,51 @@ export async function listDeadLetters(
       eventId,
       eventType,
       replayedAt: replays.get(ref)?.replayedAt,
+      copies: [],
     };
   });
+  return collapseCopies(read);
+}
+
+/**
+ * One letter per message that failed: a consumer group writes a dead letter
+ * at least once, not exactly once. When its partition moves to another member
+ * between the DLQ send and the offset commit (core-payment runs two deposit
+ * consumers in one group: the second's join can take a partition from the
+ * first just after it read), or the process dies there, the new owner
+ * dead-letters the same message again. The
+ * copies name the same source (topic, partition, offset) and group in their
+ * headers; the first written is kept, the others become its `copies`, and it
+ * counts as replayed if any copy was. Letters without those headers (not
+ * written by this system's consumer) are each their own.
+ */
+export function collapseCopies(letters: readonly DeadLetter[]): DeadLetter[] {
+  const kept: DeadLetter[] = [];
+  const firstBySource = new Map<string, DeadLetter>();
+  for (const letter of letters) {
+    const source = letter.source === undefined ? undefined : `${letter.group}|${letter.source}`;
+    const first = source === undefined ? undefined : firstBySource.get(source);
+    if (first === undefined) {
+      if (source !== undefined) firstBySource.set(source, letter);
+      kept.push(letter);
+      continue;
+    }
+    first.copies.push(letter.ref);
+    const { replayedAt } = letter;
+    if (replayedAt !== undefined && (first.replayedAt === undefined || replayedAt > first.replayedAt))
+      first.replayedAt = replayedAt;
+  }
+  return kept;
+}
+
+/** Each letter under its ref and under the refs of its copies. */
+export function lettersByRef(letters: readonly DeadLetter[]): Map<string, DeadLetter> {
+  const byRef = new Map<string, DeadLetter>();
+  for (const letter of letters) {
+    byRef.set(letter.ref, letter);
+    for (const copy of letter.copies) byRef.set(copy, letter);
+  }
+  return byRef;
 }
 
 async function readReplays(

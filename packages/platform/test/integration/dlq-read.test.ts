@@ -26,7 +26,7 @@ describe('reading dead letters', { timeout: 60_000 }, () => {
     partition,
     key: `key-${n}`,
     value: value ?? JSON.stringify({ id: `event-${n}`, type: 'deposit.requested', n }),
-    headers: new Map([
+    headers: new Map<string, string>([
       [dlqHeaders.topic, source],
       [dlqHeaders.error, `error ${n}`],
       [dlqHeaders.kind, 'validation'],
@@ -108,6 +108,47 @@ describe('reading dead letters', { timeout: 60_000 }, () => {
       second.skipped.map((l) => l.ref),
       [`${dlq}/2/0`],
     );
+  });
+
+  it('when a consumer group wrote one failed message twice, then it is listed once, its copy named, and a replay of it counts for both', async () => {
+    const twice = uniqueName('it.dlqread.twice');
+    await ensureTopics({ brokers, topics: [{ name: twice, partitions: 1 }] });
+    try {
+      // What a consumer writes (its headers name the failed message), once by
+      // each member that held the partition, and once by another group.
+      const written = (n: number, group: string) => {
+        const base = letter(0, n, '{"not json');
+        base.headers.set(dlqHeaders.partition, '1');
+        base.headers.set(dlqHeaders.offset, '41');
+        base.headers.set(dlqHeaders.group, group);
+        return { ...base, topic: twice };
+      };
+      for (const [n, group] of [
+        [1, 'it-group'],
+        [2, 'it-group'],
+        [3, 'it-other'],
+      ] as const)
+        await producer.send({ messages: [written(n, group)] });
+      const letters = await listDeadLetters(brokers, [twice], replays);
+      assert.deepEqual(
+        letters.map((l) => [l.ref, l.group, l.source, l.copies]),
+        [
+          [`${twice}/0/0`, 'it-group', `${source}/1/41`, [`${twice}/0/1`]],
+          [`${twice}/0/2`, 'it-other', `${source}/1/41`, []],
+        ],
+      );
+      await replayDeadLetters(brokers, [letters[0]!], replays, { by: 'it' });
+      const after = await listDeadLetters(brokers, [twice], replays);
+      assert.deepEqual(
+        after.map((l) => [l.ref, l.replayedAt !== undefined]),
+        [
+          [`${twice}/0/0`, true],
+          [`${twice}/0/2`, false],
+        ],
+      );
+    } finally {
+      await deleteTopics(brokers, [twice]);
+    }
   });
 
   it('when a partition holds more than one fetch returns (2.4 MB), then the read goes on until its end and every letter comes once', async () => {

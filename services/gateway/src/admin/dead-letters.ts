@@ -3,6 +3,7 @@ import { AppError } from '@nuri/platform/errors';
 import {
   type DeadLetter,
   dlqReplaysTopic,
+  lettersByRef,
   listDeadLetters,
   replayDeadLetters,
 } from '@nuri/platform/kafka/dlq';
@@ -121,9 +122,10 @@ export function chooseLetters(
     };
   }
   const refs = body.refs ?? [];
-  const byRef = new Map(letters.map((letter) => [letter.ref, letter]));
+  const byRef = lettersByRef(letters);
   return {
-    chosen: refs.flatMap((ref) => byRef.get(ref) ?? []),
+    // A ref and a copy of it (or a ref named twice) replay their letter once.
+    chosen: [...new Set(refs.flatMap((ref) => byRef.get(ref) ?? []))],
     unknown: refs.filter((ref) => !byRef.has(ref)),
   };
 }

@@ -75,6 +75,7 @@ function letter(topic: string, offset: number, failedAt: string, replayedAt?: st
     partition: 0,
     offset: BigInt(offset),
     topic,
+    source: `${topic}/0/${offset}`,
     key: 'k',
     value: '{}',
     error: `Error: failed ${offset}`,
@@ -84,6 +85,7 @@ function letter(topic: string, offset: number, failedAt: string, replayedAt?: st
     eventId: undefined,
     eventType: undefined,
     replayedAt,
+    copies: [],
   };
 }
 
@@ -126,6 +128,15 @@ describe('dead letters', () => {
       ['payment.requested.dlq/0/0'],
     );
     assert.deepEqual(unknown, ['x.dlq/0/9']);
+  });
+
+  it('when a replay names a letter by a copy of it, or twice, then that letter is chosen once', () => {
+    const written = { ...letter('coupon.issued', 3, started), copies: ['coupon.issued.dlq/0/4'] };
+    const { chosen, unknown } = chooseLetters([written], {
+      refs: ['coupon.issued.dlq/0/4', 'coupon.issued.dlq/0/3', 'coupon.issued.dlq/0/4'],
+    });
+    assert.deepEqual(chosen, [written]);
+    assert.deepEqual(unknown, []);
   });
 
   it('when all are asked, then the ones not replayed go oldest first, and the replayed ones are named to be skipped', () => {

@@ -17,6 +17,7 @@ function letter(topic: string, offset: number, replayedAt?: string): DeadLetter 
     partition: 0,
     offset: BigInt(offset),
     topic,
+    source: `${topic}/0/${offset}`,
     key: 'k',
     value: '{}',
     error: 'boom',
@@ -26,6 +27,7 @@ function letter(topic: string, offset: number, replayedAt?: string): DeadLetter 
     eventId: undefined,
     eventType: undefined,
     replayedAt,
+    copies: [],
   };
 }
 
