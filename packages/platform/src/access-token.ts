@@ -1,5 +1,6 @@
 import { KeyObject, verify as verifySignature, type webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors } from 'jose';
+import { createBoundedMap } from './bounded-map.ts';
 import { AppError } from './errors.ts';
 import { isUuidv7 } from './ids.ts';
 
@@ -213,7 +214,7 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
 }
 
 export interface CachingVerifierOptions {
-  /** Distinct tokens remembered; beyond this the oldest are forgotten (and verified again when seen). */
+  /** Distinct tokens remembered; beyond this the least recently used are forgotten (and verified again when seen). */
   entriesMax?: number;
   now?: () => number;
 }
@@ -237,7 +238,7 @@ export function createCachingAccessTokenVerifier(
 ): CachingAccessTokenVerifier {
   const entriesMax = options.entriesMax ?? 50_000;
   const now = options.now ?? Date.now;
-  const verified = new Map<string, AccessTokenClaims>();
+  const verified = createBoundedMap<string, AccessTokenClaims>(entriesMax);
   const cachedClaims = (token: string): AccessTokenClaims | undefined => {
     const cached = verified.get(token);
     if (cached === undefined) return undefined;
@@ -251,11 +252,6 @@ export function createCachingAccessTokenVerifier(
       const cached = cachedClaims(token);
       if (cached !== undefined) return cached;
       const claims = await verifier.verify(token);
-      if (verified.size >= entriesMax) {
-        // Map iteration is insertion order: drop the oldest entry.
-        const oldest = verified.keys().next().value;
-        if (oldest !== undefined) verified.delete(oldest);
-      }
       verified.set(token, claims);
       return claims;
     },

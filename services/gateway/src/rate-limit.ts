@@ -1,3 +1,4 @@
+import { createBoundedMap } from '@nuri/platform/bounded-map';
 import { clientKey } from '@nuri/platform/client-address';
 import type { Logger } from '@nuri/platform/logger';
 import type { Redis } from '@nuri/platform/redis';
@@ -33,7 +34,7 @@ export interface RateLimitOptions {
   windowMs: number;
   /** How often local counts are added to the shared ones (the cross-instance slack). */
   syncIntervalMs: number;
-  /** Keys counted per window in memory; past it the oldest key of the window is forgotten. */
+  /** Keys counted per window in memory; past it the keys not hit longest are forgotten. */
   keysMax?: number;
   /** Prefix of the Redis keys; tests use their own. */
   keyPrefix?: string;
@@ -78,7 +79,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   // Only the current window is kept: a new window starts with new maps, so
   // memory is bounded by the keys of one window (and keysMax).
   let window = Math.floor(now() / windowMs);
-  let counters = new Map<string, Counter>();
+  let counters = createBoundedMap<string, Counter>(keysMax);
   let unsynced = new Set<Counter>();
   let syncing: Promise<void> | undefined;
   let lastSyncFailed = false;
@@ -98,12 +99,9 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     const name = `${kind}:${id}`;
     let counter = counters.get(name);
     if (counter !== undefined) return counter;
-    if (counters.size >= keysMax) {
-      // A flood of distinct keys: forgetting the oldest only loosens its limit.
-      const [oldestName, oldest] = counters.entries().next().value!;
-      counters.delete(oldestName);
-      unsynced.delete(oldest);
-    }
+    // Past keysMax (a flood of distinct keys) those not hit longest are
+    // forgotten, which only loosens their limits; hits not yet synced still
+    // reach Redis with the next sync.
     counter = {
       key: `${keyPrefix}:${kind}:{${id}}:${window}`,
       max,
@@ -169,7 +167,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     const currentWindow = Math.floor(at / windowMs);
     if (currentWindow !== window) {
       window = currentWindow;
-      counters = new Map();
+      counters = createBoundedMap(keysMax);
       unsynced = new Set();
     }
     return at;

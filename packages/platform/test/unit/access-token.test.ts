@@ -361,7 +361,7 @@ describe('caching access token verifier', () => {
     assert.equal(inner.calls.length, 2);
   });
 
-  it('when more tokens come than it may hold, then the oldest is forgotten', async () => {
+  it('when more tokens come than it may hold, then the one not used longest is forgotten', async () => {
     const inner = counting();
     const caching = createCachingAccessTokenVerifier(inner.verifier, { entriesMax: 2 });
     const [a, b, c] = await Promise.all([token(), token(), token()]);

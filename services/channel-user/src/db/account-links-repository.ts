@@ -1,20 +1,17 @@
+import { createBoundedMap } from '@nuri/platform/bounded-map';
 import type { Kysely } from 'kysely';
 import type { AccountLinkStore } from '../domain/accounts.ts';
 import type { ServiceDb } from './database.ts';
 
-/** Links remembered per process; beyond this the oldest are forgotten (and read again when needed). */
+/** Links remembered per process; beyond this those not used longest are forgotten (and read again when needed). */
 export const linkCacheSizeMax = 100_000;
 
 export function createAccountLinkStore(db: Kysely<ServiceDb>): AccountLinkStore {
   // An account number is linked to one user for good (rows are only ever
   // inserted, never changed), so a link once seen can be trusted without the
   // database. Only positive answers are cached: a link may appear later.
-  const knownOwners = new Map<string, string>();
+  const knownOwners = createBoundedMap<string, string>(linkCacheSizeMax);
   function remember(accountNo: string, userUuid: string): void {
-    if (knownOwners.size >= linkCacheSizeMax) {
-      const oldest = knownOwners.keys().next().value;
-      if (oldest !== undefined) knownOwners.delete(oldest);
-    }
     knownOwners.set(accountNo, userUuid);
   }
 

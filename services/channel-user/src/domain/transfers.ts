@@ -1,4 +1,5 @@
 import { isValidAccountNo } from '@nuri/contracts/account-number';
+import { createBoundedMap } from '@nuri/platform/bounded-map';
 import { AppError } from '@nuri/platform/errors';
 import { hasControlCharacters } from '@nuri/platform/text';
 import { type AccountLinkStore, type CoreLedger, requireOwnAccount } from './accounts.ts';
@@ -73,7 +74,8 @@ export interface RecipientProbeGuard {
  * are refused with 429 until the window ends — every transfer, found or not,
  * since refusing only misses would tell the two apart again. Kept per
  * instance (a user spread over N instances gets up to N − 1 misses more), at
- * most `usersMax` users (past it, the expired and then the oldest go).
+ * most `usersMax` users (past it, those blocked longest ago are forgotten,
+ * a generation at a time: platform bounded-map.ts).
  */
 export function createRecipientProbeGuard(options: {
   lookups: LookupCounter;
@@ -84,10 +86,7 @@ export function createRecipientProbeGuard(options: {
   const { lookups, perMinuteMax } = options;
   const usersMax = options.usersMax ?? 10_000;
   const now = options.now ?? Date.now;
-  const blockedUntil = new Map<string, number>();
-  const forgetExpired = (at: number) => {
-    for (const [user, until] of blockedUntil) if (until <= at) blockedUntil.delete(user);
-  };
+  const blockedUntil = createBoundedMap<string, number>(usersMax);
   return {
     refuseIfBlocked(userUuid) {
       const until = blockedUntil.get(userUuid);
@@ -105,8 +104,6 @@ export function createRecipientProbeGuard(options: {
       const decision = await lookups.hit(userUuid, perMinuteMax);
       if (!decision.limited) return;
       const at = now();
-      if (blockedUntil.size >= usersMax) forgetExpired(at);
-      if (blockedUntil.size >= usersMax) blockedUntil.delete(blockedUntil.keys().next().value!);
       blockedUntil.set(userUuid, at + decision.retryAfterSeconds * 1_000);
     },
   };

@@ -45,7 +45,7 @@ describe('the recipient probe guard', () => {
     guard.refuseIfBlocked('u1');
   });
 
-  it('when more users are blocked than it keeps, then the expired go first, then the oldest', async () => {
+  it('when more users are blocked than it keeps, then those not seen longest are forgotten first', async () => {
     let now = 0;
     const guard = createRecipientProbeGuard({
       lookups: countingLookups(10),
@@ -60,7 +60,7 @@ describe('the recipient probe guard', () => {
     await guard.countMiss('c');
     assert.throws(() => guard.refuseIfBlocked('b'));
     assert.throws(() => guard.refuseIfBlocked('c'));
-    await guard.countMiss('d'); // full of live blocks: the oldest (b) is forgotten
+    await guard.countMiss('d'); // full of live blocks: b, seen before c, is forgotten
     guard.refuseIfBlocked('b');
     assert.throws(() => guard.refuseIfBlocked('c'));
     assert.throws(() => guard.refuseIfBlocked('d'));

@@ -118,7 +118,7 @@ test('when a new window starts, then the counts start over', async () => {
   assert.deepEqual(admittedOf(counting, 3), [true, true, false]);
 });
 
-test('when more keys arrive in one window than the bound, then the oldest is forgotten and memory stays bounded', async () => {
+test('when more keys arrive in one window than the bound, then the key not hit longest is forgotten and memory stays bounded', async () => {
   await awayFromWindowEdge();
   const bounded = limiter({ keyPrefix: newPrefix(), ipMax: 1, keysMax: 2 });
   assert.deepEqual(admittedOf(bounded, 2, '203.0.113.1'), [true, false]);

@@ -1,3 +1,4 @@
+import { createBoundedMap } from '@nuri/platform/bounded-map';
 import { AppError } from '@nuri/platform/errors';
 import { createUpstream, unavailableStatus } from '@nuri/platform/upstream';
 import type { AccountLinkAnswer, AccountLinks } from '../domain/payments.ts';
@@ -48,15 +49,10 @@ export function createAccountLinkClient(options: AccountLinkClientOptions): Acco
     probe: { intervalMs: options.probeIntervalMs ?? 1_000, timeoutMs: Math.min(options.timeoutMs, 1_000) },
   });
   const headers = { authorization: `Bearer ${options.internalToken}`, accept: 'application/json' };
-  const confirmedUntil = new Map<string, number>();
+  const confirmedUntil = createBoundedMap<string, number>(cacheEntriesMax);
 
   function remember(key: string): void {
     if (options.cacheTtlMs <= 0) return;
-    if (confirmedUntil.size >= cacheEntriesMax) {
-      // Map iteration is insertion order: drop the oldest entry.
-      const oldest = confirmedUntil.keys().next().value;
-      if (oldest !== undefined) confirmedUntil.delete(oldest);
-    }
     confirmedUntil.set(key, Date.now() + options.cacheTtlMs);
   }
 
