@@ -17,6 +17,22 @@ export const idempotencyKeyHeader = 'idempotency-key';
 export const idempotentReplayedHeader = 'idempotent-replayed';
 const keyPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
+/**
+ * Sets `Idempotent-Replayed` on a handleDelegated answer the effect's owner
+ * gave from its record of the key. It is a replay to the client when the
+ * client sent the key before (`repeat`: the binding was there), or when the
+ * owner's record predates every attempt of this call: a duplicate sent at
+ * the same moment that reached the owner first, or a key sent again after
+ * this store forgot its binding (it keeps keys 48 hours; core-payment keeps
+ * its withdrawals and transfers for good). Only when an earlier attempt of
+ * this same call may have reached the owner (`afterOwnAttempt`: its answer
+ * was lost and the call was retried) may the record be this request's own,
+ * and a client's first request is not marked a replay for it.
+ */
+export function markDelegatedReplay(reply: FastifyReply, repeat: boolean, afterOwnAttempt: boolean): void {
+  if (repeat || !afterOwnAttempt) reply.header(idempotentReplayedHeader, 'true');
+}
+
 export interface IdempotencyKeysTable {
   user_uuid: string;
   idem_key: string;
@@ -198,7 +214,7 @@ export interface IdempotencyStore {
    * another fingerprint → 422 IDEMPOTENCY_KEY_REUSED; a key bound by `handle`
    * behaves as there. Because nothing is stored after the effect, a crash or
    * a 5xx leaves no lease to wait out: the retry simply asks the owner again.
-   * `execute` sets `Idempotent-Replayed` itself when the owner says it replayed.
+   * `execute` marks the answer (markDelegatedReplay) when the owner says it replayed.
    */
   handleDelegated(
     request: FastifyRequest,

@@ -115,6 +115,11 @@ export interface UpstreamAnswer {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /**
+   * An earlier attempt of this call went out and got no answer (a timeout, a
+   * reset), so what this answer reports may be that attempt's doing.
+   */
+  afterLostAttempt?: boolean;
 }
 
 export interface UpstreamInstanceState {
@@ -364,6 +369,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     const deadline = now() + (request.deadlineMs ?? defaultDeadlineMs);
     let tried: Set<Instance> | undefined;
     let retries = 0;
+    let lostAttempt = false;
     let last: Outcome | undefined;
     for (;;) {
       const remainingMs = deadline - now();
@@ -375,7 +381,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (instance === undefined) throw unavailable(last);
       const timeoutMs = Math.min(attemptTimeoutMs, remainingMs);
       const outcome = judge(instance, await attempt(instance, request, timeoutMs), request);
-      if (outcome.kind === 'answer') return outcome.answer;
+      if (outcome.kind === 'answer')
+        return lostAttempt ? { ...outcome.answer, afterLostAttempt: true } : outcome.answer;
       if (outcome.kind === 'tooLarge') throw new UpstreamAnswerTooLargeError(name, outcome.bytesMax);
       last = outcome;
       tried ??= new Set();
@@ -383,6 +390,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (outcome.kind === 'failed') {
         if (retries >= retriesMax) throw unavailable(outcome);
         retries += 1;
+        // An instance that answered a failure status did not carry the request out.
+        if (outcome.answered !== true) lostAttempt = true;
       }
     }
   }

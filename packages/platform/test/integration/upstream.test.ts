@@ -194,7 +194,14 @@ test('when an instance answers 500 to one kind of request, then it stays in rota
   assert.equal(upstream.readyCount(), 2, 'a request that fails is not an instance that fails');
   buggy.handle = (_request, response) => response.writeHead(503).end('{}');
   other.handle = answerOk('other');
-  for (let index = 0; index < 6; index += 1) assert.equal((await keyed()).status, 200);
+  for (let index = 0; index < 6; index += 1) {
+    const buggyHitsBefore = buggy.hits;
+    const answer = await keyed();
+    assert.equal(answer.status, 200);
+    // A 503 first was answered (the instance did not carry it out): nothing was lost before this answer.
+    assert.equal(answer.afterLostAttempt, undefined, `request ${index}`);
+    assert.ok(buggy.hits >= buggyHitsBefore);
+  }
   assert.equal(upstream.readyCount(), 1, 'three 503s in a row eject');
   other.handle = (_request, response) => response.writeHead(503).end('{}');
   await assert.rejects(
@@ -214,7 +221,16 @@ test('when an instance hangs, then attempts time out, it is ejected after three,
     ejectionMs: 60_000,
     probe: { intervalMs: 0 },
   });
-  for (let index = 0; index < 6; index += 1) assert.equal((await get(upstream, 1)).status, 200);
+  const afterTimeouts: boolean[] = [];
+  for (let index = 0; index < 6; index += 1) {
+    const hitsBefore = hung.hits;
+    const answer = await get(upstream, 1);
+    assert.equal(answer.status, 200);
+    // An attempt that timed out may have been carried out: the answer after it says so.
+    assert.equal(answer.afterLostAttempt === true, hung.hits > hitsBefore, `request ${index}`);
+    afterTimeouts.push(answer.afterLostAttempt === true);
+  }
+  assert.equal(afterTimeouts.filter(Boolean).length, 3);
   assert.equal(hung.hits, 3);
   assert.equal(upstream.readyCount(), 1);
   const started = Date.now();

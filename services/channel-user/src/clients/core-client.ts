@@ -51,6 +51,8 @@ export interface CoreResponse {
   body: unknown;
   /** The core answered from its record of an earlier request with the same idempotency key. */
   replayed: boolean;
+  /** An earlier attempt of this call went out and got no answer (upstream.ts): a replay may be of it. */
+  afterLostAttempt: boolean;
 }
 
 export interface CoreClient {
@@ -139,6 +141,7 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
           status: answer.status,
           body: text === '' ? undefined : JSON.parse(text),
           replayed: answer.headers['idempotent-replayed'] === 'true',
+          afterLostAttempt: answer.afterLostAttempt === true,
         };
       } catch {
         logger.warn({ upstream: name, path: request.path }, 'core answered a body that is not JSON');

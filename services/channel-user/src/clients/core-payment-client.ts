@@ -92,7 +92,7 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
         requestId,
         retriesMax: withdrawalRetriesMax,
       });
-      if (response.replayed) onReplay?.();
+      if (response.replayed) onReplay?.(response.afterLostAttempt);
       if (response.status !== 200) throw problemFrom(response);
       return toTransfer(response.body as Transfer);
     },
@@ -121,7 +121,7 @@ export function createCoreLedger(core: CoreClient): CoreLedger {
         requestId,
         retriesMax: withdrawalRetriesMax,
       });
-      if (response.replayed) onReplay?.();
+      if (response.replayed) onReplay?.(response.afterLostAttempt);
       if (response.status !== 200) throw problemFrom(response);
       const body = response.body as {
         withdrawalId: string;

@@ -75,15 +75,22 @@ export interface CoreLedger {
     requestId: string,
   ): Promise<{ userUuid: string; status: 'ACTIVE' | 'CLOSED' } | undefined>;
   /** Moves money once per (userUuid, idempotencyKey); `onReplay` as for withdrawals. */
-  transfer(request: TransferRequest, requestId: string, onReplay?: () => void): Promise<Transfer>;
+  transfer(request: TransferRequest, requestId: string, onReplay?: ReplayListener): Promise<Transfer>;
   /** A transfer `userUuid` sent, or undefined. */
   getTransfer(transferId: string, userUuid: string, requestId: string): Promise<Transfer | undefined>;
   /**
    * Debits once per (userUuid, idempotencyKey). `onReplay` is told when the
    * core answered from its record of an earlier request with that key.
    */
-  withdraw(request: WithdrawalRequest, requestId: string, onReplay?: () => void): Promise<Withdrawal>;
+  withdraw(request: WithdrawalRequest, requestId: string, onReplay?: ReplayListener): Promise<Withdrawal>;
 }
+
+/**
+ * Told that the core answered from its record of an earlier request with
+ * the key; `afterOwnAttempt`: an earlier attempt of this very call may have
+ * reached the core, so the record may be this request's own.
+ */
+export type ReplayListener = (afterOwnAttempt: boolean) => void;
 
 /** Which accounts belong to whom, kept locally so ownership needs no core round-trip. */
 export interface AccountLinkStore {
@@ -198,7 +205,7 @@ export async function withdraw(
   deps: AccountDeps,
   request: { userUuid: string; accountNo: string; amount: bigint; idempotencyKey: string | undefined },
   requestId: string,
-  onReplay?: () => void,
+  onReplay?: ReplayListener,
 ): Promise<Withdrawal> {
   await requireOwnAccount(deps.links, request.accountNo, request.userUuid);
   return deps.ledger.withdraw(

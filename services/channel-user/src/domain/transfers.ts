@@ -2,7 +2,12 @@ import { isValidAccountNo } from '@nuri/contracts/account-number';
 import { createBoundedMap } from '@nuri/platform/bounded-map';
 import { AppError } from '@nuri/platform/errors';
 import { hasControlCharacters } from '@nuri/platform/text';
-import { type AccountLinkStore, type CoreLedger, requireOwnAccount } from './accounts.ts';
+import {
+  type AccountLinkStore,
+  type CoreLedger,
+  type ReplayListener,
+  requireOwnAccount,
+} from './accounts.ts';
 
 /** docs/api.md: a memo of at most 20 characters, shown on both statements. */
 export const memoLengthMax = 20;
@@ -169,7 +174,7 @@ export async function sendTransfer(
     idempotencyKey: string | undefined;
   },
   requestId: string,
-  onReplay?: () => void,
+  onReplay?: ReplayListener,
 ): Promise<Transfer> {
   const memo = normalizeMemo(request.memo);
   if (request.fromAccountNo === request.toAccountNo) {

@@ -1,9 +1,5 @@
 import type { HttpApp } from '@nuri/platform/http';
-import {
-  type IdempotencyStore,
-  idempotentReplayedHeader,
-  readIdempotencyKey,
-} from '@nuri/platform/idempotency';
+import { type IdempotencyStore, markDelegatedReplay, readIdempotencyKey } from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
 import Type from 'typebox';
 import {
@@ -102,10 +98,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountDeps, idempoten
           deps,
           { userUuid, accountNo: request.params.accountNo, amount, idempotencyKey },
           request.id,
-          // Only a client's repeat is a replay to the client; our own retry of a lost answer is not.
-          () => {
-            if (repeat) reply.header(idempotentReplayedHeader, 'true');
-          },
+          (afterOwnAttempt) => markDelegatedReplay(reply, repeat, afterOwnAttempt),
         );
         return { statusCode: 200, body: withdrawal };
       });

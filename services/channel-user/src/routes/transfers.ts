@@ -1,9 +1,5 @@
 import { type HttpApp, pathParamLengthMax } from '@nuri/platform/http';
-import {
-  type IdempotencyStore,
-  idempotentReplayedHeader,
-  readIdempotencyKey,
-} from '@nuri/platform/idempotency';
+import { type IdempotencyStore, markDelegatedReplay, readIdempotencyKey } from '@nuri/platform/idempotency';
 import { parseAmount } from '@nuri/platform/money';
 import Type from 'typebox';
 import { getTransfer, lookUpRecipient, sendTransfer, type TransferDeps } from '../domain/transfers.ts';
@@ -54,9 +50,7 @@ export function registerTransferRoutes(
             idempotencyKey,
           },
           request.id,
-          () => {
-            if (repeat) reply.header(idempotentReplayedHeader, 'true');
-          },
+          (afterOwnAttempt) => markDelegatedReplay(reply, repeat, afterOwnAttempt),
         );
         request.log.info({ transferId: transfer.transferId, amount: transfer.amount }, 'transfer sent');
         return { statusCode: 200, body: transfer };

@@ -387,6 +387,24 @@ describe('withdrawals', () => {
     assert.equal(service.corePayment.calls.length, before);
   });
 
+  test('when a key comes back after the channel forgot it, then the core answers from its record and the answer says it is a replay', async () => {
+    const accountNo = await openAccount();
+    accounts.get(accountNo)!.balance = 5_000;
+    const key = `forgotten-${Date.now()}`;
+    // Used days ago: the channel's binding is gone (48 h), the core's record is not.
+    withdrawalKeys.set(key, { balanceAfter: 4_000 });
+    const response = await call(
+      'POST',
+      `/api/v1/accounts/${accountNo}/withdrawals`,
+      { amount: 1_000 },
+      { 'idempotency-key': key },
+    );
+    assert.equal(response.statusCode, 200, response.body);
+    assert.equal(response.json().balanceAfter, 4_000, 'the first answer');
+    assert.equal(accounts.get(accountNo)!.balance, 5_000, 'nothing debited');
+    assert.equal(response.headers['idempotent-replayed'], 'true');
+  });
+
   test('when the first attempt times out, then the retry carries the same key and the core debits once', async () => {
     const accountNo = await openAccount();
     accounts.get(accountNo)!.balance = 5_000;

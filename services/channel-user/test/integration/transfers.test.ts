@@ -296,6 +296,53 @@ describe('recipient look-up (받는 분 확인)', () => {
 });
 
 describe('transfers', () => {
+  test('when the same keyed transfer is sent twice at once, then money moves once and exactly one answer says it is a replay', async () => {
+    const alice = await customer('김*수', 10_000);
+    const bob = await customer('이*희', 0);
+    const body = { fromAccountNo: alice.accountNo, toAccountNo: bob.accountNo, amount: 2_500 };
+    const headers = { 'idempotency-key': `twice-${sequence}-${Date.now()}` };
+    // The core takes the later of the two first (the first to arrive, the one
+    // whose key binding was new, then finds the other's record): the case
+    // where the repeat moves the money and the first request gets the replay.
+    const real = service.corePayment.handler;
+    let secondArrived: () => void = () => undefined;
+    const second = new Promise<void>((resolve) => {
+      secondArrived = resolve;
+    });
+    let arrivals = 0;
+    service.corePayment.handler = async (request) => {
+      if (request.path !== '/internal/v1/transfers') return real(request);
+      arrivals += 1;
+      if (arrivals === 1) {
+        await second;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } else secondArrived();
+      return real(request);
+    };
+    let answers: Awaited<ReturnType<typeof call>>[];
+    try {
+      answers = await Promise.all([
+        call(alice, 'POST', '/api/v1/transfers', body, headers),
+        call(alice, 'POST', '/api/v1/transfers', body, headers),
+      ]);
+    } finally {
+      service.corePayment.handler = real;
+    }
+    assert.equal(arrivals, 2, 'both reached the core');
+    assert.deepEqual(
+      answers.map((answer) => answer.statusCode),
+      [200, 200],
+      answers.map((answer) => answer.body).join('\n'),
+    );
+    assert.deepEqual(answers[0]!.json(), answers[1]!.json());
+    assert.equal(
+      answers.filter((answer) => answer.headers['idempotent-replayed'] === 'true').length,
+      1,
+      'one first answer, one replay',
+    );
+    assert.equal(accounts.get(bob.accountNo)!.balance, 2_500, 'moved once');
+  });
+
   test('when a customer sends money, then the core moves it once under the client’s key, and a repeat is replayed', async () => {
     const alice = await customer('김*수', 10_000);
     const bob = await customer('이*희', 0);
