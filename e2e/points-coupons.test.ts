@@ -157,6 +157,17 @@ describe('points', () => {
     assert.equal(history.body.items[0].type, 'CHARGE');
     assert.equal(history.body.items[0].amount, 5_000);
     assert.equal(history.body.items[0].balanceAfter, 5_000);
+
+    // The key is Alice's, not the route's: on a withdrawal (channel-user's) it is a reuse, and nothing moves.
+    const reused = await http('POST', `/api/v1/accounts/${aliceAccount}/withdrawals`, {
+      token: alice.token,
+      headers: { 'idempotency-key': 'charge-5000' },
+      body: { amount: 5_000 },
+    });
+    assert.equal(reused.status, 422, reused.text);
+    assert.equal(reused.body.code, 'IDEMPOTENCY_KEY_REUSED');
+    const account = await http('GET', `/api/v1/accounts/${aliceAccount}`, { token: alice.token });
+    assert.equal(account.body.balance, 10_000, 'nothing debited');
   });
 
   test('when the amount is not an integer in 1..1,000,000, then 400 VALIDATION_FAILED and the balance is unchanged', async () => {

@@ -111,11 +111,16 @@ export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, 
   };
 }
 
+/** Whether a header value is a well-formed key (docs/api.md: 1–64 of A–Z a–z 0–9 _ -). */
+export function isIdempotencyKey(value: unknown): value is string {
+  return typeof value === 'string' && keyPattern.test(value);
+}
+
 /** The client's key, undefined when absent; a malformed one is the client's error. */
 export function readIdempotencyKey(request: FastifyRequest): string | undefined {
   const value = request.headers[idempotencyKeyHeader];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !keyPattern.test(value)) {
+  if (!isIdempotencyKey(value)) {
     throw new AppError(
       'VALIDATION_FAILED',
       400,

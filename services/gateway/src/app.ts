@@ -7,6 +7,7 @@ import { describeRoutes } from '@nuri/platform/openapi';
 import { type Redis, redisReadinessCheck } from '@nuri/platform/redis';
 import type { Upstream } from '@nuri/platform/upstream';
 import type { ServiceName } from './config.ts';
+import type { KeyScope } from './key-scope.ts';
 import { apiTitle, isForwardingRoute } from './openapi/document.ts';
 import { createProxy } from './proxy.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -31,6 +32,8 @@ export interface AppDeps {
   /** Access tokens, against channel-user's JWKS; the app remembers the ones that verified (the platform's caching verifier). */
   verifier: AccessTokenVerifier;
   rateLimiter: RateLimiter;
+  /** Which service a user's Idempotency-Key belongs to: the same key at the other is 422 (key-scope.ts). */
+  keyScope: KeyScope;
   /** Per-IP limits per minute of the routes that cost a password hash, and of GET /health. */
   routeLimiters: { signup: RateLimiter; login: RateLimiter; health: RateLimiter };
   /**
@@ -92,6 +95,7 @@ export function buildApp(deps: AppDeps) {
     verifier: createCachingAccessTokenVerifier(deps.verifier),
     rateLimiter: deps.rateLimiter,
     routeLimiters: deps.routeLimiters,
+    keyScope: deps.keyScope,
   });
   return app;
 }

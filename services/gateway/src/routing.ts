@@ -40,6 +40,26 @@ export const publicRoutes: ReadonlyArray<{ upstream: UpstreamName; urls: readonl
 ];
 
 /**
+ * The POSTs that take an Idempotency-Key (docs/api.md), by the service that
+ * keeps their keys: a key may be claimed by one of the two (key-scope.ts).
+ */
+export type KeyOwner = 'channel-user' | 'point';
+
+const keyedPosts: ReadonlyArray<{ owner: KeyOwner; path: RegExp }> = [
+  { owner: 'channel-user', path: /^\/api\/v1\/accounts$/ },
+  { owner: 'channel-user', path: /^\/api\/v1\/accounts\/[^/]+\/(?:deposits|withdrawals)$/ },
+  { owner: 'channel-user', path: /^\/api\/v1\/transfers$/ },
+  { owner: 'point', path: /^\/api\/v1\/points\/charge$/ },
+  { owner: 'point', path: /^\/api\/v1\/payments$/ },
+];
+
+/** The service whose key store a keyed POST to `path` uses, or undefined for any other request. */
+export function keyOwnerOf(method: string, path: string): KeyOwner | undefined {
+  if (method !== 'POST') return undefined;
+  return keyedPosts.find((route) => route.path.test(path))?.owner;
+}
+
+/**
  * docs/api.md: no access token on signup, login, refresh and the JWKS (health is not
  * proxied); nor on the web console's cookie login and refresh (web-session).
  */

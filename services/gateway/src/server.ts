@@ -11,6 +11,7 @@ import { createServiceReports } from './admin/service-reports.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createCoreView } from './core-view.ts';
+import { createKeyScope } from './key-scope.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { startReconciliationMetrics } from './reconciliation-metrics.ts';
 
@@ -19,6 +20,16 @@ await runMain('gateway', async () => {
   startTracing({ serviceName: 'gateway', config });
   const logger = createLogger({ name: 'gateway', level: config.NURI_LOG_LEVEL });
   const redis = createRedis({ url: config.NURI_REDIS_URL, name: 'gateway', logger });
+  // Key claims wait on Redis in a request's path: auto-pipelined, and failing
+  // fast when Redis is away (key-scope.ts then lets the request through).
+  const keyRedis = createRedis({
+    url: config.NURI_REDIS_URL,
+    name: 'gateway-keys',
+    logger,
+    autoPipelining: true,
+    commandTimeoutMs: 250,
+    maxRetriesPerRequest: 0,
+  });
   const services = createServiceUpstreams(config, logger);
   const peers = parseUrlList(config.NURI_GATEWAY_PEER_URLS);
   const gateways = peers.length === 0 ? undefined : probeOnly('gateway', peers, config, logger);
@@ -83,6 +94,7 @@ await runMain('gateway', async () => {
     }),
     rateLimiter,
     routeLimiters,
+    keyScope: createKeyScope({ redis: keyRedis, logger }),
     admin,
     ...(config.NURI_GATEWAY_OPS_PORT === 0 ? {} : { publicPort: config.NURI_GATEWAY_PORT }),
     trustedProxyHops: config.NURI_GATEWAY_TRUSTED_PROXY_HOPS,
@@ -108,6 +120,7 @@ await runMain('gateway', async () => {
       () => refusals.close(),
       async () => {
         redis.disconnect();
+        keyRedis.disconnect();
       },
     ],
   });

@@ -1,10 +1,18 @@
 import { bearerToken, type CachingAccessTokenVerifier } from '@nuri/platform/access-token';
 import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
+import { idempotencyKeyHeader, isIdempotencyKey } from '@nuri/platform/idempotency';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyScope } from '../key-scope.ts';
 import type { UpstreamProxy } from '../proxy.ts';
 import type { RateDecision, RateLimiter } from '../rate-limit.ts';
-import { isAmbiguousPath, needsAccessToken, publicRoutes, type UpstreamName } from '../routing.ts';
+import {
+  isAmbiguousPath,
+  keyOwnerOf,
+  needsAccessToken,
+  publicRoutes,
+  type UpstreamName,
+} from '../routing.ts';
 
 export interface ProxyRouteDeps {
   proxy: UpstreamProxy;
@@ -15,6 +23,8 @@ export interface ProxyRouteDeps {
    * family behind one NAT never meets them): signup and login.
    */
   routeLimiters: { signup: RateLimiter; login: RateLimiter };
+  /** Which service a user's Idempotency-Key belongs to (key-scope.ts). */
+  keyScope: KeyScope;
 }
 
 const hashingRoutes: ReadonlyMap<string, 'signup' | 'login'> = new Map([
@@ -110,6 +120,8 @@ async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
+  const userUuid = verifiedUsers.get(request);
+  await refuseKeyOfAnotherService(deps, request, userUuid);
   let answer: Awaited<ReturnType<UpstreamProxy['forward']>>;
   try {
     answer = await deps.proxy.forward(upstream, {
@@ -120,13 +132,37 @@ async function forward(
       requestId: request.id,
       clientIp: request.ip,
       protocol: request.protocol,
-      userUuid: verifiedUsers.get(request),
+      userUuid,
     });
   } catch (error) {
     request.log.warn({ upstream, err: error }, 'forwarding failed');
     throw error;
   }
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+/**
+ * 422 IDEMPOTENCY_KEY_REUSED for a keyed POST whose key the user already
+ * used at the other service that keeps keys (channel-user's accounts,
+ * deposits, withdrawals and transfers; point's charges and payments). A
+ * malformed key is left to the service, which answers 400.
+ */
+async function refuseKeyOfAnotherService(
+  deps: ProxyRouteDeps,
+  request: FastifyRequest,
+  userUuid: string | undefined,
+): Promise<void> {
+  const key = request.headers[idempotencyKeyHeader];
+  if (userUuid === undefined || !isIdempotencyKey(key)) return;
+  const owner = keyOwnerOf(request.method, pathOf(request));
+  if (owner === undefined) return;
+  if ((await deps.keyScope.claim(userUuid, key, owner)) === 'elsewhere') {
+    throw new AppError(
+      'IDEMPOTENCY_KEY_REUSED',
+      422,
+      'This Idempotency-Key was used for another request (on another route); use a new key',
+    );
+  }
 }
 
 function pathOf(request: FastifyRequest): string {

@@ -3,6 +3,9 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { runServer } from '@nuri/platform/http';
+import { createLogger } from '@nuri/platform/logger';
+import { createRedis } from '@nuri/platform/redis';
+import { createKeyScope } from '../../src/key-scope.ts';
 import { newSigningKey, randomUserUuid, signToken, startGateway, type TestGateway } from './helpers.ts';
 
 let gateway: TestGateway;
@@ -139,6 +142,79 @@ describe('routing', () => {
     assert.equal(failed.json().code, 'UPSTREAM_UNAVAILABLE');
     assert.equal(failed.headers['retry-after'], '1');
     assert.ok(!failed.body.includes('127.0.0.1'));
+  });
+});
+
+describe('Idempotency-Keys across services', () => {
+  const keyed = (url: string, key: string, as = token) =>
+    call('POST', url, { authorization: `Bearer ${as}`, 'idempotency-key': key }, '{"amount":1000}');
+
+  test('when a user uses one key at point and then at channel-user, then the second is 422 IDEMPOTENCY_KEY_REUSED and is not forwarded', async () => {
+    const key = `k-${randomUserUuid()}`;
+    assert.equal((await keyed('/api/v1/points/charge', key)).statusCode, 200);
+    assert.equal((await keyed('/api/v1/points/charge', key)).statusCode, 200, 'its own service again');
+    assert.equal(gateway.upstreams.point.seen.length, 2);
+    for (const url of [
+      '/api/v1/accounts/110-200-000001/withdrawals',
+      '/api/v1/transfers',
+      '/api/v1/accounts',
+    ]) {
+      const refused = await keyed(url, key);
+      assert.equal(refused.statusCode, 422, url);
+      assert.equal(refused.json().code, 'IDEMPOTENCY_KEY_REUSED');
+      assert.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8');
+    }
+    assert.equal(gateway.upstreams['channel-user'].seen.length, 0, 'nothing reached channel-user');
+    // The other way round, and another user with the same key: their own.
+    const other = `k-${randomUserUuid()}`;
+    assert.equal((await keyed('/api/v1/accounts/110-200-000001/deposits', other)).statusCode, 200);
+    assert.equal((await keyed('/api/v1/payments', other)).statusCode, 422);
+    const stranger = await signToken(gateway.keys[0]!, randomUserUuid());
+    assert.equal((await keyed('/api/v1/payments', other, stranger)).statusCode, 200, 'a key is per user');
+  });
+
+  test('when a key is malformed, sent on a route that takes none, or claims cannot reach Redis, then the request goes to its service unchecked', async () => {
+    const key = `k-${randomUserUuid()}`;
+    assert.equal((await keyed('/api/v1/points/charge', key)).statusCode, 200);
+    // Routes that keep no keys, and a key the service will refuse with 400, claim nothing.
+    assert.equal((await keyed('/api/v1/coupon-campaigns/c1/issue', key)).statusCode, 200);
+    assert.equal((await keyed('/api/v1/auth/logout', key)).statusCode, 200);
+    assert.equal((await keyed('/api/v1/transfers', 'not a key!')).statusCode, 200);
+    assert.equal((await keyed('/api/v1/points/charge', 'not a key!')).statusCode, 200);
+    const unreachable = createRedis({
+      url: 'redis://127.0.0.1:1',
+      name: 'gateway-keys-test-down',
+      maxRetriesPerRequest: 0,
+      commandTimeoutMs: 250,
+    });
+    unreachable.on('error', () => undefined);
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'test',
+      level: 'warn',
+      destination: { write: (line) => void lines.push(line) },
+    });
+    const alone = await startGateway({ keyScope: createKeyScope({ redis: unreachable, logger }) });
+    try {
+      const own = await signToken(alone.keys[0]!, userUuid);
+      const send = (url: string) =>
+        alone.app.inject({
+          method: 'POST',
+          url,
+          headers: { authorization: `Bearer ${own}`, 'idempotency-key': key },
+          payload: '{"amount":1000}',
+        });
+      assert.equal((await send('/api/v1/points/charge')).statusCode, 200);
+      assert.equal((await send('/api/v1/transfers')).statusCode, 200, 'unchecked, not refused');
+      assert.equal(
+        lines.filter((line) => line.includes('Idempotency-Key claims cannot reach Redis')).length,
+        1,
+        'one warning',
+      );
+    } finally {
+      await alone.close();
+      unreachable.disconnect();
+    }
   });
 });
 

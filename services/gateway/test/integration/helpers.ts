@@ -15,6 +15,7 @@ import { createUpstream, type Upstream } from '@nuri/platform/upstream';
 import { SignJWT } from 'jose';
 import { type AppDeps, buildApp } from '../../src/app.ts';
 import type { ChannelServiceName, ServiceName } from '../../src/config.ts';
+import { createKeyScope, type KeyScope } from '../../src/key-scope.ts';
 import { createRateLimiter } from '../../src/rate-limit.ts';
 
 export const silentLogger = createLogger({ name: 'gateway-test', level: 'silent' });
@@ -143,6 +144,8 @@ export interface GatewayOptions {
   publicPort?: number;
   /** The operator console's API over this gateway's upstreams and Redis (routes/admin.ts); absent: none. */
   admin?: (parts: { services: Record<ServiceName, Upstream>; redis: Redis }) => AppDeps['admin'];
+  /** Idempotency-Key claims (key-scope.ts); absent: on this Redis under a prefix of the test's own. */
+  keyScope?: KeyScope;
 }
 
 /**
@@ -224,6 +227,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         refetchCooldownMs: 0,
       }),
     rateLimiter,
+    keyScope:
+      options.keyScope ??
+      createKeyScope({
+        redis,
+        logger: silentLogger,
+        keyPrefix: `idem-test-${randomBytes(4).toString('hex')}`,
+      }),
   });
   await app.ready();
   return {
