@@ -13,7 +13,8 @@
  *
  * Here entries live in two generations of up to half the bound each: new
  * entries go into the young one; when it is full it becomes the old one and
- * the previous old one is forgotten at once. An entry read from the old
+ * the previous old one is forgotten at once (so a full map holds between
+ * half its bound and all of it). An entry read from the old
  * generation moves back to the young one, so what is in use stays and what
  * was not read for a generation is forgotten first. Every operation is a
  * few Map lookups; nothing iterates.

@@ -25,12 +25,12 @@ const keyPattern = /^[A-Za-z0-9_-]{1,64}$/;
  * the same moment that reached the owner first, or a key sent again after
  * this store forgot its binding (it keeps keys 48 hours; core-payment keeps
  * its withdrawals and transfers for good). Only when an earlier attempt of
- * this same call may have reached the owner (`afterOwnAttempt`: its answer
+ * this same call may have reached the owner (`afterLostAttempt`: its answer
  * was lost and the call was retried) may the record be this request's own,
  * and a client's first request is not marked a replay for it.
  */
-export function markDelegatedReplay(reply: FastifyReply, repeat: boolean, afterOwnAttempt: boolean): void {
-  if (repeat || !afterOwnAttempt) reply.header(idempotentReplayedHeader, 'true');
+export function markDelegatedReplay(reply: FastifyReply, repeat: boolean, afterLostAttempt: boolean): void {
+  if (repeat || !afterLostAttempt) reply.header(idempotentReplayedHeader, 'true');
 }
 
 export interface IdempotencyKeysTable {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createBoundedMap } from '@nuri/platform/bounded-map';
 import type { Logger } from '@nuri/platform/logger';
 import type { Redis } from '@nuri/platform/redis';
@@ -14,8 +15,12 @@ import type { KeyOwner } from './routing.ts';
 // The claim is one SET NX GET, auto-pipelined with the other claims in
 // flight; a claim once read is remembered by this instance for 10 minutes
 // (it cannot change while it lives), so a client's repeat soon after costs no
-// round trip. It lives as long as channel-user and point keep their keys
-// (48 hours).
+// round trip. It lives 24 hours, what docs/api.md promises of every key
+// (channel-user and point keep theirs 48). Each costs Redis about 150 bytes
+// for those 24 hours (160 measured with a longer prefix; the Redis key is a
+// 128-bit hash of the user and the key, not the two), so a million keyed
+// requests a day hold about 150 MB: size Redis for the day's keyed requests
+// (docs/architecture.md).
 //
 // Without Redis (an error, no answer within claimTimeoutMs) the request goes
 // on unchecked: the services' own checks, and the effect happening once,
@@ -27,13 +32,14 @@ export interface KeyScope {
   claim(userUuid: string, key: string, owner: KeyOwner): Promise<'ok' | 'elsewhere'>;
 }
 
-export const keyClaimTtlMs = 48 * 3_600_000;
-const claimTimeoutMs = 250;
+export const keyClaimTtlMs = 24 * 3_600_000;
+/** Longest a claim waits on Redis before the request goes on unchecked (also the claims client's command timeout). */
+export const keyClaimTimeoutMs = 250;
 const pauseAfterFailureMs = 1_000;
 const failureLogIntervalMs = 10_000;
-/** Claims remembered per instance, each for rememberedMs; past the count those not used longest are read again. */
-const remembered = 100_000;
-const rememberedMs = 10 * 60_000;
+/** Claims an instance remembers at most; past it those not used longest are read from Redis again. */
+const claimsRememberedMax = 100_000;
+const claimRememberedMs = 10 * 60_000;
 
 export function createKeyScope(options: {
   redis: Redis;
@@ -45,7 +51,7 @@ export function createKeyScope(options: {
   const { redis, logger } = options;
   const keyPrefix = options.keyPrefix ?? 'idem';
   const now = options.now ?? Date.now;
-  const owners = createBoundedMap<string, { owner: string; until: number }>(remembered);
+  const owners = createBoundedMap<string, { owner: string; until: number }>(claimsRememberedMax);
   let pausedUntil = 0;
   let lastWarnedAt = 0;
 
@@ -63,19 +69,24 @@ export function createKeyScope(options: {
 
   return {
     async claim(userUuid, key, owner) {
-      const local = `${userUuid}/${key}`;
-      const known = owners.get(local);
+      // The user and the key can hold no newline: the pair is unambiguous.
+      const hashed = createHash('sha256')
+        .update(`${userUuid}\n${key}`)
+        .digest()
+        .subarray(0, 16)
+        .toString('base64url');
+      const known = owners.get(hashed);
       if (known !== undefined && known.until > now()) return known.owner === owner ? 'ok' : 'elsewhere';
       if (now() < pausedUntil) return 'ok';
       let timer: NodeJS.Timeout | undefined;
       let previous: string | null;
       try {
         previous = await Promise.race([
-          redis.set(`${keyPrefix}:{${userUuid}}:${key}`, owner, 'PX', keyClaimTtlMs, 'NX', 'GET'),
+          redis.set(`${keyPrefix}:${hashed}`, owner, 'PX', keyClaimTtlMs, 'NX', 'GET'),
           new Promise<never>((_resolve, reject) => {
             timer = setTimeout(
-              () => reject(new Error(`no answer within ${claimTimeoutMs} ms`)),
-              claimTimeoutMs,
+              () => reject(new Error(`no answer within ${keyClaimTimeoutMs} ms`)),
+              keyClaimTimeoutMs,
             );
           }),
         ]);
@@ -85,8 +96,8 @@ export function createKeyScope(options: {
         clearTimeout(timer);
       }
       const holder = previous ?? owner;
-      // Remembered briefly: near the end of its 48 hours Redis may let the claim go, and this must follow.
-      owners.set(local, { owner: holder, until: now() + rememberedMs });
+      // Remembered briefly: near the end of its 24 hours Redis lets the claim go, and this must follow.
+      owners.set(hashed, { owner: holder, until: now() + claimRememberedMs });
       return holder === owner ? 'ok' : 'elsewhere';
     },
   };

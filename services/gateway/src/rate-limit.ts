@@ -77,7 +77,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   const keyTtlMs = windowMs * 2;
 
   // Only the current window is kept: a new window starts with new maps, so
-  // memory is bounded by the keys of one window (and keysMax).
+  // memory is bounded by keysMax counters (and as many waiting for a sync).
   let window = Math.floor(now() / windowMs);
   let counters = createBoundedMap<string, Counter>(keysMax);
   let unsynced = new Set<Counter>();
@@ -100,8 +100,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     let counter = counters.get(name);
     if (counter !== undefined) return counter;
     // Past keysMax (a flood of distinct keys) those not hit longest are
-    // forgotten, which only loosens their limits; hits not yet synced still
-    // reach Redis with the next sync.
+    // forgotten, which only loosens their limits.
     counter = {
       key: `${keyPrefix}:${kind}:{${id}}:${window}`,
       max,
@@ -113,10 +112,18 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     return counter;
   };
 
+  // Counters waiting for a sync, at most keysMax of them: a forgotten counter
+  // may still wait here (its hits reach Redis), and a flood while Redis is
+  // away must not grow the set past the bound. A counter left out keeps its
+  // hits in localCount and joins when it is hit again with room here.
+  const awaitSync = (counter: Counter): void => {
+    if (unsynced.size < keysMax) unsynced.add(counter);
+  };
+
   // Every hit counts, a refused one too, so a client that keeps knocking stays refused.
   const count = (counter: Counter): boolean => {
     counter.localCount += 1;
-    unsynced.add(counter);
+    awaitSync(counter);
     return counter.globalCount + counter.sendingCount + counter.localCount > counter.max;
   };
 
@@ -146,7 +153,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
       } else {
         // Kept for the next sync, so the shared count is right once Redis is back.
         counter.localCount += counter.sendingCount;
-        unsynced.add(counter);
+        awaitSync(counter);
         lastSyncFailed = true;
         warnUnavailable(error);
       }

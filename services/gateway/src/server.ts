@@ -11,7 +11,7 @@ import { createServiceReports } from './admin/service-reports.ts';
 import { buildApp } from './app.ts';
 import { type Config, loadServiceConfig, type ServiceName, upstreamsOf } from './config.ts';
 import { createCoreView } from './core-view.ts';
-import { createKeyScope } from './key-scope.ts';
+import { createKeyScope, keyClaimTimeoutMs } from './key-scope.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { startReconciliationMetrics } from './reconciliation-metrics.ts';
 
@@ -27,7 +27,7 @@ await runMain('gateway', async () => {
     name: 'gateway-keys',
     logger,
     autoPipelining: true,
-    commandTimeoutMs: 250,
+    commandTimeoutMs: keyClaimTimeoutMs,
     maxRetriesPerRequest: 0,
   });
   const services = createServiceUpstreams(config, logger);

@@ -346,7 +346,8 @@ export async function listDeadLetters(
  * first just after it read), or the process dies there, the new owner
  * dead-letters the same message again. The
  * copies name the same source (topic, partition, offset) and group in their
- * headers; the first written is kept, the others become its `copies`, and it
+ * headers and carry the same key and value; the first written is kept, the
+ * others become its `copies` (the letters given are not changed), and it
  * counts as replayed if any copy was. Letters without those headers (not
  * written by this system's consumer) are each their own.
  */
@@ -354,11 +355,17 @@ export function collapseCopies(letters: readonly DeadLetter[]): DeadLetter[] {
   const kept: DeadLetter[] = [];
   const firstBySource = new Map<string, DeadLetter>();
   for (const letter of letters) {
-    const source = letter.source === undefined ? undefined : `${letter.group}|${letter.source}`;
+    // Copies are the same bytes: a topic recreated under the same name can
+    // fail another message at the same offset, which is a letter of its own.
+    const source =
+      letter.source === undefined
+        ? undefined
+        : JSON.stringify([letter.group, letter.source, letter.key, letter.value]);
     const first = source === undefined ? undefined : firstBySource.get(source);
     if (first === undefined) {
-      if (source !== undefined) firstBySource.set(source, letter);
-      kept.push(letter);
+      const own = { ...letter, copies: [...letter.copies] };
+      if (source !== undefined) firstBySource.set(source, own);
+      kept.push(own);
       continue;
     }
     first.copies.push(letter.ref);

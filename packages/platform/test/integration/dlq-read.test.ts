@@ -117,7 +117,8 @@ describe('reading dead letters', { timeout: 60_000 }, () => {
       // What a consumer writes (its headers name the failed message), once by
       // each member that held the partition, and once by another group.
       const written = (n: number, group: string) => {
-        const base = letter(0, n, '{"not json');
+        // Copies are the same message: the same key and value, whoever wrote them.
+        const base = { ...letter(0, n, '{"not json'), key: 'key-41' };
         base.headers.set(dlqHeaders.partition, '1');
         base.headers.set(dlqHeaders.offset, '41');
         base.headers.set(dlqHeaders.group, group);

@@ -46,6 +46,19 @@ describe('bounded map', () => {
     assert.equal(map.size, 2);
   });
 
+  it('when the bound is odd, or a read from the older half fills the younger one, then it still holds no more than the bound', () => {
+    const odd = createBoundedMap<number, number>(5);
+    for (let key = 0; key < 50; key++) odd.set(key, key);
+    assert.ok(odd.size <= 5 && odd.size >= 2, `size ${odd.size}`);
+    const map = createBoundedMap<string, number>(4);
+    for (const key of ['a', 'b', 'c', 'd']) map.set(key, 1); // a, b older; c, d younger (full)
+    assert.equal(map.get('a'), 1, 'read from the older half');
+    // The younger half was full: it became the older one and a is young again; b is gone.
+    assert.equal(map.size, 3);
+    assert.ok(map.has('a') && map.has('c') && map.has('d'));
+    assert.ok(!map.has('b'));
+  });
+
   it('when the bound cannot hold two halves, then it is refused', () => {
     for (const bad of [0, 1, 2.5, Number.NaN]) {
       assert.throws(() => createBoundedMap(bad), RangeError, String(bad));

@@ -54,6 +54,27 @@ describe('dead-letter copies', () => {
     assert.ok(letters.every((kept) => kept.copies.length === 0));
   });
 
+  it('when a topic was recreated and another message failed at the same offset, then its letter is its own', () => {
+    const recreated = { ...letter(1, 't/0/1'), value: '{"also not json' };
+    const letters = collapseCopies([letter(0, 't/0/1'), recreated]);
+    assert.deepEqual(
+      letters.map((kept) => [kept.ref, kept.copies]),
+      [
+        ['t.dlq/0/0', []],
+        ['t.dlq/0/1', []],
+      ],
+    );
+  });
+
+  it('when letters are collapsed twice, then the answer is the same and the letters given are unchanged', () => {
+    const given = [letter(0, 't/0/1'), letter(1, 't/0/1')];
+    const once = collapseCopies(given);
+    const twice = collapseCopies(given);
+    assert.deepEqual(once, twice);
+    assert.deepEqual(once[0]?.copies, ['t.dlq/0/1']);
+    assert.ok(given.every((unchanged) => unchanged.copies.length === 0));
+  });
+
   it('when only a copy was replayed, then the letter counts as replayed, at the latest replay of any copy', () => {
     const [kept] = collapseCopies([
       letter(0, 't/0/1', 'g', '2026-12-07T01:00:00.000Z'),

@@ -87,10 +87,10 @@ export interface CoreLedger {
 
 /**
  * Told that the core answered from its record of an earlier request with
- * the key; `afterOwnAttempt`: an earlier attempt of this very call may have
+ * the key; `afterLostAttempt`: an earlier attempt of this very call may have
  * reached the core, so the record may be this request's own.
  */
-export type ReplayListener = (afterOwnAttempt: boolean) => void;
+export type ReplayListener = (afterLostAttempt: boolean) => void;
 
 /** Which accounts belong to whom, kept locally so ownership needs no core round-trip. */
 export interface AccountLinkStore {

@@ -98,7 +98,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountDeps, idempoten
           deps,
           { userUuid, accountNo: request.params.accountNo, amount, idempotencyKey },
           request.id,
-          (afterOwnAttempt) => markDelegatedReplay(reply, repeat, afterOwnAttempt),
+          (afterLostAttempt) => markDelegatedReplay(reply, repeat, afterLostAttempt),
         );
         return { statusCode: 200, body: withdrawal };
       });

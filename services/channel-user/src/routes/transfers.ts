@@ -50,7 +50,7 @@ export function registerTransferRoutes(
             idempotencyKey,
           },
           request.id,
-          (afterOwnAttempt) => markDelegatedReplay(reply, repeat, afterOwnAttempt),
+          (afterLostAttempt) => markDelegatedReplay(reply, repeat, afterLostAttempt),
         );
         request.log.info({ transferId: transfer.transferId, amount: transfer.amount }, 'transfer sent');
         return { statusCode: 200, body: transfer };

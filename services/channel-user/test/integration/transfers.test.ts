@@ -314,7 +314,8 @@ describe('transfers', () => {
       if (request.path !== '/internal/v1/transfers') return real(request);
       arrivals += 1;
       if (arrivals === 1) {
-        await second;
+        // Bounded: should the second never come, the assertions below say so.
+        await Promise.race([second, new Promise((resolve) => setTimeout(resolve, 5_000))]);
         await new Promise((resolve) => setTimeout(resolve, 20));
       } else secondArrived();
       return real(request);

@@ -154,7 +154,8 @@ async function refuseKeyOfAnotherService(
 ): Promise<void> {
   const key = request.headers[idempotencyKeyHeader];
   if (userUuid === undefined || !isIdempotencyKey(key)) return;
-  const owner = keyOwnerOf(request.method, pathOf(request));
+  // As the router saw it: `/api/v1/transfer%73` is the transfers route too.
+  const owner = keyOwnerOf(request.method, decodedPath(pathOf(request)));
   if (owner === undefined) return;
   if ((await deps.keyScope.claim(userUuid, key, owner)) === 'elsewhere') {
     throw new AppError(
@@ -162,6 +163,16 @@ async function refuseKeyOfAnotherService(
       422,
       'This Idempotency-Key was used for another request (on another route); use a new key',
     );
+  }
+}
+
+/** The path with its percent escapes decoded (those isAmbiguousPath lets through); as sent if it cannot be. */
+function decodedPath(path: string): string {
+  if (!path.includes('%')) return path;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
   }
 }
 

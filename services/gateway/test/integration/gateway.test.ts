@@ -164,6 +164,8 @@ describe('Idempotency-Keys across services', () => {
       assert.equal(refused.json().code, 'IDEMPOTENCY_KEY_REUSED');
       assert.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8');
     }
+    // A percent escape routes to transfers all the same, so it is checked all the same.
+    assert.equal((await keyed('/api/v1/transfer%73', key)).statusCode, 422);
     assert.equal(gateway.upstreams['channel-user'].seen.length, 0, 'nothing reached channel-user');
     // The other way round, and another user with the same key: their own.
     const other = `k-${randomUserUuid()}`;
