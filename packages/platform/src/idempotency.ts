@@ -111,6 +111,15 @@ export function idempotencyMigrations(dialect: DatabaseDialect): Record<string, 
   };
 }
 
+/** Key rows in one order, so that batches of inserts lock them in one order (docs/architecture.md). */
+export function byUserAndKey(
+  a: { user_uuid: string; idem_key: string },
+  b: { user_uuid: string; idem_key: string },
+): number {
+  if (a.user_uuid !== b.user_uuid) return a.user_uuid < b.user_uuid ? -1 : 1;
+  return a.idem_key < b.idem_key ? -1 : a.idem_key > b.idem_key ? 1 : 0;
+}
+
 /** Whether a header value is a well-formed key (docs/api.md: 1–64 of A–Z a–z 0–9 _ -). */
 export function isIdempotencyKey(value: unknown): value is string {
   return typeof value === 'string' && keyPattern.test(value);
@@ -334,6 +343,10 @@ export function createIdempotencyStore(
     }));
     // Two claims of one key in a batch: the row holds the first one's
     // operation id, so exactly one of them owns it, as if they came one by one.
+    // Inserted in key order (a stable sort keeps twins in arrival order): two
+    // batches in flight that hold the same two keys (a client's retry racing
+    // its original, twice) lock them in one order rather than deadlocking.
+    rows.sort(byUserAndKey);
     let owned: Set<string>;
     if (dialect === 'postgres') {
       const inserted = await db

@@ -5,10 +5,12 @@ import {
 } from '@nuri/platform/access-token';
 import { migrateToLatest } from '@nuri/platform/db';
 import { runServer } from '@nuri/platform/http';
+import { createIdempotencyStore } from '@nuri/platform/idempotency';
 import { parseInternalCallers } from '@nuri/platform/internal-auth';
 import { createOutboxNotifier } from '@nuri/platform/kafka/outbox';
 import { createLogger } from '@nuri/platform/logger';
 import { createMetrics } from '@nuri/platform/metrics';
+import { createPeriodicPass, inBatches } from '@nuri/platform/periodic';
 import { brokerList, prefixTopics, runMain } from '@nuri/platform/service';
 import { startTracing } from '@nuri/platform/tracing';
 import { parseUrlList } from '@nuri/platform/upstream';
@@ -100,7 +102,19 @@ await runMain('point', async () => {
     attemptsMax: config.NURI_POINT_PAYMENT_ATTEMPTS_MAX,
     logger,
   });
+  // Keys past retention (48 hours) deleted, as channel-user does (housekeeping.ts
+  // there): every instance runs it, since deleting rows past a cutoff is idempotent.
+  const keyPurgeBatchMax = 5_000;
+  const idempotency = createIdempotencyStore(database.db);
+  const keyPurge = createPeriodicPass({
+    name: 'idempotency keys past retention deleted',
+    logger,
+    intervalMs: 10 * 60_000,
+    firstPassAfterMs: 60_000,
+    pass: () => inBatches(keyPurgeBatchMax, () => idempotency.purgeExpired(keyPurgeBatchMax)),
+  });
   timeouts.start();
+  keyPurge.start();
   await runServer(app, {
     host: config.NURI_BIND_HOST,
     port: config.NURI_POINT_PORT,
@@ -110,6 +124,7 @@ await runMain('point', async () => {
     // publishes what is left, then the clients and the pool close.
     onShutdown: [
       () => timeouts.stop(),
+      () => keyPurge.stop(),
       () => events.stop(),
       () => accountLinks.close(),
       () => database.close(),

@@ -453,5 +453,33 @@ for (const dialect of dialects) {
       }
       assert.equal(effects.count, 0);
     });
+
+    // Last: it deletes every key of this database.
+    it('when keys pass their retention, then purgeExpired deletes them a bounded batch at a time, and a key sent again is a new request', async () => {
+      const { app, effects } = buildApp(database);
+      for (const key of ['old-1', 'old-2', 'old-3'])
+        assert.equal((await post(app, key, 100)).statusCode, 201);
+      const kept = createIdempotencyStore(database.db);
+      assert.equal(await kept.purgeExpired(10), 0, 'nothing is 48 hours old');
+      await sleep(20);
+      const expired = createIdempotencyStore(database.db, { retentionMs: 10 });
+      let deleted = 0;
+      for (let pass = 0; pass < 100; pass++) {
+        const done = await expired.purgeExpired(2);
+        assert.ok(done <= 2, `a pass deleted ${done}`);
+        deleted += done;
+        if (done === 0) break;
+      }
+      assert.ok(deleted >= 3, `${deleted} deleted`);
+      const left = await (database.db as Kysely<IdempotencyDatabase>)
+        .selectFrom('idempotency_keys')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(left.n), 0);
+      const again = await post(app, 'old-1', 100);
+      assert.equal(again.statusCode, 201);
+      assert.equal(again.headers['idempotent-replayed'], undefined);
+      assert.equal(effects.count, 4, 'the key was forgotten, so the effect happened again');
+    });
   });
 }

@@ -85,13 +85,17 @@ export function createDepositStore(
           ${column((item) => item.keyRow?.request_hash ?? null)}::char(64)[],
           ${column((item) => item.keyRow?.status_code ?? null)}::integer[],
           ${column((item) => item.keyRow?.response_body ?? null)}::text[]
-        ) as input (deposit_id, account_no, user_uuid, amount, requested_at, event_id, event_key, payload,
-                    idem_key, request_hash, status_code, response_body)
+        ) with ordinality as input (deposit_id, account_no, user_uuid, amount, requested_at, event_id, event_key,
+                                    payload, idem_key, request_hash, status_code, response_body, arrival)
       ), bound as (
         insert into idempotency_keys (user_uuid, idem_key, request_hash, operation_id, state, status_code,
                                       response_body, locked_until)
         select user_uuid, idem_key, request_hash, deposit_id, 'DONE', status_code, response_body, now()
         from input where idem_key is not null
+        -- In key order, bytewise as the platform's byUserAndKey sorts its claims
+        -- (twins in arrival order): two batches in flight holding the same two
+        -- keys lock them in one order instead of deadlocking.
+        order by user_uuid, idem_key collate "C", arrival
         on conflict do nothing
         returning operation_id
       ), deposit as (
