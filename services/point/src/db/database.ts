@@ -23,6 +23,8 @@ export interface PointHistoryTable {
   amount: Money;
   balance_after: Money;
   payment_id: string | null;
+  /** A CHARGE row's operation id (the Idempotency-Key's), which finds it again on a retry. */
+  charge_id: string | null;
   created_at: Generated<Date>;
 }
 

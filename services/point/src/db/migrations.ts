@@ -518,6 +518,26 @@ const startPaymentsInMemory: Migration = {
 };
 
 /**
+ * A charge's row gets a fresh id, in the order it was written, and its
+ * operation id (what finds a charge applied before, on a retry) moves to a
+ * column of its own: a charge retried an hour after a 5xx was written with
+ * its first attempt's id, and so listed below the hour's payments in a
+ * history read newest first. Rows written before keep their id; their
+ * charge id is that id, so a retry of one is still found.
+ */
+const historyChargeId: Migration = {
+  async up(db) {
+    await sql`alter table point_history
+      add column charge_id char(36) character set ascii collate ascii_bin null,
+      add unique key point_history_charge (charge_id)`.execute(db);
+    await sql`update point_history set charge_id = id where type = 'CHARGE'`.execute(db);
+  },
+  async down(db) {
+    await sql`alter table point_history drop key point_history_charge, drop column charge_id`.execute(db);
+  },
+};
+
+/**
  * point's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -530,4 +550,5 @@ export const migrations: Record<string, Migration> = {
   '0003_start_payment_existing_first': startPaymentExistingFirst,
   '0004_start_payments_batch': startPaymentsBatch,
   '0005_start_payments_in_memory': startPaymentsInMemory,
+  '0006_history_charge_id': historyChargeId,
 };

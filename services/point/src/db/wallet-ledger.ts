@@ -29,28 +29,32 @@ async function appendHistory(
     amount: bigint;
     balanceAfter: bigint;
     paymentId: string | null;
-    /** A caller-chosen id (a charge's operation id) makes a repeated charge a duplicate key. */
-    id?: string;
+    /** A charge's operation id: unique, so a repeated charge is a duplicate key. */
+    chargeId?: string;
   },
 ): Promise<void> {
   await trx
     .insertInto('point_history')
     .values({
-      id: entry.id ?? uuidv7(),
+      // Always new, so the id orders the history by when each row was written.
+      id: uuidv7(),
       user_uuid: entry.userUuid,
       type: entry.type,
       amount: entry.amount,
       balance_after: entry.balanceAfter,
       payment_id: entry.paymentId,
+      charge_id: entry.chargeId ?? null,
     })
     .execute();
 }
 
 /**
  * Adds a charge; undefined (nothing written) when the balance would pass its
- * cap. `chargeId` becomes the CHARGE row's id: a charge applied before (a
- * retry whose first answer was lost) is found before the cap is looked at,
- * and answers the balance as it is; two at once still meet on the primary key.
+ * cap. `chargeId` is kept on the CHARGE row (unique; the row's own id is
+ * new, so the history stays in the order rows were written): a charge
+ * applied before (a retry whose first answer was lost) is found before the
+ * cap is looked at, and answers the balance as it is; two at once still meet
+ * on the unique key.
  *
  * The cap counts the points that payments still in progress took, as if
  * they were in the wallet: they come back if the payment's cash fails, and
@@ -79,7 +83,7 @@ export async function creditCharge(
   const applied = await trx
     .selectFrom('point_history')
     .select('id')
-    .where('id', '=', chargeId)
+    .where('charge_id', '=', chargeId)
     .executeTakeFirst();
   if (applied !== undefined) return balanceInTransaction(trx, userUuid);
   const held = await sql<{ held: string | number }>`
@@ -90,7 +94,7 @@ export async function creditCharge(
     where user_uuid = ${userUuid} and balance + ${amount.toString()} <= ${room.toString()}`.execute(trx);
   if (Number(updated.numAffectedRows ?? 0n) !== 1) return undefined;
   const balanceAfter = await balanceInTransaction(trx, userUuid);
-  await appendHistory(trx, { userUuid, type: 'CHARGE', amount, balanceAfter, paymentId: null, id: chargeId });
+  await appendHistory(trx, { userUuid, type: 'CHARGE', amount, balanceAfter, paymentId: null, chargeId });
   return balanceAfter;
 }
 

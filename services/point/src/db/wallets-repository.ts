@@ -28,7 +28,7 @@ export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
         );
       } catch (error) {
         // This charge was already applied (a retry after a lost answer): nothing more to do.
-        if (isDuplicateKey(error, 'PRIMARY')) return store.balanceOf(userUuid);
+        if (isDuplicateKey(error, 'point_history_charge')) return store.balanceOf(userUuid);
         throw error;
       }
     },

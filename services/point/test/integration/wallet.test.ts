@@ -199,6 +199,31 @@ describe('point charges retried after a lost answer', { timeout: 60_000 }, () =>
     assert.equal(charges.length, 1);
   });
 
+  it('when a charge whose first attempt failed is retried later, then its row is listed as written then, newest first', async () => {
+    const user = await newUser();
+    const wallets = createWalletStore(point.database.db);
+    // The key's operation id was made when the first attempt claimed it; that attempt wrote nothing.
+    const chargeId = uuidv7();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(await wallets.charge(user.userUuid, 100n, uuidv7()), 100n, 'a charge in between');
+    assert.equal(await wallets.charge(user.userUuid, 40n, chargeId), 140n, 'the retry, later');
+    const listed = await wallets.history(user.userUuid, 10, undefined);
+    assert.deepEqual(
+      listed.map((item) => [item.amount, item.balanceAfter]),
+      [
+        [40n, 140n],
+        [100n, 100n],
+      ],
+      'newest first, each balance following from the one below it',
+    );
+    assert.equal(
+      await wallets.charge(user.userUuid, 40n, chargeId),
+      140n,
+      'and a retry of it is still found',
+    );
+    assert.equal((await historyOf(point, user.userUuid)).length, 2);
+  });
+
   it('when a charge that filled the wallet to its cap is retried, then it is found and answered, not refused for the cap', async () => {
     const user = await newUser();
     const wallets = createWalletStore(point.database.db);
