@@ -7,10 +7,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForBroker } from '@nuri/platform/kafka/admin';
+import { freePorts } from '@nuri/platform/testing';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { ensureKafkaJars } from '../src/cli/infra/kafka.ts';
@@ -23,18 +24,6 @@ const brokerHeapMb = 384;
 const redisReadyTimeoutMs = 15_000;
 const serverReadyTimeoutMs = 60_000;
 const probeTimeoutMs = 1_500;
-
-/** A free TCP port on 127.0.0.1 right now (the kernel's choice). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 // --- Kafka -------------------------------------------------------------------
 
@@ -75,7 +64,7 @@ export async function createBroker(
 ): Promise<ChaosBroker> {
   const libs = await ensureKafkaJars();
   // Kafka wants a port of its own for each listener, whatever the address.
-  const [clientPort, zonePort, controllerPort] = [await freePort(), await freePort(), await freePort()];
+  const [clientPort, zonePort, controllerPort] = (await freePorts(3)) as [number, number, number];
   const dataDir = join(folder, 'data');
   const propertiesFile = join(folder, 'server.properties');
   const logFile = join(folder, 'broker.log');
@@ -180,7 +169,7 @@ export async function createRedis(folder: string): Promise<ChaosRedis> {
     );
   }
   mkdirSync(folder, { recursive: true });
-  const port = await freePort();
+  const [port] = (await freePorts(1)) as [number];
   const dumpFile = join(folder, 'dump.rdb');
   let child: ChildProcess | undefined;
   const stopped = () => new Promise((resolveExit) => child?.once('exit', resolveExit));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePorts } from '@nuri/platform/testing';
 import { type PrometheusProcess, startPrometheus, type TargetGroup } from '../src/cli/monitoring.ts';
 import { hasCommand } from '../src/cli/process.ts';
 import { dashboardQueries } from '../test/monitoring/dashboards.ts';
@@ -34,7 +34,7 @@ before(async () => {
     envOverrides: { NURI_GATEWAY_RECONCILE_INTERVAL_MS: '3000' },
   });
   prometheus = await startPrometheus({
-    port: await freePort(),
+    port: (await freePorts(1))[0]!,
     dir: join(workDir, 'prometheus'),
     targetsFile,
     scrapeIntervalSeconds: 1,
@@ -181,14 +181,3 @@ test('when an instance is stopped, then the supervisor drops it from the targets
     (await activeTargets()).some((target) => target.labels.nuri_instance === 'coupon#2') ? true : undefined,
   );
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePorts } from '@nuri/platform/testing';
 import { imageTargets } from '../../src/cli/commands/images.ts';
 import { findEngine } from '../../src/cli/deploy/engine.ts';
 import { ensureKafkaJars, kafkaJarsPresent } from '../../src/cli/infra/kafka.ts';
@@ -60,7 +60,7 @@ describe('the bank under nuri compose', () => {
       if ('missing' in findEngine()) return;
       // infra up fetches them only when it starts the broker itself; one may already run here.
       if (!kafkaJarsPresent()) await ensureKafkaJars();
-      const [gatewayPort, opsPort] = [await freePort(), await freePort()];
+      const [gatewayPort, opsPort] = (await freePorts(2)) as [number, number];
       env = {
         ...process.env,
         NURI_COMPOSE_PROJECT: project,
@@ -165,14 +165,3 @@ describe('the bank under nuri compose', () => {
     );
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}

@@ -2,8 +2,32 @@
 // production code): unique names for throwaway databases, topics and groups,
 // polling with a deadline, and reading back what a service produced.
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+
+/**
+ * `count` distinct TCP ports free on 127.0.0.1 right now (the kernel's
+ * choice), all held open until each is known: ports asked for one after
+ * another can come back the same (the first is free again once closed), which
+ * once gave a test broker one port for two listeners.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
 
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
