@@ -8,7 +8,6 @@
 // disagreeing with its ledger — and it is measured with nothing in front.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createEvent, messageKey } from '@nuri/contracts/events';
 import { dropPgDatabase, ensurePgDatabase } from '@nuri/platform/db';
@@ -16,6 +15,7 @@ import { uuidv7, uuidv7Floor } from '@nuri/platform/ids';
 import { deleteTopics, ensureTopics } from '@nuri/platform/kafka/admin';
 import { createEventProducer, type EventProducer } from '@nuri/platform/kafka/producer';
 import { prefixTopics } from '@nuri/platform/service';
+import { freePorts } from '@nuri/platform/testing';
 import { defaultTopics, topicsToEnsure } from '../../services/core-payment/src/events/topics.ts';
 import { environmentWithSecrets, internalTokenVariable, serviceEnvironment } from '../../src/cli/secrets.ts';
 import { serviceEntry, services } from '../../src/cli/services.ts';
@@ -227,15 +227,6 @@ function key256(): string {
   return randomBytes(32).toString('base64url');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no free port');
-  return address.port;
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -297,7 +288,7 @@ export async function startOwnCore(options: {
   const { pgUrl, brokers, runKey } = options;
   const names = namesOf(runKey);
   const tokens: Tokens = { 'channel-user': key256(), coupon: key256(), ops: key256() };
-  const port = await freePort();
+  const port = (await freePorts(1))[0]!;
   await ensurePgDatabase(pgUrl, names.database);
   await ensureTopics({
     brokers,

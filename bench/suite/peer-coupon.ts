@@ -16,7 +16,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +27,7 @@ import {
 } from '@nuri/platform/db';
 import { deleteTopics } from '@nuri/platform/kafka/admin';
 import { createRedis, type Redis } from '@nuri/platform/redis';
+import { freePorts } from '@nuri/platform/testing';
 import { sql } from 'kysely';
 import {
   peerArguments,
@@ -188,15 +188,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no free port');
-  return address.port;
-}
-
 /**
  * Writes the pom into `workDir`, links the seed's src/main beside it and
  * runs `mvn -q -B -DskipTests package`; resolves with the jar's path.
@@ -287,7 +278,7 @@ export async function startPeerCoupon(options: {
       statementTimeoutMs: 0,
     });
     cleanUps.push(() => db.close());
-    const port = await freePort();
+    const port = (await freePorts(1))[0]!;
     const logPath = join(workDir, 'peer-coupon.log');
     const log = openSync(logPath, 'a');
     const child = spawn(

@@ -13,7 +13,7 @@ import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka
  * once gave a test broker one port for two listeners.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
+  const opened = await Promise.allSettled(
     Array.from(
       { length: count },
       () =>
@@ -24,8 +24,12 @@ export async function freePorts(count: number): Promise<number[]> {
         }),
     ),
   );
+  const servers = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  // Every one that opened is closed, even when another could not open.
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  const failed = opened.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   return ports;
 }
 

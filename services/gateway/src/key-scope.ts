@@ -22,7 +22,7 @@ import type { KeyOwner } from './routing.ts';
 // requests a day hold about 150 MB: size Redis for the day's keyed requests
 // (docs/architecture.md).
 //
-// Without Redis (an error, no answer within claimTimeoutMs) the request goes
+// Without Redis (an error, no answer within keyClaimTimeoutMs) the request goes
 // on unchecked: the services' own checks, and the effect happening once,
 // never depended on this one; a warning says so at most every 10 s, and
 // claims are not tried again for a second, so an outage costs one wait.

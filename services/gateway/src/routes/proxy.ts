@@ -121,7 +121,10 @@ async function forward(
   reply: FastifyReply,
 ): Promise<FastifyReply> {
   const userUuid = verifiedUsers.get(request);
-  await refuseKeyOfAnotherService(deps, request, userUuid);
+  // Only a request carrying a key waits for its claim: every other one forwards at once.
+  const key = request.headers[idempotencyKeyHeader];
+  if (userUuid !== undefined && key !== undefined)
+    await refuseKeyOfAnotherService(deps, request, userUuid, key);
   let answer: Awaited<ReturnType<UpstreamProxy['forward']>>;
   try {
     answer = await deps.proxy.forward(upstream, {
@@ -150,10 +153,10 @@ async function forward(
 async function refuseKeyOfAnotherService(
   deps: ProxyRouteDeps,
   request: FastifyRequest,
-  userUuid: string | undefined,
+  userUuid: string,
+  key: string | string[],
 ): Promise<void> {
-  const key = request.headers[idempotencyKeyHeader];
-  if (userUuid === undefined || !isIdempotencyKey(key)) return;
+  if (!isIdempotencyKey(key)) return;
   // As the router saw it: `/api/v1/transfer%73` is the transfers route too.
   const owner = keyOwnerOf(request.method, decodedPath(pathOf(request)));
   if (owner === undefined) return;
