@@ -25,6 +25,8 @@ export interface PointHistoryTable {
   payment_id: string | null;
   /** A CHARGE row's operation id (the Idempotency-Key's), which finds it again on a retry. */
   charge_id: string | null;
+  /** The order rows were written in, per wallet (given under the wallet's lock); BIGINT, read as a string. */
+  seq: Generated<string>;
   created_at: Generated<Date>;
 }
 

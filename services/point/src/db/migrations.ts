@@ -538,6 +538,34 @@ const historyChargeId: Migration = {
 };
 
 /**
+ * History in the order it was written, per wallet: a number the database
+ * gives each row as it is inserted, always after the wallet's row lock
+ * (a charge, a payment's USE, a refund), so one wallet's rows are numbered in
+ * the order they committed. Ordering by id was not that: a payment's USE id
+ * is made when the request arrives, before it waits in a group-commit lane,
+ * and a charge committed meanwhile was listed as newer than the USE whose
+ * balance already counted it. Rows written before are numbered in their id
+ * order (the table is rebuilt in primary-key order; ALGORITHM=COPY, so the
+ * table takes no writes while it runs).
+ */
+const historySeq: Migration = {
+  async up(db) {
+    await sql`alter table point_history
+      add column seq bigint unsigned not null auto_increment,
+      add unique key point_history_seq (seq),
+      add key point_history_user_seq (user_uuid, seq),
+      drop key point_history_user`.execute(db);
+  },
+  async down(db) {
+    await sql`alter table point_history
+      add key point_history_user (user_uuid, id),
+      drop key point_history_user_seq,
+      drop key point_history_seq,
+      drop column seq`.execute(db);
+  },
+};
+
+/**
  * point's migrations, applied in key order by `nuri migrate` (and at start).
  * Keys are ordered names (`0001_…`); a migration once landed never changes.
  */
@@ -551,4 +579,5 @@ export const migrations: Record<string, Migration> = {
   '0004_start_payments_batch': startPaymentsBatch,
   '0005_start_payments_in_memory': startPaymentsInMemory,
   '0006_history_charge_id': historyChargeId,
+  '0007_history_seq': historySeq,
 };

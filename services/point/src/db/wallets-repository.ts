@@ -33,17 +33,28 @@ export function createWalletStore(db: Kysely<ServiceDb>): WalletStore {
       }
     },
 
-    async history(userUuid, limit, beforeId) {
+    async history(userUuid, limit, before) {
       let query = db
         .selectFrom('point_history')
-        .select(['id', 'type', 'amount', 'balance_after', 'payment_id', 'created_at'])
+        .select(['id', 'seq', 'type', 'amount', 'balance_after', 'payment_id', 'created_at'])
         .where('user_uuid', '=', userUuid)
-        .orderBy('id', 'desc')
+        .orderBy('seq', 'desc')
         .limit(limit);
-      if (beforeId !== undefined) query = query.where('id', '<', beforeId);
+      if (before !== undefined && 'seq' in before) query = query.where('seq', '<', before.seq.toString());
+      if (before !== undefined && 'id' in before) {
+        // An older cursor names the last row it listed; a row of someone else's names nothing.
+        query = query.where('seq', '<', (sub) =>
+          sub
+            .selectFrom('point_history as named')
+            .select('named.seq')
+            .where('named.id', '=', before.id)
+            .where('named.user_uuid', '=', userUuid),
+        );
+      }
       const rows = await query.execute();
       return rows.map((row) => ({
         id: row.id,
+        seq: BigInt(row.seq),
         type: row.type,
         amount: parseDbAmount(row.amount),
         balanceAfter: parseDbAmount(row.balance_after),

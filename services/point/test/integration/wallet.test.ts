@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { uuidv7 } from '@nuri/platform/ids';
+import { sql } from 'kysely';
+import { createPaymentRepository } from '../../src/db/payments-repository.ts';
 import { createWalletStore } from '../../src/db/wallets-repository.ts';
+import { decide } from '../../src/domain/payment-saga.ts';
+import { listHistory } from '../../src/domain/points.ts';
+import { paymentRequestedMessage } from '../../src/events/payment-requested.ts';
 import { historyOf, newUser, pointBalance, startPoint, type TestPoint } from './helpers.ts';
 
 describe('point wallets: balance, charge, history', { timeout: 60_000 }, () => {
@@ -222,6 +227,95 @@ describe('point charges retried after a lost answer', { timeout: 60_000 }, () =>
       'and a retry of it is still found',
     );
     assert.equal((await historyOf(point, user.userUuid)).length, 2);
+  });
+
+  it('when a payment waits in its lane while a charge of the same user commits, then history lists them in the order they were written, across pages', async () => {
+    const wallets = createWalletStore(point.database.db);
+    // One lane, one payment a batch: a payment queues behind the one before it.
+    const payments = createPaymentRepository(point.database.db, {
+      requestCash: (payment, attempt) => paymentRequestedMessage('payment.requested', payment, attempt),
+      retryPolicy: point.retryPolicy,
+      startBatching: { batchSizeMax: 1, lanes: 1, queueLengthMax: 10 },
+    });
+    const [blocker, user] = [await newUser(), await newUser()];
+    await wallets.charge(blocker.userUuid, 1_000n, uuidv7());
+    await wallets.charge(user.userUuid, 1_000n, uuidv7());
+    const pay = (userUuid: string, pointAmount: bigint) => {
+      const paymentId = uuidv7();
+      return payments.start(
+        {
+          paymentId,
+          userUuid,
+          orderId: paymentId,
+          accountNo: '123-456-789012',
+          cashAmount: 0n,
+          pointAmount,
+          merchant: null,
+        },
+        decide({ status: 'NEW', cashAmount: 0n, pointAmount, attempts: 0 }, { type: 'ACCEPTED' }),
+      );
+    };
+    // Another session holds the blocker's wallet: the lane's first payment waits on it.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = point.database.db.transaction().execute(async (trx) => {
+      await sql`select balance from point_wallets where user_uuid = ${blocker.userUuid} for update`.execute(
+        trx,
+      );
+      locked();
+      await released;
+    });
+    await isLocked;
+    const first = pay(blocker.userUuid, 100n);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const queued = pay(user.userUuid, 300n);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(
+      await wallets.charge(user.userUuid, 50n, uuidv7()),
+      1_050n,
+      'the charge, while the payment waits',
+    );
+    release();
+    await holder;
+    assert.deepEqual([(await first).kind, (await queued).kind], ['started', 'started']);
+    const written = [
+      ['USE', 300n, 750n],
+      ['CHARGE', 50n, 1_050n],
+      ['CHARGE', 1_000n, 1_000n],
+    ];
+    const listed = await wallets.history(user.userUuid, 10, undefined);
+    assert.deepEqual(
+      listed.map((item) => [item.type, item.amount, item.balanceAfter]),
+      written,
+      'newest first: the USE committed last, and its balance counts the charge below it',
+    );
+    const paged = [];
+    let cursor: string | undefined;
+    do {
+      const page = await listHistory(wallets, user.userUuid, 1, cursor);
+      paged.push(...page.items.map((item) => [item.type, item.amount, item.balanceAfter]));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    assert.deepEqual(paged, written, 'page by page too');
+    // A cursor issued before the write order (it names the last row listed by id) still reads on.
+    const legacy = Buffer.from(JSON.stringify({ before: listed[0]?.id })).toString('base64url');
+    assert.deepEqual(
+      (await listHistory(wallets, user.userUuid, 10, legacy)).items.map((item) => item.type),
+      ['CHARGE', 'CHARGE'],
+    );
+    const othersRow = (await wallets.history(blocker.userUuid, 1, undefined))[0]?.id;
+    const foreign = Buffer.from(JSON.stringify({ before: othersRow })).toString('base64url');
+    assert.deepEqual(
+      (await listHistory(wallets, user.userUuid, 10, foreign)).items,
+      [],
+      "another user's row names nothing",
+    );
   });
 
   it('when a charge that filled the wallet to its cap is retried, then it is found and answered, not refused for the cap', async () => {

@@ -19,13 +19,27 @@ describe('point policies', () => {
     );
   });
 
-  it('when a history cursor is issued, then it decodes to the same position; anything else is a 400', () => {
+  it('when a history cursor is issued, then it decodes to the same position; one issued before the write order was kept still reads; anything else is a 400', () => {
+    for (const seq of [1n, 123_456n, 2n ** 64n - 1n])
+      assert.deepEqual(decodeCursor(encodeCursor(seq)), { seq });
     const id = uuidv7();
-    assert.equal(decodeCursor(encodeCursor(id)), id);
-    for (const bad of ['nonsense', encodeCursor('not-a-uuid'), Buffer.from('[]').toString('base64url')]) {
+    const legacy = Buffer.from(JSON.stringify({ before: id })).toString('base64url');
+    assert.deepEqual(decodeCursor(legacy), { id });
+    const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const bad of [
+      'nonsense',
+      cursorOf({ before: 'not-a-uuid' }),
+      cursorOf({ seq: '0' }),
+      cursorOf({ seq: '012' }),
+      cursorOf({ seq: '-1' }),
+      cursorOf({ seq: 12 }),
+      cursorOf({ seq: (2n ** 64n).toString() }),
+      Buffer.from('[]').toString('base64url'),
+    ]) {
       assert.throws(
         () => decodeCursor(bad),
         (error: unknown) => error instanceof AppError && error.status === 400,
+        bad,
       );
     }
   });
