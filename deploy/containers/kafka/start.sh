@@ -16,7 +16,8 @@ PROPERTIES
 java -cp '/opt/kafka/libs/*' kafka.tools.StorageTool format -t TnVyaUJhbmtMb2NhbEtSYQ -c "$config" \
   --ignore-formatted
 # exec: the JVM becomes PID 1 and SIGTERM starts its controlled shutdown.
-exec java "-Xmx${KAFKA_HEAP_MAX_MB}m" -Xms128m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+# Serial GC, as `nuri infra` runs it: less CPU per record than G1 on two cores.
+exec java "-Xmx${KAFKA_HEAP_MAX_MB}m" -Xms128m -XX:+UseSerialGC \
   -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Djava.io.tmpdir=/tmp \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
   -cp '/opt/kafka/libs/*' kafka.Kafka "$config"

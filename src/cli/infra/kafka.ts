@@ -168,8 +168,10 @@ function spawnBroker(): number {
     [
       `-Xmx${heapMaxMb}m`,
       '-Xms128m',
-      '-XX:+UseG1GC',
-      '-XX:MaxGCPauseMillis=20',
+      // Serial, not G1: on two cores G1's concurrent threads cost the broker
+      // 8–14 % more CPU per record for the same load (docs/performance-log.md,
+      // 2026-12-07); the JVM picks Serial itself on smaller machines.
+      '-XX:+UseSerialGC',
       '-Djava.awt.headless=true',
       '-Dorg.slf4j.simpleLogger.defaultLogLevel=info',
       '-Dorg.slf4j.simpleLogger.showDateTime=true',
