@@ -82,6 +82,12 @@ export interface EventConsumerOptions<E> {
    * with nothing arriving, before it is reopened. Defaults to 45 s.
    */
   stallTimeoutMs?: number;
+  /**
+   * Longest an offset commit may take, a rejoin it waits for included, before
+   * it is given up (the batch may come again) and the stream reopened with a
+   * new client. Defaults to rebalanceTimeoutMs + requestTimeoutMs.
+   */
+  commitTimeoutMs?: number;
 }
 
 export interface EventConsumer {
@@ -146,6 +152,8 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
   const traced = tracingEnabled();
 
   const stallTimeoutMs = options.stallTimeoutMs ?? 45_000;
+  const commitTimeoutMs =
+    options.commitTimeoutMs ?? (options.rebalanceTimeoutMs ?? 10_000) + (options.requestTimeoutMs ?? 10_000);
   const makeClient = () =>
     new Consumer<string, Buffer, string, string>({
       groupId,
@@ -169,7 +177,10 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       // the wait only bounds an idle fetch, so a long one costs no latency and
       // saves an idle consumer's round trips (four times fewer than at 500 ms).
       maxWaitTime: options.fetchWaitMs ?? 2_000,
+      // Both: the client's operations read `timeout`, its connections `requestTimeout`
+      // (30 s by default, which a half-open connection would otherwise wait out).
       timeout: options.requestTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 10_000,
       // Bounds what the client buffers ahead of the handler (messages, not bytes).
       highWaterMark: batchSizeMax * 4,
     });
@@ -194,6 +205,17 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     resolve?.();
   }
 
+  // Whoever waits on the stream's client (an offset commit) hears of its failure at once.
+  const failureListeners = new Set<() => void>();
+
+  /** The stream and its client are given up: the loop reopens both (the first failure is the one reported). */
+  function failStream(error: unknown): void {
+    streamFailure ??= error;
+    signal();
+    for (const listener of failureListeners) listener();
+    failureListeners.clear();
+  }
+
   let lastProgressAt = Date.now();
   let outOfGroupSince: number | undefined;
   let processing = false;
@@ -211,8 +233,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     // the process. The stream is reopened instead, as after a stream error.
     client.on('error', (error: Error) => {
       if (stopping || client !== consumer) return;
-      streamFailure ??= error;
-      signal();
+      failStream(error);
     });
     if (lagIntervalMs > 0) {
       client.on('consumer:lag', (lag) => {
@@ -254,8 +275,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       buffered.length === 0 &&
       Date.now() - lastProgressAt > stallTimeoutMs
     ) {
-      streamFailure ??= new Error(`stalled: behind by messages, none arrived for ${stallTimeoutMs} ms`);
-      signal();
+      failStream(new Error(`stalled: behind by messages, none arrived for ${stallTimeoutMs} ms`));
     }
   }
 
@@ -268,8 +288,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
     }
     outOfGroupSince ??= Date.now();
     if (Date.now() - outOfGroupSince > stallTimeoutMs) {
-      streamFailure = new Error(`not a member of the group for ${stallTimeoutMs} ms`);
-      signal();
+      failStream(new Error(`not a member of the group for ${stallTimeoutMs} ms`));
     }
   }
 
@@ -313,8 +332,7 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       signal();
     });
     consuming.on('error', (error: Error) => {
-      streamFailure = error;
-      signal();
+      if (stream === consuming) failStream(error);
     });
     stream = consuming;
   }
@@ -492,11 +510,37 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       const current = lastByPartition.get(key);
       if (current === undefined || current.offset < message.offset) lastByPartition.set(key, message);
     }
+    // The client parks a commit asked for while it rejoins the group and sends
+    // it once it is back in; a client whose rejoin failed for good (the broker
+    // away through its retries) never is, and the commit would wait forever
+    // with the batch in hand. So a commit ends when the stream fails, or
+    // after commitTimeoutMs, and the stream is reopened with a new client.
+    let timer: NodeJS.Timeout | undefined;
+    let onFailure: (() => void) | undefined;
+    const givenUp = new Promise<Error>((resolve) => {
+      timer = setTimeout(
+        () => resolve(new Error(`offset commit did not finish within ${commitTimeoutMs} ms`)),
+        commitTimeoutMs,
+      );
+      onFailure = () => resolve(new Error('the stream failed while its offsets were being committed'));
+      if (streamFailure !== undefined) onFailure();
+      else failureListeners.add(onFailure);
+    });
     try {
-      await Promise.all([...lastByPartition.values()].map((message) => message.commit()));
+      const outcome = await Promise.race([
+        Promise.all([...lastByPartition.values()].map((message) => message.commit())).then(() => undefined),
+        givenUp,
+      ]);
+      if (outcome !== undefined) {
+        logger.warn({ err: outcome, groupId }, 'offset commit abandoned; the batch may be redelivered');
+        failStream(outcome);
+      }
     } catch (error) {
       // The effects are recorded in the inbox, so redelivery after a lost commit is harmless.
       logger.warn({ err: error, groupId }, 'offset commit failed; the batch may be redelivered');
+    } finally {
+      clearTimeout(timer);
+      if (onFailure !== undefined) failureListeners.delete(onFailure);
     }
   }
 
