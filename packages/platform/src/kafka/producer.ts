@@ -133,6 +133,53 @@ export interface EventProducer {
   close(): Promise<void>;
 }
 
+/**
+ * The most one produce request carries, by the messages' own bytes. The
+ * client puts each partition's messages of a request into one record batch,
+ * and the broker refuses a batch over its message.max.bytes (1 MiB by
+ * default) whole, every time: an outbox relay or a DLQ send of many
+ * messages with one key (one partition) then failed for good, retried
+ * forever, and held back everything behind it (a review measured it:
+ * 1,000 deposit events of one account acked, 5,000 refused). Larger sends
+ * go as several requests, one after the other; a failure part-way leaves
+ * the first ones sent, which a retry sends again (consumers dedupe).
+ */
+export const sendBytesMax = 768 * 1024;
+/** What a record costs beyond its key, value and headers, about (lengths, offsets, attributes). */
+const recordOverheadBytes = 32;
+
+/** The messages in order, cut into runs of at most `bytesMax` each (a larger message alone). */
+export function chunksWithin(
+  messages: readonly OutgoingMessage[],
+  bytesMax: number,
+): (readonly OutgoingMessage[])[] {
+  if (messages.length === 1) return [messages];
+  const chunks: OutgoingMessage[][] = [];
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = messageBytes(message);
+    if (chunk.length > 0 && bytes + size > bytesMax) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(message);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+function messageBytes(message: OutgoingMessage): number {
+  let bytes = recordOverheadBytes + Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
+  if (message.headers !== undefined) {
+    for (const name in message.headers)
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(message.headers[name] ?? '') + 2;
+  }
+  return bytes;
+}
+
 export function createEventProducer(options: EventProducerOptions): EventProducer {
   const inFlightMax = options.inFlightMax ?? 5;
   const acquireTimeoutMs = options.acquireTimeoutMs ?? 5_000;
@@ -160,14 +207,16 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
     if (messages.length === 0) return;
     if (!(await slots.acquire(acquireTimeoutMs))) throw new ProducerBusyError(inFlightMax, acquireTimeoutMs);
     try {
-      await producer.send({
-        messages: messages.map((message) => ({
-          topic: message.topic,
-          key: message.key,
-          value: message.value,
-          ...(message.headers === undefined ? {} : { headers: message.headers }),
-        })),
-      });
+      for (const chunk of chunksWithin(messages, sendBytesMax)) {
+        await producer.send({
+          messages: chunk.map((message) => ({
+            topic: message.topic,
+            key: message.key,
+            value: message.value,
+            ...(message.headers === undefined ? {} : { headers: message.headers }),
+          })),
+        });
+      }
     } finally {
       slots.release();
     }

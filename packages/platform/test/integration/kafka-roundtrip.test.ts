@@ -4,7 +4,14 @@ import { createEvent, type EventOf, messageKey, newEventId, validateEvent } from
 import { Registry } from 'prom-client';
 import { deleteTopics, ensureTopics, waitForBroker } from '../../src/kafka/admin.ts';
 import { type ConsumedEvent, createEventConsumer } from '../../src/kafka/consumer.ts';
-import { createEventProducer, ProducerBusyError, Semaphore } from '../../src/kafka/producer.ts';
+import {
+  chunksWithin,
+  createEventProducer,
+  ProducerBusyError,
+  Semaphore,
+  sendBytesMax,
+} from '../../src/kafka/producer.ts';
+import { readTopicUntil } from '../../src/testing.ts';
 import { brokers, fastGroupTimings, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
 
 const accountNo = '110-234-567890';
@@ -144,6 +151,55 @@ describe('kafka produce/consume round trip', { timeout: 60_000 }, () => {
       producer.sendEvents([{ topic, key: accountNo, event: { id: 'not-an-event' } }]),
       /invalid deposit.requested event/,
     );
+  });
+
+  it('when one send holds more than the broker takes in a batch (5,000 events of one key, ~1.8 MB), then it goes as several requests and every event arrives, in order', async () => {
+    const events = Array.from({ length: 5_000 }, (_, index) =>
+      createEvent(
+        'deposit.requested',
+        {
+          depositId: newEventId(),
+          accountNo,
+          userUuid,
+          amount: index + 1,
+          requestedAt: new Date().toISOString(),
+        },
+        { source: 'it', correlationId: `large-${index}` },
+      ),
+    );
+    const messages = events.map((event) => ({ topic, key: accountNo, value: JSON.stringify(event) }));
+    const bytes = messages.reduce((sum, message) => sum + message.value.length, 0);
+    assert.ok(bytes > 1.5 * 1024 * 1024, `${bytes} bytes: more than a batch the broker takes (1 MiB)`);
+    await producer.sendRaw(messages);
+    const isLarge = (message: { value: string }) => message.value.includes('"correlationId":"large-');
+    const received = (
+      await readTopicUntil(
+        brokers,
+        topic,
+        'the 5,000 events',
+        (got) => got.filter(isLarge).length >= messages.length,
+        30_000,
+      )
+    ).filter(isLarge);
+    assert.deepEqual(
+      received.map(
+        (message) => (JSON.parse(String(message.value)) as { correlationId: string }).correlationId,
+      ),
+      events.map((event) => event.correlationId),
+    );
+  });
+
+  it('when messages are cut to a byte budget, then the runs keep their order, stay within it, and a larger message goes alone', () => {
+    const message = (size: number) => ({ topic: 't', key: 'k', value: 'x'.repeat(size) });
+    const messages = [message(400), message(400), message(400), message(2_000), message(100)];
+    const runs = chunksWithin(messages, 1_000);
+    assert.deepEqual(
+      runs.map((run) => run.map((item) => item.value.length)),
+      [[400, 400], [400], [2_000], [100]],
+    );
+    assert.deepEqual(runs.flat(), messages);
+    assert.deepEqual(chunksWithin([message(10)], 1), [[message(10)]]);
+    assert.ok(sendBytesMax < 1024 * 1024, "under the broker's default message.max.bytes");
   });
 
   it('when every in-flight slot stays taken past the wait limit, then acquiring fails instead of queueing', async () => {
