@@ -332,6 +332,7 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   // instead of sleeping a poll interval on them.
   let wokenWhileBusy = false;
   let listener: pg.Client | undefined;
+  let listenRetry: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
 
   function signal(): void {
@@ -512,24 +513,46 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
     return Number(result.numAffectedRows ?? 0n);
   }
 
+  /**
+   * A LISTEN connection is kept for as long as the relay runs: lost, it is
+   * opened again every errorBackoffMaxMs until it is back (a reconnect that
+   * failed once used to be the last, and rows then waited for the next poll,
+   * up to a second, after every PostgreSQL restart). Polling covers the gaps.
+   */
+  function listenAgainLater(): void {
+    if (stopping || listenRetry !== undefined) return;
+    listenRetry = setTimeout(() => {
+      listenRetry = undefined;
+      listen().catch((error: unknown) => {
+        logger.warn({ err: error }, 'outbox LISTEN reconnect failed; retrying');
+        listenAgainLater();
+      });
+    }, errorBackoffMaxMs);
+    listenRetry.unref();
+  }
+
   async function listen(): Promise<void> {
     if (dialect !== 'postgres' || options.listenUrl === undefined || stopping) return;
     const client = new pg.Client({ connectionString: options.listenUrl, connectionTimeoutMillis: 5_000 });
     client.on('notification', () => signal());
     client.on('error', (error) => {
-      // Polling keeps the relay going while the listener reconnects.
+      // Before it listens, a failure is the connect's or the LISTEN's to report.
+      if (listener !== client) return;
       logger.warn({ err: error }, 'outbox LISTEN connection failed; reconnecting');
       listener = undefined;
       client.end().catch(() => {});
-      setTimeout(() => {
-        listen().catch((reconnectError: unknown) =>
-          logger.warn({ err: reconnectError }, 'outbox LISTEN reconnect failed'),
-        );
-      }, errorBackoffMaxMs).unref();
+      listenAgainLater();
     });
-    await client.connect();
-    await client.query(`listen ${outboxNotifyChannel}`);
+    try {
+      await client.connect();
+      await client.query(`listen ${outboxNotifyChannel}`);
+    } catch (error) {
+      client.end().catch(() => {});
+      throw error;
+    }
     listener = client;
+    // Rows committed while it was away notified nobody: look now.
+    signal();
     if (stopping) await client.end();
   }
 
@@ -585,7 +608,8 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       try {
         await listen();
       } catch (error) {
-        logger.warn({ err: error }, 'outbox LISTEN unavailable; polling only');
+        logger.warn({ err: error }, 'outbox LISTEN unavailable; polling until it is back');
+        listenAgainLater();
       }
       unsubscribe = options.notifier?.subscribe(signal);
       loopDone = run();
@@ -601,6 +625,8 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
       );
       // The VACUUM needs no lease; the pool must outlive it.
       await vacuuming;
+      clearTimeout(listenRetry);
+      listenRetry = undefined;
       await listener?.end().catch(() => {});
       listener = undefined;
     },
