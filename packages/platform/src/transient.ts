@@ -7,9 +7,12 @@
 // a statement timeout (57014), a lock not available (55P03), a deadlock
 // (40P01; MariaDB 1213) or serialization failure (40001), a lock wait timeout
 // (MariaDB 1205), MariaDB's max_statement_time (1969) and MySQL's
-// max_execution_time (3024). Dead-lettering any of those would drop a
-// deposit whose only fault was a busy moment. A constraint violation or a bug
-// is none of these.
+// max_execution_time (3024); and a server that cannot write just now — a
+// read-only one (a failover reached a standby, or the primary was demoted:
+// 25006; MariaDB's --read-only, 1290), a full disk or memory (53100, 53200;
+// MariaDB 1021, 1114). Dead-lettering any of those would drop a deposit
+// whose only fault was a busy moment. A constraint violation or a bug is
+// none of these.
 const transientCodes = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -21,6 +24,9 @@ const transientCodes = new Set([
   '57P02',
   '57P03',
   '53300',
+  '53100',
+  '53200',
+  '25006',
   '57014',
   '55P03',
   '40P01',
@@ -33,7 +39,7 @@ const transientCodes = new Set([
   'ER_STATEMENT_TIMEOUT',
   'ER_QUERY_TIMEOUT',
 ]);
-const transientErrnos = new Set([1205, 1213, 1969, 3024]);
+const transientErrnos = new Set([1205, 1213, 1969, 3024, 1290, 1021, 1114]);
 const transientMessages = [
   /Connection terminated/i,
   // node-postgres on a connection the server already dropped: this is what a

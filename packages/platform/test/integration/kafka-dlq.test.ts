@@ -232,15 +232,51 @@ describe('outages are not poison', { timeout: 60_000 }, () => {
   });
 
   it('when errors are classified, then connection failures, timeouts, deadlocks and serialization failures are transient, and constraint violations or bugs are not', () => {
-    for (const code of ['40001', '40P01', '57014', '55P03', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']) {
+    for (const code of [
+      '40001',
+      '40P01',
+      '57014',
+      '55P03',
+      '25006',
+      '53100',
+      '53200',
+      'ER_LOCK_DEADLOCK',
+      'ER_LOCK_WAIT_TIMEOUT',
+    ]) {
       assert.equal(isTransientInfrastructureError(Object.assign(new Error(code), { code })), true, code);
     }
-    for (const errno of [1205, 1213, 1969, 3024]) {
+    for (const errno of [1205, 1213, 1969, 3024, 1290, 1021, 1114]) {
       assert.equal(
         isTransientInfrastructureError(Object.assign(new Error('x'), { errno })),
         true,
         String(errno),
       );
+    }
+  });
+
+  it('when PostgreSQL refuses a write because it is read-only (a standby after a failover), then the error is transient', async () => {
+    const database = createPgDatabase({
+      url: pgAdminUrl,
+      poolSizeMax: 1,
+      connectionTimeoutMs: 5_000,
+      statementTimeoutMs: 5_000,
+      applicationName: 'it-dlq-read-only',
+    });
+    try {
+      const refused = await database.db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`set transaction read only`.execute(trx);
+          await sql`create table it_read_only_probe (id int)`.execute(trx);
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      assert.equal((refused as { code?: string } | undefined)?.code, '25006');
+      assert.equal(isTransientInfrastructureError(refused), true);
+    } finally {
+      await database.close();
     }
   });
 
