@@ -1,13 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  ensureMysqlDatabase,
+  migrateToLatest,
+} from '@nuri/platform/db';
 import { uuidv7 } from '@nuri/platform/ids';
+import { databaseUrl } from '@nuri/platform/service';
+import { uniqueName } from '@nuri/platform/testing';
 import { sql } from 'kysely';
+import type { ServiceDb } from '../../src/db/database.ts';
+import { migrations } from '../../src/db/migrations.ts';
 import { createPaymentRepository } from '../../src/db/payments-repository.ts';
 import { createWalletStore } from '../../src/db/wallets-repository.ts';
 import { decide } from '../../src/domain/payment-saga.ts';
 import { listHistory } from '../../src/domain/points.ts';
 import { paymentRequestedMessage } from '../../src/events/payment-requested.ts';
-import { historyOf, newUser, pointBalance, startPoint, type TestPoint } from './helpers.ts';
+import { historyOf, mysqlAdminUrl, newUser, pointBalance, startPoint, type TestPoint } from './helpers.ts';
 
 describe('point wallets: balance, charge, history', { timeout: 60_000 }, () => {
   let point: TestPoint;
@@ -316,6 +326,49 @@ describe('point charges retried after a lost answer', { timeout: 60_000 }, () =>
       [],
       "another user's row names nothing",
     );
+  });
+
+  it('when history written before its write order was kept is migrated, then its rows are numbered in their id order, and new rows follow', async () => {
+    const name = uniqueName('it_point_seq_upgrade').toLowerCase();
+    await ensureMysqlDatabase(mysqlAdminUrl, name);
+    const database = createMysqlDatabase<ServiceDb>({
+      url: databaseUrl(mysqlAdminUrl, name),
+      poolSizeMax: 2,
+      connectTimeoutMs: 5_000,
+      statementTimeoutMs: 30_000,
+    });
+    try {
+      const { '0007_history_seq': historySeq, ...before } = migrations;
+      assert.ok(historySeq !== undefined);
+      await migrateToLatest(database.db, before);
+      const userUuid = uuidv7();
+      const ids = [uuidv7(), uuidv7(), uuidv7()];
+      // Inserted out of id order: the migration numbers them as their ids sort.
+      for (const [index, id] of [
+        [1, ids[1]],
+        [2, ids[2]],
+        [0, ids[0]],
+      ] as const) {
+        await sql`insert into point_history (id, user_uuid, type, amount, balance_after, charge_id)
+          values (${id}, ${userUuid}, 'CHARGE', ${index + 1}, ${index + 1}, ${id})`.execute(database.db);
+      }
+      await migrateToLatest(database.db, migrations);
+      const wallets = createWalletStore(database.db);
+      await wallets.charge(userUuid, 10n, uuidv7());
+      const listed = await wallets.history(userUuid, 10, undefined);
+      assert.deepEqual(
+        listed.map((item) => item.id),
+        [listed[0]?.id, ids[2], ids[1], ids[0]],
+      );
+      assert.deepEqual(
+        listed.map((item) => item.amount),
+        [10n, 3n, 2n, 1n],
+        'newest first: the new charge, then the old rows by id',
+      );
+    } finally {
+      await database.close();
+      await dropMysqlDatabase(mysqlAdminUrl, name);
+    }
   });
 
   it('when a charge that filled the wallet to its cap is retried, then it is found and answered, not refused for the cap', async () => {
