@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { uuidv7 } from '../../src/ids.ts';
 import { deleteTopics, ensureTopics, waitForBroker } from '../../src/kafka/admin.ts';
 import { createEventConsumer, type EventConsumer } from '../../src/kafka/consumer.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+import {
+  brokers,
+  silentLogger,
+  startTcpRelay,
+  type TcpRelay,
+  uniqueName,
+  waitUntil,
+} from './kafka-helpers.ts';
 
 // Finding 5 of the chaos suite: after a broker was SIGKILLed and came back,
 // a consumer's join sometimes never returned, and nothing timed it out —
@@ -23,50 +29,10 @@ import { brokers, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts
 
 const blackholeMs = 6_000;
 
-interface Relay {
-  address: string;
-  swallowed: () => number;
-  close: () => Promise<void>;
-}
-
-/** Swallows connections until `until`, then relays them to the real broker. */
-async function startRelay(target: string, until: number): Promise<Relay> {
-  const [host, port] = target.split(':') as [string, string];
-  const sockets = new Set<Socket>();
-  let swallowed = 0;
-  const server: Server = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => undefined);
-    if (Date.now() < until) {
-      swallowed += 1;
-      client.resume(); // read and drop: the request is never answered
-      return;
-    }
-    const upstream = connect(Number(port), host);
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const relayPort = typeof address === 'object' && address !== null ? address.port : 0;
-  return {
-    address: `127.0.0.1:${relayPort}`,
-    swallowed: () => swallowed,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('a consumer whose join never returns', { timeout: 120_000 }, () => {
   const topic = uniqueName('it.stall');
   const producer = createEventProducer({ brokers, clientId: 'it-stall' });
-  let relay: Relay | undefined;
+  let relay: TcpRelay | undefined;
   let consumer: EventConsumer | undefined;
 
   before(async () => {
@@ -88,7 +54,9 @@ describe('a consumer whose join never returns', { timeout: 120_000 }, () => {
   });
 
   it('when the broker swallows its first connections, then it gives that client up after its stall timeout and consumes with a new one', async () => {
-    relay = await startRelay(brokers[0]!, Date.now() + blackholeMs);
+    // Swallows connections for blackholeMs, then relays them to the real broker.
+    relay = await startTcpRelay(brokers[0]!, 'swallow');
+    const opening = setTimeout(() => relay?.pass(), blackholeMs);
     const seen = new Set<string>();
     consumer = createEventConsumer<{ id: string }>({
       brokers: [relay.address],
@@ -121,5 +89,6 @@ describe('a consumer whose join never returns', { timeout: 120_000 }, () => {
     const ids = Array.from({ length: 50 }, () => uuidv7());
     await producer.sendRaw(ids.map((id) => ({ topic, key: id.slice(-1), value: JSON.stringify({ id }) })));
     await waitUntil('every message consumed', () => ids.every((id) => seen.has(id)), 30_000);
+    clearTimeout(opening);
   });
 });

@@ -1,3 +1,4 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createEvent, newEventId } from '@nuri/contracts/events';
 import { pino } from 'pino';
 import {
@@ -99,4 +100,78 @@ export function depositRequested(index: number, source: string) {
     },
     { source, correlationId: `c-${index}` },
   );
+}
+
+export interface TcpRelay {
+  address: string;
+  port: number;
+  /** Connections relayed to the target so far. */
+  accepted(): number;
+  /** Connections read and never answered so far. */
+  swallowed(): number;
+  /** New connections go through to the target. */
+  pass(): void;
+  /** Cuts every open connection and refuses new ones (a server gone). */
+  refuse(): void;
+  /** New connections are accepted and never answered (a server hung, or a black hole). */
+  swallow(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay on a port of its own to `target` (host:port), for cutting one client's way to a server. */
+export async function startTcpRelay(
+  target: string,
+  mode: 'pass' | 'refuse' | 'swallow' = 'pass',
+): Promise<TcpRelay> {
+  const [host, port] = target.split(':') as [string, string];
+  const sockets = new Set<Socket>();
+  let current = mode;
+  let accepted = 0;
+  let swallowed = 0;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  };
+  const server: Server = createServer((client) => {
+    client.on('error', () => undefined);
+    if (current === 'refuse') {
+      client.destroy();
+      return;
+    }
+    track(client);
+    if (current === 'swallow') {
+      swallowed += 1;
+      client.resume(); // read and drop: the request is never answered
+      return;
+    }
+    accepted += 1;
+    const upstream = connect(Number(port), host);
+    track(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const relayPort = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    address: `127.0.0.1:${relayPort}`,
+    port: relayPort,
+    accepted: () => accepted,
+    swallowed: () => swallowed,
+    pass() {
+      current = 'pass';
+    },
+    refuse() {
+      current = 'refuse';
+      for (const socket of sockets) socket.destroy();
+    },
+    swallow() {
+      current = 'swallow';
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -13,7 +12,15 @@ import {
   outboxMigrations,
 } from '../../src/kafka/outbox.ts';
 import { createEventProducer } from '../../src/kafka/producer.ts';
-import { brokers, openThrowawayDatabase, silentLogger, uniqueName, waitUntil } from './kafka-helpers.ts';
+import {
+  brokers,
+  openThrowawayDatabase,
+  silentLogger,
+  startTcpRelay,
+  type TcpRelay,
+  uniqueName,
+  waitUntil,
+} from './kafka-helpers.ts';
 
 // PostgreSQL's relay is woken by LISTEN/NOTIFY and polls only as a fallback
 // (once a second in core-payment). Its LISTEN connection, once lost, was
@@ -24,58 +31,18 @@ import { brokers, openThrowawayDatabase, silentLogger, uniqueName, waitUntil } f
 // it through again; the fallback poll is a minute, so only LISTEN can
 // publish a row within seconds.
 
-/** Relays to `target`; `refuse()` cuts every connection and refuses new ones until `pass()`. */
-async function startTcpRelay(target: { host: string; port: number }) {
-  const sockets = new Set<Socket>();
-  let refusing = false;
-  let accepted = 0;
-  const server: Server = createServer((client) => {
-    client.on('error', () => undefined);
-    if (refusing) {
-      client.destroy();
-      return;
-    }
-    accepted += 1;
-    const upstream = connect(target.port, target.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address !== null ? address.port : 0,
-    accepted: () => accepted,
-    refuse() {
-      refusing = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    pass() {
-      refusing = false;
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('an outbox relay whose LISTEN connection is lost', { timeout: 60_000 }, () => {
   const topic = uniqueName('it.outbox-listen');
   const databaseName = uniqueName('it_outbox_listen').replaceAll('-', '_').replaceAll('.', '_');
   const producer = createEventProducer({ brokers, clientId: 'it-outbox-listen' });
   let opened: Awaited<ReturnType<typeof openThrowawayDatabase<OutboxDatabase>>> | undefined;
-  let tcp: Awaited<ReturnType<typeof startTcpRelay>> | undefined;
+  let tcp: TcpRelay | undefined;
 
   before(async () => {
     opened = await openThrowawayDatabase<OutboxDatabase>('postgres', databaseName, 4);
     await migrateToLatest(opened.database.db, outboxMigrations('postgres'));
     await ensureTopics({ brokers, topics: [{ name: topic, partitions: 1 }] });
-    tcp = await startTcpRelay({ host: '127.0.0.1', port: 5432 });
+    tcp = await startTcpRelay('127.0.0.1:5432');
   });
 
   after(async () => {
