@@ -138,6 +138,14 @@ function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
 /** See EventConsumerOptions.batchLingerMs: a hop's added latency at most, for larger batches. */
 export const defaultBatchLingerMs = 5;
 
+/**
+ * Transient failures in a row after which a batch of several events is tried
+ * in halves (each half as a batch, in order), down to one event, which is
+ * then retried for as long as the outage lasts.
+ */
+export const outageRetriesBeforeSplit = 3;
+const splitBatch = Symbol('split the batch');
+
 export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventConsumer {
   const batchSizeMax = options.batchSizeMax ?? 500;
   const batchLingerMs = options.batchLingerMs ?? defaultBatchLingerMs;
@@ -365,6 +373,9 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
             { err: error, groupId, size: events.length },
             'event handler hit an outage; waiting to retry',
           );
+          // It may be the batch itself (a statement timed out on its size):
+          // tried as it is for ever, it would never pass. Halves are tried instead.
+          if (events.length > 1 && outageStreak + 1 >= outageRetriesBeforeSplit) return splitBatch;
           await sleep(backoffMs(outageStreak, retryBackoffMs, retryBackoffMaxMs));
           outageStreak += 1;
           continue;
@@ -392,6 +403,14 @@ export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventC
       batchRetriesMax,
     );
     if (batchError === undefined) return [];
+    if (batchError === splitBatch) {
+      const half = Math.ceil(items.length / 2);
+      logger.warn(
+        { groupId, size: items.length },
+        'event batch keeps failing transiently; trying it in halves',
+      );
+      return [...(await deliver(items.slice(0, half))), ...(await deliver(items.slice(half)))];
+    }
     if (items.length === 1) return [{ message: items[0]!.message, error: batchError, kind: 'handler' }];
     // One bad message must not hold back the others: isolate it.
     const failed: FailedMessage[] = [];

@@ -363,9 +363,12 @@ export function createOutboxRelay<DB>(options: OutboxRelayOptions<DB>): OutboxRe
   // than being a lock held by an open transaction: a process that is stopped
   // (SIGSTOP, a long pause) loses it too, not only one that dies. The holder
   // renews it every third of its length and checks, before each send, that it
-  // still has time left; a relay paused between that check and its send may
-  // still publish a batch that its successor publishes as well — a duplicate,
-  // which the consumers' inboxes absorb (publishing is at least once).
+  // still has at least half of it left; a relay whose send outlasts that half
+  // (a slow broker, a pause between the check and its ack) may still publish
+  // a batch its successor publishes as well, and that successor's copy of an
+  // older event may land after a newer one of the same key — duplicates and
+  // stale copies that every consumer absorbs by its event's or entity's id
+  // (publishing is at least once, and no consumer trusts arrival order alone).
   let leaseValidUntil = 0;
   let leaseRenewAt = 0;
   let nextStandbyAttemptAt = 0;

@@ -231,6 +231,64 @@ describe('outages are not poison', { timeout: 60_000 }, () => {
     assert.doesNotMatch(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} [1-9]/);
   });
 
+  it('when a batch times out on its own size every time, then it is tried in halves until each part passes, in order, nothing dead-lettered', async () => {
+    const events = Array.from({ length: 24 }, (_, index) => deposit(100 + index));
+    await producer.sendRaw(events.map((event) => ({ topic, key: accountNo, value: JSON.stringify(event) })));
+    const database = createPgDatabase<unknown>({
+      url: pgAdminUrl,
+      poolSizeMax: 2,
+      connectionTimeoutMs: 5_000,
+      statementTimeoutMs: 150,
+      applicationName: 'it-dlq-split',
+    });
+    const handled: string[] = [];
+    const sizes: number[] = [];
+    const registry = new Registry();
+    const consumer = createEventConsumer({
+      brokers,
+      groupId: uniqueName('g-split'),
+      clientId: 'it-split-consumer',
+      topics: [topic],
+      validate: (_topicName, value) => validateEvent('deposit.requested', value),
+      handleBatch: async (batch) => {
+        sizes.push(batch.length);
+        // 20 ms of work per event in one statement: past the 150 ms timeout from 8 events on (57014).
+        await sql`select pg_sleep(${0.02 * batch.length})`.execute(database.db);
+        handled.push(...batch.map((item) => item.event.id));
+      },
+      dlqProducer: producer,
+      logger: silentLogger,
+      registry,
+      batchSizeMax: 24,
+      batchLingerMs: 200,
+      retryBackoffMs: 10,
+      retryBackoffMaxMs: 50,
+      ...fastGroupTimings,
+    });
+    await consumer.start();
+    try {
+      const ids = events.map((event) => event.id);
+      await waitUntil(
+        'every event, in parts small enough',
+        () => ids.every((id) => handled.includes(id)),
+        30_000,
+      );
+      assert.deepEqual(
+        handled.filter((id) => ids.includes(id)),
+        ids,
+        'each once, in the order sent',
+      );
+    } finally {
+      await consumer.stop();
+      await database.close();
+    }
+    assert.ok(
+      Math.max(...sizes) >= 8,
+      `a batch too large for the timeout came first (sizes ${sizes.join(', ')})`,
+    );
+    assert.doesNotMatch(await registry.metrics(), /nuri_kafka_dlq_messages_total\{[^}]*\} [1-9]/);
+  });
+
   it('when errors are classified, then connection failures, timeouts, deadlocks and serialization failures are transient, and constraint violations or bugs are not', () => {
     for (const code of [
       '40001',
