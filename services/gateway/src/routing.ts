@@ -69,6 +69,7 @@ const anonymousPaths = new Set([
   '/api/v1/auth/refresh',
   '/api/v1/auth/web-session',
   '/api/v1/auth/web-session/refresh',
+  '/api/v1/auth/web-session/logout',
   '/.well-known/jwks.json',
 ]);
 /** The owning service (coupon, or the gateway's admin routes) checks the admin token itself (docs/api.md). */

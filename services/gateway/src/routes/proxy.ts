@@ -73,8 +73,11 @@ function admit(deps: ProxyRouteDeps, request: FastifyRequest, done: Done): void 
     done(new AppError('NOT_FOUND', 404, `No route for ${request.method} ${path}`));
     return;
   }
-  if (!needsAccessToken(path)) {
-    const hashing = hashingRoutes.get(path);
+  // As the router (here and at the service) matches it: `/api/v1/auth/logi%6e` is
+  // the login, and must be anonymous and counted as one (a review found it skipping both).
+  const routed = decodedPath(path);
+  if (!needsAccessToken(routed)) {
+    const hashing = hashingRoutes.get(routed);
     done(
       limited(deps.rateLimiter.hit(request.ip, undefined)) ??
         (hashing === undefined ? undefined : limited(deps.routeLimiters[hashing].hit(request.ip, undefined))),

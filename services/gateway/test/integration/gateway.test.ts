@@ -425,9 +425,18 @@ describe('rate limits', () => {
           payload: '{}',
         });
       const signups = [];
-      for (let index = 0; index < 3; index += 1) signups.push(await post('/api/v1/auth/signup'));
+      for (const url of ['/api/v1/auth/signup', '/api/v1/auth/sign%75p', '/api/v1/auth/signup'])
+        signups.push(await post(url));
       const logins = [];
-      for (let index = 0; index < 4; index += 1) logins.push(await post('/api/v1/auth/login'));
+      // Written as the routers read them (percent-escapes decoded), they are logins too:
+      // anonymous, and counted as logins (a review found them skipping both).
+      for (const url of [
+        '/api/v1/auth/login',
+        '/api/v1/auth/logi%6e',
+        '/api/v1/auth/%6cogin',
+        '/api/v1/auth/login',
+      ])
+        logins.push(await post(url));
       assert.deepEqual(
         signups.map((response) => response.statusCode),
         [200, 200, 429],
