@@ -63,12 +63,9 @@ export function createRefreshTokenStore(db: Kysely<ServiceDb>): RefreshTokenStor
     },
 
     async revokeFamily(tokenHash, userUuid) {
-      const token = await db
-        .selectFrom('refresh_tokens')
-        .select('family_id')
-        .where('token_hash', '=', tokenHash)
-        .where('user_uuid', '=', userUuid)
-        .executeTakeFirst();
+      let query = db.selectFrom('refresh_tokens').select('family_id').where('token_hash', '=', tokenHash);
+      if (userUuid !== undefined) query = query.where('user_uuid', '=', userUuid);
+      const token = await query.executeTakeFirst();
       if (token === undefined) return;
       await db
         .updateTable('refresh_tokens')

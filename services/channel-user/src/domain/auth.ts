@@ -106,8 +106,11 @@ export interface RefreshTokenStore {
   insert(token: { tokenHash: Buffer; familyId: string; userUuid: string; expiresAt: Date }): Promise<void>;
   /** Marks `oldHash` used and stores `newHash` in its family, atomically. */
   rotate(oldHash: Buffer, newHash: Buffer, expiresAt: Date): Promise<RotationResult>;
-  /** Revokes the family of `tokenHash` when it belongs to `userUuid`; no-op otherwise. */
-  revokeFamily(tokenHash: Buffer, userUuid: string): Promise<void>;
+  /**
+   * Revokes the family of `tokenHash` when it belongs to `userUuid` (any
+   * user's when undefined: the token itself is the credential); no-op otherwise.
+   */
+  revokeFamily(tokenHash: Buffer, userUuid: string | undefined): Promise<void>;
 }
 
 export interface TokenIssuer {
@@ -277,6 +280,15 @@ export async function refresh(deps: AuthDeps, refreshToken: string): Promise<Tok
 
 export async function logOut(deps: AuthDeps, userUuid: string, refreshToken: string): Promise<void> {
   await deps.refreshTokens.revokeFamily(hashRefreshToken(refreshToken), userUuid);
+}
+
+/**
+ * The web console's logout: the session cookie's refresh token is the
+ * credential (it is what a refresh would present), so its family is revoked
+ * whether or not an access token came with it.
+ */
+export async function logOutSession(deps: AuthDeps, refreshToken: string): Promise<void> {
+  await deps.refreshTokens.revokeFamily(hashRefreshToken(refreshToken), undefined);
 }
 
 export async function getProfile(deps: AuthDeps, userUuid: string): Promise<Profile> {

@@ -31,6 +31,8 @@ const openApiRoutes = new Set([
   '/api/v1/auth/refresh',
   '/api/v1/auth/web-session',
   '/api/v1/auth/web-session/refresh',
+  // The cookie is its credential: a tab whose access token expired can still log out.
+  '/api/v1/auth/web-session/logout',
 ]);
 
 // Kept beside the request rather than on it, to avoid augmenting Fastify's types.

@@ -2,9 +2,8 @@ import { AppError } from '@nuri/platform/errors';
 import type { HttpApp } from '@nuri/platform/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { type AuthDeps, logOut, refresh } from '../domain/auth.ts';
+import { type AuthDeps, logOutSession, refresh } from '../domain/auth.ts';
 import { logInFrom } from './auth.ts';
-import { userOf } from './authenticate.ts';
 import { LoginBody, problems } from './schemas.ts';
 
 // The web console's session (docs/console.md): the access token lives only in
@@ -69,14 +68,16 @@ export function registerWebSessionRoutes(app: HttpApp, deps: AuthDeps): void {
 
   app.post(
     '/api/v1/auth/web-session/refresh',
-    { schema: { response: { 200: WebSessionSchema, ...problems(400, 401) } } },
+    { schema: { response: { 200: WebSessionSchema, ...problems(400, 401, 503) } } },
     async (request, reply) => {
       requireWebHeader(request);
       reply.header('cache-control', 'no-store');
       const token = refreshTokenOf(request.headers.cookie);
       if (token === undefined) throw sessionExpired(request, reply);
-      const pair = await refresh(deps, token).catch(() => {
-        throw sessionExpired(request, reply);
+      // A dead session ends here; an outage (503) is not one and keeps the cookie.
+      const pair = await refresh(deps, token).catch((error: unknown) => {
+        if (error instanceof AppError && error.status === 401) throw sessionExpired(request, reply);
+        throw error;
       });
       reply.header('set-cookie', sessionCookie(request, pair.refreshToken, deps.refreshTokenTtlSeconds));
       return { accessToken: pair.accessToken, tokenType: pair.tokenType, expiresIn: pair.expiresIn };
@@ -85,11 +86,14 @@ export function registerWebSessionRoutes(app: HttpApp, deps: AuthDeps): void {
 
   app.post(
     '/api/v1/auth/web-session/logout',
-    { schema: { response: { 204: Type.Null(), ...problems(400, 401) } } },
+    { schema: { response: { 204: Type.Null(), ...problems(400, 503) } } },
     async (request, reply) => {
       requireWebHeader(request);
+      // No access token needed: one that expired while the tab slept must not
+      // leave the session alive behind a "logged out" console. The cookie's
+      // token, which only this browser holds, names the family to revoke.
       const token = refreshTokenOf(request.headers.cookie);
-      if (token !== undefined) await logOut(deps, userOf(request), token);
+      if (token !== undefined) await logOutSession(deps, token);
       reply.header('set-cookie', sessionCookie(request, '', 0));
       return reply.code(204).send(null);
     },

@@ -442,6 +442,37 @@ describe('login, tokens and lockout', () => {
     assert.equal(refresh.statusCode, 401);
   });
 
+  test('when the web console logs out with an expired or no access token, then the cookie alone ends the session: 204, the cookie cleared, and it refreshes no more', async () => {
+    const { loginId } = await newUser();
+    const login = await service.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/web-session',
+      headers: { 'x-forwarded-for': '198.51.100.7' },
+      payload: { loginId, password },
+    });
+    assert.equal(login.statusCode, 200, login.body);
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const webSession = (url: string, headers: Record<string, string> = {}) =>
+      service.app.inject({ method: 'POST', url, headers: { 'x-nuri-web': '1', cookie, ...headers } });
+    // A tab that slept past its access token: the console still sends the stale one.
+    const stale = `${login.json<{ accessToken: string }>().accessToken.slice(0, -4)}AAAA`;
+    const logout = await webSession('/api/v1/auth/web-session/logout', { authorization: `Bearer ${stale}` });
+    assert.equal(logout.statusCode, 204, logout.body);
+    assert.match(String(logout.headers['set-cookie']), /Max-Age=0/);
+    const after = await webSession('/api/v1/auth/web-session/refresh');
+    assert.equal(after.statusCode, 401, 'the session came back after logout');
+    assert.equal(after.json().code, 'UNAUTHENTICATED');
+    // And without any access token at all, as the header alone guards it (400 without it).
+    const again = await webSession('/api/v1/auth/web-session/logout');
+    assert.equal(again.statusCode, 204);
+    const bare = await service.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/web-session/logout',
+      headers: { cookie },
+    });
+    assert.equal(bare.statusCode, 400);
+  });
+
   test('when protected routes get no, a tampered or a foreign token, then 401 UNAUTHENTICATED', async () => {
     const { loginId } = await newUser();
     const { accessToken } = (await logIn(loginId)).json<{ accessToken: string }>();
