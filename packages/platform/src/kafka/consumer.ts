@@ -143,7 +143,7 @@ export const defaultBatchLingerMs = 5;
  * in halves (each half as a batch, in order), down to one event, which is
  * then retried for as long as the outage lasts.
  */
-export const outageRetriesBeforeSplit = 3;
+const outageRetriesBeforeSplit = 3;
 const splitBatch = Symbol('split the batch');
 
 export function createEventConsumer<E>(options: EventConsumerOptions<E>): EventConsumer {

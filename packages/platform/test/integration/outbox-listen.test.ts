@@ -84,7 +84,18 @@ describe('an outbox relay whose LISTEN connection is lost', { timeout: 60_000 },
       const acceptedBefore = tcp!.accepted();
       tcp!.pass();
       await waitUntil('the LISTEN connection back', () => tcp!.accepted() > acceptedBefore, 5_000);
-      await sleep(300);
+      // Listening, not only connected: a notification before its LISTEN would reach no one.
+      await waitUntil(
+        'the relay listening again',
+        async () =>
+          Number(
+            (
+              await sql<{ count: string }>`select count(*) as count from pg_stat_activity
+                where datname = ${databaseName} and query ilike 'listen %' and state = 'idle'`.execute(db)
+            ).rows[0]?.count ?? 0,
+          ) > 0,
+        5_000,
+      );
       await write();
       await waitUntil(
         'a row published on its notification again',
